@@ -1,0 +1,115 @@
+// Package providers defines the seam between socialbridge and an upstream
+// identity provider. Each adapter (google, dev, ...) lives in its own
+// sub-package, builds authorization URLs, exchanges codes and returns a
+// verified Identity. Adapters know nothing about users, storage or
+// socialbridge's own tokens.
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/socialbridge/socialbridge/claims"
+)
+
+// Provider is an upstream identity provider that supports the browser
+// authorization-code flow with PKCE.
+type Provider interface {
+	// Name is the provider's stable name ("google"); it is the first half
+	// of every identity key and the last segment of the callback path.
+	Name() string
+	// AuthCodeURL returns where to send the browser to sign in.
+	AuthCodeURL(req AuthRequest) (string, error)
+	// Exchange redeems the provider's code and returns the verified
+	// identity. It must check the nonce of AuthRequest.
+	Exchange(ctx context.Context, req ExchangeRequest) (*Identity, error)
+}
+
+// AuthRequest holds what socialbridge generated for one sign-in attempt.
+type AuthRequest struct {
+	// RedirectURI is socialbridge's callback URL for this provider.
+	RedirectURI string
+	// State is opaque to the provider and comes back on the callback.
+	State string
+	// Nonce must come back inside the provider's id_token.
+	Nonce string
+	// CodeChallenge is the S256 PKCE challenge (RFC 7636).
+	CodeChallenge string
+}
+
+// ExchangeRequest is the provider's callback, plus the secrets socialbridge
+// kept for it.
+type ExchangeRequest struct {
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
+	Nonce        string
+}
+
+// Identity is a verified external identity.
+type Identity struct {
+	// Provider is the provider's Name.
+	Provider string
+	// Subject is the provider's stable, never-reassigned id for the person.
+	Subject string
+	// Profile is the normalized profile the provider vouched for.
+	Profile claims.Profile
+	// Tokens are the provider's tokens; socialbridge stores them encrypted
+	// and never puts them in its own tokens.
+	Tokens Tokens
+}
+
+// Key returns the identity key: provider and subject, which together name
+// one person at one provider.
+func (i *Identity) Key() string { return i.Provider + "|" + i.Subject }
+
+// Tokens are tokens a provider issued to socialbridge.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	IDToken      string
+	Expiry       time.Time
+}
+
+// Error is a failure reported by, or caused by, a provider. Code is a short
+// machine-readable reason ("access_denied", "invalid_token",
+// "provider_unavailable"); the message never holds a token or secret.
+type Error struct {
+	Provider string
+	Code     string
+	Message  string
+	Err      error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %s: %v", e.Provider, e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Provider, e.Code, e.Message)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Error codes used in Error.Code.
+const (
+	// CodeInvalidToken: what the provider returned failed verification.
+	CodeInvalidToken = "invalid_token"
+	// CodeInvalidGrant: the provider refused the code (used, expired, PKCE).
+	CodeInvalidGrant = "invalid_grant"
+	// CodeUnavailable: the provider could not be reached or answered 5xx.
+	CodeUnavailable = "provider_unavailable"
+	// CodeNotAllowed: the account is valid but policy rejects it (e.g. a
+	// hosted domain not in the allow-list).
+	CodeNotAllowed = "account_not_allowed"
+)
+
+// AsError returns the *Error inside err, if any.
+func AsError(err error) (*Error, bool) {
+	var pe *Error
+	ok := errors.As(err, &pe)
+	return pe, ok
+}

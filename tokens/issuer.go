@@ -1,0 +1,244 @@
+package tokens
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Token types in the JWT typ header. RFC 9068 §2.1 names at+jwt; rt+jwt is
+// socialbridge's own, so that no token can be used as the other kind.
+const (
+	TypeAccess  = "at+jwt"
+	TypeRefresh = "rt+jwt"
+	TypeID      = "JWT"
+)
+
+// MaxTokenBytes bounds a token before any parsing.
+const MaxTokenBytes = 8 << 10
+
+// leeway tolerates clock skew between replicas and verifiers.
+const leeway = 30 * time.Second
+
+// ErrInvalidToken wraps every reason a token is refused; callers branch on
+// it, and the wrapped message says which check failed.
+var ErrInvalidToken = errors.New("invalid token")
+
+// Issuer mints and parses socialbridge's JWTs.
+type Issuer struct {
+	keys   *Keyring
+	issuer string
+	now    func() time.Time
+}
+
+// NewIssuer returns an Issuer that signs as issuer (the public URL).
+func NewIssuer(keys *Keyring, issuer string, now func() time.Time) *Issuer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Issuer{keys: keys, issuer: issuer, now: now}
+}
+
+// Name returns the issuer identifier (iss).
+func (i *Issuer) Name() string { return i.issuer }
+
+// Keys returns the keyring.
+func (i *Issuer) Keys() *Keyring { return i.keys }
+
+// Access describes an access token to mint (RFC 9068).
+type Access struct {
+	Subject   string
+	Audience  []string
+	ClientID  string
+	SessionID string
+	Scope     string
+	AuthTime  time.Time
+	IDP       string
+	TTL       time.Duration
+	// Claims are the normalized user claims (email, name, roles, ...). They
+	// cannot override the registered claims above.
+	Claims map[string]any
+}
+
+// MintAccess signs an access token and returns it with its expiry.
+func (i *Issuer) MintAccess(a Access) (string, time.Time, error) {
+	now := i.now()
+	exp := now.Add(a.TTL)
+	c := make(jwt.MapClaims, len(a.Claims)+11)
+	maps.Copy(c, a.Claims)
+	c["iss"] = i.issuer
+	c["sub"] = a.Subject
+	c["aud"] = a.Audience
+	c["exp"] = exp.Unix()
+	c["iat"] = now.Unix()
+	c["jti"] = randomID(16)
+	c["client_id"] = a.ClientID
+	c["sid"] = a.SessionID
+	c["auth_time"] = a.AuthTime.Unix()
+	c["idp"] = a.IDP
+	if a.Scope != "" {
+		c["scope"] = a.Scope
+	} else {
+		delete(c, "scope")
+	}
+	s, err := i.sign(UseAccess, TypeAccess, c)
+	return s, exp, err
+}
+
+// ID describes an OpenID Connect ID token to mint.
+type ID struct {
+	Subject   string
+	ClientID  string
+	SessionID string
+	Nonce     string
+	AuthTime  time.Time
+	TTL       time.Duration
+	Claims    map[string]any
+}
+
+// MintID signs an ID token for the client (OpenID Connect Core §2).
+func (i *Issuer) MintID(d ID) (string, error) {
+	now := i.now()
+	c := make(jwt.MapClaims, len(d.Claims)+8)
+	maps.Copy(c, d.Claims)
+	c["iss"] = i.issuer
+	c["sub"] = d.Subject
+	c["aud"] = d.ClientID
+	c["azp"] = d.ClientID
+	c["exp"] = now.Add(d.TTL).Unix()
+	c["iat"] = now.Unix()
+	c["auth_time"] = d.AuthTime.Unix()
+	c["sid"] = d.SessionID
+	if d.Nonce != "" {
+		c["nonce"] = d.Nonce
+	} else {
+		delete(c, "nonce")
+	}
+	return i.sign(UseAccess, TypeID, c)
+}
+
+// Refresh is the content of a refresh token. The session record stays
+// authoritative; the token only names the session and its generation.
+type Refresh struct {
+	Subject    string
+	ClientID   string
+	SessionID  string
+	Generation int64
+	IssuedAt   time.Time
+	Expiry     time.Time
+}
+
+// refreshClaims is the JSON form of Refresh.
+type refreshClaims struct {
+	jwt.RegisteredClaims
+	ClientID   string `json:"client_id"`
+	SessionID  string `json:"sid"`
+	Generation int64  `json:"gen"`
+}
+
+// MintRefresh signs a refresh token. Its audience is socialbridge itself.
+func (i *Issuer) MintRefresh(r Refresh) (string, error) {
+	c := refreshClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.issuer,
+			Subject:   r.Subject,
+			Audience:  jwt.ClaimStrings{i.issuer},
+			ExpiresAt: jwt.NewNumericDate(r.Expiry),
+			IssuedAt:  jwt.NewNumericDate(r.IssuedAt),
+			ID:        fmt.Sprintf("%s.%d", r.SessionID, r.Generation),
+		},
+		ClientID:   r.ClientID,
+		SessionID:  r.SessionID,
+		Generation: r.Generation,
+	}
+	return i.sign(UseRefresh, TypeRefresh, c)
+}
+
+// ParseRefresh verifies a refresh token's signature, type, issuer, audience
+// and expiry, without touching storage.
+func (i *Issuer) ParseRefresh(token string) (Refresh, error) {
+	var c refreshClaims
+	if err := i.parse(token, UseRefresh, TypeRefresh, []string{i.issuer}, &c); err != nil {
+		return Refresh{}, err
+	}
+	if c.SessionID == "" || c.Subject == "" || c.Generation < 1 {
+		return Refresh{}, fmt.Errorf("%w: refresh token lacks sid, sub or gen", ErrInvalidToken)
+	}
+	return Refresh{
+		Subject: c.Subject, ClientID: c.ClientID, SessionID: c.SessionID, Generation: c.Generation,
+		IssuedAt: c.IssuedAt.Time, Expiry: c.ExpiresAt.Time,
+	}, nil
+}
+
+// ParseAccess verifies an access token (any audience) and returns its
+// claims.
+func (i *Issuer) ParseAccess(token string) (jwt.MapClaims, error) {
+	c := jwt.MapClaims{}
+	if err := i.parse(token, UseAccess, TypeAccess, nil, &c); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"sub", "sid", "client_id"} {
+		if s, _ := c[name].(string); s == "" {
+			return nil, fmt.Errorf("%w: access token lacks %s", ErrInvalidToken, name)
+		}
+	}
+	return c, nil
+}
+
+// sign signs claims with the current key of use.
+func (i *Issuer) sign(use, typ string, claims jwt.Claims) (string, error) {
+	k, err := i.keys.signing(use)
+	if err != nil {
+		return "", err
+	}
+	t := jwt.NewWithClaims(k.method, claims)
+	t.Header["kid"] = k.KID
+	t.Header["typ"] = typ
+	s, err := t.SignedString(k.signer)
+	if err != nil {
+		return "", fmt.Errorf("sign %s token: %w", use, err)
+	}
+	return s, nil
+}
+
+// parse verifies token into claims. The key is chosen by kid among our own
+// keys of use only, and its algorithm must be the one the key was made for;
+// header keys (jwk, jku, x5u, x5c) are never consulted.
+func (i *Issuer) parse(token, use, typ string, audience []string, claims jwt.Claims) error {
+	if len(token) > MaxTokenBytes {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenBytes)
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{"ES256", "RS256", "PS256", "EdDSA"}),
+		jwt.WithIssuer(i.issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(i.now),
+	}
+	if len(audience) > 0 {
+		opts = append(opts, jwt.WithAudience(audience...))
+	}
+	_, err := jwt.NewParser(opts...).ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if got, _ := t.Header["typ"].(string); !strings.EqualFold(got, typ) && !strings.EqualFold(got, "application/"+typ) {
+			return nil, fmt.Errorf("typ %q is not %s", got, typ)
+		}
+		kid, _ := t.Header["kid"].(string)
+		k, ok := i.keys.verifying(use, kid)
+		if !ok {
+			return nil, fmt.Errorf("unknown or retired kid %q", kid)
+		}
+		if t.Method.Alg() != k.Algorithm {
+			return nil, fmt.Errorf("alg %s does not match key %s (%s)", t.Method.Alg(), kid, k.Algorithm)
+		}
+		return k.public, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return nil
+}

@@ -21,7 +21,7 @@ type Provider interface {
 	// of every identity key and the last segment of the callback path.
 	Name() string
 	// AuthCodeURL returns where to send the browser to sign in.
-	AuthCodeURL(req AuthRequest) (string, error)
+	AuthCodeURL(ctx context.Context, req AuthRequest) (string, error)
 	// Exchange redeems the provider's code and returns the verified
 	// identity. It must check the nonce of AuthRequest.
 	Exchange(ctx context.Context, req ExchangeRequest) (*Identity, error)

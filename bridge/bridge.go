@@ -1,0 +1,190 @@
+// Package bridge holds socialbridge's use cases: begin a login, finish it
+// when the provider calls back, redeem the one-time code, refresh, revoke
+// and answer userinfo. It ties providers, claims, tokens and store together
+// and is tested without HTTP; package web only parses and renders.
+package bridge
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/tokens"
+)
+
+// Client is an application registered to use socialbridge.
+type Client struct {
+	ID           string
+	Name         string
+	RedirectURIs []string
+	CORSOrigins  []string
+	// Secret makes the client confidential; empty means public.
+	Secret   string
+	Audience []string
+	// Providers lists the providers this client may use; empty means all.
+	Providers          []string
+	AccessTTL          time.Duration
+	RefreshIdleTTL     time.Duration
+	RefreshAbsoluteTTL time.Duration
+}
+
+// Public reports whether the client has no secret (an SPA or mobile app),
+// and so must use PKCE.
+func (c *Client) Public() bool { return c.Secret == "" }
+
+// Options configures a Bridge. Every field is required unless marked.
+type Options struct {
+	// PublicURL is socialbridge's external base URL (the issuer).
+	PublicURL string
+	Store     *store.Store
+	Issuer    *tokens.Issuer
+	// Sealer encrypts provider tokens at rest.
+	Sealer    *tokens.Sealer
+	Providers []providers.Provider
+	Clients   []Client
+	// FlowKey (32 bytes) authenticates login states and derives each
+	// flow's provider nonce and PKCE verifier.
+	FlowKey []byte
+	FlowTTL time.Duration
+	CodeTTL time.Duration
+	// RefreshReuseGrace is how long a just-rotated refresh token still
+	// gets the same successor instead of revoking the session.
+	RefreshReuseGrace time.Duration
+	// Now is the clock (optional, default time.Now).
+	Now func() time.Time
+	// Logger (optional).
+	Logger *slog.Logger
+}
+
+// Bridge runs socialbridge's use cases. It is safe for concurrent use.
+type Bridge struct {
+	o         Options
+	clients   map[string]*Client
+	providers map[string]providers.Provider
+	order     []string // provider names in configuration order
+}
+
+// New checks opts and returns a Bridge.
+func New(opts Options) (*Bridge, error) {
+	if opts.Store == nil || opts.Issuer == nil || opts.Sealer == nil {
+		return nil, errors.New("bridge: store, issuer and sealer are required")
+	}
+	if len(opts.FlowKey) < 32 {
+		return nil, errors.New("bridge: flow key must be at least 32 bytes")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Bridge{o: opts, clients: map[string]*Client{}, providers: map[string]providers.Provider{}}
+	for _, p := range opts.Providers {
+		b.providers[p.Name()] = p
+		b.order = append(b.order, p.Name())
+	}
+	for i := range opts.Clients {
+		c := opts.Clients[i]
+		if _, dup := b.clients[c.ID]; dup {
+			return nil, fmt.Errorf("bridge: client %q is registered twice", c.ID)
+		}
+		b.clients[c.ID] = &c
+	}
+	return b, nil
+}
+
+// ProviderNames lists the enabled providers in configuration order.
+func (b *Bridge) ProviderNames() []string { return slices.Clone(b.order) }
+
+// Client returns a registered client.
+func (b *Bridge) Client(id string) (*Client, bool) {
+	c, ok := b.clients[id]
+	return c, ok
+}
+
+// CORSOrigins returns every origin some client allows.
+func (b *Bridge) CORSOrigins() []string {
+	var out []string
+	for _, c := range b.clients {
+		for _, o := range c.CORSOrigins {
+			if !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Issuer returns the token issuer.
+func (b *Bridge) Issuer() *tokens.Issuer { return b.o.Issuer }
+
+// authenticateClient checks the client's credentials: none for a public
+// client, the secret (compared in constant time) for a confidential one.
+func (b *Bridge) authenticateClient(id, secret string) (*Client, error) {
+	c, ok := b.clients[id]
+	if !ok {
+		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "unknown client"}
+	}
+	if c.Public() {
+		if secret != "" {
+			return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "this client is public and has no secret"}
+		}
+		return c, nil
+	}
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
+		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "client authentication failed"}
+	}
+	return c, nil
+}
+
+// randomToken returns n random bytes, base64url encoded.
+func randomToken(n int) string {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // cannot happen on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+// mac returns HMAC-SHA256(key, label|value), base64url encoded.
+func mac(key []byte, label, value string) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(label))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// s256 is the PKCE S256 transform (RFC 7636 §4.2).
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// hashSecret hashes a one-time code for storage: the database never holds
+// a redeemable code.
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// validVerifier checks RFC 7636 §4.1: 43–128 unreserved characters.
+func validVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	return strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
+	}) < 0
+}

@@ -1,0 +1,288 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/socialbridge/socialbridge/claims"
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/tokens"
+)
+
+// TokenSet is a successful token response (RFC 6749 §5.1).
+type TokenSet struct {
+	AccessToken  string
+	TokenType    string
+	ExpiresIn    int64
+	RefreshToken string
+	// RefreshExpiresAt is when the refresh token stops working if unused
+	// (the session's idle or absolute end, whichever is first).
+	RefreshExpiresAt time.Time
+	IDToken          string
+	Scope            string
+}
+
+// ClientCredentials identify the client at the token endpoint.
+type ClientCredentials struct {
+	ID     string
+	Secret string
+}
+
+// CodeGrant is grant_type=authorization_code (RFC 6749 §4.1.3).
+type CodeGrant struct {
+	Client       ClientCredentials
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
+}
+
+// ExchangeCode redeems a one-time code for tokens, in one conditional
+// update that checks code, client, redirect URI, PKCE and expiry at once.
+func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (*TokenSet, error) {
+	c, err := b.authenticateClient(g.Client.ID, g.Client.Secret)
+	if err != nil {
+		return nil, err
+	}
+	flowID, _, ok := strings.Cut(g.Code, ".")
+	if !ok || len(flowID) != 22 || len(g.Code) > 128 {
+		return nil, invalidGrant("the code is malformed")
+	}
+	challenge := ""
+	switch {
+	case g.CodeVerifier != "" && !validVerifier(g.CodeVerifier):
+		return nil, invalidRequest("code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)")
+	case g.CodeVerifier != "":
+		challenge = s256(g.CodeVerifier)
+	case c.Public():
+		return nil, invalidRequest("code_verifier is required (PKCE)")
+	}
+	now := b.o.Now()
+	sess, err := b.o.Store.RedeemCode(ctx, flowID, store.Redemption{
+		CodeHash: hashSecret(g.Code), ClientID: c.ID, RedirectURI: g.RedirectURI, CodeChallenge: challenge, Now: now,
+		IdleExpiresAt: earliest(now.Add(c.RefreshIdleTTL), now.Add(c.RefreshAbsoluteTTL)),
+		ExpiresAt:     now.Add(c.RefreshAbsoluteTTL),
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, b.explainCodeFailure(ctx, flowID, g.Code)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redeem code: %w", err)
+	}
+	b.o.Logger.InfoContext(ctx, "session started", "sid", sess.ID, "user_id", sess.UserID, "client_id", c.ID)
+	return b.mint(c, sess, true)
+}
+
+// explainCodeFailure says why a code did not redeem. A code presented
+// again after it was redeemed revokes the session it created (RFC 6749
+// §4.1.2, RFC 9700 §4.5): it has probably leaked.
+func (b *Bridge) explainCodeFailure(ctx context.Context, flowID, code string) error {
+	sess, err := b.o.Store.GetSession(ctx, flowID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return invalidGrant("the code is invalid or expired")
+		}
+		return fmt.Errorf("redeem code: %w", err)
+	}
+	if sess.CodeHash != hashSecret(code) {
+		return invalidGrant("the code is invalid or expired")
+	}
+	switch sess.State {
+	case store.StateActive:
+		if _, err := b.o.Store.Revoke(ctx, sess.ID, "code_reuse", b.o.Now()); err != nil {
+			return fmt.Errorf("revoke after code reuse: %w", err)
+		}
+		b.o.Logger.WarnContext(ctx, "code reused; session revoked", "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
+		return invalidGrant("the code was already used")
+	case store.StateRevoked:
+		return invalidGrant("the code was already used")
+	}
+	return invalidGrant("the code is invalid or expired, or client_id, redirect_uri or code_verifier do not match the authorization request")
+}
+
+// RefreshGrant is grant_type=refresh_token (RFC 6749 §6).
+type RefreshGrant struct {
+	Client       ClientCredentials
+	RefreshToken string
+	Scope        string
+}
+
+// Refresh rotates a refresh token. The common case is one signature check,
+// one conditional update that checks and advances the session generation,
+// and two signatures. A token of an older generation is a reuse: within the
+// grace window it gets the same successor (two tabs racing), after it the
+// whole session is revoked (RFC 9700 §4.14.2).
+func (b *Bridge) Refresh(ctx context.Context, g RefreshGrant) (*TokenSet, error) {
+	c, err := b.authenticateClient(g.Client.ID, g.Client.Secret)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := b.o.Issuer.ParseRefresh(g.RefreshToken)
+	if err != nil {
+		return nil, invalidGrant("the refresh token is invalid or expired")
+	}
+	if rt.ClientID != c.ID {
+		return nil, invalidGrant("the refresh token was issued to another client")
+	}
+	if g.Scope != "" {
+		return nil, &OAuthError{Code: ErrCodeInvalidScope, Description: "changing scope on refresh is not supported; omit scope"}
+	}
+	now := b.o.Now()
+	sess, err := b.o.Store.Rotate(ctx, rt.SessionID, rt.Generation, now, now.Add(c.RefreshIdleTTL))
+	if err == nil {
+		return b.mint(c, sess, false)
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("rotate session: %w", err)
+	}
+	return b.refreshRetry(ctx, c, rt, now)
+}
+
+// refreshRetry handles a refresh token that did not match the session's
+// current generation.
+func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh, now time.Time) (*TokenSet, error) {
+	sess, err := b.o.Store.GetSession(ctx, rt.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidGrant("the session has ended")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read session: %w", err)
+	}
+	if sess.State != store.StateActive || !now.Before(sess.ExpiresAt) || !now.Before(sess.IdleExpiresAt) {
+		return nil, invalidGrant("the session has ended")
+	}
+	if sess.Generation == rt.Generation+1 && now.Sub(sess.RotatedAt) <= b.o.RefreshReuseGrace {
+		// The same successor again: a concurrent request already rotated.
+		return b.mint(c, sess, false)
+	}
+	if sess.Generation > rt.Generation {
+		if _, err := b.o.Store.Revoke(ctx, sess.ID, "refresh_token_reuse", now); err != nil {
+			return nil, fmt.Errorf("revoke after refresh reuse: %w", err)
+		}
+		b.o.Logger.WarnContext(ctx, "refresh token reused; session revoked", "sid", sess.ID, "user_id", sess.UserID,
+			"client_id", c.ID, "presented_gen", rt.Generation, "current_gen", sess.Generation)
+		return nil, invalidGrant("the refresh token was already used; the session has been revoked")
+	}
+	return nil, invalidGrant("the refresh token is invalid or expired")
+}
+
+// mint signs the tokens of an active session at its current generation.
+// The access token's claims come from the session's snapshot, so no user
+// read is needed.
+func (b *Bridge) mint(c *Client, sess *store.Session, withID bool) (*TokenSet, error) {
+	access, _, err := b.o.Issuer.MintAccess(tokens.Access{
+		Subject: sess.UserID, Audience: c.Audience, ClientID: c.ID, SessionID: sess.ID, Scope: sess.Scope,
+		AuthTime: sess.AuthTime, IDP: sess.Provider, TTL: c.AccessTTL, Claims: sess.Claims,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mint access token: %w", err)
+	}
+	refreshExp := earliest(sess.IdleExpiresAt, sess.ExpiresAt)
+	refresh, err := b.o.Issuer.MintRefresh(tokens.Refresh{
+		Subject: sess.UserID, ClientID: c.ID, SessionID: sess.ID, Generation: sess.Generation,
+		IssuedAt: sess.RotatedAt, Expiry: refreshExp,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mint refresh token: %w", err)
+	}
+	ts := &TokenSet{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(c.AccessTTL / time.Second),
+		RefreshToken: refresh, RefreshExpiresAt: refreshExp, Scope: sess.Scope,
+	}
+	if withID && hasScope(sess.Scope, "openid") {
+		ts.IDToken, err = b.o.Issuer.MintID(tokens.ID{
+			Subject: sess.UserID, ClientID: c.ID, SessionID: sess.ID, Nonce: sess.Nonce,
+			AuthTime: sess.AuthTime, TTL: c.AccessTTL, Claims: sess.Claims,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mint ID token: %w", err)
+		}
+	}
+	return ts, nil
+}
+
+func hasScope(scope, want string) bool {
+	for _, s := range strings.Fields(scope) {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// RevokeRequest is an RFC 7009 revocation request.
+type RevokeRequest struct {
+	Client ClientCredentials
+	Token  string
+	// Hint is token_type_hint: access_token or refresh_token (optional).
+	Hint string
+}
+
+// Revoke ends the session a refresh or access token belongs to. Per RFC
+// 7009 §2.2 an invalid or unknown token is not an error; a token of
+// another client is ignored.
+func (b *Bridge) Revoke(ctx context.Context, r RevokeRequest) error {
+	c, err := b.authenticateClient(r.Client.ID, r.Client.Secret)
+	if err != nil {
+		return err
+	}
+	if r.Hint != "" && r.Hint != "access_token" && r.Hint != "refresh_token" {
+		return &OAuthError{Code: "unsupported_token_type", Description: "token_type_hint must be access_token or refresh_token"}
+	}
+	sid, client := "", ""
+	if rt, err := b.o.Issuer.ParseRefresh(r.Token); err == nil {
+		sid, client = rt.SessionID, rt.ClientID
+	} else if at, err := b.o.Issuer.ParseAccess(r.Token); err == nil {
+		sid, _ = at["sid"].(string)
+		client, _ = at["client_id"].(string)
+	}
+	if sid == "" || client != c.ID {
+		return nil
+	}
+	revoked, err := b.o.Store.Revoke(ctx, sid, "revoked_by_client", b.o.Now())
+	if err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	if revoked {
+		b.o.Logger.InfoContext(ctx, "session revoked", "sid", sid, "client_id", c.ID)
+	}
+	return nil
+}
+
+// UserInfo returns the normalized claims of the user an access token was
+// issued to (OpenID Connect Core §5.3), from the current user record, as
+// long as the token's session is still active.
+func (b *Bridge) UserInfo(ctx context.Context, accessToken string) (map[string]any, error) {
+	at, err := b.o.Issuer.ParseAccess(accessToken)
+	if err != nil {
+		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the access token is invalid or expired"}
+	}
+	sid, _ := at["sid"].(string)
+	sub, _ := at["sub"].(string)
+	sess, err := b.o.Store.GetSession(ctx, sid)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.State != store.StateActive || sess.UserID != sub)) {
+		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the session of this access token has ended"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("userinfo: %w", err)
+	}
+	u, err := b.o.Store.GetUser(ctx, sub)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the user of this access token is unavailable"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("userinfo: %w", err)
+	}
+	out := claims.ForToken(u.Profile, u.Roles)
+	out["sub"] = u.ID
+	return out, nil
+}

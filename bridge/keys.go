@@ -1,0 +1,32 @@
+package bridge
+
+import (
+	"context"
+
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/tokens"
+)
+
+// KeyStorage adapts the store's signing-key collection to what the tokens
+// keyring needs, so that neither package imports the other.
+func KeyStorage(s *store.Store) tokens.KeyStorage { return keyStorage{s} }
+
+type keyStorage struct{ s *store.Store }
+
+func (k keyStorage) ListKeys(ctx context.Context) ([]tokens.StoredKey, error) {
+	stored, err := k.s.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tokens.StoredKey, len(stored))
+	for i, sk := range stored {
+		out[i] = tokens.StoredKey(sk)
+	}
+	return out, nil
+}
+
+func (k keyStorage) InsertKey(ctx context.Context, sk tokens.StoredKey) error {
+	return k.s.InsertKey(ctx, store.SigningKey(sk))
+}
+
+func (k keyStorage) IsDuplicate(err error) bool { return k.s.IsDuplicate(err) }

@@ -72,6 +72,7 @@ type Bridge struct {
 	clients   map[string]*Client
 	providers map[string]providers.Provider
 	order     []string // provider names in configuration order
+	origins   []string // every client's CORS origins, sorted
 }
 
 // New checks opts and returns a Bridge.
@@ -99,7 +100,13 @@ func New(opts Options) (*Bridge, error) {
 			return nil, fmt.Errorf("bridge: client %q is registered twice", c.ID)
 		}
 		b.clients[c.ID] = &c
+		for _, o := range c.CORSOrigins {
+			if !slices.Contains(b.origins, o) {
+				b.origins = append(b.origins, o)
+			}
+		}
 	}
+	slices.Sort(b.origins)
 	return b, nil
 }
 
@@ -113,18 +120,7 @@ func (b *Bridge) Client(id string) (*Client, bool) {
 }
 
 // CORSOrigins returns every origin some client allows.
-func (b *Bridge) CORSOrigins() []string {
-	var out []string
-	for _, c := range b.clients {
-		for _, o := range c.CORSOrigins {
-			if !slices.Contains(out, o) {
-				out = append(out, o)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (b *Bridge) CORSOrigins() []string { return b.origins }
 
 // Issuer returns the token issuer.
 func (b *Bridge) Issuer() *tokens.Issuer { return b.o.Issuer }

@@ -93,6 +93,16 @@ func (b *Bridge) CheckAuthorize(req AuthorizeRequest) (*LoginChoice, error) {
 	return &LoginChoice{Client: c, Providers: allowed}, nil
 }
 
+// ClientProviders lists the providers a registered client may use (none
+// for an unknown client).
+func (b *Bridge) ClientProviders(clientID string) []string {
+	c, ok := b.clients[clientID]
+	if !ok {
+		return nil
+	}
+	return b.clientProviders(c)
+}
+
 // clientProviders lists the enabled providers the client may use.
 func (b *Bridge) clientProviders(c *Client) []string {
 	if len(c.Providers) == 0 {

@@ -147,3 +147,16 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// SetDisabled disables or re-enables a user. A disabled user cannot sign in.
+func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	defer s.locks.lock(collUsers, id)()
+	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"disabled": disabled}})
+	if err != nil {
+		return fmt.Errorf("set user %s disabled: %w", id, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("set user %s disabled: %w", id, ErrNotFound)
+	}
+	return nil
+}

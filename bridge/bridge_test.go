@@ -1,0 +1,219 @@
+package bridge_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/bridge"
+	"github.com/socialbridge/socialbridge/claims"
+	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/store/storetest"
+	"github.com/socialbridge/socialbridge/tokens"
+)
+
+const (
+	publicURL   = "https://sb.example.com"
+	spaRedirect = "https://app.example.com/cb"
+)
+
+// clock is a controllable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// fakeProvider is a hand-written provider: it remembers the authorization
+// request and, on Exchange, checks the nonce and PKCE verifier against it
+// the way a real provider and id_token verification would.
+type fakeProvider struct {
+	mu       sync.Mutex
+	asked    map[string]providers.AuthRequest // by state
+	requests map[string]providers.AuthRequest // by code
+	issued   int
+	identity providers.Identity
+	failWith error
+}
+
+func (f *fakeProvider) Name() string { return "fake" }
+
+func (f *fakeProvider) AuthCodeURL(_ context.Context, req providers.AuthRequest) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked[req.State] = req
+	return "https://idp.example.com/auth?" + url.Values{"state": {req.State}}.Encode(), nil
+}
+
+// approve simulates the person approving at the provider: it returns the
+// code the provider would send back for the request with this state.
+func (f *fakeProvider) approve(state string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.issued++
+	code := fmt.Sprintf("code-%d", f.issued)
+	f.requests[code] = f.asked[state]
+	return code
+}
+
+func (f *fakeProvider) Exchange(_ context.Context, req providers.ExchangeRequest) (*providers.Identity, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failWith != nil {
+		return nil, f.failWith
+	}
+	ar, ok := f.requests[req.Code]
+	if !ok {
+		return nil, &providers.Error{Provider: "fake", Code: providers.CodeInvalidGrant, Message: "unknown code"}
+	}
+	delete(f.requests, req.Code)
+	sum := sha256.Sum256([]byte(req.CodeVerifier))
+	if base64.RawURLEncoding.EncodeToString(sum[:]) != ar.CodeChallenge {
+		return nil, &providers.Error{Provider: "fake", Code: providers.CodeInvalidGrant, Message: "pkce"}
+	}
+	if req.Nonce != ar.Nonce || req.RedirectURI != ar.RedirectURI {
+		return nil, &providers.Error{Provider: "fake", Code: providers.CodeInvalidToken, Message: "nonce or redirect"}
+	}
+	id := f.identity
+	return &id, nil
+}
+
+// env is a bridge wired to a real store on the embedded database.
+type env struct {
+	b      *bridge.Bridge
+	prov   *fakeProvider
+	clock  *clock
+	store  *store.Store
+	issuer *tokens.Issuer
+	sealer *tokens.Sealer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ck := &clock{now: time.Now().Truncate(time.Second)}
+	st := storetest.Open(t)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := tokens.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
+		Algorithm: "ES256", Rotation: 720 * time.Hour, PublishAhead: time.Hour,
+		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour, Now: ck.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	iss := tokens.NewIssuer(kr, publicURL, ck.Now)
+	prov := &fakeProvider{asked: map[string]providers.AuthRequest{}, requests: map[string]providers.AuthRequest{}, identity: providers.Identity{
+		Provider: "fake", Subject: "subject-1",
+		Profile: claims.Profile{Email: "alice@example.com", EmailVerified: true, Name: "Alice"},
+		Tokens:  providers.Tokens{AccessToken: "provider-access-secret", RefreshToken: "provider-refresh-secret"},
+	}}
+	b, err := bridge.New(bridge.Options{
+		PublicURL: publicURL, Store: st, Issuer: iss, Sealer: sealer, Providers: []providers.Provider{prov},
+		Clients: []bridge.Client{
+			{ID: "spa", Name: "The SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://app.example.com"},
+				Audience: []string{"https://api.example.com"}, AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+			{ID: "backend", Name: "Backend", Secret: "s3cret", RedirectURIs: []string{"https://backend.example.com/cb"},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+		},
+		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{b: b, prov: prov, clock: ck, store: st, issuer: iss, sealer: sealer}
+}
+
+// pkce returns a verifier and its S256 challenge.
+func pkce() (string, string) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(v))
+	return v, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func authorizeRequest(challenge string) bridge.AuthorizeRequest {
+	return bridge.AuthorizeRequest{
+		ClientID: "spa", RedirectURI: spaRedirect, ResponseType: "code", Scope: "openid email profile",
+		State: "client-state", Nonce: "client-nonce", CodeChallenge: challenge, CodeChallengeMethod: "S256", Provider: "fake",
+	}
+}
+
+// started is a login that reached the provider.
+type started struct {
+	flowID string
+	state  string // the provider-facing state
+	code   string // the provider's code after approval
+}
+
+// begin starts a login and has the person approve it at the provider.
+func (e *env) begin(t *testing.T, challenge string) started {
+	t.Helper()
+	login, err := e.b.BeginLogin(context.Background(), authorizeRequest(challenge))
+	if err != nil {
+		t.Fatalf("BeginLogin: %v", err)
+	}
+	u, _ := url.Parse(login.ProviderURL)
+	state := u.Query().Get("state")
+	return started{flowID: login.FlowID, state: state, code: e.prov.approve(state)}
+}
+
+func bound(flowID string) func(string) bool {
+	return func(id string) bool { return id == flowID }
+}
+
+// finish completes the provider callback and returns the client redirect.
+func (e *env) finish(t *testing.T, s started) *url.URL {
+	t.Helper()
+	target, err := e.b.FinishLogin(context.Background(), "fake", bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)})
+	if err != nil {
+		t.Fatalf("FinishLogin: %v", err)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (e *env) signIn(t *testing.T) (*bridge.TokenSet, string) {
+	t.Helper()
+	verifier, challenge := pkce()
+	u := e.finish(t, e.begin(t, challenge))
+	ts, err := e.b.ExchangeCode(context.Background(), bridge.CodeGrant{
+		Client: bridge.ClientCredentials{ID: "spa"}, Code: u.Query().Get("code"), RedirectURI: spaRedirect, CodeVerifier: verifier,
+	})
+	if err != nil {
+		t.Fatalf("ExchangeCode: %v", err)
+	}
+	return ts, verifier
+}
+
+func oauthCode(err error) string {
+	var oe *bridge.OAuthError
+	if errors.As(err, &oe) {
+		return oe.Code
+	}
+	return ""
+}

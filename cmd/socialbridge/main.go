@@ -1,0 +1,56 @@
+// Command socialbridge runs the socialbridge OAuth social-login bridge.
+//
+//	socialbridge [serve] [-config FILE]   run the service (default)
+//	socialbridge version                  print the version
+//
+// With no configuration it starts in dev mode on the embedded database.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "socialbridge:", err)
+		os.Exit(1)
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is the whole program, testable: it reads no global state.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "socialbridge", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return serve(ctx, args, getenv, stdout, stderr, nil)
+	}
+}
+
+const usage = `Usage:
+  socialbridge [serve] [-config FILE]   run the service (default command)
+  socialbridge version                  print the version
+
+Configuration comes from FILE (YAML; see configs/socialbridge.example.yaml)
+and SOCIALBRIDGE_* environment variables; SOCIALBRIDGE_CONFIG names the file
+too. With no configuration socialbridge starts in dev mode on an embedded
+database under ./data.
+`

@@ -1,0 +1,134 @@
+// socialbridge demo SPA: OAuth 2.0 authorization code + PKCE (RFC 7636)
+// against socialbridge, with nothing but the browser's own APIs.
+"use strict";
+(function () {
+  const root = document.getElementById("demo");
+  const clientID = root.dataset.clientId;
+  const redirectURI = root.dataset.redirectUri;
+  const issuer = root.dataset.issuer;
+  const $ = (id) => document.getElementById(id);
+  const store = window.sessionStorage; // a real app should prefer memory or cookie mode
+
+  function b64url(bytes) {
+    let s = "";
+    bytes.forEach((b) => { s += String.fromCharCode(b); });
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function randomString(n) {
+    const a = new Uint8Array(n);
+    crypto.getRandomValues(a);
+    return b64url(a);
+  }
+  async function s256(verifier) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+    return b64url(new Uint8Array(digest));
+  }
+  function decodeJWT(token) {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = decodeURIComponent(atob(part).split("").map((c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join(""));
+    return JSON.parse(json);
+  }
+  function showError(msg) {
+    $("error").textContent = msg;
+    $("error").hidden = !msg;
+  }
+  function setStatus(msg) { $("status").textContent = msg; }
+
+  async function signIn(provider) {
+    const verifier = randomString(32);
+    const state = randomString(16);
+    store.setItem("sb_pkce", JSON.stringify({ verifier, state }));
+    const q = new URLSearchParams({
+      client_id: clientID, redirect_uri: redirectURI, response_type: "code", scope: "openid profile email",
+      state, code_challenge: await s256(verifier), code_challenge_method: "S256", provider,
+    });
+    window.location.assign(issuer + "/authorize?" + q.toString());
+  }
+
+  async function tokenRequest(params) {
+    const res = await fetch(issuer + "/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(params),
+    });
+    const body = await res.json();
+    if (!res.ok) {
+      throw new Error(body.error + ": " + (body.error_description || ""));
+    }
+    return body;
+  }
+
+  function show(tokens) {
+    store.setItem("sb_tokens", JSON.stringify(tokens));
+    const claims = decodeJWT(tokens.access_token);
+    const refresh = decodeJWT(tokens.refresh_token);
+    $("claims").textContent = JSON.stringify(claims, null, 2);
+    $("access-exp").textContent = new Date(claims.exp * 1000).toISOString();
+    $("refresh-exp").textContent = new Date(refresh.exp * 1000).toISOString();
+    $("signed-in").hidden = false;
+    $("signed-out").hidden = true;
+    setStatus("Signed in as " + (claims.email || claims.name || claims.sub) + " via " + claims.idp + ".");
+  }
+
+  async function finishSignIn(params) {
+    const saved = JSON.parse(store.getItem("sb_pkce") || "null");
+    store.removeItem("sb_pkce");
+    window.history.replaceState(null, "", redirectURI); // drop the code from the address bar
+    if (params.get("error")) {
+      throw new Error(params.get("error") + ": " + (params.get("error_description") || ""));
+    }
+    if (!saved || params.get("state") !== saved.state) {
+      throw new Error("state mismatch: this response does not belong to a sign-in started here");
+    }
+    if (params.get("iss") && params.get("iss") !== issuer) {
+      throw new Error("iss mismatch in the authorization response");
+    }
+    show(await tokenRequest({
+      grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectURI,
+      client_id: clientID, code_verifier: saved.verifier,
+    }));
+  }
+
+  async function refresh() {
+    const tokens = JSON.parse(store.getItem("sb_tokens"));
+    show(await tokenRequest({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, client_id: clientID }));
+    $("refresh-count").textContent = String(Number($("refresh-count").textContent) + 1);
+    setStatus($("status").textContent + " Tokens refreshed.");
+  }
+
+  async function logout() {
+    const tokens = JSON.parse(store.getItem("sb_tokens") || "null");
+    store.removeItem("sb_tokens");
+    if (tokens) {
+      await fetch(issuer + "/revoke", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: tokens.refresh_token, token_type_hint: "refresh_token", client_id: clientID }),
+      });
+    }
+    $("signed-in").hidden = true;
+    $("signed-out").hidden = false;
+    $("claims").textContent = "";
+    setStatus("Signed out.");
+  }
+
+  function guard(fn) {
+    return async (...args) => {
+      showError("");
+      try { await fn(...args); } catch (e) { showError(String(e.message || e)); }
+    };
+  }
+
+  document.querySelectorAll("button[data-provider]").forEach((b) => {
+    b.addEventListener("click", guard(() => signIn(b.dataset.provider)));
+  });
+  $("refresh").addEventListener("click", guard(refresh));
+  $("logout").addEventListener("click", guard(logout));
+
+  const params = new URLSearchParams(window.location.search);
+  if (params.has("code") || params.has("error")) {
+    guard(() => finishSignIn(params))();
+  } else if (store.getItem("sb_tokens")) {
+    try { show(JSON.parse(store.getItem("sb_tokens"))); } catch (e) { store.removeItem("sb_tokens"); }
+  }
+})();

@@ -1,0 +1,43 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// discovery serves OpenID Connect Discovery 1.0 and RFC 8414 metadata (one
+// document serves both), so that standard client libraries configure
+// themselves.
+func (s *Server) discovery(c *gin.Context) {
+	base := s.o.PublicURL
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, gin.H{
+		"issuer":                                base,
+		"authorization_endpoint":                base + "/authorize",
+		"token_endpoint":                        base + "/token",
+		"userinfo_endpoint":                     base + "/userinfo",
+		"revocation_endpoint":                   base + "/revoke",
+		"jwks_uri":                              base + "/.well-known/jwks.json",
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": s.o.Bridge.Issuer().Keys().SigningAlgorithms(),
+		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post"},
+		"code_challenge_methods_supported":           []string{"S256"},
+		"scopes_supported":                           []string{"openid", "profile", "email", "offline_access"},
+		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
+			"email", "email_verified", "name", "given_name", "family_name", "picture", "locale", "roles", "idp"},
+		"authorization_response_iss_parameter_supported": true,
+		"identity_providers":                             s.o.Bridge.ProviderNames(),
+	})
+}
+
+// jwks serves the public signing keys. Verifiers may cache it for five
+// minutes; new keys are published long before they sign.
+func (s *Server) jwks(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/jwk-set+json", s.o.Bridge.Issuer().Keys().JWKS())
+}

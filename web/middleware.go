@@ -1,0 +1,134 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// requestIDKey is the context key of the request id.
+type requestIDKey struct{}
+
+// RequestID returns the request id stored in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID gives every request an id, returned in X-Request-Id and put on
+// the context so that every log line of the request carries it. An
+// incoming id is not trusted: it could forge or flood log correlation.
+func (s *Server) requestID(c *gin.Context) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	c.Header("X-Request-Id", id)
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
+	c.Next()
+}
+
+// logRequests logs one line per request. Only the path is logged: query
+// strings carry codes and states, and no header, cookie or body is logged.
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	status := c.Writer.Status()
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.o.Logger.Log(c.Request.Context(), level, "request",
+		"request_id", RequestID(c.Request.Context()),
+		"method", c.Request.Method, "path", c.Request.URL.Path, "status", status,
+		"duration_ms", float64(time.Since(start).Microseconds())/1000, "ip", c.ClientIP())
+}
+
+// recoverPanics turns a panic into a 500 with a generic body. The panic
+// value is not logged, only its type and the stack: a value could hold a
+// token.
+func (s *Server) recoverPanics(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			s.o.Logger.ErrorContext(c.Request.Context(), "panic in handler",
+				"request_id", RequestID(c.Request.Context()), "type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				writeOAuthError(c, http.StatusInternalServerError, "server_error", "internal error")
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// securityHeaders applies to every response. Pages get their own
+// Content-Security-Policy; API responses forbid everything.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	// The address bar can hold a one-time code: never leak it in Referer.
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	c.Next()
+}
+
+// pageCSP is the Content-Security-Policy of HTML pages: scripts and styles
+// only from our own files, no inline code.
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+// limitBody caps request bodies.
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > s.o.MaxBodyBytes {
+		writeOAuthError(c, http.StatusRequestEntityTooLarge, "invalid_request",
+			fmt.Sprintf("request body is larger than %d bytes", s.o.MaxBodyBytes))
+		c.Abort()
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.o.MaxBodyBytes)
+	c.Next()
+}
+
+// cors allows the registered clients' origins to call the API endpoints
+// from browsers. Discovery and the JWKS are public data for any origin.
+func (s *Server) cors(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if origin != "" {
+		h := c.Writer.Header()
+		h.Add("Vary", "Origin")
+		switch {
+		case c.Request.URL.Path == "/.well-known/jwks.json" || c.Request.URL.Path == "/.well-known/openid-configuration" ||
+			c.Request.URL.Path == "/.well-known/oauth-authorization-server":
+			h.Set("Access-Control-Allow-Origin", "*")
+		case slices.Contains(s.o.Bridge.CORSOrigins(), origin):
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-Request-Id")
+		}
+	}
+	c.Next()
+}
+
+// preflight answers CORS preflight requests.
+func (s *Server) preflight(c *gin.Context) {
+	if c.Writer.Header().Get("Access-Control-Allow-Origin") == "" {
+		c.Status(http.StatusForbidden)
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,139 @@
+// Package web is socialbridge's HTTP layer (Gin): routes, thin handlers that
+// parse input, call one bridge use case and render the result, middleware
+// (request id, redacted logging, panic recovery, security headers, body
+// limits, CORS), and the embedded pages and assets.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/socialbridge/socialbridge/bridge"
+)
+
+// Options configures the server.
+type Options struct {
+	Bridge *bridge.Bridge
+	// PublicURL is the external base URL (no trailing slash).
+	PublicURL string
+	// MaxBodyBytes caps every request body.
+	MaxBodyBytes int64
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed; none by
+	// default.
+	TrustedProxies []string
+	// DemoClientID enables the demo page at /demo/ for this client; empty
+	// disables it.
+	DemoClientID string
+	// DevMode labels pages as dev mode.
+	DevMode bool
+	// FlowTTL is how long a login may take (the flow cookie's lifetime).
+	FlowTTL time.Duration
+	// Ping checks the database for /readyz.
+	Ping func(context.Context) error
+	// Mounts are extra handlers by path prefix (the dev provider's pages).
+	Mounts map[string]http.Handler
+	Logger *slog.Logger
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	o      Options
+	engine *gin.Engine
+	pages  *pages
+	secure bool // public URL is https: cookies get Secure
+}
+
+// NewServer builds the routes.
+func NewServer(o Options) (*Server, error) {
+	if o.Bridge == nil {
+		return nil, errors.New("web: bridge is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 64 << 10
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	if err := e.SetTrustedProxies(o.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("web: trusted proxies: %w", err)
+	}
+	s := &Server{o: o, engine: e, pages: pg, secure: strings.HasPrefix(o.PublicURL, "https://")}
+	e.Use(s.requestID, s.logRequests, s.recoverPanics, securityHeaders, s.limitBody)
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	e := s.engine
+	api := e.Group("", s.cors)
+	api.GET("/.well-known/openid-configuration", s.discovery)
+	api.GET("/.well-known/oauth-authorization-server", s.discovery)
+	api.GET("/.well-known/jwks.json", s.jwks)
+	api.POST("/token", s.token)
+	api.POST("/revoke", s.revoke)
+	api.GET("/userinfo", s.userinfo)
+	api.POST("/userinfo", s.userinfo)
+	for _, p := range []string{"/token", "/revoke", "/userinfo", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json"} {
+		api.OPTIONS(p, s.preflight)
+	}
+
+	e.GET("/authorize", s.authorize)
+	e.GET("/callback/:provider", s.callback)
+	e.POST("/callback/:provider", s.callback)
+
+	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", s.ready)
+
+	e.GET("/assets/*file", s.asset)
+	e.GET("/", s.home)
+	if s.o.DemoClientID != "" {
+		e.GET("/demo/", s.demo)
+	}
+	for prefix, h := range s.o.Mounts {
+		e.Any(strings.TrimSuffix(prefix, "/")+"/*rest", gin.WrapH(h))
+	}
+	e.NoRoute(s.notFound)
+	e.NoMethod(func(c *gin.Context) {
+		writeOAuthError(c, http.StatusMethodNotAllowed, "invalid_request", "method not allowed")
+	})
+}
+
+func (s *Server) ready(c *gin.Context) {
+	if s.o.Ping != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.o.Ping(ctx); err != nil {
+			s.o.Logger.WarnContext(c.Request.Context(), "readiness check failed", "err", err)
+			c.String(http.StatusServiceUnavailable, "database unavailable\n")
+			return
+		}
+	}
+	c.String(http.StatusOK, "ready\n")
+}
+
+func (s *Server) notFound(c *gin.Context) {
+	if strings.Contains(c.GetHeader("Accept"), "text/html") {
+		s.errorPage(c, &bridge.PageError{Status: http.StatusNotFound, Title: "Not found", Message: "There is nothing at this address."})
+		return
+	}
+	writeOAuthError(c, http.StatusNotFound, "invalid_request", "no such endpoint")
+}

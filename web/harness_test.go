@@ -1,0 +1,214 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/bridge"
+	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/providers/dev"
+	"github.com/socialbridge/socialbridge/store/storetest"
+	"github.com/socialbridge/socialbridge/tokens"
+	"github.com/socialbridge/socialbridge/web"
+)
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// app is a whole socialbridge behind an httptest server.
+type app struct {
+	srv    *httptest.Server
+	url    string
+	issuer *tokens.Issuer
+	logs   *syncBuffer
+}
+
+const spaRedirect = "https://spa.example.com/callback"
+
+// extraProviders lets a test add providers (fake Google) built once the
+// public URL is known.
+type extraProviders func(publicURL string) []providers.Provider
+
+func newApp(t *testing.T, extra extraProviders) *app {
+	t.Helper()
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var handler http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+
+	st := storetest.Open(t)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, _ := tokens.NewSealer(key)
+	kr, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
+		Algorithm: "ES256", Rotation: 720 * time.Hour, PublishAhead: time.Hour,
+		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	iss := tokens.NewIssuer(kr, srv.URL, nil)
+	d := dev.New(srv.URL, nil, nil)
+	provs := []providers.Provider{d}
+	if extra != nil {
+		provs = append(provs, extra(srv.URL)...)
+	}
+	b, err := bridge.New(bridge.Options{
+		PublicURL: srv.URL, Store: st, Issuer: iss, Sealer: sealer, Providers: provs,
+		Clients: []bridge.Client{
+			{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://spa.example.com"},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+			{ID: "demo", Name: "demo", RedirectURIs: []string{srv.URL + "/demo/"}, CORSOrigins: []string{srv.URL},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+		},
+		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := web.NewServer(web.Options{
+		Bridge: b, PublicURL: srv.URL, MaxBodyBytes: 64 << 10, DemoClientID: "demo", DevMode: true,
+		FlowTTL: 10 * time.Minute, Ping: st.Ping, Mounts: map[string]http.Handler{dev.PathPrefix: d.Handler()}, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = s
+	return &app{srv: srv, url: srv.URL, issuer: iss, logs: logs}
+}
+
+// browser is an HTTP client with cookies that stops at the SPA's redirect.
+func (a *app) browser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !strings.HasPrefix(req.URL.String(), a.url) && !strings.HasPrefix(req.URL.Host, "127.0.0.1") {
+			return http.ErrUseLastResponse // reached the client app (or an external provider)
+		}
+		return nil
+	}}
+}
+
+func pkce() (string, string) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(v))
+	return v, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (a *app) authorizeURL(challenge, provider string) string {
+	q := url.Values{
+		"client_id": {"spa"}, "redirect_uri": {spaRedirect}, "response_type": {"code"}, "scope": {"openid email profile"},
+		"state": {"spa-state"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+	}
+	if provider != "" {
+		q.Set("provider", provider)
+	}
+	return a.url + "/authorize?" + q.Encode()
+}
+
+// devSignIn runs the browser part of a dev-provider sign-in and returns
+// the SPA redirect it ends at.
+func (a *app) devSignIn(t *testing.T, c *http.Client, challenge, user string) *url.URL {
+	t.Helper()
+	resp, err := c.Get(a.authorizeURL(challenge, "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("DEV MODE")) {
+		t.Fatalf("dev page: status %d: %s", resp.StatusCode, page)
+	}
+	form := resp.Request.URL.Query() // the page's hidden fields are the request's parameters
+	form.Set("user", user)
+	resp, err = c.PostForm(a.url+"/dev/authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("no redirect after the dev page (status %d)", resp.StatusCode)
+	}
+	return loc
+}
+
+// tokenResponse is the JSON of /token.
+type tokenResponse struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int64  `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+	IDToken          string `json:"id_token"`
+	Scope            string `json:"scope"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+func (a *app) post(t *testing.T, path string, form url.Values) (*http.Response, tokenResponse) {
+	t.Helper()
+	resp, err := http.PostForm(a.url+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr tokenResponse
+	body, _ := io.ReadAll(resp.Body)
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &tr); err != nil {
+			t.Fatalf("%s answered %d with non-JSON %q", path, resp.StatusCode, body)
+		}
+	}
+	return resp, tr
+}
+
+// signIn runs a whole dev sign-in and code exchange.
+func (a *app) signIn(t *testing.T) tokenResponse {
+	t.Helper()
+	verifier, challenge := pkce()
+	loc := a.devSignIn(t, a.browser(t), challenge, "alice")
+	resp, tr := a.post(t, "/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spaRedirect},
+		"client_id": {"spa"}, "code_verifier": {verifier},
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token exchange: %d %+v", resp.StatusCode, tr)
+	}
+	return tr
+}

@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 	if cfg.Server.PublicURL == "" {
-		cfg.Server.PublicURL = "http://" + loopbackURLHost(ln.Addr().(*net.TCPAddr))
+		cfg.SetPublicURL("http://" + loopbackURLHost(ln.Addr().(*net.TCPAddr)))
 	}
 
 	key, err := encryptionKey(cfg, logger)
@@ -289,14 +289,8 @@ func buildClients(cfg *configs.Config) []bridge.Client {
 		return d
 	}
 	for _, c := range cfg.Clients {
-		redirects := c.RedirectURIs
-		origins := c.CORSOrigins
-		if c.ID == cfg.DemoClientID() && len(redirects) == 0 {
-			redirects = []string{cfg.Server.PublicURL + "/demo/"}
-			origins = []string{cfg.Server.PublicURL}
-		}
 		out = append(out, bridge.Client{
-			ID: c.ID, Name: c.Name, RedirectURIs: redirects, CORSOrigins: origins, Secret: c.Secret,
+			ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, CORSOrigins: c.CORSOrigins, Secret: c.Secret,
 			Audience: cfg.AudienceFor(c.ID), Providers: c.Providers,
 			AccessTTL:          orDefault(c.AccessTTL, cfg.Tokens.AccessTTL),
 			RefreshIdleTTL:     orDefault(c.RefreshIdleTTL, cfg.Tokens.RefreshIdleTTL),

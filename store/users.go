@@ -96,10 +96,10 @@ type Login struct {
 func (s *Store) UpsertLogin(ctx context.Context, userID string, l Login) (*User, error) {
 	update := bson.M{
 		"$set": bson.M{
-			"profile":                l.Profile,
+			"profile":                 l.Profile,
 			"providers." + l.Provider: l.Link,
-			"updated_at":             l.Now,
-			"last_login_at":          l.Now,
+			"updated_at":              l.Now,
+			"last_login_at":           l.Now,
 		},
 		"$setOnInsert": bson.M{"created_at": l.Now},
 		"$addToSet":    bson.M{"identities": l.IdentityKey},

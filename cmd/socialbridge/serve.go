@@ -256,7 +256,9 @@ func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelFloor{l.Handler.WithAttrs(a), l.min}
 }
 
-func (l levelFloor) WithGroup(n string) slog.Handler { return levelFloor{l.Handler.WithGroup(n), l.min} }
+func (l levelFloor) WithGroup(n string) slog.Handler {
+	return levelFloor{l.Handler.WithGroup(n), l.min}
+}
 
 // buildProviders creates the enabled providers and the handlers they mount.
 func buildProviders(cfg *configs.Config) ([]providers.Provider, map[string]http.Handler) {

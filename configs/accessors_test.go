@@ -1,0 +1,114 @@
+package configs
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestAudienceFor(t *testing.T) {
+	t.Parallel()
+	c := &Config{
+		Server: Server{PublicURL: "https://auth.example.com"},
+		Clients: []Client{
+			{ID: "api", Audience: []string{"https://api.example.com"}},
+			{ID: "spa"},
+		},
+	}
+	withDefault := *c
+	withDefault.Tokens.Audience = []string{"https://default.example.com"}
+	tests := []struct {
+		name     string
+		c        *Config
+		clientID string
+		want     []string
+	}{
+		{"a client's own audience wins", &withDefault, "api", []string{"https://api.example.com"}},
+		{"a client without one gets tokens.audience", &withDefault, "spa", []string{"https://default.example.com"}},
+		{"without tokens.audience it is the public URL", c, "spa", []string{"https://auth.example.com"}},
+		{"an unknown client gets the default", c, "nobody", []string{"https://auth.example.com"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.c.AudienceFor(tt.clientID); !slices.Equal(got, tt.want) {
+				t.Errorf("AudienceFor(%q) = %v, want %v", tt.clientID, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSummaryNamesWhatIsEnabledWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	c := validConfig(t, false)
+	c.Store.MongoDBURI = "mongodb://admin:p@ss/w?rd@db1.example.com:27017,db2.example.com:27017/socialbridge?tls=true"
+	got := fmt.Sprintln(c.Summary()...)
+	for _, want := range []string{"mode production", "providers google", "clients 1", "store mongodb", "mongodb_hosts db1.example.com:27017,db2.example.com:27017"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Summary() = %v, want it to contain %q", c.Summary(), want)
+		}
+	}
+	for _, secret := range []string{"p@ss", "w?rd", "google-secret", testKey} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Summary() reveals %q: %v", secret, c.Summary())
+		}
+	}
+	if len(c.Summary())%2 != 0 {
+		t.Errorf("Summary() has an odd number of elements: %v", c.Summary())
+	}
+}
+
+func TestTheExampleFileLoads(t *testing.T) {
+	t.Parallel()
+	c, err := Load("socialbridge.example.yaml", fakeEnv(map[string]string{
+		"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY":          testKey,
+		"SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET": "example-secret",
+	}), os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != ModeProduction || !c.GoogleEnabled() || len(c.Clients) != 1 {
+		t.Errorf("mode %q, google %v, %d clients; want production, google and the SPA client", c.Mode, c.GoogleEnabled(), len(c.Clients))
+	}
+}
+
+func TestTheExampleFileDocumentsEveryKeyAndVariable(t *testing.T) {
+	t.Parallel()
+	example, err := os.ReadFile("socialbridge.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leaf := range leaves(reflect.TypeFor[Config](), "") {
+		key := leaf[strings.LastIndex(leaf, ".")+1:]
+		if !regexp.MustCompile(`(?m)^\s*(- )?` + regexp.QuoteMeta(key) + `:`).Match(example) {
+			t.Errorf("%s is not in the example file", leaf)
+		}
+		if !strings.HasPrefix(leaf, "clients.") && !strings.Contains(string(example), "Env: "+envName(leaf)) {
+			t.Errorf("%s is not in the example file", envName(leaf))
+		}
+	}
+}
+
+// leaves lists the key paths of every value in t; list items appear once,
+// as path.key.
+func leaves(t reflect.Type, path string) []string {
+	var out []string
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		p := joinKey(path, key)
+		ft := t.Field(i).Type
+		switch {
+		case ft.Kind() == reflect.Struct:
+			out = append(out, leaves(ft, p)...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, leaves(ft.Elem(), p)...)
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
+}

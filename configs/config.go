@@ -1,0 +1,187 @@
+// Package configs holds socialbridge's configuration: the types, loading from a
+// YAML file plus environment overrides (secrets also from *_FILE), defaults and
+// validation with messages that name the exact key.
+//
+// Nothing else in socialbridge reads the environment: cmd/socialbridge calls
+// Load and passes the resulting *Config down.
+package configs
+
+import "time"
+
+// Mode is the run mode of the service.
+type Mode string
+
+// Run modes.
+const (
+	// ModeDev enables the dev provider, the demo page and the built-in demo
+	// client, and generates missing secrets under the data directory.
+	ModeDev Mode = "dev"
+	// ModeProduction requires real secrets and refuses the dev provider.
+	ModeProduction Mode = "production"
+)
+
+// Config is the whole configuration tree. YAML keys are the snake_case tags;
+// the environment variable of a key is SOCIALBRIDGE_ followed by its path in
+// upper case with dots replaced by underscores (server.public_url is
+// SOCIALBRIDGE_SERVER_PUBLIC_URL).
+type Config struct {
+	// Mode is "dev" or "production". Default: dev when no config file is
+	// given, production when one is.
+	Mode Mode `yaml:"mode"`
+	// DataDir holds the embedded database and, in dev mode, generated secrets.
+	DataDir string `yaml:"data_dir"`
+
+	Server    Server    `yaml:"server"`
+	Store     Store     `yaml:"store"`
+	Crypto    Crypto    `yaml:"crypto"`
+	Tokens    Tokens    `yaml:"tokens"`
+	Login     Login     `yaml:"login"`
+	Providers Providers `yaml:"providers"`
+	// Clients are the registered applications. They come from the file
+	// only (no environment overrides); in dev mode a built-in "demo" client
+	// is added for the demo page.
+	Clients []Client `yaml:"clients"`
+	Log     Log      `yaml:"log"`
+}
+
+// Server configures the HTTP listener and the public identity of the service.
+type Server struct {
+	// Addr is the listen address, host:port.
+	Addr string `yaml:"addr"`
+	// PublicURL is the externally visible base URL; it is the token issuer
+	// (iss) and the base of every callback URL. No trailing slash.
+	PublicURL string `yaml:"public_url"`
+	// MaxBodyBytes caps every request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For is
+	// believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// DemoPage serves the demo SPA page at /demo/ (default: on in dev mode).
+	DemoPage *bool `yaml:"demo_page"`
+}
+
+// Store selects the database.
+type Store struct {
+	// MongoDBURI points at MongoDB; empty starts the embedded database under
+	// DataDir. Also read from the MONGODB_URI environment variable.
+	MongoDBURI string `yaml:"mongodb_uri"`
+	// MongoDBURIFile reads MongoDBURI from a file.
+	MongoDBURIFile string `yaml:"mongodb_uri_file"`
+	// Database is the database name.
+	Database string `yaml:"database"`
+}
+
+// Crypto holds the key that encrypts secrets at rest (provider tokens,
+// private signing keys).
+type Crypto struct {
+	// EncryptionKey is 32 random bytes, base64 (std or url) encoded.
+	EncryptionKey string `yaml:"encryption_key"`
+	// EncryptionKeyFile reads EncryptionKey from a file.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+}
+
+// Tokens configures the JWTs socialbridge issues.
+type Tokens struct {
+	// Algorithm signs access tokens: ES256 (default), RS256, PS256 or EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	// AccessTTL is the access-token lifetime (default 15m).
+	AccessTTL time.Duration `yaml:"access_ttl"`
+	// RefreshIdleTTL ends a session unused for this long (default 720h).
+	RefreshIdleTTL time.Duration `yaml:"refresh_idle_ttl"`
+	// RefreshAbsoluteTTL ends a session this long after sign-in (default 2160h).
+	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
+	// RefreshReuseGrace is how long a just-rotated refresh token may be
+	// presented again and get the same successor (default 10s).
+	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace"`
+	// KeyRotation is how old a signing key gets before a successor is made
+	// (default 720h).
+	KeyRotation time.Duration `yaml:"key_rotation"`
+	// KeyPublishAhead is how long a new key is published before it signs
+	// (default 1h): longer than any verifier caches the JWKS.
+	KeyPublishAhead time.Duration `yaml:"key_publish_ahead"`
+	// Audience is the default aud of access tokens (default: server.public_url).
+	Audience []string `yaml:"audience"`
+}
+
+// Login configures the browser sign-in flow.
+type Login struct {
+	// FlowTTL bounds the time from /authorize to the provider's callback
+	// (default 10m).
+	FlowTTL time.Duration `yaml:"flow_ttl"`
+	// CodeTTL is the lifetime of the one-time code handed to the client
+	// (default 60s).
+	CodeTTL time.Duration `yaml:"code_ttl"`
+}
+
+// Providers configures the identity providers.
+type Providers struct {
+	Google Google `yaml:"google"`
+	Dev    Dev    `yaml:"dev"`
+}
+
+// Google configures Sign in with Google. It is enabled when ClientID is set.
+type Google struct {
+	// ClientID is the OAuth client id from the Google Cloud console.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret goes with ClientID; required when it is set.
+	ClientSecret string `yaml:"client_secret"`
+	// ClientSecretFile reads ClientSecret from a file.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// Issuer is the OIDC issuer used for discovery (default
+	// https://accounts.google.com).
+	Issuer string `yaml:"issuer"`
+	// AuthURL, TokenURL, JWKSURL and UserinfoURL override what discovery
+	// returns (proxies, tests). When all of AuthURL, TokenURL and JWKSURL are
+	// set, discovery is skipped.
+	AuthURL     string `yaml:"auth_url"`
+	TokenURL    string `yaml:"token_url"`
+	JWKSURL     string `yaml:"jwks_url"`
+	UserinfoURL string `yaml:"userinfo_url"`
+	// Scopes requested (default openid, email, profile).
+	Scopes []string `yaml:"scopes"`
+	// HostedDomains, when set, admits only Google Workspace accounts whose
+	// verified hd claim is in the list.
+	HostedDomains []string `yaml:"hosted_domains"`
+	// OfflineAccess asks Google for a refresh token.
+	OfflineAccess bool `yaml:"offline_access"`
+}
+
+// Dev configures the local stand-in provider (dev mode only).
+type Dev struct {
+	// Enabled defaults to true in dev mode; production refuses it.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// Client is an application registered to use socialbridge.
+type Client struct {
+	// ID is the client_id.
+	ID string `yaml:"id"`
+	// Name is shown on the login page.
+	Name string `yaml:"name"`
+	// RedirectURIs are matched exactly (RFC 9700 §4.1.3).
+	RedirectURIs []string `yaml:"redirect_uris"`
+	// CORSOrigins may call the token endpoint from a browser.
+	CORSOrigins []string `yaml:"cors_origins"`
+	// Secret makes the client confidential; empty means a public client,
+	// which must use PKCE.
+	Secret string `yaml:"secret"`
+	// SecretFile reads Secret from a file.
+	SecretFile string `yaml:"secret_file"`
+	// Audience overrides tokens.audience for this client's access tokens.
+	Audience []string `yaml:"audience"`
+	// Providers limits which providers this client offers (default: all).
+	Providers []string `yaml:"providers"`
+	// AccessTTL, RefreshIdleTTL and RefreshAbsoluteTTL override tokens.*;
+	// 0 (the default) means the tokens.* value.
+	AccessTTL          time.Duration `yaml:"access_ttl"`
+	RefreshIdleTTL     time.Duration `yaml:"refresh_idle_ttl"`
+	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (default) or json.
+	Format string `yaml:"format"`
+}

@@ -1,0 +1,387 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load builds the configuration: the YAML file at path (none when path is
+// empty), then environment overrides, then the *_file secrets, then the
+// defaults, and finally Validate. It reads the environment only through
+// getenv and files only through readFile, so tests need neither.
+//
+// Every key except those under clients can be overridden by the variable
+// SOCIALBRIDGE_<PATH>, PATH being the key path in upper case with dots
+// replaced by underscores (providers.google.client_id is
+// SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_ID). Lists are comma-separated.
+// SOCIALBRIDGE_<PATH>_FILE reads the value from a file instead; for a key
+// with a *_file sibling (crypto.encryption_key) that variable is the
+// sibling's own override. MONGODB_URI is an alias of
+// SOCIALBRIDGE_STORE_MONGODB_URI, which wins when both are set. An empty
+// variable counts as unset, so the environment cannot clear a value the
+// file sets. Clients come from the file only: a list of structs has no
+// sensible flat variable form.
+//
+// Load reports every problem it finds in a step at once, one per line.
+func Load(path string, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, error) {
+	cfg := &Config{}
+	var errs []error
+	if path != "" {
+		data, err := readFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config file: %w", err)
+		}
+		errs = decodeFile(path, data, cfg)
+	}
+	l := loader{getenv: withMongoDBAlias(getenv), readFile: readFile}
+	l.applyEnv(reflect.ValueOf(cfg).Elem(), "")
+	if errs = append(errs, l.errs...); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	l.readSecretFiles(reflect.ValueOf(cfg).Elem(), "")
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	if cfg.Mode == "" {
+		// A config file means a deployment; running without one is the
+		// zero-setup local experience.
+		cfg.Mode = ModeDev
+		if path != "" {
+			cfg.Mode = ModeProduction
+		}
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// withMongoDBAlias makes MONGODB_URI stand in for an unset
+// SOCIALBRIDGE_STORE_MONGODB_URI (and its _FILE form).
+func withMongoDBAlias(getenv func(string) string) func(string) string {
+	const name = "SOCIALBRIDGE_STORE_MONGODB_URI"
+	return func(key string) string {
+		v := getenv(key)
+		if v == "" && key == name && getenv(name+"_FILE") == "" {
+			return getenv("MONGODB_URI")
+		}
+		return v
+	}
+}
+
+// decodeFile decodes one YAML document into cfg, strictly: unknown keys,
+// duplicate keys and values of the wrong shape are errors that name the
+// file, the line and the key path.
+func decodeFile(name string, data []byte, cfg *Config) []error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // empty file or only comments
+	} else if err != nil {
+		return []error{fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return []error{fmt.Errorf("%s: line %d: only one YAML document is allowed", name, next.Line)}
+	} else if !errors.Is(err, io.EOF) {
+		return []error{fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	d := nodeDecoder{file: name}
+	d.decode(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
+	return d.errs
+}
+
+// nodeDecoder walks a YAML node tree alongside the config struct tree. It
+// is used instead of yaml's own decoding so that every error carries the
+// full key path and every scalar is parsed by setScalar, the same code the
+// environment goes through.
+type nodeDecoder struct {
+	file string
+	errs []error
+}
+
+func (d *nodeDecoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.errs = append(d.errs, fmt.Errorf("%s: line %d: %s: %s", d.file, n.Line, keyOrRoot(path), fmt.Sprintf(format, args...)))
+}
+
+func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return // "key:" with no value keeps the zero value, so the default applies
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n, path, "must be a mapping of keys to values")
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			p := joinKey(path, key.Value)
+			f, ok := fieldByKey(v, key.Value)
+			switch {
+			case !ok:
+				d.fail(key, p, "unknown key (known keys here: %s)", strings.Join(keys(v), ", "))
+			case seen[key.Value]:
+				d.fail(key, p, "duplicate key")
+			default:
+				seen[key.Value] = true
+				d.decode(val, f, p)
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "must be a list")
+			return
+		}
+		v.Set(reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content)))
+		for i, item := range n.Content {
+			d.decode(item, v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		d.decode(n, v.Elem(), path)
+	default:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, "must be a single value, not a list or mapping")
+			return
+		}
+		if err := setScalar(v, n.Value); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+	}
+}
+
+// loader applies the environment and reads secret files, collecting
+// every error.
+type loader struct {
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	errs     []error
+}
+
+// applyEnv overrides every leaf of the struct v from its variable.
+func (l *loader) applyEnv(v reflect.Value, path string) {
+	for _, key := range keys(v) {
+		f, _ := fieldByKey(v, key)
+		p := joinKey(path, key)
+		switch {
+		case f.Kind() == reflect.Struct:
+			l.applyEnv(f, p)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
+			// clients: file only.
+		case isFileKey(v, key):
+			// Overridden together with its sibling, below.
+		default:
+			l.envLeaf(v, key, f, p)
+		}
+	}
+}
+
+// envLeaf overrides one leaf from SOCIALBRIDGE_<PATH> or
+// SOCIALBRIDGE_<PATH>_FILE.
+func (l *loader) envLeaf(parent reflect.Value, key string, f reflect.Value, path string) {
+	name := envName(path)
+	val, file := l.getenv(name), l.getenv(name+"_FILE")
+	sibling, paired := fieldByKey(parent, key+"_file")
+	switch {
+	case val != "" && file != "":
+		l.errs = append(l.errs, fmt.Errorf("%s and %s are both set; set only one", name, name+"_FILE"))
+	case val != "":
+		if err := setScalar(f, val); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("%s: %w", name, err))
+		}
+		if paired { // the environment replaces the file's choice of source
+			sibling.SetString("")
+		}
+	case file != "" && paired:
+		// X_FILE is the override of the x_file key, read with the others.
+		sibling.SetString(file)
+		f.SetString("")
+	case file != "":
+		data, err := l.readFile(file)
+		if err != nil {
+			l.errs = append(l.errs, fmt.Errorf("%s_FILE: cannot read %s: %v", name, file, pathErrorCause(err)))
+			return
+		}
+		if err := setScalar(f, strings.TrimSpace(string(data))); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("%s_FILE: %w", name, err))
+		}
+	}
+}
+
+// readSecretFiles fills every x from its x_file sibling, anywhere in the
+// tree (clients included).
+func (l *loader) readSecretFiles(v reflect.Value, path string) {
+	switch v.Kind() {
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.Struct {
+			return
+		}
+		for i := range v.Len() {
+			l.readSecretFiles(v.Index(i), itemPath(path, i, v.Index(i)))
+		}
+	case reflect.Struct:
+		for _, key := range keys(v) {
+			f, _ := fieldByKey(v, key)
+			if !isFileKey(v, key) {
+				l.readSecretFiles(f, joinKey(path, key))
+				continue
+			}
+			if f.String() == "" {
+				continue
+			}
+			target, _ := fieldByKey(v, strings.TrimSuffix(key, "_file"))
+			targetPath := joinKey(path, strings.TrimSuffix(key, "_file"))
+			if target.String() != "" {
+				l.errs = append(l.errs, fmt.Errorf("%s and %s are both set; set only one", targetPath, joinKey(path, key)))
+				continue
+			}
+			data, err := l.readFile(f.String())
+			if err != nil {
+				l.errs = append(l.errs, fmt.Errorf("%s: cannot read %s: %v", joinKey(path, key), f.String(), pathErrorCause(err)))
+				continue
+			}
+			target.SetString(strings.TrimSpace(string(data)))
+		}
+	}
+}
+
+// pathErrorCause drops the operation and path from an *fs.PathError, which
+// the messages above already name.
+func pathErrorCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// setScalar parses s into the leaf v. Lists ([]string) take a
+// comma-separated s, trimmed, empty items dropped; YAML lists never reach
+// here as a whole.
+func setScalar(v reflect.Value, s string) error {
+	switch {
+	case v.Type() == durationType:
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (use e.g. 15m, 1h)", s)
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (use true or false)", s)
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		v.SetInt(n)
+	case v.Kind() == reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		if err := setScalar(p.Elem(), s); err != nil {
+			return err
+		}
+		v.Set(p)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		var items []string
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+	default:
+		panic(fmt.Sprintf("configs: no parser for %s", v.Type())) // a new field type needs a case here
+	}
+	return nil
+}
+
+// keys lists the YAML keys of struct v in declaration order.
+func keys(v reflect.Value) []string {
+	t := v.Type()
+	out := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		out = append(out, key)
+	}
+	return out
+}
+
+// fieldByKey returns the field of struct v whose YAML key is key.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k == key && key != "" {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// isFileKey reports whether key is the x_file sibling of a key x of v.
+func isFileKey(v reflect.Value, key string) bool {
+	base, ok := strings.CutSuffix(key, "_file")
+	if !ok {
+		return false
+	}
+	_, ok = fieldByKey(v, base)
+	return ok
+}
+
+// envName is the variable that overrides the key at path.
+func envName(path string) string {
+	return "SOCIALBRIDGE_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func keyOrRoot(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+// itemPath names list item i, with its id when it has one, so that
+// messages about clients say which client they mean.
+func itemPath(path string, i int, item reflect.Value) string {
+	id, _ := fieldByKey(item, "id")
+	if id.Kind() != reflect.String {
+		return listItem(path, i, "")
+	}
+	return listItem(path, i, id.String())
+}
+
+// listItem is the path of item i of list path: clients[0] (id "spa").
+func listItem(path string, i int, id string) string {
+	if id == "" {
+		return fmt.Sprintf("%s[%d]", path, i)
+	}
+	return fmt.Sprintf("%s[%d] (id %q)", path, i, id)
+}

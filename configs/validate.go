@@ -1,0 +1,385 @@
+package configs
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate reports every problem of a configuration whose defaults are
+// applied, one per line, each starting with the full key path. Messages
+// never contain secret values (client secrets, the encryption key, the
+// MongoDB URI).
+func (c *Config) Validate() error {
+	v := validator{prod: c.Mode != ModeDev} // an unknown mode gets the strict rules
+	if c.Mode != ModeDev && c.Mode != ModeProduction {
+		v.add("mode", "must be %q or %q, got %q", ModeDev, ModeProduction, c.Mode)
+	}
+	if c.DataDir == "" {
+		v.add("data_dir", "must not be empty")
+	}
+	v.server(c)
+	v.store(c.Store)
+	v.crypto(c.Crypto)
+	v.tokens(c.Tokens)
+	v.login(c.Login)
+	v.providers(c)
+	v.clients(c)
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
+		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		v.add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(v.problems...)
+}
+
+// Key decodes the encryption key: base64, standard or URL alphabet, with
+// or without padding, of exactly 32 bytes.
+func (c Crypto) Key() ([]byte, error) {
+	s := strings.TrimSpace(c.EncryptionKey)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		key, err := enc.DecodeString(s)
+		if err != nil {
+			continue
+		}
+		if len(key) != 32 {
+			return nil, fmt.Errorf("decodes to %d bytes, want 32 (make one with: openssl rand -base64 32)", len(key))
+		}
+		return key, nil
+	}
+	return nil, errors.New("is not base64 (make one with: openssl rand -base64 32)")
+}
+
+// validator collects problems.
+type validator struct {
+	prod     bool
+	problems []error
+}
+
+func (v *validator) add(key, format string, args ...any) {
+	v.problems = append(v.problems, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) server(c *Config) {
+	s := c.Server
+	if _, port, err := net.SplitHostPort(s.Addr); err != nil || !validPort(port) {
+		v.add("server.addr", "must be host:port with a numeric port (e.g. :8080 or 127.0.0.1:8080), got %q", s.Addr)
+	}
+	switch {
+	case s.PublicURL == "" && v.prod:
+		v.add("server.public_url", "required in production: the URL clients reach socialbridge at, e.g. https://auth.example.com")
+	case s.PublicURL != "":
+		v.publicURL(s.PublicURL)
+	}
+	if s.MaxBodyBytes <= 0 {
+		v.add("server.max_body_bytes", "must be greater than 0, got %d", s.MaxBodyBytes)
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				v.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "must be an IP address or a CIDR like 10.0.0.0/8, got %q", p)
+			}
+		}
+	}
+	if v.prod && c.DemoPageEnabled() && !c.hasClient(demoClientID) {
+		v.add("server.demo_page", "needs a client with id %q outside dev mode (the built-in one exists only in dev mode)", demoClientID)
+	}
+}
+
+func (v *validator) publicURL(raw string) {
+	const key = "server.public_url"
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(raw, "?#") {
+		v.add(key, "must be an absolute http(s) URL without query or fragment, got %q", redact(raw))
+		return
+	}
+	if problem := v.httpURL(raw); problem != "" {
+		v.add(key, "%s", problem)
+		return
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		v.add(key, "must not end with a slash, got %q (use %q)", raw, strings.TrimRight(raw, "/"))
+	}
+}
+
+// httpURL describes what makes raw unusable as an absolute http(s) URL,
+// or returns "".
+func (v *validator) httpURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		return fmt.Sprintf("must be an absolute http(s) URL, got %q", redact(raw))
+	case u.User != nil:
+		return "must not contain a user name or password"
+	case v.prod && u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return fmt.Sprintf("must use https in production (http only for localhost, 127.0.0.1 or ::1), got %q", raw)
+	}
+	return ""
+}
+
+// redact hides the password of a URL that has one.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+func (v *validator) store(s Store) {
+	uri := s.MongoDBURI
+	if uri != "" && !strings.HasPrefix(uri, "mongodb://") && !strings.HasPrefix(uri, "mongodb+srv://") {
+		v.add("store.mongodb_uri", "must start with mongodb:// or mongodb+srv://") // the URI may hold a password: not shown
+	}
+	if s.Database == "" || len(s.Database) >= 64 || strings.ContainsAny(s.Database, `/\. "$`) {
+		v.add("store.database", `must be a MongoDB database name (1 to 63 bytes, none of /\. "$), got %q`, s.Database)
+	}
+}
+
+func (v *validator) crypto(c Crypto) {
+	switch {
+	case c.EncryptionKey != "":
+		if _, err := c.Key(); err != nil {
+			v.add("crypto.encryption_key", "%v", err)
+		}
+	case v.prod:
+		v.add("crypto.encryption_key", "required in production (set SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY or crypto.encryption_key_file)")
+	}
+}
+
+func (v *validator) tokens(t Tokens) {
+	if !slices.Contains([]string{"ES256", "RS256", "PS256", "EdDSA"}, t.Algorithm) {
+		v.add("tokens.algorithm", "must be one of ES256, RS256, PS256, EdDSA, got %q", t.Algorithm)
+	}
+	v.positive("tokens.access_ttl", t.AccessTTL)
+	v.positive("tokens.refresh_idle_ttl", t.RefreshIdleTTL)
+	v.positive("tokens.refresh_absolute_ttl", t.RefreshAbsoluteTTL)
+	v.positive("tokens.key_rotation", t.KeyRotation)
+	v.positive("tokens.key_publish_ahead", t.KeyPublishAhead)
+	v.ttls("tokens", t.AccessTTL, t.RefreshIdleTTL, t.RefreshAbsoluteTTL)
+	if t.RefreshReuseGrace < 0 || t.RefreshReuseGrace >= t.AccessTTL {
+		v.add("tokens.refresh_reuse_grace", "must be at least 0 and shorter than tokens.access_ttl (%s), got %s", t.AccessTTL, t.RefreshReuseGrace)
+	}
+	if t.KeyPublishAhead >= t.KeyRotation && t.KeyRotation > 0 {
+		v.add("tokens.key_publish_ahead", "must be shorter than tokens.key_rotation (%s), got %s", t.KeyRotation, t.KeyPublishAhead)
+	}
+	v.nonEmpty("tokens.audience", t.Audience)
+}
+
+// ttls checks the access and refresh lifetimes against each other, for
+// tokens.* or for one client's effective values.
+func (v *validator) ttls(path string, access, idle, absolute time.Duration) {
+	if access > 24*time.Hour {
+		v.add(path+".access_ttl", "must be at most 24h (access tokens cannot be revoked), got %s", access)
+	}
+	if idle > absolute {
+		v.add(path+".refresh_idle_ttl", "must not exceed refresh_absolute_ttl (%s), got %s", absolute, idle)
+	}
+}
+
+func (v *validator) login(l Login) {
+	v.positive("login.flow_ttl", l.FlowTTL)
+	v.positive("login.code_ttl", l.CodeTTL)
+	if l.CodeTTL > 10*time.Minute {
+		v.add("login.code_ttl", "must be at most 10m (RFC 6749 §4.1.2), got %s", l.CodeTTL)
+	}
+}
+
+var domainName = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (v *validator) providers(c *Config) {
+	g := c.Providers.Google
+	switch {
+	case g.ClientID != "" && g.ClientSecret == "":
+		v.add("providers.google.client_secret", "required when providers.google.client_id is set (set SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET or providers.google.client_secret_file)")
+	case g.ClientID == "" && g.ClientSecret != "":
+		v.add("providers.google.client_id", "required when providers.google.client_secret is set")
+	}
+	for _, u := range []struct{ key, raw string }{
+		{"issuer", g.Issuer}, {"auth_url", g.AuthURL}, {"token_url", g.TokenURL}, {"jwks_url", g.JWKSURL}, {"userinfo_url", g.UserinfoURL},
+	} {
+		if u.raw == "" {
+			continue
+		}
+		if problem := v.httpURL(u.raw); problem != "" {
+			v.add("providers.google."+u.key, "%s", problem)
+		}
+	}
+	if g.ClientID != "" && !slices.Contains(g.Scopes, "openid") {
+		v.add("providers.google.scopes", "must include openid: sign-in relies on Google's ID token")
+	}
+	for i, d := range g.HostedDomains {
+		if len(d) > 253 || !domainName.MatchString(d) {
+			v.add(fmt.Sprintf("providers.google.hosted_domains[%d]", i), "must be a lower-case domain name like example.com, got %q", d)
+		}
+	}
+	if c.DevEnabled() && c.Mode != ModeDev {
+		v.add("providers.dev.enabled", "the dev provider is only allowed in dev mode")
+	}
+	switch {
+	case c.GoogleEnabled() || c.DevEnabled():
+	case v.prod:
+		v.add("providers", "no provider is enabled (configure providers.google.client_id)")
+	default:
+		v.add("providers", "no provider is enabled (configure providers.google.client_id or set providers.dev.enabled)")
+	}
+}
+
+// clientID is what a client_id may look like: safe in URLs, logs and keys.
+var clientID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+func (v *validator) clients(c *Config) {
+	first := map[string]int{}
+	for i, cl := range c.Clients {
+		path := listItem("clients", i, cl.ID)
+		switch j, dup := first[cl.ID]; {
+		case cl.ID == "":
+			v.add(path+".id", "required")
+		case !clientID.MatchString(cl.ID):
+			v.add(path+".id", "must be 1 to 128 of A-Z a-z 0-9 . _ -")
+		case dup:
+			v.add(path+".id", "duplicate of clients[%d]", j)
+		default:
+			first[cl.ID] = i
+		}
+
+		if len(cl.RedirectURIs) == 0 {
+			v.add(path+".redirect_uris", "at least one redirect URI is required")
+		}
+		seen := map[string]int{}
+		for j, raw := range cl.RedirectURIs {
+			key := fmt.Sprintf("%s.redirect_uris[%d]", path, j)
+			if k, dup := seen[raw]; dup {
+				v.add(key, "duplicate of redirect_uris[%d]", k)
+				continue
+			}
+			seen[raw] = j
+			if problem := v.redirectURI(raw); problem != "" {
+				v.add(key, "%s", problem)
+			}
+		}
+		for j, raw := range cl.CORSOrigins {
+			if problem := v.origin(raw); problem != "" {
+				v.add(fmt.Sprintf("%s.cors_origins[%d]", path, j), "%s", problem)
+			}
+		}
+
+		enabled := false
+		for j, p := range cl.Providers {
+			switch p {
+			case "google":
+				enabled = enabled || c.GoogleEnabled()
+			case "dev":
+				enabled = enabled || c.DevEnabled()
+			default:
+				v.add(fmt.Sprintf("%s.providers[%d]", path, j), `must be "google" or "dev", got %q`, p)
+			}
+		}
+		if len(cl.Providers) > 0 && !enabled {
+			v.add(path+".providers", "none of the listed providers is enabled")
+		}
+
+		v.nonNegative(path+".access_ttl", cl.AccessTTL, "tokens.access_ttl")
+		v.nonNegative(path+".refresh_idle_ttl", cl.RefreshIdleTTL, "tokens.refresh_idle_ttl")
+		v.nonNegative(path+".refresh_absolute_ttl", cl.RefreshAbsoluteTTL, "tokens.refresh_absolute_ttl")
+		v.ttls(path, or(cl.AccessTTL, c.Tokens.AccessTTL), or(cl.RefreshIdleTTL, c.Tokens.RefreshIdleTTL), or(cl.RefreshAbsoluteTTL, c.Tokens.RefreshAbsoluteTTL))
+		v.nonEmpty(path+".audience", cl.Audience)
+	}
+}
+
+// redirectURI describes what is wrong with a client's redirect URI, or
+// returns "". RFC 9700 §4.1.3: redirect URIs are compared exactly, so they
+// must be complete; RFC 8252 §7: native apps may use custom schemes or
+// http on a loopback host.
+func (v *validator) redirectURI(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "":
+		return fmt.Sprintf("must be an absolute URI, got %q", raw)
+	case u.User != nil:
+		return "must not contain a user name or password"
+	case strings.Contains(raw, "#"):
+		return fmt.Sprintf("must not contain a fragment (RFC 6749 §3.1.2), got %q", raw)
+	case strings.Contains(raw, "*"):
+		return fmt.Sprintf("must not contain wildcards: redirect URIs are matched exactly, got %q", raw)
+	case slices.Contains([]string{"javascript", "data", "vbscript", "file"}, strings.ToLower(u.Scheme)):
+		return fmt.Sprintf("scheme %q is not allowed", u.Scheme)
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host == "":
+		return fmt.Sprintf("must have a host, got %q", raw)
+	case u.Scheme == "http" && v.prod && !isLoopback(u.Hostname()):
+		return fmt.Sprintf("must use https (http only for localhost, 127.0.0.1 or ::1 outside dev mode), got %q", raw)
+	}
+	return ""
+}
+
+// origin describes what is wrong with a CORS origin, or returns "".
+// Browsers send the Origin header as scheme://host[:port] in lower case,
+// and it is compared exactly.
+func (v *validator) origin(raw string) string {
+	if raw == "*" {
+		return `"*" is not allowed: list each origin (scheme://host[:port])`
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.ContainsAny(raw, "?#"):
+		return fmt.Sprintf("must be an origin like https://app.example.com (scheme://host[:port]), got %q", raw)
+	case u.Path == "/":
+		return fmt.Sprintf("must not end with a slash, got %q (use %q)", raw, strings.TrimSuffix(raw, "/"))
+	case u.Path != "":
+		return fmt.Sprintf("must be an origin without a path, got %q (use %q)", raw, u.Scheme+"://"+u.Host)
+	case raw != strings.ToLower(raw):
+		return fmt.Sprintf("must be lower case, as browsers send it, got %q", raw)
+	case u.Scheme == "http" && v.prod && !isLoopback(u.Hostname()):
+		return fmt.Sprintf("must use https (http only for localhost, 127.0.0.1 or ::1 outside dev mode), got %q", raw)
+	}
+	return ""
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.add(key, "must be greater than 0, got %s", d)
+	}
+}
+
+func (v *validator) nonNegative(key string, d time.Duration, fallback string) {
+	if d < 0 {
+		v.add(key, "must not be negative (0 means %s), got %s", fallback, d)
+	}
+}
+
+func (v *validator) nonEmpty(key string, list []string) {
+	for i, s := range list {
+		if strings.TrimSpace(s) == "" {
+			v.add(fmt.Sprintf("%s[%d]", key, i), "must not be empty")
+		}
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+// or returns v, or def when v is 0.
+func or(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}

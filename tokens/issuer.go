@@ -3,7 +3,6 @@ package tokens
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -69,7 +68,7 @@ func (i *Issuer) MintAccess(a Access) (string, time.Time, error) {
 	now := i.now()
 	exp := now.Add(a.TTL)
 	c := make(jwt.MapClaims, len(a.Claims)+11)
-	maps.Copy(c, a.Claims)
+	copyUserClaims(c, a.Claims)
 	c["iss"] = i.issuer
 	c["sub"] = a.Subject
 	c["aud"] = a.Audience
@@ -89,6 +88,27 @@ func (i *Issuer) MintAccess(a Access) (string, time.Time, error) {
 	return s, exp, err
 }
 
+// reservedClaim reports whether a claim is a protocol claim that user
+// claims never set: those decide how, when and by whom a token is accepted.
+func reservedClaim(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "sid", "scope", "auth_time",
+		"idp", "azp", "nonce", "at_hash", "c_hash", "cnf", "act", "typ", "gen":
+		return true
+	}
+	return false
+}
+
+// copyUserClaims copies the normalized user claims, leaving out reserved
+// ones whatever their source.
+func copyUserClaims(dst jwt.MapClaims, src map[string]any) {
+	for k, v := range src {
+		if !reservedClaim(k) {
+			dst[k] = v
+		}
+	}
+}
+
 // ID describes an OpenID Connect ID token to mint.
 type ID struct {
 	Subject   string
@@ -104,7 +124,7 @@ type ID struct {
 func (i *Issuer) MintID(d ID) (string, error) {
 	now := i.now()
 	c := make(jwt.MapClaims, len(d.Claims)+8)
-	maps.Copy(c, d.Claims)
+	copyUserClaims(c, d.Claims)
 	c["iss"] = i.issuer
 	c["sub"] = d.Subject
 	c["aud"] = d.ClientID
@@ -165,8 +185,8 @@ func (i *Issuer) ParseRefresh(token string) (Refresh, error) {
 	if err := i.parse(token, UseRefresh, TypeRefresh, []string{i.issuer}, &c); err != nil {
 		return Refresh{}, err
 	}
-	if c.SessionID == "" || c.Subject == "" || c.Generation < 1 {
-		return Refresh{}, fmt.Errorf("%w: refresh token lacks sid, sub or gen", ErrInvalidToken)
+	if c.SessionID == "" || c.Subject == "" || c.Generation < 1 || c.IssuedAt == nil {
+		return Refresh{}, fmt.Errorf("%w: refresh token lacks sid, sub, gen or iat", ErrInvalidToken)
 	}
 	return Refresh{
 		Subject: c.Subject, ClientID: c.ClientID, SessionID: c.SessionID, Generation: c.Generation,

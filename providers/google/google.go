@@ -175,6 +175,11 @@ func (p *Provider) Exchange(ctx context.Context, req providers.ExchangeRequest) 
 	}
 	idt, err := verifier.Verify(ctx, rawID)
 	if err != nil {
+		// go-oidc reports an unreachable JWKS only in its message; that is
+		// Google being unavailable, not a bad token.
+		if strings.Contains(err.Error(), "fetching keys") {
+			return nil, &providers.Error{Provider: Name, Code: providers.CodeUnavailable, Message: "Google's signing keys could not be fetched", Err: err}
+		}
 		return nil, invalid("id_token failed verification", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(req.Nonce)) != 1 || req.Nonce == "" {
@@ -225,9 +230,19 @@ func invalid(msg string, err error) error {
 func exchangeError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		if re.Response != nil && re.Response.StatusCode >= 500 {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		switch {
+		case status >= 500 || status == http.StatusTooManyRequests:
 			return &providers.Error{Provider: Name, Code: providers.CodeUnavailable,
-				Message: fmt.Sprintf("token endpoint answered %d", re.Response.StatusCode)}
+				Message: fmt.Sprintf("token endpoint answered %d", status)}
+		case status == http.StatusUnauthorized || re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client":
+			// Our credentials were refused: an operator must fix the
+			// configuration; the person can only try again later.
+			return &providers.Error{Provider: Name, Code: providers.CodeUnavailable,
+				Message: "Google refused socialbridge's client credentials (check providers.google.client_id and client_secret)"}
 		}
 		code := re.ErrorCode
 		if code == "" {

@@ -102,7 +102,7 @@ type env struct {
 	sealer *tokens.Sealer
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ck := &clock{now: time.Now().Truncate(time.Second)}
 	st := storetest.Open(t)
@@ -168,7 +168,7 @@ type started struct {
 }
 
 // begin starts a login and has the person approve it at the provider.
-func (e *env) begin(t *testing.T, challenge string) started {
+func (e *env) begin(t testing.TB, challenge string) started {
 	t.Helper()
 	login, err := e.b.BeginLogin(context.Background(), authorizeRequest(challenge))
 	if err != nil {
@@ -184,7 +184,7 @@ func bound(flowID string) func(string) bool {
 }
 
 // finish completes the provider callback and returns the client redirect.
-func (e *env) finish(t *testing.T, s started) *url.URL {
+func (e *env) finish(t testing.TB, s started) *url.URL {
 	t.Helper()
 	target, err := e.b.FinishLogin(context.Background(), "fake", bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)})
 	if err != nil {
@@ -197,7 +197,7 @@ func (e *env) finish(t *testing.T, s started) *url.URL {
 	return u
 }
 
-func (e *env) signIn(t *testing.T) (*bridge.TokenSet, string) {
+func (e *env) signIn(t testing.TB) (*bridge.TokenSet, string) {
 	t.Helper()
 	verifier, challenge := pkce()
 	u := e.finish(t, e.begin(t, challenge))

@@ -214,6 +214,17 @@ func (f *fixture) privateKey(t *testing.T, id string) (crypto.Signer, string) {
 	return priv.(crypto.Signer), sk.KID
 }
 
+// refreshSecret opens the HMAC secret of the refresh key stored under id.
+func (f *fixture) refreshSecret(t *testing.T, id string) ([]byte, string) {
+	t.Helper()
+	sk := f.storage.get(t, id)
+	secret, err := f.sealer.Open(sk.PrivateSealed, "signing-key:"+id)
+	if err != nil {
+		t.Fatalf("open %s: %v", id, err)
+	}
+	return secret, sk.KID
+}
+
 // sampleAccess is an Access that mints a valid token.
 func sampleAccess() tokens.Access {
 	return tokens.Access{

@@ -218,7 +218,7 @@ func (i *Issuer) sign(use, typ string, claims jwt.Claims) (string, error) {
 	t := jwt.NewWithClaims(k.method, claims)
 	t.Header["kid"] = k.KID
 	t.Header["typ"] = typ
-	s, err := t.SignedString(k.signer)
+	s, err := t.SignedString(k.signKey)
 	if err != nil {
 		return "", fmt.Errorf("sign %s token: %w", use, err)
 	}
@@ -232,8 +232,12 @@ func (i *Issuer) parse(token, use, typ string, audience []string, claims jwt.Cla
 	if len(token) > MaxTokenBytes {
 		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenBytes)
 	}
+	methods := []string{"ES256", "RS256", "PS256", "EdDSA"}
+	if use == UseRefresh {
+		methods = []string{refreshAlg}
+	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{"ES256", "RS256", "PS256", "EdDSA"}),
+		jwt.WithValidMethods(methods),
 		jwt.WithIssuer(i.issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -255,7 +259,7 @@ func (i *Issuer) parse(token, use, typ string, audience []string, claims jwt.Cla
 		if t.Method.Alg() != k.Algorithm {
 			return nil, fmt.Errorf("alg %s does not match key %s (%s)", t.Method.Alg(), kid, k.Algorithm)
 		}
-		return k.public, nil
+		return k.verifyKey, nil
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, err)

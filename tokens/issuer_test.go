@@ -66,7 +66,7 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 	f := newFixture(t, "ES256")
 	now := f.clock.Now()
 	accessKey, accessKID := f.privateKey(t, "access-1")
-	refreshKey, refreshKID := f.privateKey(t, "refresh-1")
+	refreshKey, refreshKID := f.refreshSecret(t, "refresh-1")
 	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 		return signToken(t, jwt.SigningMethodES256, accessKey, header, c)
 	}
 	oursRefresh := func(t *testing.T, c jwt.MapClaims) string {
-		return signToken(t, jwt.SigningMethodES256, refreshKey, rtHeader(refreshKID), c)
+		return signToken(t, jwt.SigningMethodHS256, refreshKey, rtHeader(refreshKID), c)
 	}
 	attackers := func(t *testing.T, header map[string]any, c jwt.MapClaims) string {
 		return signToken(t, jwt.SigningMethodES256, attacker, header, c)
@@ -184,6 +184,9 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 
 		// Keys the attacker controls.
 		{"a token signed by a foreign key with our kid is refused", asAccess, func(t *testing.T) string { return attackers(t, atHeader(accessKID), access) }, false},
+		{"a refresh token HMAC'd with a foreign secret under our refresh kid is refused", asRefresh, func(t *testing.T) string {
+			return signToken(t, jwt.SigningMethodHS256, []byte("an attacker's secret of 32 bytes!"), rtHeader(refreshKID), refresh)
+		}, false},
 		{"a refresh token signed by a foreign key with our refresh kid is refused", asRefresh, func(t *testing.T) string {
 			return signToken(t, jwt.SigningMethodES256, attacker, rtHeader(refreshKID), refresh)
 		}, false},
@@ -217,7 +220,7 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 			return ours(t, map[string]any{"typ": tokens.TypeAccess}, access)
 		}, false},
 		{"an access token signed by our refresh key is refused", asAccess, func(t *testing.T) string {
-			return signToken(t, jwt.SigningMethodES256, refreshKey, atHeader(refreshKID), access)
+			return signToken(t, jwt.SigningMethodHS256, refreshKey, atHeader(refreshKID), access)
 		}, false},
 		{"a refresh token signed by our access key is refused", asRefresh, func(t *testing.T) string {
 			return ours(t, rtHeader(accessKID), refresh)
@@ -255,7 +258,7 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 			return ours(t, map[string]any{"kid": accessKID, "typ": "JWT"}, access)
 		}, false},
 		{"a refresh-typed token signed by our refresh key is refused as an access token", asAccess, func(t *testing.T) string {
-			return signToken(t, jwt.SigningMethodES256, refreshKey, rtHeader(refreshKID), access)
+			return signToken(t, jwt.SigningMethodHS256, refreshKey, rtHeader(refreshKID), access)
 		}, false},
 
 		// Required content.
@@ -501,8 +504,8 @@ func TestRefreshTokensRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			h, c := segment(t, tok, 0), segment(t, tok, 1)
-			if h["typ"] != tokens.TypeRefresh || h["kid"] != refreshKID || h["alg"] != "ES256" {
-				t.Errorf("header = %v, want typ rt+jwt, the refresh key's kid and ES256", h)
+			if h["typ"] != tokens.TypeRefresh || h["kid"] != refreshKID || h["alg"] != "HS256" {
+				t.Errorf("header = %v, want typ rt+jwt, the refresh key's kid and HS256", h)
 			}
 			if !audIs(c["aud"], testIssuer) {
 				t.Errorf("aud = %v, want [%s]", c["aud"], testIssuer)

@@ -25,19 +25,33 @@ import (
 )
 
 // Key uses. Access keys sign access and ID tokens and are published in the
-// JWKS; refresh keys sign refresh tokens, which only socialbridge reads, and
-// are never published.
+// JWKS; refresh keys are HMAC secrets (HS256) for refresh tokens, which only
+// socialbridge reads: symmetric keys are never published and make the
+// refresh grant's signature check and signing nearly free.
 const (
 	UseAccess  = "access"
 	UseRefresh = "refresh"
 )
 
-// Supported signing algorithms for access tokens.
-var supportedAlgs = map[string]jwt.SigningMethod{
-	"ES256": jwt.SigningMethodES256,
-	"RS256": jwt.SigningMethodRS256,
-	"PS256": jwt.SigningMethodPS256,
-	"EdDSA": jwt.SigningMethodEdDSA,
+// refreshAlg signs refresh tokens.
+const refreshAlg = "HS256"
+
+// signingMethod returns the method of a supported algorithm: ES256, RS256,
+// PS256 or EdDSA for access keys, HS256 for refresh keys.
+func signingMethod(alg string) (jwt.SigningMethod, bool) {
+	switch alg {
+	case "ES256":
+		return jwt.SigningMethodES256, true
+	case "RS256":
+		return jwt.SigningMethodRS256, true
+	case "PS256":
+		return jwt.SigningMethodPS256, true
+	case "EdDSA":
+		return jwt.SigningMethodEdDSA, true
+	case refreshAlg:
+		return jwt.SigningMethodHS256, true
+	}
+	return nil, false
 }
 
 // StoredKey is a signing key as persisted. The private key is sealed.
@@ -103,8 +117,11 @@ type Keyring struct {
 type key struct {
 	StoredKey
 	method jwt.SigningMethod
-	signer crypto.Signer
-	public crypto.PublicKey
+	// signKey signs (a crypto.Signer, or the HMAC secret); verifyKey
+	// checks (the public key, or the same secret).
+	signKey   any
+	verifyKey any
+	public    crypto.PublicKey // nil for HMAC keys
 	// until is when the key stops being valid for verification; zero
 	// while it has no successor.
 	until time.Time
@@ -112,7 +129,7 @@ type key struct {
 
 // NewKeyring returns a Keyring; call Load before use.
 func NewKeyring(storage KeyStorage, sealer *Sealer, opts KeyringOptions) (*Keyring, error) {
-	if _, ok := supportedAlgs[opts.Algorithm]; !ok {
+	if _, ok := signingMethod(opts.Algorithm); !ok || opts.Algorithm == refreshAlg {
 		return nil, fmt.Errorf("unsupported signing algorithm %q", opts.Algorithm)
 	}
 	if opts.Now == nil {
@@ -188,7 +205,7 @@ func (k *Keyring) ensure(ctx context.Context, use string) (bool, error) {
 	}
 	alg := k.opts.Algorithm
 	if use == UseRefresh {
-		alg = "ES256" // internal only; the fastest to sign and verify
+		alg = refreshAlg
 	}
 	gen := 1
 	if newest != nil {
@@ -212,7 +229,11 @@ func (k *Keyring) ensure(ctx context.Context, use string) (bool, error) {
 func (k *Keyring) generate(use, alg string, gen int, now, signFrom time.Time) (StoredKey, error) {
 	var priv crypto.Signer
 	var err error
+	var der []byte
 	switch alg {
+	case refreshAlg:
+		der = make([]byte, 32)
+		_, err = rand.Read(der)
 	case "ES256":
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "RS256", "PS256":
@@ -225,9 +246,10 @@ func (k *Keyring) generate(use, alg string, gen int, now, signFrom time.Time) (S
 	if err != nil {
 		return StoredKey{}, fmt.Errorf("generate %s key: %w", alg, err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return StoredKey{}, fmt.Errorf("marshal %s key: %w", alg, err)
+	if priv != nil {
+		if der, err = x509.MarshalPKCS8PrivateKey(priv); err != nil {
+			return StoredKey{}, fmt.Errorf("marshal %s key: %w", alg, err)
+		}
 	}
 	id := use + "-" + strconv.Itoa(gen)
 	sealed, err := k.sealer.Seal(der, "signing-key:"+id)
@@ -297,13 +319,19 @@ func (k *Keyring) reload(ctx context.Context) error {
 
 // parse opens and parses a stored key.
 func (k *Keyring) parse(sk StoredKey) (*key, error) {
-	method, ok := supportedAlgs[sk.Algorithm]
+	method, ok := signingMethod(sk.Algorithm)
 	if !ok {
 		return nil, fmt.Errorf("signing key %s: unsupported algorithm %q", sk.ID, sk.Algorithm)
 	}
 	der, err := k.sealer.Open(sk.PrivateSealed, "signing-key:"+sk.ID)
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w (is crypto.encryption_key the one these keys were made with?)", sk.ID, err)
+	}
+	if sk.Algorithm == refreshAlg {
+		if sk.Use != UseRefresh || len(der) < 32 {
+			return nil, fmt.Errorf("signing key %s: an HMAC key must be a refresh key of at least 32 bytes", sk.ID)
+		}
+		return &key{StoredKey: sk, method: method, signKey: der, verifyKey: der}, nil
 	}
 	priv, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
@@ -316,7 +344,7 @@ func (k *Keyring) parse(sk StoredKey) (*key, error) {
 	if err := checkKeyMatchesAlg(signer.Public(), sk.Algorithm); err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", sk.ID, err)
 	}
-	return &key{StoredKey: sk, method: method, signer: signer, public: signer.Public()}, nil
+	return &key{StoredKey: sk, method: method, signKey: signer, verifyKey: signer.Public(), public: signer.Public()}, nil
 }
 
 // checkKeyMatchesAlg refuses a key whose type does not fit its algorithm.

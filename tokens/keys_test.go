@@ -38,7 +38,7 @@ func TestEveryAlgorithmSignsTokensThatTheJWKSVerifies(t *testing.T) {
 			}
 			access, refresh := f.storage.get(t, "access-1"), f.storage.get(t, "refresh-1")
 			checkStoredKey(t, access, tokens.UseAccess, alg, 1)
-			checkStoredKey(t, refresh, tokens.UseRefresh, "ES256", 1)
+			checkStoredKey(t, refresh, tokens.UseRefresh, "HS256", 1)
 			if access.KID == refresh.KID {
 				t.Fatal("access and refresh keys share a kid")
 			}

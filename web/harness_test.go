@@ -58,7 +58,7 @@ const spaRedirect = "https://spa.example.com/callback"
 // public URL is known.
 type extraProviders func(publicURL string) []providers.Provider
 
-func newApp(t *testing.T, extra extraProviders) *app {
+func newApp(t testing.TB, extra extraProviders) *app {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -111,7 +111,7 @@ func newApp(t *testing.T, extra extraProviders) *app {
 }
 
 // browser is an HTTP client with cookies that stops at the SPA's redirect.
-func (a *app) browser(t *testing.T) *http.Client {
+func (a *app) browser(t testing.TB) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -143,7 +143,7 @@ func (a *app) authorizeURL(challenge, provider string) string {
 
 // devSignIn runs the browser part of a dev-provider sign-in and returns
 // the SPA redirect it ends at.
-func (a *app) devSignIn(t *testing.T, c *http.Client, challenge, user string) *url.URL {
+func (a *app) devSignIn(t testing.TB, c *http.Client, challenge, user string) *url.URL {
 	t.Helper()
 	resp, err := c.Get(a.authorizeURL(challenge, "dev"))
 	if err != nil {
@@ -181,7 +181,7 @@ type tokenResponse struct {
 	ErrorDescription string `json:"error_description"`
 }
 
-func (a *app) post(t *testing.T, path string, form url.Values) (*http.Response, tokenResponse) {
+func (a *app) post(t testing.TB, path string, form url.Values) (*http.Response, tokenResponse) {
 	t.Helper()
 	resp, err := http.PostForm(a.url+path, form)
 	if err != nil {
@@ -199,7 +199,7 @@ func (a *app) post(t *testing.T, path string, form url.Values) (*http.Response, 
 }
 
 // signIn runs a whole dev sign-in and code exchange.
-func (a *app) signIn(t *testing.T) tokenResponse {
+func (a *app) signIn(t testing.TB) tokenResponse {
 	t.Helper()
 	verifier, challenge := pkce()
 	loc := a.devSignIn(t, a.browser(t), challenge, "alice")
@@ -211,4 +211,9 @@ func (a *app) signIn(t *testing.T) tokenResponse {
 		t.Fatalf("token exchange: %d %+v", resp.StatusCode, tr)
 	}
 	return tr
+}
+
+func decodeJSON(resp *http.Response, v any) {
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(v)
 }

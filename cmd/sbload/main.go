@@ -1,0 +1,342 @@
+// Command sbload measures socialbridge's hot paths against a baseline taken
+// in the same run on the same database, as DESIGN.md's performance targets
+// ask: the refresh grant over HTTP versus the bare conditional
+// findOneAndUpdate it is built on, at several concurrencies, and complete
+// dev-provider sign-ins per second.
+//
+// It starts the embedded database (FerretDB on SQLite) in this process, runs
+// the socialbridge binary against it as a separate process on loopback, and
+// prints rates, latency percentiles and ratios. Every loop is bounded in
+// time; only loopback addresses are used.
+//
+//	go build -o /tmp/socialbridge ./cmd/socialbridge
+//	go run ./cmd/sbload -bin /tmp/socialbridge
+//
+// scripts/load.sh does both.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "sbload:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bin := flag.String("bin", "", "path of the socialbridge binary to measure (required)")
+	dur := flag.Duration("duration", 5*time.Second, "how long each measurement runs")
+	levels := flag.String("concurrency", "1,8,32", "comma-separated client counts")
+	signinClients := flag.Int("signin-clients", 8, "clients for the sign-in measurement (0 skips it)")
+	flag.Parse()
+	if *bin == "" {
+		return errors.New("-bin is required")
+	}
+	var conc []int
+	for _, s := range strings.Split(*levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 256 {
+			return fmt.Errorf("-concurrency: %q is not a client count from 1 to 256", s)
+		}
+		conc = append(conc, n)
+	}
+
+	dir, err := os.MkdirTemp("", "sbload")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	emb, err := store.StartEmbedded(dir+"/db", slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer emb.Close()
+
+	base, stop, err := startServer(*bin, dir, emb.URI())
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	db, err := mongo.Connect(options.Client().ApplyURI(emb.URI()))
+	if err != nil {
+		return err
+	}
+	defer db.Disconnect(context.Background())
+	bench := db.Database("sbload").Collection("baseline")
+
+	fmt.Printf("socialbridge load test: %s per measurement, embedded database (FerretDB/SQLite), loopback HTTP\n\n", *dur)
+	fmt.Printf("%-8s %-34s %10s %9s %9s %9s\n", "clients", "operation", "ops/s", "p50 ms", "p99 ms", "ratio")
+	for _, n := range conc {
+		baseline, err := measure(n, *dur, func(w int) (func() error, error) { return casWorker(bench, w) })
+		if err != nil {
+			return fmt.Errorf("baseline at %d: %w", n, err)
+		}
+		refresh, err := measure(n, *dur, func(int) (func() error, error) { return refreshWorker(base) })
+		if err != nil {
+			return fmt.Errorf("refresh at %d: %w", n, err)
+		}
+		fmt.Printf("%-8d %-34s %10.0f %9.2f %9.2f %9s\n", n, "bare conditional findOneAndUpdate", baseline.rate, baseline.p50, baseline.p99, "1.00")
+		fmt.Printf("%-8d %-34s %10.0f %9.2f %9.2f %9.2f   (target >= 0.70; p99/p50 %.1f)\n", n, "POST /token refresh_token", refresh.rate, refresh.p50, refresh.p99,
+			refresh.rate/baseline.rate, refresh.p99/refresh.p50)
+	}
+	if *signinClients > 0 {
+		n := *signinClients
+		baseline, err := measure(n, *dur, func(w int) (func() error, error) { return casWorker(bench, w) })
+		if err != nil {
+			return err
+		}
+		signin, err := measure(n, *dur, func(int) (func() error, error) { return signinWorker(base), nil })
+		if err != nil {
+			return fmt.Errorf("sign-in: %w", err)
+		}
+		// A sign-in is five writes: the flow at /authorize, then the four
+		// of the completion (identity, user, code, redemption).
+		fmt.Printf("\n%-8d %-34s %10.0f %9.2f %9.2f\n", n, "complete dev sign-in (5 requests)", signin.rate, signin.p50, signin.p99)
+		fmt.Printf("%-8d %-34s %10.0f %9s %9s %9.2f   (sign-ins/s ÷ (baseline/5))\n", n, "baseline ÷ 5 writes", baseline.rate/5, "", "", signin.rate/(baseline.rate/5))
+	}
+	return nil
+}
+
+// result is one measurement.
+type result struct {
+	rate     float64 // operations per second
+	p50, p99 float64 // milliseconds
+}
+
+// measure runs n workers for d and reports throughput and latency. setup
+// prepares each worker outside the timed window.
+func measure(n int, d time.Duration, setup func(worker int) (func() error, error)) (result, error) {
+	ops := make([]func() error, n)
+	for i := range ops {
+		op, err := setup(i)
+		if err != nil {
+			return result{}, err
+		}
+		ops[i] = op
+	}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		firstErr  error
+		wg        sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for _, op := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				if err := op(); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				local = append(local, time.Since(t))
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	elapsed := time.Since(start)
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
+	return result{rate: float64(len(latencies)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}, nil
+}
+
+// casWorker is the baseline: the conditional findOneAndUpdate that checks
+// and advances a generation, as a refresh does, on a document of its own.
+func casWorker(coll *mongo.Collection, w int) (func() error, error) {
+	id := fmt.Sprintf("w%d-%d", w, time.Now().UnixNano())
+	if _, err := coll.InsertOne(context.Background(), bson.M{"_id": id, "generation": int64(1), "expires_at": time.Now().Add(time.Hour)}); err != nil {
+		return nil, err
+	}
+	gen := int64(1)
+	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
+	return func() error {
+		var doc bson.M
+		err := coll.FindOneAndUpdate(context.Background(),
+			bson.M{"_id": id, "generation": gen, "expires_at": bson.M{"$gt": time.Now()}},
+			bson.M{"$set": bson.M{"generation": gen + 1, "rotated_at": time.Now()}}, opts).Decode(&doc)
+		gen++
+		return err
+	}, nil
+}
+
+// refreshWorker signs in once, then refreshes in a loop, always with the
+// newest refresh token.
+func refreshWorker(base string) (func() error, error) {
+	tok, err := signIn(base, newClient())
+	if err != nil {
+		return nil, err
+	}
+	c := newClient()
+	return func() error {
+		ts, err := postToken(c, base, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {"demo"}})
+		if err != nil {
+			return err
+		}
+		tok = ts
+		return nil
+	}, nil
+}
+
+// signinWorker performs complete sign-ins as distinct dev users' browsers.
+func signinWorker(base string) func() error {
+	return func() error {
+		_, err := signIn(base, newClient())
+		return err
+	}
+}
+
+func newClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+}
+
+type tokenSet struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	Error        string `json:"error"`
+}
+
+// signIn runs the demo client's whole flow with the dev provider: authorize,
+// the dev page's form, the callback, and the code exchange.
+func signIn(base string, c *http.Client) (tokenSet, error) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	verifier := base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(verifier))
+	redirect := base + "/demo/"
+	q := url.Values{
+		"client_id": {"demo"}, "redirect_uri": {redirect}, "response_type": {"code"}, "state": {"s"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "provider": {"dev"},
+	}
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == "/demo/" {
+			return http.ErrUseLastResponse // the SPA would take over here
+		}
+		return nil
+	}
+	resp, err := c.Get(base + "/authorize?" + q.Encode())
+	if err != nil {
+		return tokenSet{}, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	form := resp.Request.URL.Query()
+	form.Set("user", "alice")
+	resp, err = c.PostForm(base+"/dev/authorize", form)
+	if err != nil {
+		return tokenSet{}, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil || loc.Query().Get("code") == "" {
+		return tokenSet{}, fmt.Errorf("sign-in did not return a code (status %d)", resp.StatusCode)
+	}
+	return postToken(c, base, url.Values{
+		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {redirect},
+		"client_id": {"demo"}, "code_verifier": {verifier},
+	})
+}
+
+func postToken(c *http.Client, base string, form url.Values) (tokenSet, error) {
+	resp, err := c.PostForm(base+"/token", form)
+	if err != nil {
+		return tokenSet{}, err
+	}
+	defer resp.Body.Close()
+	var ts tokenSet
+	if err := json.NewDecoder(resp.Body).Decode(&ts); err != nil {
+		return ts, fmt.Errorf("token response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return ts, fmt.Errorf("token endpoint answered %d %s", resp.StatusCode, ts.Error)
+	}
+	return ts, nil
+}
+
+// startServer runs the socialbridge binary in dev mode against the given
+// database on a free loopback port and waits until it is ready.
+func startServer(bin, dir, mongoURI string) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = []string{
+		"SOCIALBRIDGE_DATA_DIR=" + dir, "SOCIALBRIDGE_SERVER_ADDR=" + addr, "MONGODB_URI=" + mongoURI,
+		"SOCIALBRIDGE_STORE_DATABASE=socialbridge_load", "SOCIALBRIDGE_LOG_LEVEL=warn",
+	}
+	cmd.Stdout = io.Discard
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	base := "http://localhost:" + port
+	for i := 0; i < 300; i++ {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, stop, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	return "", nil, errors.New("socialbridge did not become ready in 30s")
+}

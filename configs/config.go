@@ -69,6 +69,10 @@ type Store struct {
 	MongoDBURIFile string `yaml:"mongodb_uri_file"`
 	// Database is the database name.
 	Database string `yaml:"database"`
+	// EmbeddedAddr is where the embedded database listens (loopback only;
+	// default 127.0.0.1:0, a free port). Fix it to inspect the database
+	// with mongosh or to load-test against it.
+	EmbeddedAddr string `yaml:"embedded_addr"`
 }
 
 // Crypto holds the key that encrypts secrets at rest (provider tokens,

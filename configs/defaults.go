@@ -36,6 +36,7 @@ func (c *Config) applyDefaults() {
 	}
 
 	setDefault(&c.Store.Database, "socialbridge")
+	setDefault(&c.Store.EmbeddedAddr, "127.0.0.1:0")
 
 	t := &c.Tokens
 	setDefault(&t.Algorithm, "ES256")

@@ -19,10 +19,11 @@ type Embedded struct {
 	done   chan struct{}
 }
 
-// StartEmbedded starts the embedded database with its files under dir. The
+// StartEmbedded starts the embedded database with its files under dir,
+// listening on addr (a loopback host:port; port 0 picks a free one). The
 // logger should be quiet: FerretDB logs every failed command in full at
 // WARN, and a failed conditional update is routine here.
-func StartEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
+func StartEmbedded(dir, addr string, logger *slog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create embedded database directory: %w", err)
 	}
@@ -31,7 +32,7 @@ func StartEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded database directory: %w", err)
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 		Logger:    logger,

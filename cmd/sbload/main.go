@@ -4,9 +4,11 @@
 // findOneAndUpdate it is built on, at several concurrencies, and complete
 // dev-provider sign-ins per second.
 //
-// It starts the embedded database (FerretDB on SQLite) in this process, runs
-// the socialbridge binary against it as a separate process on loopback, and
-// prints rates, latency percentiles and ratios. Every loop is bounded in
+// It runs the socialbridge binary in dev mode, with its embedded database
+// (FerretDB on SQLite, in socialbridge's process) on a known loopback port.
+// The baseline talks to that same database over loopback, so both paths
+// cross one process boundary: the baseline to the database, the refresh
+// grant to socialbridge. It prints rates, latency percentiles and ratios. Every loop is bounded in
 // time; only loopback addresses are used.
 //
 //	go build -o /tmp/socialbridge ./cmd/socialbridge
@@ -25,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -41,8 +42,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/socialbridge/socialbridge/store"
 )
 
 func main() {
@@ -75,19 +74,17 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	emb, err := store.StartEmbedded(dir+"/db", slog.New(slog.DiscardHandler))
+	dbAddr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	defer emb.Close()
-
-	base, stop, err := startServer(*bin, dir, emb.URI())
+	base, stop, err := startServer(*bin, dir, dbAddr)
 	if err != nil {
 		return err
 	}
 	defer stop()
 
-	db, err := mongo.Connect(options.Client().ApplyURI(emb.URI()))
+	db, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + dbAddr + "/"))
 	if err != nil {
 		return err
 	}
@@ -303,19 +300,27 @@ func postToken(c *http.Client, base string, form url.Values) (tokenSet, error) {
 	return ts, nil
 }
 
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 // startServer runs the socialbridge binary in dev mode against the given
 // database on a free loopback port and waits until it is ready.
-func startServer(bin, dir, mongoURI string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startServer(bin, dir, dbAddr string) (string, func(), error) {
+	addr, err := freeAddr()
 	if err != nil {
 		return "", nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{
-		"SOCIALBRIDGE_DATA_DIR=" + dir, "SOCIALBRIDGE_SERVER_ADDR=" + addr, "MONGODB_URI=" + mongoURI,
-		"SOCIALBRIDGE_STORE_DATABASE=socialbridge_load", "SOCIALBRIDGE_LOG_LEVEL=warn",
+		"SOCIALBRIDGE_DATA_DIR=" + dir, "SOCIALBRIDGE_SERVER_ADDR=" + addr,
+		"SOCIALBRIDGE_STORE_EMBEDDED_ADDR=" + dbAddr, "SOCIALBRIDGE_LOG_LEVEL=warn",
 	}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = os.Stderr

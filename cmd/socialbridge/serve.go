@@ -230,10 +230,11 @@ func openStore(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*
 	// FerretDB logs every failed command at WARN; failed conditional
 	// updates are routine here, so only its errors are shown.
 	quiet := slog.New(logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "embedded-db")}))
-	emb, err := store.StartEmbedded(dir, slog.New(levelFloor{quiet.Handler(), slog.LevelError}))
+	emb, err := store.StartEmbedded(dir, cfg.Store.EmbeddedAddr, slog.New(levelFloor{quiet.Handler(), slog.LevelError}))
 	if err != nil {
-		return nil, nil, fmt.Errorf("data_dir: %w", err)
+		return nil, nil, fmt.Errorf("store.embedded_addr / data_dir: %w", err)
 	}
+	logger.Debug("embedded database listening", "uri", emb.URI())
 	st, err := store.Open(ctx, store.Options{URI: emb.URI(), Database: cfg.Store.Database, Embedded: true})
 	if err != nil {
 		emb.Close()

@@ -44,7 +44,7 @@ func OpenBackend(t testing.TB, b Backend) *store.Store {
 	t.Helper()
 	uri := b.URI
 	if uri == "" {
-		emb, err := store.StartEmbedded(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		emb, err := store.StartEmbedded(t.TempDir(), "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatalf("start embedded database: %v", err)
 		}

@@ -78,7 +78,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	base, stop, err := startServer(*bin, dir, dbAddr)
+	base, pid, stop, err := startServer(*bin, dir, dbAddr)
 	if err != nil {
 		return err
 	}
@@ -116,6 +116,7 @@ func run() error {
 		fmt.Printf("%-8d %-34s %10.0f %9.2f %9.2f %9s\n", n, "bare conditional findOneAndUpdate", baseline.rate, baseline.p50, baseline.p99, "1.00")
 		fmt.Printf("%-8d %-34s %10.0f %9.2f %9.2f %9.2f   (target >= 0.70; p99/p50 %.1f)\n", n, "POST /token refresh_token", refresh.rate, refresh.p50, refresh.p99,
 			refresh.rate/baseline.rate, refresh.p99/refresh.p50)
+		fmt.Printf("%-8s server RSS after: %s (embedded database included)\n", "", rss(pid))
 	}
 	if *signinClients > 0 {
 		n := *signinClients
@@ -131,6 +132,7 @@ func run() error {
 		// of the completion (identity, user, code, redemption).
 		fmt.Printf("\n%-8d %-34s %10.0f %9.2f %9.2f\n", n, "complete dev sign-in (5 requests)", signin.rate, signin.p50, signin.p99)
 		fmt.Printf("%-8d %-34s %10.0f %9s %9s %9.2f   (sign-ins/s ÷ (baseline/5))\n", n, "baseline ÷ 5 writes", baseline.rate/5, "", "", signin.rate/(baseline.rate/5))
+		fmt.Printf("%-8s server RSS after: %s\n", "", rss(pid))
 	}
 	return nil
 }
@@ -318,6 +320,20 @@ func postToken(c *http.Client, base string, form url.Values) (tokenSet, error) {
 	return ts, nil
 }
 
+// rss reads a process's resident memory from /proc (Linux).
+func rss(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
 // freeAddr returns a loopback address with a port free right now.
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -330,10 +346,10 @@ func freeAddr() (string, error) {
 
 // startServer runs the socialbridge binary in dev mode against the given
 // database on a free loopback port and waits until it is ready.
-func startServer(bin, dir, dbAddr string) (string, func(), error) {
+func startServer(bin, dir, dbAddr string) (string, int, func(), error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = []string{
@@ -343,7 +359,7 @@ func startServer(bin, dir, dbAddr string) (string, func(), error) {
 	cmd.Stdout = io.Discard
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start %s: %w", bin, err)
+		return "", 0, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	stop := func() {
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -355,11 +371,11 @@ func startServer(bin, dir, dbAddr string) (string, func(), error) {
 		if resp, err := http.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, stop, nil
+				return base, cmd.Process.Pid, stop, nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	stop()
-	return "", nil, errors.New("socialbridge did not become ready in 30s")
+	return "", 0, nil, errors.New("socialbridge did not become ready in 30s")
 }

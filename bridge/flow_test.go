@@ -288,6 +288,25 @@ func TestCodeExchange(t *testing.T) {
 				}
 			}
 		}},
+		{"an old code presented later or by another client is refused without ending the session", func(t *testing.T, e *env, code, verifier string) {
+			g := bridge.CodeGrant{Client: bridge.ClientCredentials{ID: "spa"}, Code: code, RedirectURI: spaRedirect, CodeVerifier: verifier}
+			ts, err := e.b.ExchangeCode(bg, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := g
+			other.Client = bridge.ClientCredentials{ID: "backend", Secret: "s3cret"}
+			if _, err := e.b.ExchangeCode(bg, other); oauthCode(err) != "invalid_grant" {
+				t.Fatalf("another client: %v, want invalid_grant", err)
+			}
+			e.clock.Add(2 * time.Minute)
+			if _, err := e.b.ExchangeCode(bg, g); oauthCode(err) != "invalid_grant" {
+				t.Fatalf("two minutes later: %v, want invalid_grant", err)
+			}
+			if _, err := refresh(e, ts.RefreshToken); err != nil {
+				t.Fatalf("the session ended: %v", err)
+			}
+		}},
 		{"a reused code is refused and revokes the session it created", func(t *testing.T, e *env, code, verifier string) {
 			g := bridge.CodeGrant{Client: bridge.ClientCredentials{ID: "spa"}, Code: code, RedirectURI: spaRedirect, CodeVerifier: verifier}
 			ts, err := e.b.ExchangeCode(bg, g)
@@ -396,6 +415,21 @@ func TestRefreshRotation(t *testing.T) {
 		{"an access token is not a refresh token", func(t *testing.T, e *env, first *bridge.TokenSet) {
 			if _, err := refresh(e, first.AccessToken); oauthCode(err) != "invalid_grant" {
 				t.Fatalf("err = %v, want invalid_grant", err)
+			}
+		}},
+		{"a refresh that repeats the granted scope works, as OIDC libraries send it", func(t *testing.T, e *env, first *bridge.TokenSet) {
+			next, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: bridge.ClientCredentials{ID: "spa"}, RefreshToken: first.RefreshToken, Scope: "openid profile email"})
+			if err != nil || next.Scope != "openid email profile" {
+				t.Fatalf("Refresh(granted scope) = %+v, %v", next, err)
+			}
+			if _, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: bridge.ClientCredentials{ID: "spa"}, RefreshToken: next.RefreshToken, Scope: "openid offline_access"}); oauthCode(err) != "invalid_scope" {
+				t.Fatalf("Refresh(wider scope) err = %v, want invalid_scope", err)
+			}
+		}},
+		{"userinfo refuses a token whose session went idle", func(t *testing.T, e *env, first *bridge.TokenSet) {
+			e.clock.Add(61 * time.Minute)
+			if _, err := e.b.UserInfo(bg, first.AccessToken); oauthCode(err) != "invalid_token" {
+				t.Fatalf("userinfo after idle expiry: %v, want invalid_token", err)
 			}
 		}},
 		{"revocation ends refresh and userinfo", func(t *testing.T, e *env, first *bridge.TokenSet) {

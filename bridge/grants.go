@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (*TokenSet, erro
 		ExpiresAt:     now.Add(c.RefreshAbsoluteTTL),
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, b.explainCodeFailure(ctx, flowID, g.Code)
+		return nil, b.explainCodeFailure(ctx, flowID, g.Code, c.ID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redeem code: %w", err)
@@ -76,9 +77,9 @@ func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (*TokenSet, erro
 }
 
 // explainCodeFailure says why a code did not redeem. A code presented
-// again after it was redeemed revokes the session it created (RFC 6749
-// §4.1.2, RFC 9700 §4.5): it has probably leaked.
-func (b *Bridge) explainCodeFailure(ctx context.Context, flowID, code string) error {
+// again by its client soon after it was redeemed revokes the session it
+// created (RFC 6749 §4.1.2, RFC 9700 §4.5): it has probably leaked.
+func (b *Bridge) explainCodeFailure(ctx context.Context, flowID, code, clientID string) error {
 	sess, err := b.o.Store.GetSession(ctx, flowID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -89,14 +90,18 @@ func (b *Bridge) explainCodeFailure(ctx context.Context, flowID, code string) er
 	if sess.CodeHash != hashSecret(code) {
 		return invalidGrant("the code is invalid or expired")
 	}
-	switch sess.State {
-	case store.StateActive:
+	// Only the client the code was for, and only while the code could
+	// still have been valid, can trigger the revocation: an old code seen
+	// in a log must not let anyone log the user out.
+	reuse := sess.ClientID == clientID && sess.Generation == 1 && b.o.Now().Sub(sess.RotatedAt) <= b.o.CodeTTL
+	switch {
+	case sess.State == store.StateActive && reuse:
 		if _, err := b.o.Store.Revoke(ctx, sess.ID, "code_reuse", b.o.Now()); err != nil {
 			return fmt.Errorf("revoke after code reuse: %w", err)
 		}
 		b.o.Logger.WarnContext(ctx, "code reused; session revoked", "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
 		return invalidGrant("the code was already used")
-	case store.StateRevoked:
+	case sess.State == store.StateActive, sess.State == store.StateRevoked:
 		return invalidGrant("the code was already used")
 	}
 	return invalidGrant("the code is invalid or expired, or client_id, redirect_uri or code_verifier do not match the authorization request")
@@ -126,23 +131,40 @@ func (b *Bridge) Refresh(ctx context.Context, g RefreshGrant) (*TokenSet, error)
 	if rt.ClientID != c.ID {
 		return nil, invalidGrant("the refresh token was issued to another client")
 	}
-	if g.Scope != "" {
-		return nil, &OAuthError{Code: ErrCodeInvalidScope, Description: "changing scope on refresh is not supported; omit scope"}
-	}
 	now := b.o.Now()
 	sess, err := b.o.Store.Rotate(ctx, rt.SessionID, rt.Generation, now, now.Add(c.RefreshIdleTTL))
 	if err == nil {
-		return b.mint(c, sess, false)
+		return b.mintScoped(c, sess, g.Scope)
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("rotate session: %w", err)
 	}
-	return b.refreshRetry(ctx, c, rt, now)
+	return b.refreshRetry(ctx, c, rt, g.Scope, now)
+}
+
+// mintScoped mints refreshed tokens. A requested scope must be within the
+// granted one (RFC 6749 §6); OIDC libraries send the granted scope again
+// on every refresh. Narrowing is not supported: the session keeps its
+// scope, which the response reports.
+func (b *Bridge) mintScoped(c *Client, sess *store.Session, requested string) (*TokenSet, error) {
+	if requested != "" {
+		req, err := normalizeScope(requested)
+		if err != nil {
+			return nil, &OAuthError{Code: ErrCodeInvalidScope, Description: err.Error()}
+		}
+		granted := strings.Fields(sess.Scope)
+		for _, s := range strings.Fields(req) {
+			if !slices.Contains(granted, s) {
+				return nil, &OAuthError{Code: ErrCodeInvalidScope, Description: fmt.Sprintf("scope %q was not granted to this session", s)}
+			}
+		}
+	}
+	return b.mint(c, sess, false)
 }
 
 // refreshRetry handles a refresh token that did not match the session's
 // current generation.
-func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh, now time.Time) (*TokenSet, error) {
+func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh, scope string, now time.Time) (*TokenSet, error) {
 	sess, err := b.o.Store.GetSession(ctx, rt.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidGrant("the session has ended")
@@ -155,7 +177,7 @@ func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh,
 	}
 	if sess.Generation == rt.Generation+1 && now.Sub(sess.RotatedAt) <= b.o.RefreshReuseGrace {
 		// The same successor again: a concurrent request already rotated.
-		return b.mint(c, sess, false)
+		return b.mintScoped(c, sess, scope)
 	}
 	if sess.Generation > rt.Generation {
 		if _, err := b.o.Store.Revoke(ctx, sess.ID, "refresh_token_reuse", now); err != nil {
@@ -223,7 +245,8 @@ func earliest(a, b time.Time) time.Time {
 type RevokeRequest struct {
 	Client ClientCredentials
 	Token  string
-	// Hint is token_type_hint: access_token or refresh_token (optional).
+	// Hint is token_type_hint. Both kinds are tried whatever it says
+	// (RFC 7009 §2.1 lets the server ignore it), so it is not used.
 	Hint string
 }
 
@@ -234,9 +257,6 @@ func (b *Bridge) Revoke(ctx context.Context, r RevokeRequest) error {
 	c, err := b.authenticateClient(r.Client.ID, r.Client.Secret)
 	if err != nil {
 		return err
-	}
-	if r.Hint != "" && r.Hint != "access_token" && r.Hint != "refresh_token" {
-		return &OAuthError{Code: "unsupported_token_type", Description: "token_type_hint must be access_token or refresh_token"}
 	}
 	sid, client := "", ""
 	if rt, err := b.o.Issuer.ParseRefresh(r.Token); err == nil {
@@ -269,7 +289,9 @@ func (b *Bridge) UserInfo(ctx context.Context, accessToken string) (map[string]a
 	sid, _ := at["sid"].(string)
 	sub, _ := at["sub"].(string)
 	sess, err := b.o.Store.GetSession(ctx, sid)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.State != store.StateActive || sess.UserID != sub)) {
+	now := b.o.Now()
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.State != store.StateActive || sess.UserID != sub ||
+		!now.Before(sess.ExpiresAt) || !now.Before(sess.IdleExpiresAt))) {
 		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the session of this access token has ended"}
 	}
 	if err != nil {

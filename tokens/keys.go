@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,21 +192,24 @@ func (k *Keyring) ensure(ctx context.Context, use string) (bool, error) {
 	}
 	k.mu.RUnlock()
 
+	alg := k.opts.Algorithm
+	if use == UseRefresh {
+		alg = refreshAlg
+	}
 	signFrom := now
 	switch {
 	case newest == nil:
 		// The first key signs at once: nobody can have cached a JWKS yet.
+	case newest.SignFrom.After(now):
+		return false, nil // a successor is already waiting
+	case newest.Algorithm != alg:
+		// The configured algorithm changed: succeed now, still published
+		// ahead so that verifiers learn the new key before they meet it.
+		signFrom = now.Add(k.opts.PublishAhead)
 	case now.Before(newest.SignFrom.Add(k.opts.Rotation - k.opts.PublishAhead)):
 		return false, nil
 	default:
 		signFrom = now.Add(k.opts.PublishAhead)
-		if newest.SignFrom.After(now) {
-			return false, nil // a successor is already waiting
-		}
-	}
-	alg := k.opts.Algorithm
-	if use == UseRefresh {
-		alg = refreshAlg
 	}
 	gen := 1
 	if newest != nil {
@@ -304,7 +308,9 @@ func (k *Keyring) reload(ctx context.Context) error {
 			if kk.Use == UseRefresh {
 				life = k.opts.RefreshLifetime
 			}
-			kk.until = keys[i+1].SignFrom.Add(life)
+			// Plus the verification leeway, which accepts tokens that
+			// long after their expiry.
+			kk.until = keys[i+1].SignFrom.Add(life + leeway)
 		}
 	}
 	jwks, err := buildJWKS(keys, k.opts.Now())
@@ -403,9 +409,20 @@ func (k *Keyring) JWKS() []byte {
 	return k.jwks
 }
 
-// SigningAlgorithms lists the algorithms of published keys, for discovery.
+// SigningAlgorithms lists the algorithms of the published access keys, for
+// discovery: after an algorithm change both appear until the old key
+// retires.
 func (k *Keyring) SigningAlgorithms() []string {
-	return []string{k.opts.Algorithm}
+	now := k.opts.Now()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var algs []string
+	for _, kk := range k.keys {
+		if kk.Use == UseAccess && (kk.until.IsZero() || now.Before(kk.until)) && !slices.Contains(algs, kk.Algorithm) {
+			algs = append(algs, kk.Algorithm)
+		}
+	}
+	return algs
 }
 
 // jwk is one JSON Web Key; only public members exist in this type, so a

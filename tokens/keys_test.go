@@ -338,7 +338,7 @@ func TestRotationPublishesAheadAndRetiresAfterTheLongestTokenLifetime(t *testing
 	// At t0+24h01m generation 2 signs; generation 1's tokens still verify.
 	f.clock.Set(t0.Add(24*time.Hour + time.Minute))
 	load(t, f.keys)
-	tok2 := mintAccess(t, f.issuer, 15*time.Minute)
+	tok2 := mintAccess(t, f.issuer, 20*time.Minute)
 	if kid := headerKID(t, tok2); kid != gen2.KID {
 		t.Fatalf("t0+24h01m: token signed with %s, want generation 2 (%s)", kid, gen2.KID)
 	}
@@ -350,16 +350,16 @@ func TestRotationPublishesAheadAndRetiresAfterTheLongestTokenLifetime(t *testing
 		t.Fatalf("a generation-1 refresh token no longer parses after rotation: %v", err)
 	}
 
-	// Until generation 2 has signed for the access lifetime, generation 1
-	// stays; one second later it is gone.
-	f.clock.Set(gen2.SignFrom.Add(15*time.Minute - time.Second))
+	// Until generation 2 has signed for the access lifetime plus the 30 s
+	// verification leeway, generation 1 stays; one second later it is gone.
+	f.clock.Set(gen2.SignFrom.Add(15*time.Minute + 30*time.Second - time.Second))
 	load(t, f.keys)
 	mustParseAccess(t, f.issuer, longLived)
 	if got := jwksKIDs(t, f.keys.JWKS(), "ES256"); !slices.Contains(got, kid1) {
 		t.Fatalf("generation 1 left the JWKS before its tokens expired: %v", got)
 	}
 
-	f.clock.Set(gen2.SignFrom.Add(15*time.Minute + time.Second))
+	f.clock.Set(gen2.SignFrom.Add(15*time.Minute + 30*time.Second + time.Second))
 	_, err = f.issuer.ParseAccess(longLived)
 	wantInvalid(t, err) // refused even before the next Load
 	load(t, f.keys)
@@ -478,5 +478,36 @@ func TestMintingBeforeLoadFailsWithErrNoSigningKey(t *testing.T) {
 	}
 	if got := string(kr.JWKS()); got != "" && got != `{"keys":[]}` {
 		t.Errorf("JWKS before Load = %s", got)
+	}
+}
+
+func TestChangingTheAlgorithmRotatesAtOnceButPublishesAhead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "ES256")
+	es := mintAccess(t, f.issuer, 2*time.Hour)
+	// The operator switches to EdDSA and restarts: same storage, new keyring.
+	opts := defaultKeyringOptions("EdDSA", f.clock)
+	kr, err := tokens.NewKeyring(f.storage, f.sealer, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load(t, kr)
+	iss := tokens.NewIssuer(kr, testIssuer, f.clock.Now)
+	if got := kr.SigningAlgorithms(); !slices.Equal(got, []string{"ES256", "EdDSA"}) {
+		t.Fatalf("SigningAlgorithms() right after the change = %v, want both", got)
+	}
+	if h := segment(t, mintAccess(t, iss, time.Minute), 0); h["alg"] != "ES256" {
+		t.Fatalf("the new key signs before it was published ahead: alg %v", h["alg"])
+	}
+	f.clock.Set(f.clock.Now().Add(time.Hour + time.Minute))
+	load(t, kr)
+	if h := segment(t, mintAccess(t, iss, time.Minute), 0); h["alg"] != "EdDSA" {
+		t.Fatalf("after the publish-ahead period: alg %v, want EdDSA", h["alg"])
+	}
+	mustParseAccess(t, iss, es) // old tokens still verify until they expire
+	f.clock.Set(f.clock.Now().Add(16 * time.Minute))
+	load(t, kr)
+	if got := kr.SigningAlgorithms(); !slices.Equal(got, []string{"EdDSA"}) {
+		t.Fatalf("SigningAlgorithms() after the old key retired = %v, want [EdDSA]", got)
 	}
 }

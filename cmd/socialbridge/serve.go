@@ -73,13 +73,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("crypto.encryption_key: %w", err)
 	}
-	maxAccess := cfg.Tokens.AccessTTL
-	for _, c := range cfg.Clients {
+	clients := buildClients(cfg)
+	// A succeeded key must verify every token it signed: size its lifetime
+	// from the longest-lived client.
+	var maxAccess, maxRefresh time.Duration
+	for _, c := range clients {
 		maxAccess = max(maxAccess, c.AccessTTL)
+		maxRefresh = max(maxRefresh, min(c.RefreshIdleTTL, c.RefreshAbsoluteTTL))
 	}
 	keyring, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
 		Algorithm: cfg.Tokens.Algorithm, Rotation: cfg.Tokens.KeyRotation, PublishAhead: cfg.Tokens.KeyPublishAhead,
-		AccessLifetime: maxAccess, RefreshLifetime: cfg.Tokens.RefreshAbsoluteTTL, Logger: logger,
+		AccessLifetime: max(maxAccess, cfg.Tokens.AccessTTL), RefreshLifetime: max(maxRefresh, cfg.Tokens.RefreshAbsoluteTTL),
+		Logger: logger,
 	})
 	if err != nil {
 		return fmt.Errorf("tokens.algorithm: %w", err)
@@ -92,7 +97,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	provs, mounts := buildProviders(cfg)
 	b, err := bridge.New(bridge.Options{
 		PublicURL: cfg.Server.PublicURL, Store: st, Issuer: issuer, Sealer: sealer, Providers: provs,
-		Clients: buildClients(cfg), FlowKey: deriveKey(key, "socialbridge login flow v1"),
+		Clients: clients, FlowKey: deriveKey(key, "socialbridge login flow v1"),
 		FlowTTL: cfg.Login.FlowTTL, CodeTTL: cfg.Login.CodeTTL, RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace,
 		Logger: logger,
 	})

@@ -1,3 +1,9 @@
+// Package tokens holds socialbridge's own token machinery: signing keys
+// (generated, sealed, stored, shared by replicas, rotated with a
+// publish-ahead period and retired after their last token expires), the
+// JWKS, minting and parsing of access (RFC 9068), ID and refresh tokens, and
+// the Sealer that encrypts secrets at rest. It does no I/O of its own: keys
+// are persisted through the KeyStorage interface.
 package tokens
 
 import (

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,12 +24,24 @@ const maxQueryBytes = 8 << 10
 // Without a provider it shows the hosted login page; with one it starts the
 // login and redirects to the provider.
 func (s *Server) authorize(c *gin.Context) {
-	if len(c.Request.URL.RawQuery) > maxQueryBytes {
+	raw := c.Request.URL.RawQuery
+	if c.Request.Method == http.MethodPost {
+		// The same parameters, form-encoded in the body (the body limit
+		// middleware bounds it).
+		body, err := io.ReadAll(c.Request.Body)
+		if err != nil {
+			s.errorPage(c, &bridge.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Request too large",
+				Message: "The sign-in request is too long."})
+			return
+		}
+		raw = string(body)
+	}
+	if len(raw) > maxQueryBytes {
 		s.errorPage(c, &bridge.PageError{Status: http.StatusRequestURITooLong, Title: "Request too large",
 			Message: "The sign-in request is too long."})
 		return
 	}
-	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	q, err := url.ParseQuery(raw)
 	if err == nil {
 		for k, v := range q {
 			if len(v) > 1 {
@@ -73,21 +86,11 @@ func (s *Server) authorize(c *gin.Context) {
 
 // callback is where a provider sends the browser back.
 func (s *Server) callback(c *gin.Context) {
-	var params url.Values
-	if c.Request.Method == http.MethodPost {
-		if err := c.Request.ParseForm(); err != nil {
-			s.errorPage(c, &bridge.PageError{Status: http.StatusBadRequest, Title: "Malformed sign-in response",
-				Message: "The identity provider's response could not be read."})
-			return
-		}
-		params = c.Request.PostForm
-	} else {
-		var err error
-		if params, err = url.ParseQuery(c.Request.URL.RawQuery); err != nil {
-			s.errorPage(c, &bridge.PageError{Status: http.StatusBadRequest, Title: "Malformed sign-in response",
-				Message: "The identity provider's response could not be read."})
-			return
-		}
+	params, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		s.errorPage(c, &bridge.PageError{Status: http.StatusBadRequest, Title: "Malformed sign-in response",
+			Message: "The identity provider's response could not be read."})
+		return
 	}
 	var boundFlow string
 	target, err := s.o.Bridge.FinishLogin(c.Request.Context(), c.Param("provider"), bridge.Callback{
@@ -111,7 +114,6 @@ func (s *Server) callback(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	// 303: a POST callback must become a GET at the client.
 	c.Redirect(http.StatusSeeOther, target)
 }
 

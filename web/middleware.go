@@ -104,15 +104,15 @@ func (s *Server) limitBody(c *gin.Context) {
 // cors allows the registered clients' origins to call the API endpoints
 // from browsers. Discovery and the JWKS are public data for any origin.
 func (s *Server) cors(c *gin.Context) {
-	origin := c.GetHeader("Origin")
-	if origin != "" {
-		h := c.Writer.Header()
-		h.Add("Vary", "Origin")
-		switch {
-		case c.Request.URL.Path == "/.well-known/jwks.json" || c.Request.URL.Path == "/.well-known/openid-configuration" ||
-			c.Request.URL.Path == "/.well-known/oauth-authorization-server":
-			h.Set("Access-Control-Allow-Origin", "*")
-		case slices.Contains(s.o.Bridge.CORSOrigins(), origin):
+	h := c.Writer.Header()
+	// Always vary and, for public metadata, always allow: a shared cache
+	// must not serve a response made for one origin to another.
+	h.Add("Vary", "Origin")
+	switch c.Request.URL.Path {
+	case "/.well-known/jwks.json", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server":
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
+		if origin := c.GetHeader("Origin"); origin != "" && slices.Contains(s.o.Bridge.CORSOrigins(), origin) {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-Request-Id")
 		}

@@ -97,8 +97,11 @@ func (s *Server) routes() {
 	}
 
 	e.GET("/authorize", s.authorize)
+	e.POST("/authorize", s.authorize) // OpenID Connect Core §3.1.2.1
+	// Providers return with a GET redirect. A POST (form_post) callback
+	// would arrive cross-site without the SameSite=Lax flow cookie, so it
+	// is not offered until a provider needs it.
 	e.GET("/callback/:provider", s.callback)
-	e.POST("/callback/:provider", s.callback)
 
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)

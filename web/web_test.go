@@ -208,6 +208,22 @@ func TestHostedLoginPageListsProviders(t *testing.T) {
 	}
 }
 
+func TestAuthorizeAcceptsPOST(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, nil)
+	_, challenge := pkce()
+	u, _ := url.Parse(a.authorizeURL(challenge, ""))
+	resp, err := a.browser(t).PostForm(a.url+"/authorize", u.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `data-provider="dev"`) {
+		t.Fatalf("POST /authorize: %d %.300s", resp.StatusCode, body)
+	}
+}
+
 func TestCallbackFromAnotherBrowserIsRefused(t *testing.T) {
 	t.Parallel()
 	a := newApp(t, nil)
@@ -251,17 +267,23 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 		{"a registered origin may call the token endpoint", "OPTIONS", "/token", "https://spa.example.com", "https://spa.example.com", 204},
 		{"an unknown origin gets no CORS grant", "OPTIONS", "/token", "https://evil.example.com", "", 403},
 		{"any origin may read the JWKS", "GET", "/.well-known/jwks.json", "https://anything.example", "*", 200},
+		{"discovery allows every origin even when the request names none (shared caches)", "GET", "/.well-known/openid-configuration", "", "*", 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, a.url+tt.path, nil)
-			req.Header.Set("Origin", tt.origin)
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
 			req.Header.Set("Access-Control-Request-Method", "POST")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
+			if !strings.Contains(resp.Header.Get("Vary"), "Origin") {
+				t.Errorf("Vary = %q, want Origin", resp.Header.Get("Vary"))
+			}
 			if resp.StatusCode != tt.wantStatus || resp.Header.Get("Access-Control-Allow-Origin") != tt.wantACAO {
 				t.Fatalf("%d ACAO=%q, want %d %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), tt.wantStatus, tt.wantACAO)
 			}

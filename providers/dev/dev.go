@@ -44,11 +44,14 @@ type User struct {
 	Picture       string
 }
 
-// DefaultUsers are offered when no users are configured.
-var DefaultUsers = []User{
-	{ID: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Dev"},
-	{ID: "bob", Email: "bob@example.com", EmailVerified: false, Name: "Bob Unverified"},
-	{ID: "carol", Name: "Carol No-Email"},
+// DefaultUsers returns the test users offered when none are configured:
+// one with a verified email, one unverified, one without an email.
+func DefaultUsers() []User {
+	return []User{
+		{ID: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Dev"},
+		{ID: "bob", Email: "bob@example.com", EmailVerified: false, Name: "Bob Unverified"},
+		{ID: "carol", Name: "Carol No-Email"},
+	}
 }
 
 //go:embed page.html
@@ -78,7 +81,7 @@ type pendingCode struct {
 // New returns the dev provider for a service reachable at publicURL.
 func New(publicURL string, users []User, now func() time.Time) *Provider {
 	if len(users) == 0 {
-		users = DefaultUsers
+		users = DefaultUsers()
 	}
 	if now == nil {
 		now = time.Now
@@ -173,6 +176,7 @@ func (p *Provider) showPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 	_ = page.Execute(w, struct {
 		Users []User
 		Auth  authParams

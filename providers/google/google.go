@@ -79,12 +79,16 @@ func New(cfg Config) *Provider {
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }
 
-// discover returns the OIDC provider and verifier, discovering them once.
+// discover returns the OIDC provider and verifier, discovering them on
+// first use. The network fetch happens outside the lock, bounded by the
+// request's context, so a slow Google never queues every sign-in behind
+// one request; concurrent first uses may each fetch, and one result wins.
 func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.oidc != nil {
-		return p.oidc, p.verifier, nil
+	prov, verifier := p.oidc, p.verifier
+	p.mu.Unlock()
+	if prov != nil {
+		return prov, verifier, nil
 	}
 	pc := oidc.ProviderConfig{
 		IssuerURL: p.cfg.Issuer, AuthURL: p.cfg.AuthURL, TokenURL: p.cfg.TokenURL,
@@ -108,13 +112,17 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	// canceled, carrying our HTTP client. Key rotation is handled by the
 	// remote key set, which refetches the JWKS on an unknown kid.
 	keyCtx := oidc.ClientContext(context.Background(), p.cfg.HTTPClient)
-	prov := pc.NewProvider(keyCtx)
-	p.oidc = prov
-	p.verifier = prov.VerifierContext(keyCtx, &oidc.Config{
+	prov = pc.NewProvider(keyCtx)
+	verifier = prov.VerifierContext(keyCtx, &oidc.Config{
 		ClientID:             p.cfg.ClientID,
 		SupportedSigningAlgs: []string{oidc.RS256}, // Google signs with RS256 only
 		Now:                  p.cfg.Now,
 	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.oidc == nil { // the first to finish wins, so every caller shares one key set
+		p.oidc, p.verifier = prov, verifier
+	}
 	return p.oidc, p.verifier, nil
 }
 

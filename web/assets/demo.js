@@ -7,7 +7,7 @@
   const redirectURI = root.dataset.redirectUri;
   const issuer = root.dataset.issuer;
   const $ = (id) => document.getElementById(id);
-  const store = window.sessionStorage; // a real app should prefer memory or cookie mode
+  const store = window.sessionStorage; // a demo: a real app should keep tokens in memory
 
   function b64url(bytes) {
     let s = "";

@@ -31,6 +31,7 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.Server.Addr, ":8080")
 	}
 	setDefault(&c.Server.MaxBodyBytes, 64<<10)
+	setDefault(&c.Server.RateLimit, 20)
 	if c.Server.DemoPage == nil {
 		c.Server.DemoPage = new(dev)
 	}

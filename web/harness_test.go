@@ -60,6 +60,12 @@ type extraProviders func(publicURL string) []providers.Provider
 
 func newApp(t testing.TB, extra extraProviders) *app {
 	t.Helper()
+	return newAppWith(t, extra, nil)
+}
+
+// newAppWith is newApp with a last say over the server options.
+func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *app {
+	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var handler http.Handler
@@ -99,10 +105,14 @@ func newApp(t testing.TB, extra extraProviders) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := web.NewServer(web.Options{
+	opts := web.Options{
 		Bridge: b, PublicURL: srv.URL, MaxBodyBytes: 64 << 10, DemoClientID: "demo", DevMode: true,
 		FlowTTL: 10 * time.Minute, Ping: st.Ping, Mounts: map[string]http.Handler{dev.PathPrefix: d.Handler()}, Logger: logger,
-	})
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	s, err := web.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

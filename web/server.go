@@ -39,15 +39,19 @@ type Options struct {
 	Ping func(context.Context) error
 	// Mounts are extra handlers by path prefix (the dev provider's pages).
 	Mounts map[string]http.Handler
-	Logger *slog.Logger
+	// RateLimit is requests per second per client IP on the endpoints
+	// that reach the database (bursts of twice that); 0 or less: none.
+	RateLimit int64
+	Logger    *slog.Logger
 }
 
 // Server is the HTTP handler.
 type Server struct {
-	o      Options
-	engine *gin.Engine
-	pages  *pages
-	secure bool // public URL is https: cookies get Secure
+	o       Options
+	engine  *gin.Engine
+	pages   *pages
+	limiter *limiter // nil: no rate limit
+	secure  bool     // public URL is https: cookies get Secure
 }
 
 // NewServer builds the routes.
@@ -73,7 +77,7 @@ func NewServer(o Options) (*Server, error) {
 	if err := e.SetTrustedProxies(o.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("web: trusted proxies: %w", err)
 	}
-	s := &Server{o: o, engine: e, pages: pg, secure: strings.HasPrefix(o.PublicURL, "https://")}
+	s := &Server{o: o, engine: e, pages: pg, limiter: newLimiter(o.RateLimit, time.Now), secure: strings.HasPrefix(o.PublicURL, "https://")}
 	e.Use(s.requestID, s.logRequests, s.recoverPanics, securityHeaders, s.limitBody)
 	s.routes()
 	return s, nil
@@ -88,20 +92,20 @@ func (s *Server) routes() {
 	api.GET("/.well-known/openid-configuration", s.discovery)
 	api.GET("/.well-known/oauth-authorization-server", s.discovery)
 	api.GET("/.well-known/jwks.json", s.jwks)
-	api.POST("/token", s.token)
-	api.POST("/revoke", s.revoke)
-	api.GET("/userinfo", s.userinfo)
-	api.POST("/userinfo", s.userinfo)
+	api.POST("/token", s.rateLimit, s.token)
+	api.POST("/revoke", s.rateLimit, s.revoke)
+	api.GET("/userinfo", s.rateLimit, s.userinfo)
+	api.POST("/userinfo", s.rateLimit, s.userinfo)
 	for _, p := range []string{"/token", "/revoke", "/userinfo", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json"} {
 		api.OPTIONS(p, s.preflight)
 	}
 
-	e.GET("/authorize", s.authorize)
-	e.POST("/authorize", s.authorize) // OpenID Connect Core §3.1.2.1
+	e.GET("/authorize", s.rateLimit, s.authorize)
+	e.POST("/authorize", s.rateLimit, s.authorize) // OpenID Connect Core §3.1.2.1
 	// Providers return with a GET redirect. A POST (form_post) callback
 	// would arrive cross-site without the SameSite=Lax flow cookie, so it
 	// is not offered until a provider needs it.
-	e.GET("/callback/:provider", s.callback)
+	e.GET("/callback/:provider", s.rateLimit, s.callback)
 
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)
@@ -112,7 +116,7 @@ func (s *Server) routes() {
 		e.GET("/demo/", s.demo)
 	}
 	for prefix, h := range s.o.Mounts {
-		e.Any(strings.TrimSuffix(prefix, "/")+"/*rest", gin.WrapH(h))
+		e.Any(strings.TrimSuffix(prefix, "/")+"/*rest", s.rateLimit, gin.WrapH(h))
 	}
 	e.NoRoute(s.notFound)
 	e.NoMethod(func(c *gin.Context) {

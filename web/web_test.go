@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/socialbridge/socialbridge/web"
 )
 
 func TestDevSignInOverHTTP(t *testing.T) {
@@ -347,5 +349,31 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("the log contains the %s", name)
 		}
+	}
+}
+
+func TestRateLimitAnswers429(t *testing.T) {
+	t.Parallel()
+	a := newAppWith(t, nil, func(o *web.Options) { o.RateLimit = 1 })
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"spa"}}
+	var last *http.Response
+	var body tokenResponse
+	for range 3 { // burst 2, then refused
+		last, body = a.post(t, "/token", form)
+	}
+	if last.StatusCode != http.StatusTooManyRequests || body.Error != "too_many_requests" || last.Header.Get("Retry-After") == "" {
+		t.Fatalf("third /token: %d %q Retry-After=%q", last.StatusCode, body.Error, last.Header.Get("Retry-After"))
+	}
+	resp, err := http.Get(a.url + "/authorize?client_id=spa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(page), "Too many") {
+		t.Fatalf("/authorize over the limit: %d %.200s", resp.StatusCode, page)
+	}
+	if r, err := http.Get(a.url + "/.well-known/jwks.json"); err != nil || r.StatusCode != 200 {
+		t.Fatalf("the JWKS must not be rate limited: %v %v", r, err)
 	}
 }

@@ -111,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler, err := web.NewServer(web.Options{
 		Bridge: b, PublicURL: cfg.Server.PublicURL, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		TrustedProxies: cfg.Server.TrustedProxies, DemoClientID: demoClient, DevMode: cfg.Mode == configs.ModeDev,
-		FlowTTL: cfg.Login.FlowTTL, Ping: st.Ping, Mounts: mounts, Logger: logger,
+		FlowTTL: cfg.Login.FlowTTL, Ping: st.Ping, Mounts: mounts, RateLimit: cfg.Server.RateLimit, Logger: logger,
 	})
 	if err != nil {
 		return err

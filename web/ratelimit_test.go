@@ -1,0 +1,53 @@
+package web
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestLimiterPerClientBuckets(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	l := newLimiter(2, func() time.Time { return now })
+	for i := range 4 { // burst of twice the rate
+		if ok, _ := l.allow("10.0.0.1"); !ok {
+			t.Fatalf("request %d within the burst was refused", i+1)
+		}
+	}
+	ok, wait := l.allow("10.0.0.1")
+	if ok || wait <= 0 || wait > time.Second {
+		t.Fatalf("fifth request: allowed=%v wait=%v, want refused with a wait up to 1s", ok, wait)
+	}
+	if ok, _ := l.allow("10.0.0.2"); !ok {
+		t.Fatal("another client was limited by the first one's requests")
+	}
+	now = now.Add(time.Second)
+	if ok, _ := l.allow("10.0.0.1"); !ok {
+		t.Fatal("the bucket did not refill after a second")
+	}
+}
+
+func TestLimiterIsOffWhenNotPositive(t *testing.T) {
+	t.Parallel()
+	if l := newLimiter(0, time.Now); l != nil {
+		t.Fatal("newLimiter(0) is not nil")
+	}
+	if l := newLimiter(-1, time.Now); l != nil {
+		t.Fatal("newLimiter(-1) is not nil")
+	}
+}
+
+func TestLimiterForgetsIdleClients(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	l := newLimiter(10, func() time.Time { return now })
+	for i := range 1000 {
+		l.allow(fmt.Sprintf("10.0.%d.%d", i/256, i%256))
+	}
+	now = now.Add(2 * time.Minute)
+	l.allow("10.9.9.9") // triggers the sweep
+	if n := len(l.clients); n != 1 {
+		t.Fatalf("%d clients tracked after two idle minutes, want 1", n)
+	}
+}

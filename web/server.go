@@ -69,6 +69,8 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// gin keeps its mode in package state; release mode only stops its
+	// debug printing of routes, and every server here wants that.
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true

@@ -7,7 +7,6 @@ const (
 	ErrCodeInvalidRequest       = "invalid_request"
 	ErrCodeInvalidClient        = "invalid_client"
 	ErrCodeInvalidGrant         = "invalid_grant"
-	ErrCodeUnauthorizedClient   = "unauthorized_client"
 	ErrCodeUnsupportedGrantType = "unsupported_grant_type"
 	ErrCodeInvalidScope         = "invalid_scope"
 	ErrCodeAccessDenied         = "access_denied"

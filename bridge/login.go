@@ -210,10 +210,11 @@ func (b *Bridge) flowFromState(state string) (string, bool) {
 
 // Callback is a provider's redirect back to socialbridge.
 type Callback struct {
-	State            string
-	Code             string
-	Error            string
-	ErrorDescription string
+	State string
+	Code  string
+	// Error is the provider's error code; its description is not used
+	// (it is provider text, and our own description goes to the client).
+	Error string
 	// Bound reports whether this browser started the flow (web checks the
 	// flow's cookie). It defends against login CSRF: a callback for a flow
 	// started in another browser is refused.
@@ -371,6 +372,17 @@ func (b *Bridge) clientRedirect(sess *store.Session, params url.Values) string {
 	}
 	params.Set("iss", b.o.PublicURL)
 	return appendQuery(sess.RedirectURI, params)
+}
+
+// ErrorRedirect is where a *RedirectError sends the browser: the client's
+// verified redirect URI with the error, its state and our issuer
+// (RFC 6749 §4.1.2.1, RFC 9207).
+func (b *Bridge) ErrorRedirect(e *RedirectError) string {
+	q := url.Values{"error": {e.Code}, "error_description": {e.Description}, "iss": {b.o.PublicURL}}
+	if e.State != "" {
+		q.Set("state", e.State)
+	}
+	return appendQuery(e.RedirectURI, q)
 }
 
 // appendQuery adds params to a URI that may already have a query.

@@ -144,24 +144,9 @@ func (v *validator) store(s Store) {
 	}
 	// The embedded database has no authentication: it must not be
 	// reachable from other machines.
-	if host, port, err := net.SplitHostPort(s.EmbeddedAddr); err != nil || !isLoopbackHost(host) || !isPort(port) {
+	if host, port, err := net.SplitHostPort(s.EmbeddedAddr); err != nil || !isLoopback(host) || !validPort(port) {
 		v.add("store.embedded_addr", "must be a loopback host:port (e.g. 127.0.0.1:27017 or 127.0.0.1:0), got %q", s.EmbeddedAddr)
 	}
-}
-
-// isLoopbackHost reports whether host names this machine's loopback.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// isPort reports whether s is a port number (0 picks a free one).
-func isPort(s string) bool {
-	n, err := strconv.Atoi(s)
-	return err == nil && n >= 0 && n <= 65535
 }
 
 func (v *validator) crypto(c Crypto) {

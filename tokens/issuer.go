@@ -42,9 +42,6 @@ func NewIssuer(keys *Keyring, issuer string, now func() time.Time) *Issuer {
 	return &Issuer{keys: keys, issuer: issuer, now: now}
 }
 
-// Name returns the issuer identifier (iss).
-func (i *Issuer) Name() string { return i.issuer }
-
 // Keys returns the keyring.
 func (i *Issuer) Keys() *Keyring { return i.keys }
 

@@ -95,7 +95,7 @@ func (s *Server) callback(c *gin.Context) {
 	var boundFlow string
 	target, err := s.o.Bridge.FinishLogin(c.Request.Context(), c.Param("provider"), bridge.Callback{
 		State: params.Get("state"), Code: params.Get("code"),
-		Error: params.Get("error"), ErrorDescription: params.Get("error_description"),
+		Error: params.Get("error"),
 		Bound: func(flowID string) bool {
 			ck, err := c.Request.Cookie(flowCookiePrefix + flowID)
 			if err == nil && ck.Value == "1" {

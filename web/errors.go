@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -55,15 +54,7 @@ func (s *Server) apiError(c *gin.Context, err error) {
 func (s *Server) browserError(c *gin.Context, err error) {
 	var re *bridge.RedirectError
 	if errors.As(err, &re) {
-		q := url.Values{"error": {re.Code}, "error_description": {re.Description}, "iss": {s.o.PublicURL}}
-		if re.State != "" {
-			q.Set("state", re.State)
-		}
-		sep := "?"
-		if strings.Contains(re.RedirectURI, "?") {
-			sep = "&"
-		}
-		c.Redirect(http.StatusFound, re.RedirectURI+sep+q.Encode())
+		c.Redirect(http.StatusFound, s.o.Bridge.ErrorRedirect(re))
 		return
 	}
 	var pe *bridge.PageError

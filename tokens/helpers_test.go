@@ -51,9 +51,6 @@ func (c *testClock) Set(at time.Time) {
 	c.now = at
 }
 
-// errDuplicateKey is what memStorage.InsertKey returns for an existing ID.
-var errDuplicateKey = errors.New("memstorage: duplicate key id")
-
 // memStorage is an in-memory tokens.KeyStorage.
 type memStorage struct {
 	mu         sync.Mutex
@@ -89,14 +86,12 @@ func (s *memStorage) InsertKey(ctx context.Context, k tokens.StoredKey) error {
 	}
 	if _, ok := s.keys[k.ID]; ok {
 		s.duplicates++
-		return fmt.Errorf("insert %s: %w", k.ID, errDuplicateKey)
+		return fmt.Errorf("insert %s: %w", k.ID, tokens.ErrKeyExists)
 	}
 	s.keys[k.ID] = k
 	s.inserts++
 	return nil
 }
-
-func (s *memStorage) IsDuplicate(err error) bool { return errors.Is(err, errDuplicateKey) }
 
 // get returns the stored key with this ID.
 func (s *memStorage) get(t *testing.T, id string) tokens.StoredKey {
@@ -265,7 +260,7 @@ func sampleRefresh(now time.Time) tokens.Refresh {
 }
 
 // mustParseAccess parses tok and fails the test on error.
-func mustParseAccess(t *testing.T, is *tokens.Issuer, tok string) jwt.MapClaims {
+func mustParseAccess(t *testing.T, is *tokens.Issuer, tok string) tokens.AccessClaims {
 	t.Helper()
 	c, err := is.ParseAccess(tok)
 	if err != nil {

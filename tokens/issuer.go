@@ -191,20 +191,79 @@ func (i *Issuer) ParseRefresh(token string) (Refresh, error) {
 	}, nil
 }
 
+// AccessClaims are the verified claims of an access token.
+type AccessClaims struct {
+	Issuer    string
+	Subject   string
+	Audience  []string
+	ClientID  string
+	SessionID string
+	// Scope is the granted scope, space separated ("" when none).
+	Scope    string
+	IDP      string
+	JTI      string
+	IssuedAt time.Time
+	Expiry   time.Time
+	AuthTime time.Time
+	// User holds the normalized user claims (email, name, roles, ...):
+	// every claim that is not a protocol claim.
+	User map[string]any
+}
+
 // ParseAccess verifies an access token (any audience) and returns its
-// claims.
-func (i *Issuer) ParseAccess(token string) (jwt.MapClaims, error) {
+// claims. An expired but otherwise valid token fails with a
+// *TokenExpiredError; every failure matches ErrInvalidToken.
+func (i *Issuer) ParseAccess(token string) (AccessClaims, error) {
 	c := jwt.MapClaims{}
 	if err := i.parse(token, UseAccess, TypeAccess, nil, &c); err != nil {
-		return nil, err
+		return AccessClaims{}, err
 	}
-	for _, name := range []string{"sub", "sid", "client_id"} {
-		if s, _ := c[name].(string); s == "" {
-			return nil, fmt.Errorf("%w: access token lacks %s", ErrInvalidToken, name)
+	str := func(name string) string { s, _ := c[name].(string); return s }
+	at := AccessClaims{
+		Issuer: str("iss"), Subject: str("sub"), ClientID: str("client_id"), SessionID: str("sid"),
+		Scope: str("scope"), IDP: str("idp"), JTI: str("jti"), User: map[string]any{},
+	}
+	for _, r := range []struct {
+		name string
+		v    string
+	}{{"sub", at.Subject}, {"sid", at.SessionID}, {"client_id", at.ClientID}} {
+		if r.v == "" {
+			return AccessClaims{}, fmt.Errorf("%w: access token lacks %s", ErrInvalidToken, r.name)
 		}
 	}
-	return c, nil
+	at.Audience, _ = c.GetAudience()
+	if iat, _ := c.GetIssuedAt(); iat != nil {
+		at.IssuedAt = iat.Time
+	}
+	if exp, _ := c.GetExpirationTime(); exp != nil {
+		at.Expiry = exp.Time
+	}
+	if t, ok := c["auth_time"].(float64); ok {
+		at.AuthTime = time.Unix(int64(t), 0)
+	}
+	for k, v := range c {
+		if !reservedClaim(k) {
+			at.User[k] = v
+		}
+	}
+	return at, nil
 }
+
+// TokenExpiredError means a token's signature and every other check held,
+// but it has expired. It matches ErrInvalidToken too, so callers that do
+// not care why a token is refused need not know it.
+type TokenExpiredError struct {
+	// Expiry is when the token expired.
+	Expiry time.Time
+}
+
+// Error implements error.
+func (e *TokenExpiredError) Error() string {
+	return fmt.Sprintf("%v: expired at %s", ErrInvalidToken, e.Expiry.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrInvalidToken) hold for an expired token.
+func (e *TokenExpiredError) Is(target error) bool { return target == ErrInvalidToken }
 
 // sign signs claims with the current key of use.
 func (i *Issuer) sign(use, typ string, claims jwt.Claims) (string, error) {
@@ -259,7 +318,28 @@ func (i *Issuer) parse(token, use, typ string, audience []string, claims jwt.Cla
 		return k.verifyKey, nil
 	})
 	if err != nil {
+		if exp, ok := onlyExpired(err, claims, opts); ok {
+			return &TokenExpiredError{Expiry: exp}
+		}
 		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	return nil
+}
+
+// onlyExpired reports whether expiry is the one reason claims were refused
+// (the signature checks before the claims, so it held): the same checks
+// pass at an instant just before the expiry.
+func onlyExpired(err error, claims jwt.Claims, opts []jwt.ParserOption) (time.Time, bool) {
+	if !errors.Is(err, jwt.ErrTokenExpired) {
+		return time.Time{}, false
+	}
+	exp, _ := claims.GetExpirationTime()
+	if exp == nil {
+		return time.Time{}, false
+	}
+	before := func() time.Time { return exp.Add(-time.Second) }
+	if jwt.NewValidator(append(opts, jwt.WithTimeFunc(before), jwt.WithLeeway(0))...).Validate(claims) != nil {
+		return time.Time{}, false
+	}
+	return exp.Time, true
 }

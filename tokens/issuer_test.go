@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"maps"
 	"math/big"
 	"net/http"
@@ -406,10 +408,29 @@ func TestMintAccessWritesTheRFC9068Claims(t *testing.T) {
 	}
 
 	t.Run("ParseAccess returns the same claims", func(t *testing.T) {
-		parsed := mustParseAccess(t, f.issuer, tok)
-		for _, name := range []string{"iss", "sub", "jti", "client_id", "sid", "scope", "idp", "email"} {
-			if parsed[name] != claims[name] {
-				t.Errorf("%s = %v, want %v", name, parsed[name], claims[name])
+		p := mustParseAccess(t, f.issuer, tok)
+		for _, c := range []struct {
+			name string
+			got  any
+		}{
+			{"iss", p.Issuer}, {"sub", p.Subject}, {"jti", p.JTI}, {"client_id", p.ClientID}, {"sid", p.SessionID},
+			{"scope", p.Scope}, {"idp", p.IDP}, {"email", p.User["email"]},
+		} {
+			if c.got != claims[c.name] {
+				t.Errorf("%s = %v, want %v", c.name, c.got, claims[c.name])
+			}
+		}
+		for name, got := range map[string]time.Time{"iat": p.IssuedAt, "exp": p.Expiry, "auth_time": p.AuthTime} {
+			if got.Unix() != number(t, claims, name) {
+				t.Errorf("%s = %v, want %v", name, got.Unix(), number(t, claims, name))
+			}
+		}
+		if fmt.Sprint(p.Audience) != fmt.Sprint(claims["aud"]) {
+			t.Errorf("aud = %v, want %v", p.Audience, claims["aud"])
+		}
+		for name := range p.User {
+			if name != "email" && name != "email_verified" && name != "name" && name != "roles" {
+				t.Errorf("user claims hold %q, a protocol claim", name)
 			}
 		}
 	})
@@ -625,4 +646,43 @@ func attackerCertDER(t *testing.T, key *ecdsa.PrivateKey) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+func TestParseAccessTellsAnExpiredTokenFromAnInvalidOne(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "ES256")
+	a := sampleAccess()
+	a.TTL = time.Minute
+	tok, exp, err := f.issuer.MintAccess(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := tokens.NewIssuer(f.keys, "https://other.example.test", f.clock.Now)
+	foreign, _, err := other.MintAccess(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(t0.Add(2 * time.Minute))
+	tests := []struct {
+		name        string
+		token       string
+		wantExpired bool
+	}{
+		{"an expired token of ours is expired", tok, true},
+		{"an expired token with an altered signature is only invalid", tok[:len(tok)-4] + "AAAA", false},
+		{"an expired token of another issuer is only invalid", foreign, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.issuer.ParseAccess(tt.token)
+			wantInvalid(t, err)
+			var te *tokens.TokenExpiredError
+			if got := errors.As(err, &te); got != tt.wantExpired {
+				t.Fatalf("ParseAccess() = %v; TokenExpiredError %v, want %v", err, got, tt.wantExpired)
+			}
+			if tt.wantExpired && !te.Expiry.Equal(exp.Truncate(time.Second)) {
+				t.Errorf("Expiry = %v, want %v", te.Expiry, exp)
+			}
+		})
+	}
 }

@@ -75,12 +75,15 @@ type StoredKey struct {
 	SignFrom time.Time
 }
 
-// KeyStorage persists signing keys. InsertKey must fail with an error for
-// which IsDuplicate returns true when the ID exists.
+// ErrKeyExists is what KeyStorage.InsertKey wraps when a key with the same
+// ID is already stored: another replica rotated first.
+var ErrKeyExists = errors.New("signing key already exists")
+
+// KeyStorage persists signing keys. InsertKey must fail with an error
+// wrapping ErrKeyExists when the ID exists.
 type KeyStorage interface {
 	ListKeys(ctx context.Context) ([]StoredKey, error)
 	InsertKey(ctx context.Context, k StoredKey) error
-	IsDuplicate(err error) bool
 }
 
 // KeyringOptions configures a Keyring.
@@ -220,7 +223,7 @@ func (k *Keyring) ensure(ctx context.Context, use string) (bool, error) {
 		return false, err
 	}
 	if err := k.storage.InsertKey(ctx, sk); err != nil {
-		if k.storage.IsDuplicate(err) {
+		if errors.Is(err, ErrKeyExists) {
 			return true, nil // another replica made this generation
 		}
 		return false, fmt.Errorf("store %s key: %w", use, err)

@@ -50,8 +50,8 @@ func TestEveryAlgorithmSignsTokensThatTheJWKSVerifies(t *testing.T) {
 			if h := segment(t, tok, 0); h["alg"] != alg || h["kid"] != access.KID || h["typ"] != tokens.TypeAccess {
 				t.Fatalf("header = %v, want alg %s, kid %s, typ at+jwt", h, alg, access.KID)
 			}
-			if c := mustParseAccess(t, f.issuer, tok); c["sub"] != "user-42" {
-				t.Fatalf("ParseAccess sub = %v, want user-42", c["sub"])
+			if c := mustParseAccess(t, f.issuer, tok); c.Subject != "user-42" {
+				t.Fatalf("ParseAccess sub = %v, want user-42", c.Subject)
 			}
 
 			jwks := f.keys.JWKS()

@@ -1,0 +1,254 @@
+// Package mongo implements the storage contract of package store on MongoDB
+// 5+ (replica sets, Atlas, sharded clusters) through
+// go.mongodb.org/mongo-driver/v2.
+//
+// # Single-document atomicity
+//
+// Correctness relies on two guarantees only: an update of one document is
+// atomic, and _id is unique. Every compare-and-set of the contract (issue a
+// code, redeem it, rotate a session, revoke it) is one findOneAndUpdate or
+// updateOne whose filter carries the whole condition (state, expiry,
+// generation, client, ...), so of racing callers exactly one matches. A
+// sign-in is two such writes ordered so that a crash between them is
+// repaired by the next sign-in: ClaimIdentity upserts the identity document
+// (its _id is the identity key, so one identity can never belong to two
+// users), then UpsertLogin upserts the user document with the profile and
+// the provider's tokens in one update. Concurrent upserts of one _id can
+// fail with a duplicate-key error; the loser retries a bounded number of
+// times and finds the winner's document.
+//
+// There are no multi-document transactions and no queries that need a
+// consistent view of several documents, and every write names its document
+// by _id, so it goes to the one shard that owns it: the store runs
+// unchanged on sharded clusters. Shard the collections on _id (hashed or
+// ranged): _id is unique across the cluster only when it is the shard key.
+// Listing a user's sessions or identities is then a query to every shard,
+// which is correct and rare.
+//
+// # Expiry
+//
+// A TTL index on sessions.expires_at lets the server delete flows and
+// sessions an hour (store.SweepGrace) after they expire; store.RunSweeper
+// does the same through SweepExpired, also on servers without TTL indexes.
+// Neither is needed for correctness: every conditional update and listing
+// checks expiry itself, and the TTL monitor runs only about once a minute
+// anyway.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Collection names.
+const (
+	collUsers      = "users"
+	collIdentities = "identities"
+	collSessions   = "sessions"
+	collKeys       = "signing_keys"
+)
+
+// upsertAttempts bounds the retries of an upsert that lost a race to create
+// its document: the retry finds the winner's document and updates it.
+const upsertAttempts = 8
+
+// defaultTimeout bounds each operation (client-side operation timeout)
+// unless the URI sets timeoutMS.
+const defaultTimeout = 10 * time.Second
+
+// codeNotImplemented is the server error code for an unsupported feature
+// (FerretDB answers it for TTL indexes).
+const codeNotImplemented = 238
+
+// Options configures Open.
+type Options struct {
+	// URI is the mongodb:// or mongodb+srv:// connection string.
+	URI string
+	// Database is the name of the database that holds socialbridge's
+	// collections.
+	Database string
+	// Logger receives the few things Open has to say (a server that cannot
+	// expire documents by itself). Nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is the MongoDB implementation of store.Store. It is safe for
+// concurrent use by many goroutines and by many processes sharing one
+// database.
+type Store struct {
+	client     *mongo.Client
+	db         *mongo.Database
+	users      *mongo.Collection
+	identities *mongo.Collection
+	sessions   *mongo.Collection
+	keys       *mongo.Collection
+	logger     *slog.Logger
+}
+
+// Open connects to the database at o.URI, checks that it answers and creates
+// the indexes the store's queries need (creating an index that exists is a
+// no-op).
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.Database == "" {
+		return nil, errors.New("open mongodb store: no database name")
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	copts := options.Client().ApplyURI(o.URI).SetRegistry(registry())
+	if copts.Timeout == nil { // the URI's timeoutMS wins
+		copts.SetTimeout(defaultTimeout)
+	}
+	if copts.AppName == nil { // the URI's appName wins
+		copts.SetAppName("socialbridge")
+	}
+	client, err := mongo.Connect(copts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to mongodb: %w", err)
+	}
+	if err := client.Ping(ctx, readpref.Primary()); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("reach mongodb: %w", err)
+	}
+	db := client.Database(o.Database)
+	s := &Store{
+		client:     client,
+		db:         db,
+		users:      db.Collection(collUsers),
+		identities: db.Collection(collIdentities),
+		sessions:   db.Collection(collSessions),
+		keys:       db.Collection(collKeys),
+		logger:     logger,
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// registry is the driver's default BSON registry, except that values
+// decoded into an interface (the claims snapshot of a session) come back in
+// the shapes encoding/json produces, as the contract and store/sqlite
+// (which keeps claims as JSON text) do: documents as map[string]any rather
+// than bson.D, arrays as []any rather than bson.A, and every number as
+// float64. Dates, which JSON has not, come back as time.Time.
+func registry() *bson.Registry {
+	r := bson.NewRegistry()
+	r.RegisterTypeMapEntry(bson.TypeEmbeddedDocument, reflect.TypeFor[map[string]any]())
+	r.RegisterTypeMapEntry(bson.TypeArray, reflect.TypeFor[[]any]())
+	r.RegisterTypeMapEntry(bson.TypeInt32, reflect.TypeFor[float64]())
+	r.RegisterTypeMapEntry(bson.TypeInt64, reflect.TypeFor[float64]())
+	r.RegisterTypeMapEntry(bson.TypeDateTime, reflect.TypeFor[time.Time]())
+	return r
+}
+
+// ensureIndexes creates an index for every query the store makes.
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	// The TTL index both expires sessions and serves SweepExpired. A
+	// server without TTL support (NotImplemented, e.g. FerretDB 1.x) gets
+	// a plain index and relies on the sweeper.
+	ttl := mongo.IndexModel{
+		Keys:    bson.D{{Key: "expires_at", Value: 1}},
+		Options: options.Index().SetName("expires_at_ttl").SetExpireAfterSeconds(int32(store.SweepGrace / time.Second)),
+	}
+	if _, err := s.sessions.Indexes().CreateOne(ctx, ttl); err != nil {
+		var ce mongo.CommandError
+		if !errors.As(err, &ce) || ce.Code != codeNotImplemented {
+			return fmt.Errorf("create sessions expiry index: %w", err)
+		}
+		s.logger.Warn("the database cannot expire documents by TTL index; expired sessions are removed by the sweeper only")
+		plain := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetName("expires_at")}
+		if _, err := s.sessions.Indexes().CreateOne(ctx, plain); err != nil {
+			return fmt.Errorf("create sessions expiry index: %w", err)
+		}
+	}
+	for _, ix := range []struct {
+		coll *mongo.Collection
+		name string
+		keys bson.D
+		opts *options.IndexOptionsBuilder
+	}{
+		// ListUserSessions.
+		{s.sessions, "user_id_state", bson.D{{Key: "user_id", Value: 1}, {Key: "state", Value: 1}}, options.Index()},
+		// The revocation feed. Sparse: revoked_at is absent (not a zero
+		// date) until a session is revoked, so the index holds revoked
+		// sessions only.
+		{s.sessions, "revoked_at", bson.D{{Key: "revoked_at", Value: 1}}, options.Index().SetSparse(true)},
+		// ListUserIdentities.
+		{s.identities, "user_id", bson.D{{Key: "user_id", Value: 1}}, options.Index()},
+		// ListKeys.
+		{s.keys, "use_generation", bson.D{{Key: "use", Value: 1}, {Key: "generation", Value: 1}}, options.Index()},
+	} {
+		model := mongo.IndexModel{Keys: ix.keys, Options: ix.opts.SetName(ix.name)}
+		if _, err := ix.coll.Indexes().CreateOne(ctx, model); err != nil {
+			return fmt.Errorf("create index %s.%s: %w", ix.coll.Name(), ix.name, err)
+		}
+	}
+	return nil
+}
+
+// Close disconnects from the database, waiting up to defaultTimeout for
+// operations in flight.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("disconnect from mongodb: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the primary answers, for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("ping mongodb: %w", err)
+	}
+	return nil
+}
+
+// DropDatabase deletes the store's whole database. Tests use it to clean
+// up; nothing in the application calls it.
+func (s *Store) DropDatabase(ctx context.Context) error {
+	if err := s.db.Drop(ctx); err != nil {
+		return fmt.Errorf("drop database %s: %w", s.db.Name(), err)
+	}
+	return nil
+}
+
+// SweepExpired deletes flows and sessions whose expiry is older than now
+// minus grace, and reports how many.
+func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error) {
+	res, err := s.sessions.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": now.Add(-grace)}})
+	if err != nil {
+		return 0, fmt.Errorf("sweep expired sessions: %w", err)
+	}
+	return res.DeletedCount, nil
+}
+
+// mapErr turns the driver's "no document" into store.ErrNotFound and a
+// duplicate key into store.ErrConflict, so that callers can branch on them.
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return store.ErrNotFound
+	case mongo.IsDuplicateKeyError(err):
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	default:
+		return err
+	}
+}

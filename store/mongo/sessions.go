@@ -1,0 +1,130 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+// CreateFlow stores a new login flow in state pending. store.ErrConflict
+// means the id is taken.
+func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
+	doc := *f
+	doc.State = store.StatePending
+	if _, err := s.sessions.InsertOne(ctx, &doc); err != nil {
+		return fmt.Errorf("create login flow: %w", mapErr(err))
+	}
+	return nil
+}
+
+// IssueCode moves a pending, unexpired flow of provider to state code and
+// returns it. store.ErrNotFound means the flow is unknown, expired, for
+// another provider or no longer pending.
+func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Time, c store.CodeIssue) (*store.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StatePending}, {Key: "provider", Value: provider},
+		{Key: "expires_at", Value: bson.M{"$gt": now}},
+	}
+	update := bson.M{"$set": bson.M{
+		"state": store.StateCode, "user_id": c.UserID, "auth_time": c.AuthTime, "claims": c.Claims,
+		"code_hash": c.CodeHash, "expires_at": c.CodeExpiresAt,
+	}}
+	return s.transition(ctx, "issue code", filter, update)
+}
+
+// FailFlow moves a pending, unexpired flow of provider to state failed and
+// returns it. store.ErrNotFound means the flow is unknown, expired, for
+// another provider or no longer pending.
+func (s *Store) FailFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StatePending}, {Key: "provider", Value: provider},
+		{Key: "expires_at", Value: bson.M{"$gt": now}},
+	}
+	return s.transition(ctx, "fail login flow", filter, bson.M{"$set": bson.M{"state": store.StateFailed}})
+}
+
+// RedeemCode activates the session whose code this is, in one conditional
+// update that checks code hash, client, redirect URI, PKCE challenge and
+// expiry together; the session starts at generation 1. store.ErrNotFound
+// means one of them did not hold or the code was redeemed.
+func (s *Store) RedeemCode(ctx context.Context, id string, r store.Redemption) (*store.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StateCode}, {Key: "code_hash", Value: r.CodeHash},
+		{Key: "client_id", Value: r.ClientID}, {Key: "redirect_uri", Value: r.RedirectURI},
+		{Key: "code_challenge", Value: r.CodeChallenge}, {Key: "expires_at", Value: bson.M{"$gt": r.Now}},
+	}
+	update := bson.M{"$set": bson.M{
+		"state": store.StateActive, "generation": int64(1), "rotated_at": r.Now,
+		"idle_expires_at": r.IdleExpiresAt, "expires_at": r.ExpiresAt,
+	}}
+	return s.transition(ctx, "redeem code", filter, update)
+}
+
+// Rotate advances an active session that is unexpired (absolute and idle)
+// from generation gen to gen+1, and returns it. store.ErrNotFound means the
+// session is unknown, not active, expired, or not at gen (a reused or raced
+// refresh token).
+func (s *Store) Rotate(ctx context.Context, id string, gen int64, now, idleExpiresAt time.Time) (*store.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StateActive}, {Key: "generation", Value: gen},
+		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "idle_expires_at", Value: bson.M{"$gt": now}},
+	}
+	update := bson.M{"$set": bson.M{"generation": gen + 1, "rotated_at": now, "idle_expires_at": idleExpiresAt}}
+	return s.transition(ctx, "rotate session", filter, update)
+}
+
+// Revoke ends a session that is active or holds an unredeemed code,
+// recording when and why. It reports whether this call revoked it.
+func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error) {
+	res, err := s.sessions.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}},
+		bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
+	if err != nil {
+		return false, fmt.Errorf("revoke session: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
+// GetSession returns a flow or session by id whatever its state and expiry.
+func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, error) {
+	var sess store.Session
+	if err := s.sessions.FindOne(ctx, bson.M{"_id": id}).Decode(&sess); err != nil {
+		return nil, fmt.Errorf("get session: %w", mapErr(err))
+	}
+	return &sess, nil
+}
+
+// ListUserSessions returns the user's active sessions that have not expired
+// at now (absolute or idle), most recently rotated first.
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
+	filter := bson.D{
+		{Key: "user_id", Value: userID}, {Key: "state", Value: store.StateActive},
+		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "idle_expires_at", Value: bson.M{"$gt": now}},
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "rotated_at", Value: -1}, {Key: "_id", Value: 1}})
+	cur, err := s.sessions.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
+	}
+	list := []store.Session{}
+	if err := cur.All(ctx, &list); err != nil {
+		return nil, fmt.Errorf("read sessions of user %s: %w", userID, err)
+	}
+	return list, nil
+}
+
+// transition runs one conditional findOneAndUpdate of a session and returns
+// the document as it is after the update.
+func (s *Store) transition(ctx context.Context, what string, filter bson.D, update bson.M) (*store.Session, error) {
+	var sess store.Session
+	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
+	if err := s.sessions.FindOneAndUpdate(ctx, filter, update, opts).Decode(&sess); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, mapErr(err))
+	}
+	return &sess, nil
+}

@@ -1,0 +1,177 @@
+package mongo_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+// TestStorageShape checks, on each available server, what the conformance
+// suite cannot see through the contract: how records are laid out in the
+// database and which Go types come back.
+func TestStorageShape(t *testing.T) {
+	type server struct{ name, uri string }
+	servers := []server{{name: "FerretDB stand-in"}}
+	if uri := os.Getenv("MONGODB_URI"); uri != "" {
+		servers = append(servers, server{"MongoDB", uri})
+	}
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			uri, mongoDB := srv.uri, srv.uri != ""
+			if !mongoDB {
+				uri = startFerretDB(t)
+			}
+			t.Run("unset times and strings of a new flow are absent, not stored as zero values", func(t *testing.T) {
+				testUnsetFieldsAbsent(t, uri, mongoDB)
+			})
+			t.Run("claims come back as JSON-shaped Go values", func(t *testing.T) {
+				testClaimTypes(t, uri, mongoDB)
+			})
+			t.Run("every query has its index, and opening again keeps them", func(t *testing.T) {
+				testIndexes(t, uri, mongoDB)
+			})
+		})
+	}
+}
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// rawDatabase returns database db at uri through a plain driver client,
+// to look at documents as they are stored.
+func rawDatabase(t *testing.T, uri, db string) *driver.Database {
+	t.Helper()
+	c, err := driver.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c.Database(db)
+}
+
+func newFlow(t *testing.T, s store.Store) *store.Session {
+	t.Helper()
+	f := &store.Session{
+		ID: "flow-1", ExpiresAt: t0.Add(10 * time.Minute), CreatedAt: t0, ClientID: "spa",
+		RedirectURI: "https://app.example/cb", CodeChallenge: "challenge", Provider: "google",
+	}
+	if err := s.CreateFlow(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func testUnsetFieldsAbsent(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	f := newFlow(t, s)
+	var doc bson.M
+	if err := rawDatabase(t, uri, db).Collection("sessions").FindOne(context.Background(), bson.M{"_id": f.ID}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	// A zero date would put every session in the sparse revoked_at index
+	// and read back as year 1 rather than "unset".
+	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state"} {
+		if v, ok := doc[field]; ok {
+			t.Errorf("a new flow stores %s = %v; want the field absent", field, v)
+		}
+	}
+	if _, ok := doc["expires_at"].(bson.DateTime); !ok {
+		t.Errorf("expires_at is stored as %T, want a BSON date (the TTL index needs one)", doc["expires_at"])
+	}
+	if doc["state"] != store.StatePending {
+		t.Errorf("state = %v, want pending", doc["state"])
+	}
+}
+
+func testClaimTypes(t *testing.T, uri string, mongoDB bool) {
+	s := openStore(t, uri, newDatabaseName(), mongoDB)
+	f := newFlow(t, s)
+	in := map[string]any{
+		"roles":  []string{"reader", "writer"},
+		"org":    map[string]any{"id": "o1", "tier": 3, "tags": []any{"a"}, "parent": map[string]any{"id": "p"}},
+		"score":  1.5,
+		"banned": false,
+		"none":   nil,
+	}
+	_, err := s.IssueCode(context.Background(), f.ID, "google", t0, store.CodeIssue{
+		UserID: "u1", AuthTime: t0, Claims: in, CodeHash: "h", CodeExpiresAt: t0.Add(time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetSession(context.Background(), f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, ok := got.Claims["roles"].([]any)
+	if !ok || !slices.Equal(roles, []any{"reader", "writer"}) {
+		t.Errorf("roles = %#v, want []any{\"reader\", \"writer\"}", got.Claims["roles"])
+	}
+	org, ok := got.Claims["org"].(map[string]any)
+	if !ok {
+		t.Fatalf("org = %#v, want a map[string]any", got.Claims["org"])
+	}
+	if tier, ok := org["tier"].(float64); !ok || tier != 3 {
+		t.Errorf("org.tier = %#v, want float64 3, as from JSON", org["tier"])
+	}
+	if tags, ok := org["tags"].([]any); !ok || len(tags) != 1 || tags[0] != "a" {
+		t.Errorf("org.tags = %#v, want []any{\"a\"}", org["tags"])
+	}
+	if parent, ok := org["parent"].(map[string]any); !ok || parent["id"] != "p" {
+		t.Errorf("org.parent = %#v, want map[string]any{\"id\": \"p\"}", org["parent"])
+	}
+	if got.Claims["score"] != 1.5 || got.Claims["banned"] != false {
+		t.Errorf("score, banned = %#v, %#v", got.Claims["score"], got.Claims["banned"])
+	}
+	if v, ok := got.Claims["none"]; !ok || v != nil {
+		t.Errorf("none = %#v, %v; want a nil value", v, ok)
+	}
+}
+
+func testIndexes(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	openStore(t, uri, db, mongoDB)
+	openStore(t, uri, db, false) // a restart, or a second replica
+	ttlName := "expires_at"      // FerretDB has no TTL indexes
+	if mongoDB {
+		ttlName = "expires_at_ttl"
+	}
+	want := map[string][]string{
+		"sessions":     {"_id_", ttlName, "revoked_at", "user_id_state"},
+		"identities":   {"_id_", "user_id"},
+		"signing_keys": {"_id_", "use_generation"},
+	}
+	raw := rawDatabase(t, uri, db)
+	for coll, names := range want {
+		cur, err := raw.Collection(coll).Indexes().List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var specs []bson.M
+		if err := cur.All(context.Background(), &specs); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, spec := range specs {
+			got = append(got, spec["name"].(string))
+			if spec["name"] == "expires_at_ttl" && spec["expireAfterSeconds"] != int32(3600) {
+				t.Errorf("expires_at_ttl expireAfterSeconds = %#v, want 3600", spec["expireAfterSeconds"])
+			}
+			if spec["name"] == "revoked_at" && mongoDB && spec["sparse"] != true {
+				t.Errorf("revoked_at index is not sparse: %v", spec)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, names) {
+			t.Errorf("%s indexes = %v, want %v", coll, got, names)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+// ListKeys returns every signing key, by use and then generation.
+func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := s.stmt.listKeys.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []store.SigningKey
+	for rows.Next() {
+		var (
+			k                 store.SigningKey
+			created, signFrom sql.NullInt64
+		)
+		if err := rows.Scan(&k.ID, &k.KID, &k.Use, &k.Algorithm, &k.Generation, &k.PrivateSealed, &created, &signFrom); err != nil {
+			return nil, fmt.Errorf("list signing keys: %w", err)
+		}
+		k.CreatedAt = fromMillis(created)
+		k.SignFrom = fromMillis(signFrom)
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// InsertKey adds a signing key; ErrConflict means its id (use and
+// generation) exists: another replica rotated first.
+func (s *Store) InsertKey(ctx context.Context, k store.SigningKey) error {
+	_, err := s.stmt.insertKey.ExecContext(ctx,
+		k.ID, k.KID, k.Use, k.Algorithm, k.Generation, k.PrivateSealed, millis(k.CreatedAt), millis(k.SignFrom))
+	if err != nil {
+		return fmt.Errorf("insert signing key %s: %w", k.ID, mapErr(err))
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations move the schema forward one version each: migrations[i]
+// takes a database from version i to i+1 (PRAGMA user_version). They are
+// append-only: a released step is never edited, a change is a new step.
+//
+// Conventions: times are INTEGER unix milliseconds, NULL when unset;
+// strings that may be empty are NOT NULL DEFAULT ”; JSON is TEXT. Tables
+// are STRICT, so a value of the wrong type is an error rather than a
+// silent conversion.
+var migrations = []string{
+	// 1: the tables of the first slice (sign-in, refresh, keys), with the
+	// sweeper's index.
+	`
+CREATE TABLE sessions (
+	id              TEXT PRIMARY KEY,
+	state           TEXT NOT NULL,
+	expires_at      INTEGER,
+	created_at      INTEGER,
+	client_id       TEXT NOT NULL DEFAULT '',
+	redirect_uri    TEXT NOT NULL DEFAULT '',
+	client_state    TEXT NOT NULL DEFAULT '',
+	code_challenge  TEXT NOT NULL DEFAULT '',
+	nonce           TEXT NOT NULL DEFAULT '',
+	scope           TEXT NOT NULL DEFAULT '',
+	provider        TEXT NOT NULL DEFAULT '',
+	user_id         TEXT NOT NULL DEFAULT '',
+	auth_time       INTEGER,
+	claims          TEXT,
+	code_hash       TEXT NOT NULL DEFAULT '',
+	generation      INTEGER NOT NULL DEFAULT 0,
+	rotated_at      INTEGER,
+	idle_expires_at INTEGER,
+	revoked_at      INTEGER,
+	revoke_reason   TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE identities (
+	key        TEXT PRIMARY KEY,
+	user_id    TEXT NOT NULL,
+	provider   TEXT NOT NULL,
+	subject    TEXT NOT NULL,
+	created_at INTEGER
+) STRICT;
+
+CREATE TABLE users (
+	id            TEXT PRIMARY KEY,
+	profile       TEXT NOT NULL DEFAULT '{}',
+	roles         TEXT,
+	disabled      INTEGER NOT NULL DEFAULT 0,
+	identities    TEXT NOT NULL DEFAULT '[]',
+	providers     TEXT NOT NULL DEFAULT '{}',
+	created_at    INTEGER,
+	updated_at    INTEGER,
+	last_login_at INTEGER
+) STRICT;
+
+CREATE TABLE signing_keys (
+	id             TEXT PRIMARY KEY,
+	kid            TEXT NOT NULL,
+	use            TEXT NOT NULL,
+	alg            TEXT NOT NULL,
+	generation     INTEGER NOT NULL,
+	private_sealed TEXT NOT NULL,
+	created_at     INTEGER,
+	sign_from      INTEGER
+) STRICT;
+CREATE INDEX signing_keys_use_generation ON signing_keys (use, generation);
+`,
+	// 2: indexes for the account page (a user's sessions and identities)
+	// and the revocation feed (sessions revoked since a cursor). The
+	// sessions index is partial: only active sessions are listed, and a
+	// rotation changes none of its columns, so refreshes never touch it.
+	`
+CREATE INDEX sessions_active_user ON sessions (user_id) WHERE state = 'active';
+CREATE INDEX sessions_revoked_at ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX identities_user ON identities (user_id, created_at);
+`,
+}
+
+// schemaVersion reads the schema version of the database.
+func schemaVersion(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// migrateTo moves the schema of db forward to version target, one
+// migration per transaction. db must begin its transactions IMMEDIATE: the
+// version is read again inside each transaction, so that processes opening
+// one file at once apply each step once. A database newer than this code
+// is an error naming both versions.
+func migrateTo(ctx context.Context, db *sql.DB, target int) error {
+	if target < 0 || target > len(migrations) {
+		return fmt.Errorf("migrate schema: no version %d (latest is %d)", target, len(migrations))
+	}
+	for {
+		done, err := migrateStep(ctx, db, target)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateStep applies the next migration towards target in one
+// transaction, and reports whether the schema had already reached it.
+func migrateStep(ctx context.Context, db *sql.DB, target int) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate schema: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	v, err := schemaVersion(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	if v > len(migrations) {
+		return false, fmt.Errorf("database schema version %d is newer than this socialbridge understands (%d); upgrade socialbridge", v, len(migrations))
+	}
+	if v >= target {
+		return true, tx.Rollback()
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+	}
+	// PRAGMA takes no bound parameters; v+1 is an int.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		return false, fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate schema to version %d: commit: %w", v+1, err)
+	}
+	return false, nil
+}

@@ -1,0 +1,183 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawDB opens the file at path the way the writer does, without
+// migrating it, and closes it when the test ends.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	if err := prepareFile(path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, "NORMAL", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	latest := len(migrations)
+	if latest < 2 {
+		t.Fatalf("%d migrations; the tests below need a previous version", latest)
+	}
+
+	t.Run("an empty database is brought to the latest version", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "db")
+		s, err := Open(ctx, Options{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if v, err := schemaVersion(ctx, s.write); err != nil || v != latest {
+			t.Errorf("schema version = %d, %v; want %d", v, err, latest)
+		}
+	})
+
+	t.Run("a database at the previous version keeps its data and is migrated", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "db")
+		db := rawDB(t, path)
+		if err := migrateTo(ctx, db, latest-1); err != nil {
+			t.Fatal(err)
+		}
+		// Rows as the previous version wrote them; ?1 is t0, ?2 t0+1h,
+		// ?3 t0+24h in unix milliseconds.
+		for _, q := range []string{
+			`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('google|1', 'u1', 'google', '1', ?1)`,
+			`INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
+				VALUES ('u1', '{"email":"a@example.com","email_verified":true}', '["google|1"]',
+					'{"google":{"subject":"1","profile":{"email_verified":false},"access_token":"sealed","updated_at":"2026-11-23T12:00:00Z"}}',
+					?1, ?1, ?1)`,
+			`INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider,
+				user_id, auth_time, claims, code_hash, generation, rotated_at, idle_expires_at)
+				VALUES ('s1', 'active', ?3, ?1, 'spa', 'https://app.example/cb', 'c', 'google',
+					'u1', ?1, '{"email":"a@example.com"}', 'h', 3, ?1, ?2)`,
+			`INSERT INTO signing_keys (id, kid, use, alg, generation, private_sealed, created_at, sign_from)
+				VALUES ('access-1', 'k1', 'access', 'ES256', 1, 'sealed', ?1, ?1)`,
+		} {
+			args := []any{t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), t0.Add(24 * time.Hour).UnixMilli()}
+			if _, err := db.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		s, err := Open(ctx, Options{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if v, err := schemaVersion(ctx, s.write); err != nil || v != latest {
+			t.Errorf("schema version = %d, %v; want %d", v, err, latest)
+		}
+		for _, index := range []string{"sessions_active_user", "sessions_revoked_at", "identities_user"} {
+			var n int
+			err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1", index).Scan(&n)
+			if err != nil || n != 1 {
+				t.Errorf("index %s: %d, %v; want it created by the migration", index, n, err)
+			}
+		}
+		u, err := s.GetUser(ctx, "u1")
+		if err != nil || u.Profile.Email != "a@example.com" || u.Providers["google"].AccessTokenSealed != "sealed" || !u.CreatedAt.Equal(t0) {
+			t.Errorf("GetUser() = %+v, %v", u, err)
+		}
+		ids, err := s.ListUserIdentities(ctx, "u1")
+		if err != nil || len(ids) != 1 || ids[0].Key != "google|1" {
+			t.Errorf("ListUserIdentities() = %+v, %v", ids, err)
+		}
+		list, err := s.ListUserSessions(ctx, "u1", t0)
+		if err != nil || len(list) != 1 || list[0].Generation != 3 || list[0].Claims["email"] != "a@example.com" {
+			t.Errorf("ListUserSessions() = %+v, %v", list, err)
+		}
+		if _, err := s.Rotate(ctx, "s1", 3, t0.Add(time.Minute), t0.Add(time.Hour)); err != nil {
+			t.Errorf("Rotate of a migrated session: %v", err)
+		}
+		if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].KID != "k1" {
+			t.Errorf("ListKeys() = %+v, %v", keys, err)
+		}
+	})
+
+	t.Run("a database newer than this code is refused, naming both versions", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "db")
+		db := rawDB(t, path)
+		if _, err := db.ExecContext(ctx, "PRAGMA user_version = 99"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(ctx, Options{Path: path})
+		if err == nil {
+			s.Close()
+			t.Fatal("Open of a newer database succeeded")
+		}
+		want := "database schema version 99 is newer than this socialbridge understands (" + strconv.Itoa(latest) + "); upgrade socialbridge"
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open() = %v, want an error containing %q", err, want)
+		}
+	})
+
+	t.Run("opening an up-to-date database changes nothing", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "db")
+		for range 2 {
+			s, err := Open(ctx, Options{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestWriterTransactionsAreImmediate checks that a transaction on the
+// writer takes the write lock at BEGIN: another Store on the file cannot
+// write until it ends.
+func TestWriterTransactionsAreImmediate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db")
+	a, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	tx, err := a.write.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err = b.ClaimIdentity(wctx, "google|1", "google", "1", "u1", time.Now())
+	if err == nil {
+		t.Errorf("a write from another Store succeeded inside a's transaction; BEGIN did not take the write lock")
+	}
+	t.Logf("blocked write gave up after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.ClaimIdentity(ctx, "google|1", "google", "1", "u1", time.Now()); err != nil {
+		t.Errorf("write after the transaction ended: %v", err)
+	}
+}

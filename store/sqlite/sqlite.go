@@ -1,0 +1,421 @@
+// Package sqlite is socialbridge's embedded default store: store.Store on
+// one SQLite file, through the pure-Go driver modernc.org/sqlite, so that
+// the binary stays static with CGO_ENABLED=0 and nothing listens on the
+// network.
+//
+// # One writer, a read pool
+//
+// SQLite lets one connection write to a file at a time. Instead of letting
+// pooled connections race for that lock and back off on SQLITE_BUSY, a
+// Store sends every write through a single connection (a database/sql pool
+// of one), so its writes queue in Go and take the file lock one after
+// another. Reads go to a small pool of other connections: in WAL mode a
+// reader sees the last committed state and neither blocks the writer nor
+// waits for it.
+//
+// Every compare-and-set of the contract (issue a code, fail a flow, redeem
+// a code, rotate, revoke) is one UPDATE … WHERE … RETURNING statement,
+// atomic by itself, with no read before it; so are the upserts of a
+// sign-in. Explicit transactions are used where several statements must
+// apply together (schema migrations); they begin with BEGIN IMMEDIATE, which
+// takes the write lock at BEGIN. A deferred transaction takes it at its
+// first write instead, and if another process committed after the
+// transaction's first read, SQLite answers SQLITE_BUSY_SNAPSHOT at once,
+// which no busy timeout can wait out.
+//
+// # Durability and a bounded WAL
+//
+// The journal is a write-ahead log with synchronous=NORMAL by default: a
+// commit is atomic and consistent, and a power loss may lose the last
+// commits but never corrupts the file (Options.Synchronous "full" fsyncs
+// every commit instead). SQLite checkpoints the WAL into the database every
+// ~1,000 pages by itself, but a checkpoint can only restart the log when no
+// reader is using it, so under sustained load the file can keep growing. A
+// background goroutine therefore runs wal_checkpoint(TRUNCATE) every
+// Options.CheckpointInterval, and journal_size_limit caps what a reset log
+// keeps on disk.
+//
+// # Several processes, one host
+//
+// busy_timeout makes a connection wait for another process's write lock
+// instead of failing, so several socialbridge processes on one host may
+// share the file, each with its own writer. SQLite's locking rests on
+// POSIX locks and a shared-memory file (-shm), which do not work across
+// hosts or on network file systems: several hosts need store/mongo.
+//
+// # Files and schema
+//
+// The database directory is created 0700 when missing; the database file
+// and its -wal and -shm companions are 0600, since they hold sealed
+// provider tokens and the claims of every session. The schema is versioned
+// with PRAGMA user_version and moved forward at Open by a list of
+// migrations, each in its own transaction; a database newer than this code
+// is refused rather than guessed at.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sqlitedrv "modernc.org/sqlite"
+	sqlitelib "modernc.org/sqlite/lib"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+const (
+	// DefaultReadConns is the size of the read pool when
+	// Options.ReadConns is 0.
+	DefaultReadConns = 4
+	// DefaultCheckpointInterval is how often the WAL is truncated when
+	// Options.CheckpointInterval is 0.
+	DefaultCheckpointInterval = 30 * time.Second
+)
+
+const (
+	// busyTimeout is how long a connection waits for another process's
+	// lock before giving up with SQLITE_BUSY.
+	busyTimeout = 5 * time.Second
+	// journalSizeLimit is how much of a reset WAL file SQLite keeps on
+	// disk; the rest is truncated away.
+	journalSizeLimit = 32 << 20
+)
+
+// Options configures Open.
+type Options struct {
+	// Path is the database file. Its directory is created 0700 if
+	// missing; the file and its -wal and -shm companions are made 0600.
+	Path string
+	// Synchronous is "normal" (the default: the WAL is fsynced at
+	// checkpoints, so a power cut can undo the last commits but never
+	// corrupts the database) or "full" (fsync at every commit).
+	Synchronous string
+	// ReadConns is the size of the read pool; 0 means DefaultReadConns.
+	ReadConns int
+	// CheckpointInterval is how often wal_checkpoint(TRUNCATE) runs; 0
+	// means DefaultCheckpointInterval and a negative value disables it.
+	CheckpointInterval time.Duration
+	// Logger receives schema migrations and background problems (failed
+	// checkpoints); nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is store.Store on one SQLite file. It is safe for concurrent use,
+// and several Stores, in one process or several on one host, may share a
+// file.
+type Store struct {
+	path   string
+	logger *slog.Logger
+	write  *sql.DB // one connection: every write goes through it
+	read   *sql.DB // the read pool, query_only
+	stmt   statements
+
+	stopCheckpoints context.CancelFunc
+	checkpointsDone chan struct{}
+	closeOnce       sync.Once
+	closeErr        error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at o.Path, migrates its
+// schema to the version this code knows, and starts the periodic WAL
+// checkpoint. ctx bounds the opening only.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.Path == "" {
+		return nil, errors.New("open sqlite store: no database path")
+	}
+	syncMode, err := synchronousMode(o.Synchronous)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	readConns := o.ReadConns
+	switch {
+	case readConns == 0:
+		readConns = DefaultReadConns
+	case readConns < 0:
+		return nil, fmt.Errorf("open sqlite store: ReadConns is %d, want a positive number (or 0 for %d)", readConns, DefaultReadConns)
+	}
+	interval := o.CheckpointInterval
+	if interval == 0 {
+		interval = DefaultCheckpointInterval
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	path, err := filepath.Abs(o.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
+	}
+	if err := prepareFile(path); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+
+	s := &Store{path: path, logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeDBs()
+		}
+	}()
+
+	s.write, err = sql.Open("sqlite", dsn(path, syncMode, true))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	s.write.SetConnMaxLifetime(0)
+	s.write.SetConnMaxIdleTime(0)
+	if err := s.write.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	before, err := schemaVersion(ctx, s.write)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := migrateTo(ctx, s.write, len(migrations)); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if before < len(migrations) {
+		logger.Info("migrated sqlite schema", "path", path, "from", before, "to", len(migrations))
+	}
+	// SQLite gives -wal and -shm the database file's mode; this makes sure
+	// of it whatever created them.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open sqlite store: restrict %s: %w", path+suffix, err)
+		}
+	}
+
+	// The read pool opens after the writer has switched the file to WAL,
+	// which query_only connections could not do.
+	s.read, err = sql.Open("sqlite", dsn(path, syncMode, false))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	s.read.SetMaxOpenConns(readConns)
+	s.read.SetMaxIdleConns(readConns)
+	s.read.SetConnMaxLifetime(0)
+	s.read.SetConnMaxIdleTime(0)
+	if err := s.stmt.prepare(ctx, s.write, s.read); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+
+	cctx, cancel := context.WithCancel(context.Background())
+	s.stopCheckpoints = cancel
+	s.checkpointsDone = make(chan struct{})
+	if interval > 0 {
+		go s.checkpointLoop(cctx, interval)
+	} else {
+		close(s.checkpointsDone)
+	}
+	ok = true
+	return s, nil
+}
+
+// synchronousMode validates Options.Synchronous and returns the PRAGMA
+// value.
+func synchronousMode(v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "", "normal":
+		return "NORMAL", nil
+	case "full":
+		return "FULL", nil
+	}
+	return "", fmt.Errorf("invalid Synchronous %q: want \"normal\" or \"full\"", v)
+}
+
+// prepareFile creates the database directory (0700) and file (0600) when
+// missing, and refuses a database that others can read. It sets the modes
+// explicitly rather than through the process umask, which could loosen or
+// tighten them.
+func prepareFile(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create database directory: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("restrict database directory: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	info, err := f.Stat()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("database file: %w", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("restrict database file %s to 0600: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// dsn is the modernc.org/sqlite data source name of the database at path
+// for the writer or for the read pool. The driver runs the _pragma values
+// on every new connection, busy_timeout first.
+func dsn(path, synchronous string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "synchronous("+synchronous+")")
+	q.Add("_pragma", "journal_size_limit("+strconv.Itoa(journalSizeLimit)+")")
+	// No foreign keys: an identity is created before its user on purpose
+	// (see store.Users.ClaimIdentity), and sessions outlive nothing.
+	q.Add("_pragma", "foreign_keys(0)")
+	if writer {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Close stops the checkpoints and closes the database. It is safe to call
+// more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopCheckpoints()
+		<-s.checkpointsDone
+		s.closeErr = s.closeDBs()
+	})
+	return s.closeErr
+}
+
+// closeDBs closes the statements and both pools; the last connection to
+// close checkpoints the WAL and removes it.
+func (s *Store) closeDBs() error {
+	errs := []error{s.stmt.close()}
+	if s.read != nil {
+		errs = append(errs, s.read.Close())
+	}
+	if s.write != nil {
+		errs = append(errs, s.write.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sqlite store: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database file answers a read.
+func (s *Store) Ping(ctx context.Context) error {
+	var v int
+	if err := s.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("ping sqlite store: %w", err)
+	}
+	return nil
+}
+
+// WALSize returns the size in bytes of the write-ahead log file, 0 when
+// there is none, for monitoring and load tests.
+func (s *Store) WALSize() (int64, error) {
+	info, err := os.Stat(s.path + "-wal")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("size of the WAL: %w", err)
+	}
+	return info.Size(), nil
+}
+
+// errCheckpointBusy means a checkpoint could not restart the WAL because
+// a reader or another process's writer was using it.
+var errCheckpointBusy = errors.New("WAL still in use by a reader or another writer")
+
+// Checkpoint copies the WAL into the database and truncates it to zero
+// bytes (wal_checkpoint(TRUNCATE)). The periodic checkpoint calls it; it
+// is exported for tools and tests. It waits up to the busy timeout for
+// readers and fails if they still hold the log.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	err := s.write.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	if err != nil {
+		return fmt.Errorf("checkpoint WAL: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint WAL (%d of %d frames copied): %w", done, logFrames, errCheckpointBusy)
+	}
+	return nil
+}
+
+// checkpointLoop runs Checkpoint every interval until ctx ends.
+func (s *Store) checkpointLoop(ctx context.Context, interval time.Duration) {
+	defer close(s.checkpointsDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := s.Checkpoint(ctx)
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.Is(err, errCheckpointBusy):
+				// Routine under load; the next one catches up.
+				s.logger.Debug("sqlite WAL checkpoint incomplete", "err", err)
+			default:
+				s.logger.Warn("sqlite WAL checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// mapErr turns the driver's "no row" into store.ErrNotFound and a unique
+// or primary-key violation into store.ErrConflict, keeping the original
+// error in the chain.
+func mapErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var se *sqlitedrv.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlitelib.SQLITE_CONSTRAINT_UNIQUE, sqlitelib.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", store.ErrConflict, err)
+		}
+	}
+	return err
+}
+
+// millis is the stored form of t: unix milliseconds, NULL for the zero
+// time.
+func millis(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// fromMillis is the inverse of millis, in UTC.
+func fromMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(n.Int64).UTC()
+}

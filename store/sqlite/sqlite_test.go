@@ -1,0 +1,370 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/claims"
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/store/sqlite"
+	"github.com/socialbridge/socialbridge/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, sqlite.Options{}) }, storetest.Options{})
+}
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// open opens a store in a new temporary directory (unless o.Path is set)
+// and closes it when the test ends.
+func open(t testing.TB, o sqlite.Options) *sqlite.Store {
+	t.Helper()
+	if o.Path == "" {
+		o.Path = filepath.Join(t.TempDir(), "socialbridge.db")
+	}
+	s, err := sqlite.Open(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Open(%+v): %v", o, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// activeSession stores a session of user uid at generation 1, valid for a
+// day and idle for an hour from t0.
+func activeSession(t testing.TB, s store.Store, id, uid string) *store.Session {
+	t.Helper()
+	ctx := context.Background()
+	f := &store.Session{
+		ID: id, ExpiresAt: t0.Add(10 * time.Minute), CreatedAt: t0, ClientID: "spa",
+		RedirectURI: "https://app.example/cb", CodeChallenge: "c", Provider: "google",
+	}
+	if err := s.CreateFlow(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	c := store.CodeIssue{
+		UserID: uid, AuthTime: t0, CodeHash: "h", CodeExpiresAt: t0.Add(time.Minute),
+		Claims: map[string]any{"email": "a@example.com", "email_verified": true, "roles": []any{"reader"}},
+	}
+	if _, err := s.IssueCode(ctx, id, "google", t0, c); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.RedeemCode(ctx, id, store.Redemption{
+		CodeHash: "h", ClientID: "spa", RedirectURI: "https://app.example/cb", CodeChallenge: "c",
+		Now: t0, IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(24 * time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
+func TestOpenOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    sqlite.Options
+		wantErr string // substring; empty means Open succeeds
+		pragma  string // PRAGMA synchronous as read back from the writer
+		noPath  bool
+	}{
+		{name: "normal is the default synchronous mode", opts: sqlite.Options{}, pragma: "1"},
+		{name: "synchronous normal is applied", opts: sqlite.Options{Synchronous: "normal"}, pragma: "1"},
+		{name: "synchronous full is applied", opts: sqlite.Options{Synchronous: "full"}, pragma: "2"},
+		{name: "an unknown synchronous mode is refused by name", opts: sqlite.Options{Synchronous: "extra"}, wantErr: `invalid Synchronous "extra"`},
+		{name: "a negative read pool is refused", opts: sqlite.Options{ReadConns: -1}, wantErr: "ReadConns is -1"},
+		{name: "an empty path is refused", noPath: true, wantErr: "no database path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.opts
+			if !tt.noPath {
+				o.Path = filepath.Join(t.TempDir(), "db")
+			}
+			if tt.wantErr != "" {
+				s, err := sqlite.Open(context.Background(), o)
+				if err == nil {
+					s.Close()
+					t.Fatalf("Open(%+v) succeeded, want an error containing %q", o, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open(%+v) = %v, want an error containing %q", o, err, tt.wantErr)
+				}
+				return
+			}
+			s := open(t, o)
+			// The setting is per connection: read it on the writer's.
+			got, err := s.Pragma(context.Background(), "synchronous")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.pragma {
+				t.Errorf("PRAGMA synchronous = %s, want %s", got, tt.pragma)
+			}
+		})
+	}
+}
+
+func TestQueryPlansUseIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s := open(t, sqlite.Options{Path: path})
+	// Some rows and fresh statistics, so the planner chooses as it would
+	// in production.
+	ctx := context.Background()
+	for i := range 20 {
+		activeSession(t, s, fmt.Sprintf("s%d", i), fmt.Sprintf("u%d", i%5))
+	}
+	plans, err := s.QueryPlans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, plan := range plans {
+		t.Run(name, func(t *testing.T) {
+			t.Log(strings.Join(plan, "; "))
+			for _, line := range plan {
+				// "SCAN t" reads a whole table; "SCAN json_each" and
+				// "SCAN ... USING COVERING INDEX" (counting) do not.
+				if strings.HasPrefix(line, "SCAN ") && !strings.Contains(line, "INDEX") && !strings.Contains(line, "json_each") {
+					t.Errorf("%s scans a table:\n%s", name, strings.Join(plan, "\n"))
+				}
+			}
+		})
+	}
+	for _, want := range []string{"rotate", "list user sessions", "list user identities", "sweep", "revoked since", "upsert login"} {
+		if _, ok := plans[want]; !ok {
+			t.Errorf("no query plan for %q", want)
+		}
+	}
+}
+
+func TestWALStaysBounded(t *testing.T) {
+	s := open(t, sqlite.Options{CheckpointInterval: 20 * time.Millisecond})
+	ctx := context.Background()
+	const sessions, rotations = 50, 4000
+	gens := make([]int64, sessions)
+	for i := range sessions {
+		activeSession(t, s, fmt.Sprintf("s%d", i), "u")
+		gens[i] = 1
+	}
+	var peak int64
+	for n := range rotations {
+		i := n % sessions
+		now := t0.Add(time.Duration(n) * time.Millisecond)
+		if _, err := s.Rotate(ctx, fmt.Sprintf("s%d", i), gens[i], now, now.Add(time.Hour)); err != nil {
+			t.Fatalf("rotation %d: %v", n, err)
+		}
+		gens[i]++
+		if n%100 == 0 {
+			size, err := s.WALSize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			peak = max(peak, size)
+		}
+	}
+	t.Logf("largest WAL seen during %d rotations: %d bytes", rotations, peak)
+	// Every rotation appends at least one 4 KiB page to the log: 4,000
+	// of them would make ≥16 MB if nothing restarted it.
+	const bound = 8 << 20
+	if peak > bound {
+		t.Errorf("WAL reached %d bytes during the run, want at most %d", peak, bound)
+	}
+	// SQLite's own checkpoints reuse the log but leave the file at its
+	// largest; only the periodic TRUNCATE checkpoint shrinks it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		size, err := s.WALSize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL still %d bytes 10s after the writes stopped; the periodic checkpoint did not truncate it", size)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCheckpointTruncatesTheWAL(t *testing.T) {
+	s := open(t, sqlite.Options{CheckpointInterval: -1})
+	ctx := context.Background()
+	sess := activeSession(t, s, "s", "u")
+	for gen := sess.Generation; gen < 200; gen++ {
+		if _, err := s.Rotate(ctx, sess.ID, gen, t0, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size, err := s.WALSize(); err != nil || size == 0 {
+		t.Fatalf("WALSize() after 200 rotations = %d, %v; want a non-empty log", size, err)
+	}
+	if err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if size, err := s.WALSize(); err != nil || size != 0 {
+		t.Errorf("WALSize() after Checkpoint = %d, %v; want 0", size, err)
+	}
+}
+
+// TestTwoProcesses opens two Stores on one file, as two processes on one
+// host would be, and races them.
+func TestTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a := open(t, sqlite.Options{Path: path})
+	b := open(t, sqlite.Options{Path: path})
+	ctx := context.Background()
+
+	t.Run("fifty rotations of one generation from both have one winner", func(t *testing.T) {
+		sess := activeSession(t, a, "shared-session", "u1")
+		wins := raceBoth(t, a, b, 50, func(s store.Store, i int) error {
+			now := t0.Add(time.Minute)
+			_, err := s.Rotate(ctx, sess.ID, 1, now, now.Add(time.Hour))
+			return err
+		})
+		if wins != 1 {
+			t.Errorf("%d rotations won, want 1", wins)
+		}
+		got, err := b.GetSession(ctx, sess.ID)
+		if err != nil || got.Generation != 2 {
+			t.Errorf("GetSession() = %+v, %v; want generation 2", got, err)
+		}
+	})
+
+	t.Run("concurrent first sign-ins of one identity from both get one user", func(t *testing.T) {
+		var mu sync.Mutex
+		users := map[string]bool{}
+		created := 0
+		raceBoth(t, a, b, 20, func(s store.Store, i int) error {
+			uid, c, err := s.ClaimIdentity(ctx, "google|shared", "google", "shared", fmt.Sprintf("user-%d", i), t0)
+			if err != nil {
+				return err
+			}
+			if _, err := s.UpsertLogin(ctx, uid, store.Login{
+				IdentityKey: "google|shared", Provider: "google", Now: t0,
+				Profile: claims.Profile{Email: fmt.Sprintf("u%d@example.com", i)},
+				Link:    store.ProviderLink{Subject: "shared", UpdatedAt: t0},
+			}); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			users[uid] = true
+			if c {
+				created++
+			}
+			return nil
+		})
+		if len(users) != 1 || created != 1 {
+			t.Errorf("sign-ins got users %v with %d creations, want one user created once", users, created)
+		}
+		if n, err := a.CountUsers(ctx); err != nil || n != 1 {
+			t.Errorf("CountUsers() = %d, %v; want 1", n, err)
+		}
+	})
+}
+
+// raceBoth runs f n times at once, alternating between stores a and b,
+// and returns how many calls succeeded; errors other than ErrNotFound
+// fail the test.
+func raceBoth(t *testing.T, a, b store.Store, n int, f func(s store.Store, i int) error) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			<-start
+			errs[i] = f(s, i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, store.ErrNotFound):
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	return wins
+}
+
+func TestErrorsAreWrapped(t *testing.T) {
+	s := open(t, sqlite.Options{})
+	ctx := context.Background()
+	_, err := s.Rotate(ctx, "missing", 1, t0, t0.Add(time.Hour))
+	if !errors.Is(err, store.ErrNotFound) || !strings.HasPrefix(err.Error(), "rotate session: ") {
+		t.Errorf("Rotate of a missing session: %v, want ErrNotFound wrapped as \"rotate session: …\"", err)
+	}
+	err = s.SetDisabled(ctx, "nobody", true)
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetDisabled of a missing user: %v, want ErrNotFound", err)
+	}
+	f := &store.Session{ID: "f", ExpiresAt: t0, Provider: "google"}
+	if err := s.CreateFlow(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateFlow(ctx, f); !errors.Is(err, store.ErrConflict) || !strings.HasPrefix(err.Error(), "create login flow: ") {
+		t.Errorf("second CreateFlow: %v, want ErrConflict wrapped as \"create login flow: …\"", err)
+	}
+}
+
+func TestProviderNamesAreKeysNotPaths(t *testing.T) {
+	s := open(t, sqlite.Options{})
+	ctx := context.Background()
+	names := []string{"google", "a.b", `quo"te`, `back\slash`, "arr[0]", "ünï", "$"}
+	for i, name := range names {
+		login := store.Login{
+			IdentityKey: name + "|1", Provider: name, Now: t0.Add(time.Duration(i) * time.Second),
+			Link: store.ProviderLink{Subject: name, AccessTokenSealed: "tok-" + name, UpdatedAt: t0},
+		}
+		if _, err := s.UpsertLogin(ctx, "u1", login); err != nil {
+			t.Fatalf("UpsertLogin(provider %q): %v", name, err)
+		}
+	}
+	u, err := s.GetUser(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Providers) != len(names) {
+		t.Errorf("providers = %v, want %d", u.Providers, len(names))
+	}
+	for _, name := range names {
+		if got := u.Providers[name]; got.AccessTokenSealed != "tok-"+name {
+			t.Errorf("provider %q link = %+v", name, got)
+		}
+	}
+	if len(u.Identities) != len(names) || u.Identities[1] != "a.b|1" {
+		t.Errorf("identities = %v, want %d in sign-in order", u.Identities, len(names))
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

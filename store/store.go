@@ -1,0 +1,262 @@
+// Package store is socialbridge's storage contract: the records it keeps
+// (login flows that become sessions, users, identities, signing keys), the
+// operations the use cases need on them, and the errors callers branch on.
+//
+// Two implementations satisfy it: store/sqlite, the embedded default (one
+// file, transactions), and store/mongo, for MongoDB at scale (single-document
+// atomic updates and _id uniqueness only, so it also runs on sharded
+// clusters). Package storetest is the conformance suite both must pass;
+// behaviour that is not in that suite is not part of the contract.
+//
+// Every compare-and-set in the contract is one atomic operation on one
+// record, and every multi-step use case (a sign-in) is ordered so that a
+// crash between two steps leaves a state the next attempt repairs. Times
+// are stored with millisecond precision.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/socialbridge/socialbridge/claims"
+)
+
+// ErrNotFound means no record matched: it does not exist, or a condition of
+// a conditional update (state, expiry, generation, client, ...) did not
+// hold. Callers that need to know which read the record afterwards.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict means a record with the same key already exists (a
+// duplicate flow id, or a signing-key generation another replica added
+// first).
+var ErrConflict = errors.New("store: already exists")
+
+// Store is the whole storage contract. Implementations are safe for
+// concurrent use by many goroutines and, where the implementation says so,
+// by several processes.
+type Store interface {
+	Sessions
+	Users
+	Keys
+	// SweepExpired deletes flows and sessions whose expiry is older than
+	// now minus grace, and reports how many. Reads check expiry
+	// themselves; this only reclaims space.
+	SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error)
+	// Ping checks the database answers, for readiness probes.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// Sessions is the life of one sign-in, from the login flow to the end of
+// the session. See Session for the states.
+type Sessions interface {
+	// CreateFlow stores a new login flow in state pending (the State field
+	// is ignored). ErrConflict means the id is taken.
+	CreateFlow(ctx context.Context, f *Session) error
+	// IssueCode moves a pending, unexpired flow of provider to state code
+	// and returns it. ErrNotFound means the flow is unknown, expired, for
+	// another provider or no longer pending.
+	IssueCode(ctx context.Context, id, provider string, now time.Time, c CodeIssue) (*Session, error)
+	// FailFlow moves a pending, unexpired flow of provider to state failed
+	// and returns it, so that the caller can send the client its error.
+	FailFlow(ctx context.Context, id, provider string, now time.Time) (*Session, error)
+	// RedeemCode activates the session whose code this is, in one
+	// conditional update that checks code hash, client, redirect URI, PKCE
+	// challenge and expiry together; the session starts at generation 1.
+	// ErrNotFound means one of them did not hold or the code was redeemed.
+	RedeemCode(ctx context.Context, id string, r Redemption) (*Session, error)
+	// Rotate advances an active session that is unexpired (absolute and
+	// idle) from generation gen to gen+1, sets RotatedAt to now and the
+	// idle expiry to idleExpiresAt, and returns it. ErrNotFound means the
+	// session is unknown, not active, expired, or not at gen.
+	Rotate(ctx context.Context, id string, gen int64, now, idleExpiresAt time.Time) (*Session, error)
+	// Revoke ends a session that is active or holds an unredeemed code,
+	// recording when and why. It reports whether this call revoked it.
+	Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error)
+	// GetSession returns a flow or session by id whatever its state and
+	// expiry: callers that act on it check both.
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// ListUserSessions returns the user's active sessions that have not
+	// expired at now (absolute or idle), most recently rotated first.
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+}
+
+// Users keeps people and the provider identities that sign them in.
+type Users interface {
+	// ClaimIdentity returns the user an identity belongs to, first creating
+	// the identity with newUserID when it does not exist yet; created
+	// reports whether this call created it. Concurrent first logins of one
+	// identity all get the same user id.
+	//
+	// It is step one of a sign-in: the identity exists before its user, so
+	// a crash after it leaves an identity whose user the next sign-in
+	// creates (UpsertLogin creates missing users).
+	ClaimIdentity(ctx context.Context, key, provider, subject, newUserID string, now time.Time) (userID string, created bool, err error)
+	// UpsertLogin writes one sign-in to user userID atomically (profile,
+	// the provider's link with its sealed tokens, the identity key and the
+	// timestamps together), creating the user if needed, and returns the
+	// user as it is after the write.
+	UpsertLogin(ctx context.Context, userID string, l Login) (*User, error)
+	// GetUser returns a user by id.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetIdentity returns an identity by key.
+	GetIdentity(ctx context.Context, key string) (*Identity, error)
+	// ListUserIdentities returns the identities linked to a user, oldest
+	// first.
+	ListUserIdentities(ctx context.Context, userID string) ([]Identity, error)
+	// CountUsers returns how many users exist.
+	CountUsers(ctx context.Context) (int64, error)
+	// SetDisabled disables or re-enables a user. ErrNotFound means there
+	// is no such user.
+	SetDisabled(ctx context.Context, id string, disabled bool) error
+}
+
+// Keys keeps the token signing keys that every replica shares.
+type Keys interface {
+	// ListKeys returns every signing key, by use and then generation.
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// InsertKey adds a signing key. ErrConflict means a key with this id
+	// (use and generation) exists: another replica rotated first.
+	InsertKey(ctx context.Context, k SigningKey) error
+}
+
+// Session states. A session begins life as a login flow at /authorize and
+// moves forward only, each step one conditional update of one record:
+//
+//	pending --(provider callback)--> code --(code redeemed)--> active --> revoked
+//	pending --(provider error)--> failed
+//	code --(revoked before redemption)--> revoked
+//
+// Keeping the flow, the one-time code and the session in one record is what
+// lets a sign-in finish in few round trips without multi-record
+// transactions: a replayed callback or code finds the record moved on.
+const (
+	StatePending = "pending"
+	StateFailed  = "failed"
+	StateCode    = "code"
+	StateActive  = "active"
+	StateRevoked = "revoked"
+)
+
+// Session is a login flow, then a signed-in session of one user at one
+// client.
+type Session struct {
+	ID    string `bson:"_id"`
+	State string `bson:"state"`
+	// ExpiresAt is when the record's current state ends: the flow
+	// deadline, then the code deadline, then the absolute session end.
+	ExpiresAt time.Time `bson:"expires_at"`
+	CreatedAt time.Time `bson:"created_at"`
+
+	// The client's authorization request.
+	ClientID      string `bson:"client_id"`
+	RedirectURI   string `bson:"redirect_uri"`
+	ClientState   string `bson:"client_state,omitempty"`
+	CodeChallenge string `bson:"code_challenge"`
+	Nonce         string `bson:"nonce,omitempty"`
+	Scope         string `bson:"scope,omitempty"`
+	Provider      string `bson:"provider"`
+
+	// Set when the provider has vouched for the user.
+	UserID   string    `bson:"user_id,omitempty"`
+	AuthTime time.Time `bson:"auth_time,omitempty"`
+	// Claims is the snapshot of normalized claims the access token
+	// carries, so that a refresh needs no read of the user. Values are
+	// JSON-shaped (string, bool, float64, []any, map[string]any).
+	Claims   map[string]any `bson:"claims,omitempty"`
+	CodeHash string         `bson:"code_hash,omitempty"`
+
+	// Set when the code is redeemed.
+	Generation    int64     `bson:"generation,omitempty"`
+	RotatedAt     time.Time `bson:"rotated_at,omitempty"`
+	IdleExpiresAt time.Time `bson:"idle_expires_at,omitempty"`
+	RevokedAt     time.Time `bson:"revoked_at,omitempty"`
+	RevokeReason  string    `bson:"revoke_reason,omitempty"`
+}
+
+// CodeIssue is what the provider callback writes to a flow.
+type CodeIssue struct {
+	UserID        string
+	AuthTime      time.Time
+	Claims        map[string]any
+	CodeHash      string
+	CodeExpiresAt time.Time
+}
+
+// Redemption is a client's attempt to redeem a one-time code.
+type Redemption struct {
+	CodeHash      string
+	ClientID      string
+	RedirectURI   string
+	CodeChallenge string
+	Now           time.Time
+	// IdleExpiresAt and ExpiresAt bound the new session.
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+}
+
+// Identity maps an identity key (provider|subject) to the user it belongs
+// to. The key is unique in the database, so one identity can never belong
+// to two users.
+type Identity struct {
+	Key       string    `bson:"_id"`
+	UserID    string    `bson:"user_id"`
+	Provider  string    `bson:"provider"`
+	Subject   string    `bson:"subject"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+// User is one person. The profile and the provider tokens of a sign-in are
+// written together in one update, so they always come from the same login.
+type User struct {
+	ID       string         `bson:"_id"`
+	Profile  claims.Profile `bson:"profile"`
+	Roles    []string       `bson:"roles,omitempty"`
+	Disabled bool           `bson:"disabled,omitempty"`
+	// Identities lists the identity keys that signed in as this user, in
+	// the order they first did (informational; the identity records are
+	// authoritative).
+	Identities []string `bson:"identities,omitempty"`
+	// Providers holds, per provider name, what that provider last gave us.
+	Providers   map[string]ProviderLink `bson:"providers,omitempty"`
+	CreatedAt   time.Time               `bson:"created_at"`
+	UpdatedAt   time.Time               `bson:"updated_at"`
+	LastLoginAt time.Time               `bson:"last_login_at"`
+}
+
+// ProviderLink is a provider's view of a user: its subject and tokens,
+// sealed (encrypted) by the caller before they reach the store.
+type ProviderLink struct {
+	Subject            string         `bson:"subject" json:"subject"`
+	Profile            claims.Profile `bson:"profile" json:"profile"`
+	AccessTokenSealed  string         `bson:"access_token,omitempty" json:"access_token,omitempty"`
+	RefreshTokenSealed string         `bson:"refresh_token,omitempty" json:"refresh_token,omitempty"`
+	IDTokenSealed      string         `bson:"id_token,omitempty" json:"id_token,omitempty"`
+	Expiry             time.Time      `bson:"expiry,omitempty" json:"expiry,omitzero"`
+	UpdatedAt          time.Time      `bson:"updated_at" json:"updated_at"`
+}
+
+// Login is what one sign-in writes to its user.
+type Login struct {
+	IdentityKey string
+	Provider    string
+	Link        ProviderLink
+	// Profile is the normalized profile to keep on the user.
+	Profile claims.Profile
+	Now     time.Time
+}
+
+// SigningKey is a persisted signing key. Its ID is use and generation, so
+// that two replicas rotating at once cannot both add a generation.
+type SigningKey struct {
+	ID            string    `bson:"_id"`
+	KID           string    `bson:"kid"`
+	Use           string    `bson:"use"`
+	Algorithm     string    `bson:"alg"`
+	Generation    int       `bson:"generation"`
+	PrivateSealed string    `bson:"private_sealed"`
+	CreatedAt     time.Time `bson:"created_at"`
+	SignFrom      time.Time `bson:"sign_from"`
+}

@@ -1,0 +1,108 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+var maintenanceCases = []testCase{
+	{name: "the sweeper removes only records expired longer than the grace", run: testSweep},
+	{name: "the sweeper keeps users, identities and keys", run: testSweepKeepsOthers},
+	{name: "the background sweeper runs until its context ends", run: testRunSweeper},
+	{name: "ping answers", run: testPing},
+}
+
+func testSweep(t *testing.T, s store.Store) {
+	oldFlow := newFlow(t, s, t0.Add(-48*time.Hour))
+	justExpired := newFlow(t, s, t0.Add(-30*time.Minute)) // within the grace
+	fresh := newFlow(t, s, t0.Add(time.Hour))
+	oldSession := activeSession(t, s, "u1") // absolute expiry t0+24h
+	live := activeSession(t, s, "u1")
+
+	n, err := s.SweepExpired(ctx(), t0.Add(26*time.Hour), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At t0+26h with 1h grace: everything that expired before t0+25h goes,
+	// which is every record here.
+	if n != 5 {
+		t.Errorf("SweepExpired() at t0+26h = %d, want 5", n)
+	}
+	for _, id := range []string{oldFlow.ID, justExpired.ID, fresh.ID, oldSession.ID, live.ID} {
+		_, err := s.GetSession(ctx(), id)
+		mustNotFound(t, "GetSession after the sweep", err)
+	}
+
+	oldFlow = newFlow(t, s, t0.Add(-48*time.Hour))
+	justExpired = newFlow(t, s, t0.Add(-30*time.Minute))
+	fresh = newFlow(t, s, t0.Add(time.Hour))
+	live = activeSession(t, s, "u1")
+	n, err = s.SweepExpired(ctx(), t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("SweepExpired() at t0 = %d, want 1 (only the flow expired 48h ago)", n)
+	}
+	_, err = s.GetSession(ctx(), oldFlow.ID)
+	mustNotFound(t, "GetSession of the old flow", err)
+	for _, id := range []string{justExpired.ID, fresh.ID, live.ID} {
+		if _, err := s.GetSession(ctx(), id); err != nil {
+			t.Errorf("GetSession(%s) after the sweep: %v; it should have been kept", id, err)
+		}
+	}
+}
+
+func testSweepKeepsOthers(t *testing.T, s store.Store) {
+	u := signIn(t, s, "google", uniq("sweep"), uniq("user"), t0.Add(-1000*time.Hour))
+	if err := s.InsertKey(ctx(), signingKey("access", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SweepExpired(ctx(), t0.Add(10000*time.Hour), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(ctx(), u.ID); err != nil {
+		t.Errorf("GetUser after the sweep: %v", err)
+	}
+	if _, err := s.GetIdentity(ctx(), u.Identities[0]); err != nil {
+		t.Errorf("GetIdentity after the sweep: %v", err)
+	}
+	if keys, err := s.ListKeys(ctx()); err != nil || len(keys) != 1 {
+		t.Errorf("ListKeys after the sweep = %v, %v", keys, err)
+	}
+}
+
+func testRunSweeper(t *testing.T, s store.Store) {
+	old := newFlow(t, s, t0.Add(-48*time.Hour))
+	c, cancel := context.WithCancel(ctx())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		store.RunSweeper(c, s, time.Millisecond, func() time.Time { return t0 }, discardLogger())
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := s.GetSession(ctx(), old.ID); isNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background sweeper did not remove an expired flow within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunSweeper did not return after its context ended")
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(ctx()); err != nil {
+		t.Errorf("Ping() = %v", err)
+	}
+}

@@ -1,0 +1,471 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+var sessionCases = []testCase{
+	{name: "a new flow is pending and reads back field for field", run: testCreateFlow},
+	{name: "a flow id can be created only once", run: testCreateFlowConflict},
+	{name: "an unknown session is not found", run: testUnknownSession},
+	{name: "a flow becomes a code once, only for its provider and only while unexpired", run: testIssueCode},
+	{name: "a failed flow cannot then issue a code", run: testFailFlow},
+	{name: "a flow cannot fail after it issued a code, or after it expired", run: testFailFlowRefusals},
+	{name: "a code is redeemed once and only with matching code, client, redirect, challenge and time", run: testRedeemCode},
+	{name: "a session rotates one generation at a time", run: testRotate},
+	{name: "a session cannot rotate past its idle or absolute expiry", run: testRotateExpiry},
+	{name: "only active sessions rotate", run: testRotateStates},
+	{name: "revoking ends an active session or an unredeemed code, once", run: testRevoke},
+	{name: "pending and failed flows cannot be revoked", run: testRevokeRefusals},
+	{name: "claims snapshot and times round-trip exactly", run: testRoundTrip},
+	{name: "a user's sessions are the active, unexpired ones, latest first", run: testListUserSessions},
+	{name: "fifty concurrent rotations of one generation have exactly one winner", atomic: true, run: testConcurrentRotate},
+	{name: "twenty concurrent redemptions of one code have exactly one winner", atomic: true, run: testConcurrentRedeem},
+	{name: "a revoke racing rotations leaves the session revoked", atomic: true, run: testRevokeRacesRotate},
+}
+
+// newFlow stores a pending flow of provider google for client spa.
+func newFlow(t *testing.T, s store.Store, expires time.Time) *store.Session {
+	t.Helper()
+	f := &store.Session{
+		ID: uniq("flow"), ExpiresAt: expires, CreatedAt: t0, ClientID: "spa", RedirectURI: "https://app.example/cb",
+		ClientState: "client-state", CodeChallenge: "challenge", Nonce: "client-nonce", Scope: "openid email", Provider: "google",
+	}
+	if err := s.CreateFlow(ctx(), f); err != nil {
+		t.Fatalf("CreateFlow: %v", err)
+	}
+	return f
+}
+
+// issue is the callback's write for user uid with code hash h.
+func issue(uid, h string) store.CodeIssue {
+	return store.CodeIssue{
+		UserID: uid, AuthTime: t0, CodeHash: h, CodeExpiresAt: t0.Add(time.Minute),
+		Claims: map[string]any{"email": "a@example.com", "email_verified": true, "roles": []any{"reader", "writer"}},
+	}
+}
+
+// redemption is the matching redemption of a code issued by issue("…", "h").
+func redemption() store.Redemption {
+	return store.Redemption{
+		CodeHash: "h", ClientID: "spa", RedirectURI: "https://app.example/cb", CodeChallenge: "challenge",
+		Now: t0.Add(time.Second), IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(24 * time.Hour),
+	}
+}
+
+// activeSession returns a session of user uid at generation 1.
+func activeSession(t *testing.T, s store.Store, uid string) *store.Session {
+	t.Helper()
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue(uid, "h")); err != nil {
+		t.Fatalf("IssueCode: %v", err)
+	}
+	sess, err := s.RedeemCode(ctx(), f.ID, redemption())
+	if err != nil {
+		t.Fatalf("RedeemCode: %v", err)
+	}
+	return sess
+}
+
+func testCreateFlow(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	got, err := s.GetSession(ctx(), f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *f
+	want.State = store.StatePending
+	if got.ID != want.ID || got.State != want.State || got.ClientID != want.ClientID || got.RedirectURI != want.RedirectURI ||
+		got.ClientState != want.ClientState || got.CodeChallenge != want.CodeChallenge || got.Nonce != want.Nonce ||
+		got.Scope != want.Scope || got.Provider != want.Provider || !sameTime(got.ExpiresAt, want.ExpiresAt) ||
+		!sameTime(got.CreatedAt, want.CreatedAt) {
+		t.Errorf("GetSession() = %+v\nwant %+v", got, want)
+	}
+	if got.UserID != "" || got.Generation != 0 || !got.AuthTime.IsZero() || !got.RotatedAt.IsZero() ||
+		!got.IdleExpiresAt.IsZero() || !got.RevokedAt.IsZero() || got.CodeHash != "" || len(got.Claims) != 0 {
+		t.Errorf("a new flow has session fields set: %+v", got)
+	}
+}
+
+func testCreateFlowConflict(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	again := &store.Session{ID: f.ID, ExpiresAt: t0.Add(time.Hour), CreatedAt: t0, ClientID: "other", RedirectURI: "https://evil.example/", Provider: "google"}
+	if err := s.CreateFlow(ctx(), again); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second CreateFlow of one id: err = %v, want store.ErrConflict", err)
+	}
+	got, err := s.GetSession(ctx(), f.ID)
+	if err != nil || got.ClientID != "spa" {
+		t.Errorf("the first flow was changed: %+v, %v", got, err)
+	}
+}
+
+func testUnknownSession(t *testing.T, s store.Store) {
+	_, err := s.GetSession(ctx(), "no-such-session")
+	mustNotFound(t, "GetSession", err)
+	_, err = s.IssueCode(ctx(), "no-such-session", "google", t0, issue("u", "h"))
+	mustNotFound(t, "IssueCode", err)
+	_, err = s.FailFlow(ctx(), "no-such-session", "google", t0)
+	mustNotFound(t, "FailFlow", err)
+	_, err = s.RedeemCode(ctx(), "no-such-session", redemption())
+	mustNotFound(t, "RedeemCode", err)
+	_, err = s.Rotate(ctx(), "no-such-session", 1, t0, t0.Add(time.Hour))
+	mustNotFound(t, "Rotate", err)
+	if ok, err := s.Revoke(ctx(), "no-such-session", "logout", t0); ok || err != nil {
+		t.Errorf("Revoke of an unknown session = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func testIssueCode(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	_, err := s.IssueCode(ctx(), f.ID, "facebook", t0, issue("u1", "h"))
+	mustNotFound(t, "IssueCode for another provider", err)
+	_, err = s.IssueCode(ctx(), f.ID, "google", t0.Add(10*time.Minute), issue("u1", "h"))
+	mustNotFound(t, "IssueCode at the expiry instant", err)
+
+	got, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != store.StateCode || got.UserID != "u1" || got.CodeHash != "h" || got.ClientState != "client-state" ||
+		got.RedirectURI != "https://app.example/cb" || !sameTime(got.ExpiresAt, t0.Add(time.Minute)) || !sameTime(got.AuthTime, t0) {
+		t.Errorf("IssueCode() = %+v", got)
+	}
+	if !jsonEqual(t, got.Claims, issue("u1", "h").Claims) {
+		t.Errorf("IssueCode() claims = %#v, want %#v", got.Claims, issue("u1", "h").Claims)
+	}
+	_, err = s.IssueCode(ctx(), f.ID, "google", t0, issue("u2", "h2"))
+	mustNotFound(t, "replayed IssueCode", err)
+	after, err := s.GetSession(ctx(), f.ID)
+	if err != nil || after.UserID != "u1" || after.CodeHash != "h" {
+		t.Errorf("a replayed IssueCode changed the flow: %+v, %v", after, err)
+	}
+}
+
+func testFailFlow(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	_, err := s.FailFlow(ctx(), f.ID, "facebook", t0)
+	mustNotFound(t, "FailFlow for another provider", err)
+	got, err := s.FailFlow(ctx(), f.ID, "google", t0)
+	if err != nil || got.State != store.StateFailed || got.RedirectURI != "https://app.example/cb" || got.ClientState != "client-state" {
+		t.Fatalf("FailFlow() = %+v, %v", got, err)
+	}
+	_, err = s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h"))
+	mustNotFound(t, "IssueCode after failure", err)
+	_, err = s.FailFlow(ctx(), f.ID, "google", t0)
+	mustNotFound(t, "second FailFlow", err)
+}
+
+func testFailFlowRefusals(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.FailFlow(ctx(), f.ID, "google", t0)
+	mustNotFound(t, "FailFlow after IssueCode", err)
+	expired := newFlow(t, s, t0.Add(time.Minute))
+	_, err = s.FailFlow(ctx(), expired.ID, "google", t0.Add(2*time.Minute))
+	mustNotFound(t, "FailFlow after expiry", err)
+}
+
+func testRedeemCode(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	_, err := s.RedeemCode(ctx(), f.ID, redemption())
+	mustNotFound(t, "RedeemCode of a pending flow", err)
+	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h")); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []struct {
+		name string
+		edit func(r *store.Redemption)
+	}{
+		{"wrong code", func(r *store.Redemption) { r.CodeHash = "x" }},
+		{"wrong client", func(r *store.Redemption) { r.ClientID = "other" }},
+		{"wrong redirect URI", func(r *store.Redemption) { r.RedirectURI = "https://app.example/cb2" }},
+		{"redirect URI differing in case", func(r *store.Redemption) { r.RedirectURI = "https://APP.example/cb" }},
+		{"wrong verifier", func(r *store.Redemption) { r.CodeChallenge = "nope" }},
+		{"no verifier", func(r *store.Redemption) { r.CodeChallenge = "" }},
+		{"at the code's expiry", func(r *store.Redemption) { r.Now = t0.Add(time.Minute) }},
+	} {
+		r := redemption()
+		w.edit(&r)
+		_, err := s.RedeemCode(ctx(), f.ID, r)
+		mustNotFound(t, w.name, err)
+	}
+	got, err := s.RedeemCode(ctx(), f.ID, redemption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := redemption()
+	if got.State != store.StateActive || got.Generation != 1 || got.UserID != "u1" || !sameTime(got.RotatedAt, r.Now) ||
+		!sameTime(got.ExpiresAt, r.ExpiresAt) || !sameTime(got.IdleExpiresAt, r.IdleExpiresAt) || got.Scope != "openid email" || got.Nonce != "client-nonce" {
+		t.Errorf("RedeemCode() = %+v", got)
+	}
+	if !jsonEqual(t, got.Claims, issue("u1", "h").Claims) {
+		t.Errorf("RedeemCode() claims = %#v", got.Claims)
+	}
+	_, err = s.RedeemCode(ctx(), f.ID, redemption())
+	mustNotFound(t, "second RedeemCode", err)
+}
+
+func testRotate(t *testing.T, s store.Store) {
+	sess := activeSession(t, s, "u1")
+	now := t0.Add(time.Minute)
+	got, err := s.Rotate(ctx(), sess.ID, 1, now, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Generation != 2 || !sameTime(got.RotatedAt, now) || !sameTime(got.IdleExpiresAt, now.Add(time.Hour)) ||
+		got.UserID != "u1" || got.ClientID != "spa" || got.Scope != "openid email" || got.Provider != "google" ||
+		!sameTime(got.AuthTime, t0) || !sameTime(got.ExpiresAt, sess.ExpiresAt) {
+		t.Errorf("Rotate(1) = %+v", got)
+	}
+	if !jsonEqual(t, got.Claims, sess.Claims) {
+		t.Errorf("Rotate() claims = %#v, want %#v", got.Claims, sess.Claims)
+	}
+	_, err = s.Rotate(ctx(), sess.ID, 1, now, now.Add(time.Hour))
+	mustNotFound(t, "Rotate of a used generation", err)
+	_, err = s.Rotate(ctx(), sess.ID, 3, now, now.Add(time.Hour))
+	mustNotFound(t, "Rotate of a future generation", err)
+	if got, err := s.Rotate(ctx(), sess.ID, 2, now, now.Add(time.Hour)); err != nil || got.Generation != 3 {
+		t.Errorf("Rotate(2) = %+v, %v", got, err)
+	}
+}
+
+func testRotateExpiry(t *testing.T, s store.Store) {
+	sess := activeSession(t, s, "u1") // idle until t0+1h, absolute until t0+24h
+	_, err := s.Rotate(ctx(), sess.ID, 1, t0.Add(time.Hour), t0.Add(2*time.Hour))
+	mustNotFound(t, "Rotate at the idle expiry", err)
+	// Kept alive by use, it still ends at the absolute expiry.
+	now := t0
+	for gen := int64(1); now.Add(50 * time.Minute).Before(t0.Add(24 * time.Hour)); gen++ {
+		now = now.Add(50 * time.Minute)
+		if _, err := s.Rotate(ctx(), sess.ID, gen, now, now.Add(time.Hour)); err != nil {
+			t.Fatalf("Rotate(%d) at %v: %v", gen, now, err)
+		}
+	}
+	last, err := s.GetSession(ctx(), sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Rotate(ctx(), sess.ID, last.Generation, t0.Add(24*time.Hour), t0.Add(25*time.Hour))
+	mustNotFound(t, "Rotate at the absolute expiry", err)
+}
+
+func testRotateStates(t *testing.T, s store.Store) {
+	pending := newFlow(t, s, t0.Add(10*time.Minute))
+	_, err := s.Rotate(ctx(), pending.ID, 0, t0, t0.Add(time.Hour))
+	mustNotFound(t, "Rotate of a pending flow", err)
+	code := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.IssueCode(ctx(), code.ID, "google", t0, issue("u1", "h")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Rotate(ctx(), code.ID, 0, t0, t0.Add(time.Hour))
+	mustNotFound(t, "Rotate of an unredeemed code", err)
+	sess := activeSession(t, s, "u1")
+	if _, err := s.Revoke(ctx(), sess.ID, "logout", t0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Rotate(ctx(), sess.ID, 1, t0.Add(time.Second), t0.Add(time.Hour))
+	mustNotFound(t, "Rotate of a revoked session", err)
+}
+
+func testRevoke(t *testing.T, s store.Store) {
+	sess := activeSession(t, s, "u1")
+	at := t0.Add(5 * time.Second)
+	ok, err := s.Revoke(ctx(), sess.ID, "logout", at)
+	if err != nil || !ok {
+		t.Fatalf("Revoke() = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.Revoke(ctx(), sess.ID, "other", at.Add(time.Second)); ok || err != nil {
+		t.Errorf("second Revoke() = %v, %v; want false, nil", ok, err)
+	}
+	got, err := s.GetSession(ctx(), sess.ID)
+	if err != nil || got.State != store.StateRevoked || got.RevokeReason != "logout" || !sameTime(got.RevokedAt, at) || got.UserID != "u1" {
+		t.Errorf("GetSession() after revoke = %+v, %v", got, err)
+	}
+
+	code := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.IssueCode(ctx(), code.ID, "google", t0, issue("u1", "h")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Revoke(ctx(), code.ID, "code_reuse", at); !ok || err != nil {
+		t.Errorf("Revoke of an unredeemed code = %v, %v; want true", ok, err)
+	}
+	_, err = s.RedeemCode(ctx(), code.ID, redemption())
+	mustNotFound(t, "RedeemCode after revoke", err)
+}
+
+func testRevokeRefusals(t *testing.T, s store.Store) {
+	pending := newFlow(t, s, t0.Add(10*time.Minute))
+	failed := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.FailFlow(ctx(), failed.ID, "google", t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{pending.ID, failed.ID} {
+		before, _ := s.GetSession(ctx(), id)
+		if ok, err := s.Revoke(ctx(), id, "logout", t0); ok || err != nil {
+			t.Errorf("Revoke(%s flow) = %v, %v; want false, nil", before.State, ok, err)
+		}
+		after, err := s.GetSession(ctx(), id)
+		if err != nil || after.State != before.State {
+			t.Errorf("Revoke changed a %s flow to %+v, %v", before.State, after, err)
+		}
+	}
+}
+
+func testRoundTrip(t *testing.T, s store.Store) {
+	odd := time.Date(2026, 11, 23, 12, 0, 0, 123_000_000, time.FixedZone("X", 3600)) // ms precision, not UTC
+	f := &store.Session{
+		ID: uniq("flow"), ExpiresAt: odd.Add(time.Hour), CreatedAt: odd, ClientID: "spa", RedirectURI: "https://app.example/cb?x=1&y=ü",
+		ClientState: "état \"quoted\" \x01", CodeChallenge: "c", Provider: "google", Scope: "openid",
+	}
+	if err := s.CreateFlow(ctx(), f); err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]any{
+		"email": "ü@example.com", "email_verified": false, "name": "Zoë \"Z\" O'Neil", "roles": []any{},
+		"org": map[string]any{"id": "o1", "tier": float64(3), "tags": []any{"a", "b"}},
+	}
+	c := store.CodeIssue{UserID: "u1", AuthTime: odd, Claims: claims, CodeHash: "h", CodeExpiresAt: odd.Add(time.Minute)}
+	if _, err := s.IssueCode(ctx(), f.ID, "google", odd, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetSession(ctx(), f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RedirectURI != f.RedirectURI || got.ClientState != f.ClientState {
+		t.Errorf("strings changed: %q %q", got.RedirectURI, got.ClientState)
+	}
+	if !sameTime(got.CreatedAt, odd) || !sameTime(got.AuthTime, odd) || !sameTime(got.ExpiresAt, odd.Add(time.Minute)) {
+		t.Errorf("times: created %v auth %v expires %v; want %v in UTC", got.CreatedAt, got.AuthTime, got.ExpiresAt, odd)
+	}
+	if !jsonEqual(t, got.Claims, claims) {
+		t.Errorf("claims = %#v\nwant %#v", got.Claims, claims)
+	}
+}
+
+func testListUserSessions(t *testing.T, s store.Store) {
+	uid := uniq("user")
+	older := activeSession(t, s, uid)
+	newer := activeSession(t, s, uid)
+	if _, err := s.Rotate(ctx(), newer.ID, 1, t0.Add(time.Minute), t0.Add(time.Hour+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	revoked := activeSession(t, s, uid)
+	if _, err := s.Revoke(ctx(), revoked.ID, "logout", t0); err != nil {
+		t.Fatal(err)
+	}
+	other := activeSession(t, s, uniq("user"))
+	pending := newFlow(t, s, t0.Add(time.Hour))
+
+	got, err := s.ListUserSessions(ctx(), uid, t0.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := newer.ID + "," + older.ID; names(got) != want {
+		t.Errorf("ListUserSessions() = [%s], want [%s] (not revoked %s, other user's %s, flow %s)", names(got), want, revoked.ID, other.ID, pending.ID)
+	}
+	// older is idle-expired at t0+1h; newer lives until t0+1h1m.
+	got, err = s.ListUserSessions(ctx(), uid, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names(got) != newer.ID {
+		t.Errorf("ListUserSessions() after older's idle expiry = [%s], want [%s]", names(got), newer.ID)
+	}
+	if got, err := s.ListUserSessions(ctx(), "nobody", t0); err != nil || len(got) != 0 {
+		t.Errorf("ListUserSessions(nobody) = %v, %v; want none", got, err)
+	}
+}
+
+// race starts n goroutines at once and returns how many of f's calls
+// succeeded; other errors than ErrNotFound fail the test.
+func race(t *testing.T, n int, f func(i int) error) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	var errs []error
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := f(i)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, store.ErrNotFound):
+				errs = append(errs, fmt.Errorf("call %d: %w", i, err))
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		t.Error(err)
+	}
+	return wins
+}
+
+func testConcurrentRotate(t *testing.T, s store.Store) {
+	sess := activeSession(t, s, "u1")
+	now := t0.Add(time.Minute)
+	if wins := race(t, 50, func(int) error {
+		_, err := s.Rotate(ctx(), sess.ID, 1, now, now.Add(time.Hour))
+		return err
+	}); wins != 1 {
+		t.Errorf("%d of 50 concurrent rotations of generation 1 won, want exactly 1", wins)
+	}
+	got, err := s.GetSession(ctx(), sess.ID)
+	if err != nil || got.Generation != 2 {
+		t.Errorf("after the race: generation %d, %v; want 2", got.Generation, err)
+	}
+}
+
+func testConcurrentRedeem(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h")); err != nil {
+		t.Fatal(err)
+	}
+	if wins := race(t, 20, func(int) error {
+		_, err := s.RedeemCode(ctx(), f.ID, redemption())
+		return err
+	}); wins != 1 {
+		t.Errorf("%d of 20 concurrent redemptions of one code won, want exactly 1", wins)
+	}
+}
+
+func testRevokeRacesRotate(t *testing.T, s store.Store) {
+	sess := activeSession(t, s, "u1")
+	now := t0.Add(time.Minute)
+	race(t, 20, func(i int) error {
+		if i == 10 {
+			_, err := s.Revoke(ctx(), sess.ID, "logout", now)
+			return err
+		}
+		for gen := int64(1); gen < 30; gen++ {
+			if _, err := s.Rotate(ctx(), sess.ID, gen, now, now.Add(time.Hour)); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	got, err := s.GetSession(ctx(), sess.ID)
+	if err != nil || got.State != store.StateRevoked {
+		t.Fatalf("after revoke raced rotations: %+v, %v; want revoked", got, err)
+	}
+	if _, err := s.Rotate(ctx(), sess.ID, got.Generation, now, now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a revoked session rotated: %v", err)
+	}
+}

@@ -46,7 +46,7 @@ func (c *Client) Public() bool { return c.Secret == "" }
 type Options struct {
 	// PublicURL is socialbridge's external base URL (the issuer).
 	PublicURL string
-	Store     *store.Store
+	Store     store.Store
 	Issuer    *tokens.Issuer
 	// Sealer encrypts provider tokens at rest.
 	Sealer    *tokens.Sealer

@@ -16,7 +16,7 @@ import (
 	"github.com/socialbridge/socialbridge/claims"
 	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/store"
-	"github.com/socialbridge/socialbridge/store/storetest"
+	"github.com/socialbridge/socialbridge/store/teststore"
 	"github.com/socialbridge/socialbridge/tokens"
 )
 
@@ -97,7 +97,7 @@ type env struct {
 	b      *bridge.Bridge
 	prov   *fakeProvider
 	clock  *clock
-	store  *store.Store
+	store  store.Store
 	issuer *tokens.Issuer
 	sealer *tokens.Sealer
 }
@@ -105,7 +105,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ck := &clock{now: time.Now().Truncate(time.Second)}
-	st := storetest.Open(t)
+	st := teststore.Open(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, err := tokens.NewSealer(key)

@@ -1,6 +1,9 @@
 package bridge
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // OAuth 2.0 error codes (RFC 6749 §5.2, RFC 7009, RFC 8693).
 const (
@@ -39,13 +42,29 @@ type RedirectError struct {
 // Error implements error.
 func (e *RedirectError) Error() string { return e.Code + ": " + e.Description }
 
-// PageError is a sign-in failure shown to the person on an error page,
-// because there is no verified place to send them back to (unknown client,
-// redirect URI mismatch, expired or replayed login).
+// Sign-in failures that cannot be reported to the client, because there is
+// no verified place to send the person back to, or the flow can no longer
+// be used. Callers branch on them with errors.Is; web shows each as an
+// error page with its own status and wording.
+var (
+	ErrUnknownClient    = errors.New("unknown client")
+	ErrRedirectMismatch = errors.New("redirect URI is not registered for the client")
+	ErrUnknownProvider  = errors.New("unknown provider")
+	ErrInvalidState     = errors.New("state is missing or altered")
+	ErrUnboundFlow      = errors.New("sign-in was started in another browser")
+	ErrFlowExpired      = errors.New("sign-in expired")
+	ErrFlowUsed         = errors.New("sign-in was already used")
+)
+
+// PageError is a sign-in failure to show the person rather than send to
+// the client. Kind is one of the sentinel errors above; the other fields
+// fill in the page's wording.
 type PageError struct {
-	Status  int
-	Title   string
-	Message string
+	Kind error
+	// ClientName names the application, for ErrRedirectMismatch.
+	ClientName string
+	// Provider names the provider, for ErrUnknownProvider.
+	Provider string
 	// Err is the internal cause, for the log only.
 	Err error
 }
@@ -53,13 +72,19 @@ type PageError struct {
 // Error implements error.
 func (e *PageError) Error() string {
 	if e.Err != nil {
-		return fmt.Sprintf("%s: %v", e.Title, e.Err)
+		return fmt.Sprintf("%v: %v", e.Kind, e.Err)
 	}
-	return e.Title
+	return e.Kind.Error()
 }
 
-// Unwrap returns the internal cause.
-func (e *PageError) Unwrap() error { return e.Err }
+// Unwrap returns the kind and the internal cause, so that errors.Is
+// matches either.
+func (e *PageError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
 
 func invalidGrant(desc string) error {
 	return &OAuthError{Code: ErrCodeInvalidGrant, Description: desc}

@@ -262,8 +262,7 @@ func (b *Bridge) Revoke(ctx context.Context, r RevokeRequest) error {
 	if rt, err := b.o.Issuer.ParseRefresh(r.Token); err == nil {
 		sid, client = rt.SessionID, rt.ClientID
 	} else if at, err := b.o.Issuer.ParseAccess(r.Token); err == nil {
-		sid, _ = at["sid"].(string)
-		client, _ = at["client_id"].(string)
+		sid, client = at.SessionID, at.ClientID
 	}
 	if sid == "" || client != c.ID {
 		return nil
@@ -286,8 +285,7 @@ func (b *Bridge) UserInfo(ctx context.Context, accessToken string) (map[string]a
 	if err != nil {
 		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the access token is invalid or expired"}
 	}
-	sid, _ := at["sid"].(string)
-	sub, _ := at["sub"].(string)
+	sid, sub := at.SessionID, at.Subject
 	sess, err := b.o.Store.GetSession(ctx, sid)
 	now := b.o.Now()
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.State != store.StateActive || sess.UserID != sub ||

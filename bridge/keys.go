@@ -2,16 +2,18 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/socialbridge/socialbridge/store"
 	"github.com/socialbridge/socialbridge/tokens"
 )
 
-// KeyStorage adapts the store's signing-key collection to what the tokens
-// keyring needs, so that neither package imports the other.
-func KeyStorage(s *store.Store) tokens.KeyStorage { return keyStorage{s} }
+// KeyStorage adapts the store's signing keys to what the tokens keyring
+// needs, so that neither package imports the other.
+func KeyStorage(s store.Keys) tokens.KeyStorage { return keyStorage{s} }
 
-type keyStorage struct{ s *store.Store }
+type keyStorage struct{ s store.Keys }
 
 func (k keyStorage) ListKeys(ctx context.Context) ([]tokens.StoredKey, error) {
 	stored, err := k.s.ListKeys(ctx)
@@ -26,7 +28,9 @@ func (k keyStorage) ListKeys(ctx context.Context) ([]tokens.StoredKey, error) {
 }
 
 func (k keyStorage) InsertKey(ctx context.Context, sk tokens.StoredKey) error {
-	return k.s.InsertKey(ctx, store.SigningKey(sk))
+	err := k.s.InsertKey(ctx, store.SigningKey(sk))
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w: %w", tokens.ErrKeyExists, err)
+	}
+	return err
 }
-
-func (k keyStorage) IsDuplicate(err error) bool { return k.s.IsDuplicate(err) }

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -56,14 +55,11 @@ type LoginChoice struct {
 func (b *Bridge) CheckAuthorize(req AuthorizeRequest) (*LoginChoice, error) {
 	c, ok := b.clients[req.ClientID]
 	if !ok {
-		return nil, &PageError{Status: http.StatusBadRequest, Title: "Unknown application",
-			Message: "The application that sent you here is not registered with this sign-in service."}
+		return nil, &PageError{Kind: ErrUnknownClient}
 	}
 	// Exact string match, no normalization (RFC 9700 §4.1.3).
 	if !slices.Contains(c.RedirectURIs, req.RedirectURI) {
-		return nil, &PageError{Status: http.StatusBadRequest, Title: "Redirect URI mismatch",
-			Message: fmt.Sprintf("The application %q asked to return to an address it has not registered. "+
-				"Its developer must add the exact redirect URI to its client configuration.", c.Name)}
+		return nil, &PageError{Kind: ErrRedirectMismatch, ClientName: c.Name}
 	}
 	fail := func(code, desc string) error {
 		return &RedirectError{RedirectURI: req.RedirectURI, State: req.State, Code: code, Description: desc}
@@ -228,17 +224,14 @@ type Callback struct {
 func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callback) (string, error) {
 	prov, ok := b.providers[providerName]
 	if !ok {
-		return "", &PageError{Status: http.StatusNotFound, Title: "Unknown provider",
-			Message: fmt.Sprintf("Sign-in with %q is not enabled here.", providerName)}
+		return "", &PageError{Kind: ErrUnknownProvider, Provider: providerName}
 	}
 	flowID, ok := b.flowFromState(cb.State)
 	if !ok {
-		return "", &PageError{Status: http.StatusBadRequest, Title: "Invalid sign-in response",
-			Message: "The sign-in response is missing its state or the state was altered. Go back to the application and sign in again."}
+		return "", &PageError{Kind: ErrInvalidState}
 	}
 	if cb.Bound == nil || !cb.Bound(flowID) {
-		return "", &PageError{Status: http.StatusBadRequest, Title: "Sign-in started elsewhere",
-			Message: "This sign-in was started in another browser or tab that we cannot see, or your browser blocked our cookie. Go back to the application and sign in again."}
+		return "", &PageError{Kind: ErrUnboundFlow}
 	}
 	if cb.Error != "" {
 		code := ErrCodeAccessDenied
@@ -354,11 +347,9 @@ func (b *Bridge) explainFlow(ctx context.Context, flowID string, cause error) er
 	switch {
 	case err == nil && sess.State == store.StatePending && !b.o.Now().Before(sess.ExpiresAt),
 		errors.Is(err, store.ErrNotFound):
-		return &PageError{Status: http.StatusBadRequest, Title: "Sign-in expired",
-			Message: "This sign-in took too long and has expired. Go back to the application and sign in again.", Err: cause}
+		return &PageError{Kind: ErrFlowExpired, Err: cause}
 	case err == nil:
-		return &PageError{Status: http.StatusBadRequest, Title: "Sign-in already used",
-			Message: "This sign-in response was already used. Go back to the application and sign in again.", Err: cause}
+		return &PageError{Kind: ErrFlowUsed, Err: cause}
 	default:
 		return fmt.Errorf("finish login: %w", err)
 	}

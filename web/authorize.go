@@ -30,14 +30,14 @@ func (s *Server) authorize(c *gin.Context) {
 		// middleware bounds it).
 		body, err := io.ReadAll(c.Request.Body)
 		if err != nil {
-			s.errorPage(c, &bridge.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Request too large",
+			s.errorPage(c, &page{Status: http.StatusRequestEntityTooLarge, Title: "Request too large",
 				Message: "The sign-in request is too long."})
 			return
 		}
 		raw = string(body)
 	}
 	if len(raw) > maxQueryBytes {
-		s.errorPage(c, &bridge.PageError{Status: http.StatusRequestURITooLong, Title: "Request too large",
+		s.errorPage(c, &page{Status: http.StatusRequestURITooLong, Title: "Request too large",
 			Message: "The sign-in request is too long."})
 		return
 	}
@@ -50,7 +50,7 @@ func (s *Server) authorize(c *gin.Context) {
 		}
 	}
 	if err != nil {
-		s.errorPage(c, &bridge.PageError{Status: http.StatusBadRequest, Title: "Malformed sign-in request",
+		s.errorPage(c, &page{Status: http.StatusBadRequest, Title: "Malformed sign-in request",
 			Message: "The application sent a malformed sign-in request: " + err.Error() + "."})
 		return
 	}
@@ -88,7 +88,7 @@ func (s *Server) authorize(c *gin.Context) {
 func (s *Server) callback(c *gin.Context) {
 	params, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil {
-		s.errorPage(c, &bridge.PageError{Status: http.StatusBadRequest, Title: "Malformed sign-in response",
+		s.errorPage(c, &page{Status: http.StatusBadRequest, Title: "Malformed sign-in response",
 			Message: "The identity provider's response could not be read."})
 		return
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -59,15 +60,45 @@ func (s *Server) browserError(c *gin.Context, err error) {
 	}
 	var pe *bridge.PageError
 	if errors.As(err, &pe) {
+		p := signInPage(pe)
 		if pe.Err != nil {
 			s.o.Logger.InfoContext(c.Request.Context(), "sign-in refused", "request_id", RequestID(c.Request.Context()),
-				"reason", pe.Title, "err", pe.Err)
+				"reason", p.Title, "err", pe.Err)
 		}
-		s.errorPage(c, pe)
+		s.errorPage(c, p)
 		return
 	}
 	s.o.Logger.ErrorContext(c.Request.Context(), "sign-in failed", "request_id", RequestID(c.Request.Context()), "err", err)
-	s.errorPage(c, &bridge.PageError{Status: http.StatusInternalServerError, Title: "Something went wrong",
+	s.errorPage(c, &page{Status: http.StatusInternalServerError, Title: "Something went wrong",
 		Message: "Sign-in failed because of a problem on our side. Try again in a moment; if it keeps failing, give the operator this request id: " +
 			RequestID(c.Request.Context())})
+}
+
+// signInPage is the error page of a sign-in failure that has nowhere safe
+// to go back to; this is the one place its kinds become statuses and words.
+func signInPage(pe *bridge.PageError) *page {
+	const again = " Go back to the application and sign in again."
+	switch {
+	case errors.Is(pe, bridge.ErrUnknownClient):
+		return &page{http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is not registered with this sign-in service."}
+	case errors.Is(pe, bridge.ErrRedirectMismatch):
+		return &page{http.StatusBadRequest, "Redirect URI mismatch",
+			fmt.Sprintf("The application %q asked to return to an address it has not registered. "+
+				"Its developer must add the exact redirect URI to its client configuration.", pe.ClientName)}
+	case errors.Is(pe, bridge.ErrUnknownProvider):
+		return &page{http.StatusNotFound, "Unknown provider", fmt.Sprintf("Sign-in with %q is not enabled here.", pe.Provider)}
+	case errors.Is(pe, bridge.ErrInvalidState):
+		return &page{http.StatusBadRequest, "Invalid sign-in response",
+			"The sign-in response is missing its state or the state was altered." + again}
+	case errors.Is(pe, bridge.ErrUnboundFlow):
+		return &page{http.StatusBadRequest, "Sign-in started elsewhere",
+			"This sign-in was started in another browser or tab that we cannot see, or your browser blocked our cookie." + again}
+	case errors.Is(pe, bridge.ErrFlowExpired):
+		return &page{http.StatusBadRequest, "Sign-in expired", "This sign-in took too long and has expired." + again}
+	case errors.Is(pe, bridge.ErrFlowUsed):
+		return &page{http.StatusBadRequest, "Sign-in already used", "This sign-in response was already used." + again}
+	default:
+		return &page{http.StatusBadRequest, "Sign-in failed", "This sign-in cannot continue." + again}
+	}
 }

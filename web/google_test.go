@@ -57,7 +57,7 @@ func TestGoogleSignInOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims["email"] != "ada@example.com" || claims["idp"] != "google" || claims["email_verified"] != true {
+	if claims.User["email"] != "ada@example.com" || claims.IDP != "google" || claims.User["email_verified"] != true {
 		t.Errorf("claims = %v", claims)
 	}
 	if strings.Contains(a.logs.String(), fake.LastTokenRequest().Get("code")) {

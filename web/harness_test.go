@@ -21,7 +21,7 @@ import (
 	"github.com/socialbridge/socialbridge/bridge"
 	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/providers/dev"
-	"github.com/socialbridge/socialbridge/store/storetest"
+	"github.com/socialbridge/socialbridge/store/teststore"
 	"github.com/socialbridge/socialbridge/tokens"
 	"github.com/socialbridge/socialbridge/web"
 )
@@ -72,7 +72,7 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 
-	st := storetest.Open(t)
+	st := teststore.Open(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, _ := tokens.NewSealer(key)

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/socialbridge/socialbridge/bridge"
 )
 
 //go:embed templates/*.html
@@ -67,14 +65,21 @@ func (s *Server) render(c *gin.Context, status int, name string, data map[string
 	}
 }
 
+// page is an error page: its status, heading and explanation.
+type page struct {
+	Status  int
+	Title   string
+	Message string
+}
+
 // errorPage shows a sign-in failure to a person.
-func (s *Server) errorPage(c *gin.Context, pe *bridge.PageError) {
-	status := pe.Status
+func (s *Server) errorPage(c *gin.Context, p *page) {
+	status := p.Status
 	if status == 0 {
 		status = http.StatusBadRequest
 	}
 	s.render(c, status, "error.html", map[string]any{
-		"Title": pe.Title, "Message": pe.Message, "RequestID": RequestID(c.Request.Context()), "DevMode": s.o.DevMode,
+		"Title": p.Title, "Message": p.Message, "RequestID": RequestID(c.Request.Context()), "DevMode": s.o.DevMode,
 	})
 }
 

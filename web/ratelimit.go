@@ -10,8 +10,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
-
-	"github.com/socialbridge/socialbridge/bridge"
 )
 
 // maxTrackedClients bounds the limiter's memory: past it, clients idle
@@ -107,7 +105,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 	secs := int(math.Ceil(wait.Seconds()))
 	c.Header("Retry-After", fmt.Sprint(secs))
 	if c.Request.Method == http.MethodGet && !strings.HasPrefix(c.Request.URL.Path, "/userinfo") {
-		s.errorPage(c, &bridge.PageError{Status: http.StatusTooManyRequests, Title: "Too many requests",
+		s.errorPage(c, &page{Status: http.StatusTooManyRequests, Title: "Too many requests",
 			Message: fmt.Sprintf("Too many sign-in requests from your network. Wait %d seconds and try again.", secs)})
 	} else {
 		writeOAuthError(c, http.StatusTooManyRequests, "too_many_requests", fmt.Sprintf("rate limit exceeded; retry after %d seconds", secs))

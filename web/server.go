@@ -141,7 +141,7 @@ func (s *Server) ready(c *gin.Context) {
 
 func (s *Server) notFound(c *gin.Context) {
 	if strings.Contains(c.GetHeader("Accept"), "text/html") {
-		s.errorPage(c, &bridge.PageError{Status: http.StatusNotFound, Title: "Not found", Message: "There is nothing at this address."})
+		s.errorPage(c, &page{Status: http.StatusNotFound, Title: "Not found", Message: "There is nothing at this address."})
 		return
 	}
 	writeOAuthError(c, http.StatusNotFound, "invalid_request", "no such endpoint")

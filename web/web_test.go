@@ -36,7 +36,7 @@ func TestDevSignInOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims["email"] != "alice@example.com" || claims["idp"] != "dev" || claims["client_id"] != "spa" {
+	if claims.User["email"] != "alice@example.com" || claims.IDP != "dev" || claims.ClientID != "spa" {
 		t.Errorf("claims = %v", claims)
 	}
 
@@ -56,7 +56,7 @@ func TestDevSignInOverHTTP(t *testing.T) {
 	var info map[string]any
 	_ = json.NewDecoder(r.Body).Decode(&info)
 	r.Body.Close()
-	if r.StatusCode != 200 || info["email"] != "alice@example.com" || info["sub"] != claims["sub"] {
+	if r.StatusCode != 200 || info["email"] != "alice@example.com" || info["sub"] != claims.Subject {
 		t.Fatalf("userinfo %d %v", r.StatusCode, info)
 	}
 	resp, _ = a.post(t, "/revoke", url.Values{"token": {tr2.RefreshToken}, "client_id": {"spa"}})

@@ -9,12 +9,12 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/socialbridge ./cmd/socialbridge \
- && mkdir -p /out/data
+ && mkdir -p -m 0700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/socialbridge /usr/local/bin/socialbridge
 COPY --from=build --chown=65532:65532 /out/data /data
-# Listen on all interfaces inside the container; data (embedded database,
+# Listen on all interfaces inside the container; data (the SQLite database,
 # dev-mode secrets) lives on a volume. Production: set SOCIALBRIDGE_MODE,
 # SOCIALBRIDGE_SERVER_PUBLIC_URL, MONGODB_URI and the secrets (or mount a
 # config file and pass -config).

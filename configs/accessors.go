@@ -3,6 +3,7 @@ package configs
 import (
 	"slices"
 	"strings"
+	"time"
 )
 
 // GoogleEnabled reports whether Sign in with Google is configured.
@@ -53,7 +54,7 @@ func (c *Config) Summary() []any {
 		"demo_page", c.DemoPageEnabled(),
 	}
 	if c.Store.MongoDBURI == "" {
-		return append(out, "store", "embedded", "data_dir", c.DataDir)
+		return append(out, "store", "sqlite", "sqlite_path", c.Store.SQLite.Path, "sqlite_synchronous", c.Store.SQLite.Synchronous)
 	}
 	return append(out, "store", "mongodb", "mongodb_hosts", mongoDBHosts(c.Store.MongoDBURI), "database", c.Store.Database)
 }
@@ -75,4 +76,31 @@ func mongoDBHosts(uri string) string {
 		rest = rest[:i]
 	}
 	return rest
+}
+
+// ClientSettings returns the configured clients with every default
+// resolved: TTLs from tokens.* where a client sets none, and the audience
+// from AudienceFor.
+func (c *Config) ClientSettings() []Client {
+	out := make([]Client, len(c.Clients))
+	for i, cl := range c.Clients {
+		cl.Audience = c.AudienceFor(cl.ID)
+		setDefault(&cl.AccessTTL, c.Tokens.AccessTTL)
+		setDefault(&cl.RefreshIdleTTL, c.Tokens.RefreshIdleTTL)
+		setDefault(&cl.RefreshAbsoluteTTL, c.Tokens.RefreshAbsoluteTTL)
+		out[i] = cl
+	}
+	return out
+}
+
+// TokenLifetimes returns the longest access-token and refresh-token
+// lifetimes any client can get, so that a retired signing key stays
+// published until every token it signed has expired.
+func (c *Config) TokenLifetimes() (access, refresh time.Duration) {
+	access, refresh = c.Tokens.AccessTTL, c.Tokens.RefreshAbsoluteTTL
+	for _, cl := range c.ClientSettings() {
+		access = max(access, cl.AccessTTL)
+		refresh = max(refresh, min(cl.RefreshIdleTTL, cl.RefreshAbsoluteTTL))
+	}
+	return access, refresh
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAudienceFor(t *testing.T) {
@@ -111,4 +112,41 @@ func leaves(t reflect.Type, path string) []string {
 		}
 	}
 	return out
+}
+
+func TestClientSettingsResolveEveryDefault(t *testing.T) {
+	t.Parallel()
+	c := &Config{
+		Server: Server{PublicURL: "https://auth.example.com"},
+		Tokens: Tokens{AccessTTL: 15 * time.Minute, RefreshIdleTTL: 24 * time.Hour, RefreshAbsoluteTTL: 72 * time.Hour},
+		Clients: []Client{
+			{ID: "spa"},
+			{ID: "mobile", AccessTTL: time.Hour, RefreshIdleTTL: 200 * time.Hour, RefreshAbsoluteTTL: 100 * time.Hour, Audience: []string{"https://api.example.com"}},
+		},
+	}
+	got := c.ClientSettings()
+	tests := []struct {
+		name                   string
+		got                    Client
+		access, idle, absolute time.Duration
+		audience               string
+	}{
+		{"a client without TTLs gets tokens.*", got[0], 15 * time.Minute, 24 * time.Hour, 72 * time.Hour, "https://auth.example.com"},
+		{"a client's own TTLs and audience are kept", got[1], time.Hour, 200 * time.Hour, 100 * time.Hour, "https://api.example.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := tt.got
+			if g.AccessTTL != tt.access || g.RefreshIdleTTL != tt.idle || g.RefreshAbsoluteTTL != tt.absolute || !slices.Equal(g.Audience, []string{tt.audience}) {
+				t.Errorf("got %+v", g)
+			}
+		})
+	}
+	if c.Clients[0].AccessTTL != 0 {
+		t.Error("ClientSettings changed the configuration")
+	}
+	// The mobile client's session ends at its absolute 100h, before its idle 200h.
+	if access, refresh := c.TokenLifetimes(); access != time.Hour || refresh != 100*time.Hour {
+		t.Errorf("TokenLifetimes() = %v, %v; want 1h, 100h", access, refresh)
+	}
 }

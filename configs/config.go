@@ -28,7 +28,8 @@ type Config struct {
 	// Mode is "dev" or "production". Default: dev when no config file is
 	// given, production when one is.
 	Mode Mode `yaml:"mode"`
-	// DataDir holds the embedded database and, in dev mode, generated secrets.
+	// DataDir holds the embedded SQLite database and, in dev mode,
+	// generated secrets.
 	DataDir string `yaml:"data_dir"`
 
 	Server    Server    `yaml:"server"`
@@ -67,17 +68,29 @@ type Server struct {
 
 // Store selects the database.
 type Store struct {
-	// MongoDBURI points at MongoDB; empty starts the embedded database under
-	// DataDir. Also read from the MONGODB_URI environment variable.
+	// MongoDBURI points at MongoDB (replica set, Atlas, sharded cluster);
+	// empty uses the embedded SQLite database under DataDir. Also read from
+	// the MONGODB_URI environment variable.
 	MongoDBURI string `yaml:"mongodb_uri"`
 	// MongoDBURIFile reads MongoDBURI from a file.
 	MongoDBURIFile string `yaml:"mongodb_uri_file"`
-	// Database is the database name.
+	// Database is the MongoDB database name.
 	Database string `yaml:"database"`
-	// EmbeddedAddr is where the embedded database listens (loopback only;
-	// default 127.0.0.1:0, a free port). Fix it to inspect the database
-	// with mongosh or to load-test against it.
-	EmbeddedAddr string `yaml:"embedded_addr"`
+	// SQLite configures the embedded database (used when MongoDBURI is
+	// empty).
+	SQLite SQLite `yaml:"sqlite"`
+}
+
+// SQLite configures the embedded SQLite database: one file, no network
+// listener. Several socialbridge processes on one host may share the file;
+// several hosts need MongoDB.
+type SQLite struct {
+	// Path is the database file (default: socialbridge.db under DataDir).
+	Path string `yaml:"path"`
+	// Synchronous is "normal" (default: a commit survives a crash of the
+	// process; a power loss may lose the last commits) or "full" (every
+	// commit is fsynced before it is acknowledged).
+	Synchronous string `yaml:"synchronous"`
 }
 
 // Crypto holds the key that encrypts secrets at rest (provider tokens,

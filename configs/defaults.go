@@ -3,6 +3,7 @@ package configs
 import (
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,8 @@ func (c *Config) applyDefaults() {
 	}
 
 	setDefault(&c.Store.Database, "socialbridge")
-	setDefault(&c.Store.EmbeddedAddr, "127.0.0.1:0")
+	setDefault(&c.Store.SQLite.Path, filepath.Join(c.DataDir, "socialbridge.db"))
+	setDefault(&c.Store.SQLite.Synchronous, "normal")
 
 	t := &c.Tokens
 	setDefault(&t.Algorithm, "ES256")

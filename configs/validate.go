@@ -142,10 +142,11 @@ func (v *validator) store(s Store) {
 	if s.Database == "" || len(s.Database) >= 64 || strings.ContainsAny(s.Database, `/\. "$`) {
 		v.add("store.database", `must be a MongoDB database name (1 to 63 bytes, none of /\. "$), got %q`, s.Database)
 	}
-	// The embedded database has no authentication: it must not be
-	// reachable from other machines.
-	if host, port, err := net.SplitHostPort(s.EmbeddedAddr); err != nil || !isLoopback(host) || !validPort(port) {
-		v.add("store.embedded_addr", "must be a loopback host:port (e.g. 127.0.0.1:27017 or 127.0.0.1:0), got %q", s.EmbeddedAddr)
+	if s.SQLite.Synchronous != "normal" && s.SQLite.Synchronous != "full" {
+		v.add("store.sqlite.synchronous", `must be "normal" or "full", got %q`, s.SQLite.Synchronous)
+	}
+	if strings.HasSuffix(s.SQLite.Path, "/") {
+		v.add("store.sqlite.path", "must name a file, not a directory, got %q", s.SQLite.Path)
 	}
 }
 

@@ -63,8 +63,8 @@ func TestValidate(t *testing.T) {
 			"store.mongodb_uri: must start with mongodb:// or mongodb+srv://"},
 		{"a mongodb+srv URI is accepted", false, func(c *Config) { c.Store.MongoDBURI = "mongodb+srv://cluster.example.net" }, ""},
 		{"the database name is checked", false, func(c *Config) { c.Store.Database = "my.db" }, "store.database: must be a MongoDB database name"},
-		{"the embedded database may not listen beyond loopback", false, func(c *Config) { c.Store.EmbeddedAddr = "0.0.0.0:27017" }, "store.embedded_addr: must be a loopback host:port"},
-		{"the embedded database address needs a port", false, func(c *Config) { c.Store.EmbeddedAddr = "127.0.0.1" }, "store.embedded_addr: must be a loopback host:port"},
+		{"the SQLite synchronous mode is normal or full", false, func(c *Config) { c.Store.SQLite.Synchronous = "off" }, `store.sqlite.synchronous: must be "normal" or "full", got "off"`},
+		{"the SQLite path names a file", false, func(c *Config) { c.Store.SQLite.Path = "/var/lib/socialbridge/" }, "store.sqlite.path: must name a file"},
 
 		{"a key that is not base64 is rejected", false, func(c *Config) { c.Crypto.EncryptionKey = "not base64!" },
 			"crypto.encryption_key: is not base64 (make one with: openssl rand -base64 32)"},

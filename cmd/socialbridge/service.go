@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/socialbridge/socialbridge/bridge"
+	"github.com/socialbridge/socialbridge/configs"
+	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/providers/dev"
+	"github.com/socialbridge/socialbridge/providers/google"
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/store/mongo"
+	"github.com/socialbridge/socialbridge/store/sqlite"
+	"github.com/socialbridge/socialbridge/tokens"
+	"github.com/socialbridge/socialbridge/web"
+)
+
+// service is socialbridge with every part built from one configuration.
+// serve runs it behind HTTP; admin subcommands use its parts directly.
+type service struct {
+	cfg     *configs.Config
+	logger  *slog.Logger
+	store   store.Store
+	keyring *tokens.Keyring
+	bridge  *bridge.Bridge
+	// mounts are the providers' own HTTP handlers (the dev provider's page).
+	mounts map[string]http.Handler
+}
+
+// newService builds every part. cfg.Server.PublicURL must be set. The
+// caller closes the service.
+func newService(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*service, error) {
+	master, generated, err := cfg.MasterKey()
+	if err != nil {
+		return nil, err
+	}
+	if generated != "" {
+		logger.Warn("generated a dev encryption key", "path", generated)
+	}
+	sealKey, err := tokens.DeriveKey(master, tokens.PurposeSealing)
+	if err != nil {
+		return nil, fmt.Errorf("crypto.encryption_key: %w", err)
+	}
+	flowKey, err := tokens.DeriveKey(master, tokens.PurposeLoginFlow)
+	if err != nil {
+		return nil, fmt.Errorf("crypto.encryption_key: %w", err)
+	}
+	sealer, err := tokens.NewSealer(sealKey)
+	if err != nil {
+		return nil, fmt.Errorf("crypto.encryption_key: %w", err)
+	}
+
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &service{cfg: cfg, logger: logger, store: st}
+	if err := s.build(ctx, sealer, flowKey); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// build makes the keyring, providers and bridge over an open store.
+func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []byte) error {
+	cfg := s.cfg
+	accessLifetime, refreshLifetime := cfg.TokenLifetimes()
+	keyring, err := tokens.NewKeyring(bridge.KeyStorage(s.store), sealer, tokens.KeyringOptions{
+		Algorithm: cfg.Tokens.Algorithm, Rotation: cfg.Tokens.KeyRotation, PublishAhead: cfg.Tokens.KeyPublishAhead,
+		AccessLifetime: accessLifetime, RefreshLifetime: refreshLifetime, Logger: s.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("tokens.algorithm: %w", err)
+	}
+	if err := keyring.Load(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	s.keyring = keyring
+
+	provs, mounts := buildProviders(cfg)
+	s.mounts = mounts
+	var clients []bridge.Client
+	for _, c := range cfg.ClientSettings() {
+		clients = append(clients, bridge.Client{
+			ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, CORSOrigins: c.CORSOrigins, Secret: c.Secret,
+			Audience: c.Audience, Providers: c.Providers,
+			AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdleTTL, RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
+		})
+	}
+	s.bridge, err = bridge.New(bridge.Options{
+		PublicURL: cfg.Server.PublicURL, Store: s.store, Issuer: tokens.NewIssuer(keyring, cfg.Server.PublicURL, nil),
+		Sealer: sealer, Providers: provs, Clients: clients, FlowKey: flowKey,
+		FlowTTL: cfg.Login.FlowTTL, CodeTTL: cfg.Login.CodeTTL, RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace,
+		Logger: s.logger,
+	})
+	return err
+}
+
+// handler returns the HTTP handler of the whole service.
+func (s *service) handler() (http.Handler, error) {
+	cfg := s.cfg
+	demoClient := ""
+	if cfg.DemoPageEnabled() {
+		demoClient = cfg.DemoClientID()
+	}
+	return web.NewServer(web.Options{
+		Bridge: s.bridge, PublicURL: cfg.Server.PublicURL, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		TrustedProxies: cfg.Server.TrustedProxies, DemoClientID: demoClient, DevMode: cfg.Mode == configs.ModeDev,
+		FlowTTL: cfg.Login.FlowTTL, Ping: s.store.Ping, Mounts: s.mounts, RateLimit: cfg.Server.RateLimit, Logger: s.logger,
+	})
+}
+
+// runBackground starts key rotation and the sweeper of expired sessions;
+// they stop when ctx ends.
+func (s *service) runBackground(ctx context.Context) {
+	go s.keyring.Run(ctx, time.Minute)
+	go store.RunSweeper(ctx, s.store, 5*time.Minute, time.Now, s.logger)
+}
+
+// Close releases the store.
+func (s *service) Close() error { return s.store.Close() }
+
+// openStore opens MongoDB when store.mongodb_uri is set, else the embedded
+// SQLite database.
+func openStore(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (store.Store, error) {
+	if cfg.Store.MongoDBURI != "" {
+		st, err := mongo.Open(ctx, mongo.Options{URI: cfg.Store.MongoDBURI, Database: cfg.Store.Database, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("store.mongodb_uri: %w", err) // the driver's errors never contain the password
+		}
+		return st, nil
+	}
+	if old := legacyDatabase(cfg.DataDir); old != "" {
+		logger.Warn("found the database of an earlier socialbridge version (embedded FerretDB); it is not read or migrated. "+
+			"It held dev data only: delete it when you no longer need it", "path", old)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: cfg.Store.SQLite.Path, Synchronous: cfg.Store.SQLite.Synchronous, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("store.sqlite.path %s: %w", cfg.Store.SQLite.Path, err)
+	}
+	return st, nil
+}
+
+// legacyDatabase returns the directory where socialbridge versions before
+// the SQLite store kept their embedded FerretDB database (data_dir/db with
+// one .sqlite file per database), or "" when there is none.
+func legacyDatabase(dataDir string) string {
+	dir := filepath.Join(dataDir, "db")
+	matches, err := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+	if err != nil || len(matches) == 0 {
+		return ""
+	}
+	return dir
+}
+
+// buildProviders creates the enabled providers and the handlers they mount.
+func buildProviders(cfg *configs.Config) ([]providers.Provider, map[string]http.Handler) {
+	var out []providers.Provider
+	mounts := map[string]http.Handler{}
+	if cfg.GoogleEnabled() {
+		g := cfg.Providers.Google
+		out = append(out, google.New(google.Config{
+			ClientID: g.ClientID, ClientSecret: g.ClientSecret, Issuer: g.Issuer,
+			AuthURL: g.AuthURL, TokenURL: g.TokenURL, JWKSURL: g.JWKSURL, UserinfoURL: g.UserinfoURL,
+			Scopes: g.Scopes, HostedDomains: g.HostedDomains, OfflineAccess: g.OfflineAccess,
+		}))
+	}
+	if cfg.DevEnabled() {
+		d := dev.New(cfg.Server.PublicURL, nil, nil)
+		out = append(out, d)
+		mounts[dev.PathPrefix] = d.Handler()
+	}
+	return out, mounts
+}
+
+// newLogger builds the one logger every part gets.
+func newLogger(c configs.Log, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

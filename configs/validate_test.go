@@ -63,6 +63,7 @@ func TestValidate(t *testing.T) {
 			"store.mongodb_uri: must start with mongodb:// or mongodb+srv://"},
 		{"a mongodb+srv URI is accepted", false, func(c *Config) { c.Store.MongoDBURI = "mongodb+srv://cluster.example.net" }, ""},
 		{"the database name is checked", false, func(c *Config) { c.Store.Database = "my.db" }, "store.database: must be a MongoDB database name"},
+		{"production on the embedded SQLite store is allowed", false, func(c *Config) { c.Store.MongoDBURI = ""; c.Store.SQLite.Synchronous = "full" }, ""},
 		{"the SQLite synchronous mode is normal or full", false, func(c *Config) { c.Store.SQLite.Synchronous = "off" }, `store.sqlite.synchronous: must be "normal" or "full", got "off"`},
 		{"the SQLite path names a file", false, func(c *Config) { c.Store.SQLite.Path = "/var/lib/socialbridge/" }, "store.sqlite.path: must name a file"},
 

@@ -35,8 +35,8 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("issue code: %w", err)
 	}
-	sess, err := scanSession(s.stmt.issueCode.QueryRowContext(ctx,
-		id, provider, now.UnixMilli(), c.UserID, millis(c.AuthTime), claims, c.CodeHash, millis(c.CodeExpiresAt)))
+	sess, err := s.transition(ctx, s.stmt.issueCode,
+		id, provider, now.UnixMilli(), c.UserID, millis(c.AuthTime), claims, c.CodeHash, millis(c.CodeExpiresAt))
 	if err != nil {
 		return nil, fmt.Errorf("issue code: %w", mapErr(err))
 	}
@@ -46,7 +46,7 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 // FailFlow moves a pending, unexpired flow of provider to state failed
 // and returns it.
 func (s *Store) FailFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
-	sess, err := scanSession(s.stmt.failFlow.QueryRowContext(ctx, id, provider, now.UnixMilli()))
+	sess, err := s.transition(ctx, s.stmt.failFlow, id, provider, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("fail flow: %w", mapErr(err))
 	}
@@ -56,9 +56,9 @@ func (s *Store) FailFlow(ctx context.Context, id, provider string, now time.Time
 // RedeemCode activates the session whose code this is, checking code
 // hash, client, redirect URI, PKCE challenge and expiry in one update.
 func (s *Store) RedeemCode(ctx context.Context, id string, r store.Redemption) (*store.Session, error) {
-	sess, err := scanSession(s.stmt.redeemCode.QueryRowContext(ctx,
+	sess, err := s.transition(ctx, s.stmt.redeemCode,
 		id, r.CodeHash, r.ClientID, r.RedirectURI, r.CodeChallenge, r.Now.UnixMilli(),
-		millis(r.IdleExpiresAt), millis(r.ExpiresAt)))
+		millis(r.IdleExpiresAt), millis(r.ExpiresAt))
 	if err != nil {
 		return nil, fmt.Errorf("redeem code: %w", mapErr(err))
 	}
@@ -69,7 +69,7 @@ func (s *Store) RedeemCode(ctx context.Context, id string, r store.Redemption) (
 // gen+1 in one prepared UPDATE … RETURNING: the refresh grant's only
 // database round trip.
 func (s *Store) Rotate(ctx context.Context, id string, gen int64, now, idleExpiresAt time.Time) (*store.Session, error) {
-	sess, err := scanSession(s.stmt.rotate.QueryRowContext(ctx, id, gen, now.UnixMilli(), millis(idleExpiresAt)))
+	sess, err := s.transition(ctx, s.stmt.rotate, id, gen, now.UnixMilli(), millis(idleExpiresAt))
 	if err != nil {
 		return nil, fmt.Errorf("rotate session: %w", mapErr(err))
 	}
@@ -141,6 +141,18 @@ func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Dura
 			return total, nil
 		}
 	}
+}
+
+// transition runs one of the session's conditional UPDATE … RETURNING
+// statements and returns the session after it.
+func (s *Store) transition(ctx context.Context, stmt *sql.Stmt, args ...any) (*store.Session, error) {
+	var sess *store.Session
+	err := writeReturning(ctx, stmt, func(r rowScanner) error {
+		var err error
+		sess, err = scanSession(r)
+		return err
+	}, args...)
+	return sess, err
 }
 
 // rowScanner is *sql.Row or *sql.Rows.

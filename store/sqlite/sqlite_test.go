@@ -197,6 +197,46 @@ func TestWALStaysBounded(t *testing.T) {
 	}
 }
 
+// TestSQLiteCheckpointsByItselfBetweenPeriodicCheckpoints turns the
+// periodic checkpoint off: the writes must step to completion so that
+// SQLite's own automatic checkpoint keeps restarting the log (reading a
+// RETURNING row with QueryRow does not, and the log grew by a page per
+// write).
+func TestSQLiteCheckpointsByItselfBetweenPeriodicCheckpoints(t *testing.T) {
+	s := open(t, sqlite.Options{CheckpointInterval: -1})
+	ctx := context.Background()
+	const sessions, rotations = 20, 3000
+	for i := range sessions {
+		activeSession(t, s, fmt.Sprintf("s%d", i), "u")
+	}
+	for n := range rotations {
+		i := n % sessions
+		now := t0.Add(time.Duration(n) * time.Millisecond)
+		if _, err := s.Rotate(ctx, fmt.Sprintf("s%d", i), int64(n/sessions+1), now, now.Add(time.Hour)); err != nil {
+			t.Fatalf("rotation %d: %v", n, err)
+		}
+	}
+	for n := range 1000 {
+		key := fmt.Sprintf("google|%d", n)
+		if _, _, err := s.ClaimIdentity(ctx, key, "google", key, key, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpsertLogin(ctx, key, store.Login{IdentityKey: key, Provider: "google", Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size, err := s.WALSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SQLite restarts the log every ~1,000 pages (4 MB); 5,000 writes
+	// without it would leave well over 16 MB.
+	const bound = 8 << 20
+	if size > bound {
+		t.Errorf("WAL is %d bytes after %d writes with no periodic checkpoint, want at most %d: SQLite's own checkpoint did not run", size, rotations+2000, bound)
+	}
+}
+
 func TestCheckpointTruncatesTheWAL(t *testing.T) {
 	s := open(t, sqlite.Options{CheckpointInterval: -1})
 	ctx := context.Background()

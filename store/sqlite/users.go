@@ -18,7 +18,8 @@ import (
 // one user.
 func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUserID string, now time.Time) (string, bool, error) {
 	var userID string
-	err := s.stmt.claimIdentity.QueryRowContext(ctx, key, newUserID, provider, subject, millis(now)).Scan(&userID)
+	err := writeReturning(ctx, s.stmt.claimIdentity, func(r rowScanner) error { return r.Scan(&userID) },
+		key, newUserID, provider, subject, millis(now))
 	if err == nil {
 		return userID, true, nil
 	}
@@ -50,8 +51,12 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: encode provider link: %w", userID, err)
 	}
-	u, err := scanUser(s.stmt.upsertLogin.QueryRowContext(ctx,
-		userID, string(profile), l.IdentityKey, l.Provider, string(linkJSON), millis(l.Now)))
+	var u *store.User
+	err = writeReturning(ctx, s.stmt.upsertLogin, func(r rowScanner) error {
+		var err error
+		u, err = scanUser(r)
+		return err
+	}, userID, string(profile), l.IdentityKey, l.Provider, string(linkJSON), millis(l.Now))
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", userID, mapErr(err))
 	}

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Load test: builds socialbridge and runs cmd/sbload against it on loopback.
-# Prints the refresh-grant rate against the bare conditional
-# findOneAndUpdate rate measured in the same run, and sign-ins per second.
-# Extra arguments go to sbload (e.g. -duration 10s -concurrency 1,8,32).
+# Load test: builds socialbridge and cmd/sbload and runs sbload against the
+# server on loopback, in dev mode on its embedded SQLite store. Prints the
+# refresh grant and complete sign-ins next to the bare store calls they are
+# built on (measured in the same run on the same database file), with
+# server CPU per operation, RSS and WAL size.
+# Extra arguments go to sbload, e.g.:
+#   scripts/load.sh -duration 10s -concurrency 1,8,32
+#   scripts/load.sh -concurrency 8 -seed 100000
+#   scripts/load.sh -soak 10m -soak-interval 1m
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)

@@ -1,47 +1,43 @@
-// Command sbload measures socialbridge's hot paths against a baseline taken
-// in the same run on the same database, as DESIGN.md's performance targets
-// ask: the refresh grant over HTTP versus the bare conditional
-// findOneAndUpdate it is built on, at several concurrencies, and complete
-// dev-provider sign-ins per second.
+// Command sbload measures socialbridge's hot paths on its embedded SQLite
+// store against a baseline taken in the same run on the same database file,
+// as DESIGN.md's performance targets ask:
 //
-// It runs the socialbridge binary in dev mode, with its embedded database
-// (FerretDB on SQLite, in socialbridge's process) on a known loopback port.
-// The baseline talks to that same database over loopback, so both paths
-// cross one process boundary: the baseline to the database, the refresh
-// grant to socialbridge. It prints rates, latency percentiles and ratios. Every loop is bounded in
-// time; only loopback addresses are used.
+//   - the refresh grant over loopback HTTP, at each -concurrency, against
+//     the bare Store.Rotate it is built on;
+//   - complete dev-provider sign-ins, against the five bare store calls of
+//     a sign-in;
+//   - optionally with -seed N users and sessions stored beforehand, and
+//     optionally as a -soak of refreshes over a long period.
+//
+// It runs the socialbridge binary in dev mode with its database in a
+// temporary data directory, and opens that same file itself through
+// store/sqlite, as a second process sharing it (WAL mode, busy_timeout):
+// the baseline is the store operation with nothing on top, no HTTP, no
+// tokens. Every figure comes with CPU per operation: sbload's own for the
+// baseline, the server process's for HTTP (from /proc/<pid>/stat).
+//
+// Every loop is bounded in time and only loopback addresses are used.
+// Timings are printed, never judged: nothing here passes or fails.
 //
 //	go build -o /tmp/socialbridge ./cmd/socialbridge
-//	go run ./cmd/sbload -bin /tmp/socialbridge
+//	go run ./cmd/sbload -bin /tmp/socialbridge -concurrency 1,8 -seed 100000
 //
 // scripts/load.sh does both.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
-	"os/exec"
-	"slices"
+	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"github.com/socialbridge/socialbridge/store/sqlite"
 )
 
 func main() {
@@ -51,332 +47,220 @@ func main() {
 	}
 }
 
-func run() error {
-	bin := flag.String("bin", "", "path of the socialbridge binary to measure (required)")
-	dur := flag.Duration("duration", 5*time.Second, "how long each measurement runs")
-	levels := flag.String("concurrency", "1,8,32", "comma-separated client counts")
-	signinClients := flag.Int("signin-clients", 8, "clients for the sign-in measurement (0 skips it)")
-	flag.Parse()
-	if *bin == "" {
-		return errors.New("-bin is required")
+// config is what the command line asks for.
+type config struct {
+	bin           string
+	duration      time.Duration
+	levels        []int
+	signinClients int
+	seed          int
+	soak          time.Duration
+	soakClients   int
+	soakInterval  time.Duration
+}
+
+// parseFlags reads and checks the command line.
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("sbload", flag.ContinueOnError)
+	fs.StringVar(&c.bin, "bin", "", "path of the socialbridge binary to measure (required)")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long each measurement runs")
+	levels := fs.String("concurrency", "1,8,32", "comma-separated client counts for the refresh measurement")
+	fs.IntVar(&c.signinClients, "signin-clients", 8, "clients for the sign-in measurement (0 skips it)")
+	fs.IntVar(&c.seed, "seed", 0, "users and active sessions to store before the server starts")
+	fs.DurationVar(&c.soak, "soak", 0, "instead of the table, refresh for this long and report each interval (e.g. 10m)")
+	fs.IntVar(&c.soakClients, "soak-clients", 8, "clients during -soak")
+	fs.DurationVar(&c.soakInterval, "soak-interval", time.Minute, "reporting interval during -soak")
+	if err := fs.Parse(args); err != nil {
+		return c, err
 	}
-	var conc []int
+	switch {
+	case c.bin == "":
+		return c, errors.New("-bin is required")
+	case c.duration <= 0 || c.duration > time.Hour:
+		return c, fmt.Errorf("-duration %s: want more than 0 and at most 1h", c.duration)
+	case c.signinClients < 0 || c.signinClients > maxClients:
+		return c, fmt.Errorf("-signin-clients %d: want 0 to %d", c.signinClients, maxClients)
+	case c.seed < 0 || c.seed > 10_000_000:
+		return c, fmt.Errorf("-seed %d: want 0 to 10,000,000", c.seed)
+	case c.soak < 0 || c.soak > 24*time.Hour:
+		return c, fmt.Errorf("-soak %s: want at most 24h", c.soak)
+	case c.soak > 0 && (c.soakClients < 1 || c.soakClients > maxClients):
+		return c, fmt.Errorf("-soak-clients %d: want 1 to %d", c.soakClients, maxClients)
+	case c.soak > 0 && (c.soakInterval < time.Second || c.soakInterval > c.soak):
+		return c, fmt.Errorf("-soak-interval %s: want at least 1s and at most -soak (%s)", c.soakInterval, c.soak)
+	}
 	for _, s := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 256 {
-			return fmt.Errorf("-concurrency: %q is not a client count from 1 to 256", s)
+		if err != nil || n < 1 || n > maxClients {
+			return c, fmt.Errorf("-concurrency: %q is not a client count from 1 to %d", s, maxClients)
 		}
-		conc = append(conc, n)
+		c.levels = append(c.levels, n)
 	}
+	return c, nil
+}
+
+// maxClients bounds every client count.
+const maxClients = 256
+
+func run() error {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		return err
+	}
+	// Ctrl-C ends the current measurement early and still stops the server.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 
 	dir, err := os.MkdirTemp("", "sbload")
 	if err != nil {
-		return err
+		return fmt.Errorf("data directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	dbAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	base, pid, stop, err := startServer(*bin, dir, dbAddr)
-	if err != nil {
-		return err
-	}
-	defer stop()
+	dbPath := filepath.Join(dir, "socialbridge.db")
 
-	db, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + dbAddr + "/"))
+	st, err := openStore(ctx, dbPath)
 	if err != nil {
 		return err
 	}
-	defer db.Disconnect(context.Background())
-	bench := db.Database("sbload").Collection("baseline")
-	// The baseline updates a copy of a real session document, so that it
-	// does exactly the database work of a refresh (document size matters
-	// on FerretDB: a session costs about 25% more than a tiny document).
-	if _, err := signIn(base, newClient()); err != nil {
-		return fmt.Errorf("first sign-in: %w", err)
-	}
-	var template bson.M
-	if err := db.Database("socialbridge").Collection("sessions").FindOne(context.Background(), bson.M{"state": "active"}).Decode(&template); err != nil {
-		return fmt.Errorf("read a session to copy: %w", err)
+	defer st.Close()
+	if err := seedAndReport(ctx, st, dbPath, cfg.seed); err != nil {
+		return err
 	}
 
-	fmt.Printf("socialbridge load test: %s per measurement, embedded database (FerretDB/SQLite), loopback HTTP\n", *dur)
-	fmt.Printf("baseline: the refresh's conditional findOneAndUpdate on a copy of a real session document, straight to the database\n\n")
-	fmt.Printf("%-8s %-34s %10s %9s %9s %9s\n", "clients", "operation", "ops/s", "p50 ms", "p99 ms", "ratio")
-	for _, n := range conc {
-		baseline, err := measure(n, *dur, func(w int) (func() error, error) { return casWorker(bench, template, w) })
-		if err != nil {
-			return fmt.Errorf("baseline at %d: %w", n, err)
-		}
-		refresh, err := measure(n, *dur, func(int) (func() error, error) { return refreshWorker(base) })
-		if err != nil {
-			return fmt.Errorf("refresh at %d: %w", n, err)
-		}
-		fmt.Printf("%-8d %-34s %10.0f %9.2f %9.2f %9s\n", n, "bare conditional findOneAndUpdate", baseline.rate, baseline.p50, baseline.p99, "1.00")
-		fmt.Printf("%-8d %-34s %10.0f %9.2f %9.2f %9.2f   (target >= 0.70; p99/p50 %.1f)\n", n, "POST /token refresh_token", refresh.rate, refresh.p50, refresh.p99,
-			refresh.rate/baseline.rate, refresh.p99/refresh.p50)
-		fmt.Printf("%-8s server RSS after: %s (embedded database included)\n", "", rss(pid))
+	srv, err := startServer(cfg.bin, dir, dbPath)
+	if err != nil {
+		return err
 	}
-	if *signinClients > 0 {
-		n := *signinClients
-		baseline, err := measure(n, *dur, func(w int) (func() error, error) { return casWorker(bench, template, w) })
-		if err != nil {
-			return err
-		}
-		signin, err := measure(n, *dur, func(int) (func() error, error) { return signinWorker(base), nil })
-		if err != nil {
-			return fmt.Errorf("sign-in: %w", err)
-		}
-		// A sign-in is five writes: the flow at /authorize, then the four
-		// of the completion (identity, user, code, redemption).
-		fmt.Printf("\n%-8d %-34s %10.0f %9.2f %9.2f\n", n, "complete dev sign-in (5 requests)", signin.rate, signin.p50, signin.p99)
-		fmt.Printf("%-8d %-34s %10.0f %9s %9s %9.2f   (sign-ins/s ÷ (baseline/5))\n", n, "baseline ÷ 5 writes", baseline.rate/5, "", "", signin.rate/(baseline.rate/5))
-		fmt.Printf("%-8s server RSS after: %s\n", "", rss(pid))
+	defer srv.stop()
+
+	l := &loadTest{cfg: cfg, st: st, srv: srv, dbPath: dbPath, meter: newMeter(srv.pid)}
+	fmt.Printf("socialbridge load test: embedded SQLite store (WAL, synchronous=normal), loopback HTTP\n")
+	fmt.Printf("%s per measurement; %d users and sessions seeded; database %s\n", cfg.duration, cfg.seed, dbPath)
+	fmt.Printf("baseline: bare store calls by sbload, a second process on the same file (store/sqlite, as the server uses it); its CPU is sbload's own\n")
+	fmt.Printf("HTTP rows: CPU is the server process's (utime+stime from /proc/%d/stat, tick %s)\n\n", srv.pid, l.meter.tick)
+	if cfg.soak > 0 {
+		return l.soak(ctx)
+	}
+	return l.table(ctx)
+}
+
+// openStore opens the database file the way the server will, except that
+// its periodic checkpoint is off: the WAL figures are then the server's
+// doing (SQLite's automatic checkpoints still run in both processes).
+func openStore(ctx context.Context, path string) (*sqlite.Store, error) {
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := sqlite.Open(octx, sqlite.Options{Path: path, Synchronous: "normal", CheckpointInterval: -1})
+	if err != nil {
+		return nil, fmt.Errorf("open the database for the baseline: %w", err)
+	}
+	return st, nil
+}
+
+// seedAndReport seeds n users and sessions, reports how long it took, and
+// checkpoints the WAL so that the measurements start from a database as a
+// server that has been running a while would have it.
+func seedAndReport(ctx context.Context, st *sqlite.Store, dbPath string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	took, err := seed(ctx, st, n)
+	if err != nil {
+		return fmt.Errorf("seed %d users and sessions: %w", n, err)
+	}
+	fmt.Printf("seeded %d users (identity, profile, sealed provider tokens) and %d active sessions in %s (%.0f users/s, %d goroutines, 5 store calls per user and session)\n",
+		n, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), seedWorkers)
+	fmt.Printf("after seeding: %s\n", files(dbPath))
+	if err := st.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("checkpoint after seeding: %w", err)
 	}
 	return nil
 }
 
-// result is one measurement.
-type result struct {
-	rate     float64 // operations per second
-	p50, p99 float64 // milliseconds
+// loadTest is one run: the server, sbload's handle on its database, and
+// the meter of both processes' CPU.
+type loadTest struct {
+	cfg    config
+	st     *sqlite.Store
+	srv    *server
+	dbPath string
+	meter  meter
 }
 
-// measure runs n workers for d and reports throughput and latency. setup
-// prepares each worker outside the timed window.
-func measure(n int, d time.Duration, setup func(worker int) (func() error, error)) (result, error) {
-	ops := make([]func() error, n)
-	for i := range ops {
-		op, err := setup(i)
-		if err != nil {
-			return result{}, err
-		}
-		ops[i] = op
-	}
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		firstErr  error
-		wg        sync.WaitGroup
-	)
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	for _, op := range ops {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local []time.Duration
-			for time.Now().Before(deadline) {
-				t := time.Now()
-				if err := op(); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				local = append(local, time.Since(t))
-			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return result{}, firstErr
-	}
-	elapsed := time.Since(start)
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		if len(latencies) == 0 {
-			return 0
-		}
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
-	}
-	return result{rate: float64(len(latencies)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}, nil
-}
+// Targets from DESIGN.md, printed next to the figures.
+const (
+	refreshTarget = "target at 8 clients: >= 2,000/s, p99 <= 15 ms; <= 0.5 ms server CPU"
+	signinTarget  = "target at 8 clients: >= 500/s"
+)
 
-// casWorker is the baseline: the conditional findOneAndUpdate that checks
-// and advances a generation, as a refresh does, on a document of its own.
-func casWorker(coll *mongo.Collection, template bson.M, w int) (func() error, error) {
-	id := fmt.Sprintf("w%d-%d", w, time.Now().UnixNano())
-	doc := bson.M{}
-	for k, v := range template {
-		doc[k] = v
-	}
-	doc["_id"], doc["generation"] = id, int64(1)
-	doc["expires_at"], doc["idle_expires_at"] = time.Now().Add(time.Hour), time.Now().Add(time.Hour)
-	if _, err := coll.InsertOne(context.Background(), doc); err != nil {
-		return nil, err
-	}
-	gen := int64(1)
-	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
-	return func() error {
-		var out bson.M
-		now := time.Now()
-		err := coll.FindOneAndUpdate(context.Background(),
-			bson.M{"_id": id, "state": "active", "generation": gen, "expires_at": bson.M{"$gt": now}, "idle_expires_at": bson.M{"$gt": now}},
-			bson.M{"$set": bson.M{"generation": gen + 1, "rotated_at": now, "idle_expires_at": now.Add(time.Hour)}}, opts).Decode(&out)
-		gen++
-		return err
-	}, nil
-}
-
-// refreshWorker signs in once, then refreshes in a loop, always with the
-// newest refresh token.
-func refreshWorker(base string) (func() error, error) {
-	tok, err := signIn(base, newClient())
+// table measures the refresh grant at each concurrency and then sign-ins,
+// each next to its baseline.
+func (l *loadTest) table(ctx context.Context) error {
+	user, err := recordLogin(ctx, l.st, baselinePersona(), time.Now())
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("baseline user: %w", err)
 	}
-	c := newClient()
-	return func() error {
-		ts, err := postToken(c, base, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {"demo"}})
+	printHeader()
+	for _, n := range l.cfg.levels {
+		base, err := measure(ctx, l.meter, n, l.cfg.duration, func(int) (op, error) { return rotateWorker(ctx, l.st, user) })
 		if err != nil {
-			return err
+			return fmt.Errorf("baseline Store.Rotate at %d clients: %w", n, err)
 		}
-		tok = ts
-		return nil
-	}, nil
-}
-
-// signinWorker performs complete sign-ins as distinct dev users' browsers.
-func signinWorker(base string) func() error {
-	return func() error {
-		_, err := signIn(base, newClient())
-		return err
-	}
-}
-
-func newClient() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-}
-
-type tokenSet struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	Error        string `json:"error"`
-}
-
-// signIn runs the demo client's whole flow with the dev provider: authorize,
-// the dev page's form, the callback, and the code exchange.
-func signIn(base string, c *http.Client) (tokenSet, error) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	verifier := base64.RawURLEncoding.EncodeToString(b)
-	sum := sha256.Sum256([]byte(verifier))
-	redirect := base + "/demo/"
-	q := url.Values{
-		"client_id": {"demo"}, "redirect_uri": {redirect}, "response_type": {"code"}, "state": {"s"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "provider": {"dev"},
-	}
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Path == "/demo/" {
-			return http.ErrUseLastResponse // the SPA would take over here
+		printRow(n, "baseline: Store.Rotate", base, base, base.selfCPU, "sbload CPU")
+		refresh, err := measure(ctx, l.meter, n, l.cfg.duration, func(int) (op, error) { return refreshWorker(l.srv.base) })
+		if err != nil {
+			return fmt.Errorf("refresh grant at %d clients: %w", n, err)
 		}
+		printRow(n, "POST /token refresh_token", refresh, base, refresh.serverCPU, refreshTarget)
+		l.printAfter(refresh, "refresh")
+	}
+	if l.cfg.signinClients == 0 {
 		return nil
 	}
-	resp, err := c.Get(base + "/authorize?" + q.Encode())
-	if err != nil {
-		return tokenSet{}, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	form := resp.Request.URL.Query()
-	form.Set("user", "alice")
-	resp, err = c.PostForm(base+"/dev/authorize", form)
-	if err != nil {
-		return tokenSet{}, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	loc, err := resp.Location()
-	if err != nil || loc.Query().Get("code") == "" {
-		return tokenSet{}, fmt.Errorf("sign-in did not return a code (status %d)", resp.StatusCode)
-	}
-	return postToken(c, base, url.Values{
-		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {redirect},
-		"client_id": {"demo"}, "code_verifier": {verifier},
-	})
+	return l.signins(ctx, l.cfg.signinClients)
 }
 
-func postToken(c *http.Client, base string, form url.Values) (tokenSet, error) {
-	resp, err := c.PostForm(base+"/token", form)
+// signins measures complete dev-provider sign-ins against the five store
+// calls a sign-in makes, done directly.
+func (l *loadTest) signins(ctx context.Context, n int) error {
+	base, err := measure(ctx, l.meter, n, l.cfg.duration, func(int) (op, error) { return storeSigninWorker(ctx, l.st), nil })
 	if err != nil {
-		return tokenSet{}, err
+		return fmt.Errorf("baseline sign-in store calls at %d clients: %w", n, err)
 	}
-	defer resp.Body.Close()
-	var ts tokenSet
-	if err := json.NewDecoder(resp.Body).Decode(&ts); err != nil {
-		return ts, fmt.Errorf("token response: %w", err)
+	fmt.Println()
+	printRow(n, "baseline: a sign-in's 5 store calls", base, base, base.selfCPU, "sbload CPU; CreateFlow, ClaimIdentity, UpsertLogin, IssueCode, RedeemCode")
+	signin, err := measure(ctx, l.meter, n, l.cfg.duration, func(int) (op, error) { return signinWorker(l.srv.base), nil })
+	if err != nil {
+		return fmt.Errorf("sign-ins at %d clients: %w", n, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return ts, fmt.Errorf("token endpoint answered %d %s", resp.StatusCode, ts.Error)
-	}
-	return ts, nil
+	printRow(n, "complete dev sign-in (5 requests)", signin, base, signin.serverCPU, signinTarget)
+	l.printAfter(signin, "sign-in")
+	return nil
 }
 
-// rss reads a process's resident memory from /proc (Linux).
-func rss(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
+// printAfter prints the server's memory, the database files, and sbload's
+// own CPU per operation as the HTTP client (on a 2-core machine it
+// competes with the server for the same cores).
+func (l *loadTest) printAfter(r result, what string) {
+	fmt.Printf("%-8s after: server RSS %s; %s; sbload (HTTP client) CPU %.3f ms/%s\n",
+		"", formatRSS(l.srv.pid), files(l.dbPath), ms(r.selfCPU), what)
 }
 
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+// rowFormat lays out the table.
+const rowFormat = "%-8s %-36s %9s %8s %8s %7s %10s  %s\n"
+
+func printHeader() {
+	fmt.Printf(rowFormat, "clients", "operation", "ops/s", "p50 ms", "p99 ms", "ratio", "CPU ms/op", "")
 }
 
-// startServer runs the socialbridge binary in dev mode against the given
-// database on a free loopback port and waits until it is ready.
-func startServer(bin, dir, dbAddr string) (string, int, func(), error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return "", 0, nil, err
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = []string{
-		"SOCIALBRIDGE_DATA_DIR=" + dir, "SOCIALBRIDGE_SERVER_ADDR=" + addr,
-		"SOCIALBRIDGE_STORE_EMBEDDED_ADDR=" + dbAddr, "SOCIALBRIDGE_LOG_LEVEL=warn",
-		"SOCIALBRIDGE_SERVER_RATE_LIMIT=-1", // every load client comes from 127.0.0.1
-	}
-	cmd.Stdout = io.Discard
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", 0, nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	base := "http://localhost:" + port
-	for i := 0; i < 300; i++ {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base, cmd.Process.Pid, stop, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	stop()
-	return "", 0, nil, errors.New("socialbridge did not become ready in 30s")
+// printRow prints one measurement, its ratio to the baseline's rate and
+// the CPU per operation of the process that matters for it.
+func printRow(clients int, name string, r, base result, cpu time.Duration, note string) {
+	fmt.Printf(rowFormat, strconv.Itoa(clients), name, fmt.Sprintf("%.0f", r.rate),
+		fmt.Sprintf("%.2f", r.p50), fmt.Sprintf("%.2f", r.p99), fmt.Sprintf("%.2f", r.rate/base.rate),
+		fmt.Sprintf("%.3f", ms(cpu)), note)
 }
+
+// ms converts a duration to fractional milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -233,13 +233,13 @@ func (i *Issuer) ParseAccess(token string) (AccessClaims, error) {
 	}
 	at.Audience, _ = c.GetAudience()
 	if iat, _ := c.GetIssuedAt(); iat != nil {
-		at.IssuedAt = iat.Time
+		at.IssuedAt = iat.UTC()
 	}
 	if exp, _ := c.GetExpirationTime(); exp != nil {
-		at.Expiry = exp.Time
+		at.Expiry = exp.UTC()
 	}
 	if t, ok := c["auth_time"].(float64); ok {
-		at.AuthTime = time.Unix(int64(t), 0)
+		at.AuthTime = time.Unix(int64(t), 0).UTC()
 	}
 	for k, v := range c {
 		if !reservedClaim(k) {

@@ -19,11 +19,14 @@ import (
 )
 
 // Sealer encrypts secrets at rest (provider tokens, private signing keys)
-// with AES-256-GCM. A sealed value names the key that sealed it, so that a
-// future key rotation can still open old values.
+// with AES-256-GCM. A sealed value names the key that sealed it, so that
+// values sealed with an older key still open after the key changes.
 type Sealer struct {
 	keyID string
 	aead  cipher.AEAD
+	// open holds every key a value may have been sealed with, by key id:
+	// the sealing key and the older ones.
+	open map[string]cipher.AEAD
 }
 
 // sealPrefix versions the sealed format.
@@ -33,21 +36,34 @@ const sealPrefix = "v1."
 // context or tampered bytes.
 var ErrUnseal = errors.New("cannot open sealed value")
 
-// NewSealer returns a Sealer for a 32-byte key.
-func NewSealer(key []byte) (*Sealer, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("encryption key must be 32 bytes, got %d", len(key))
+// NewSealer returns a Sealer that seals with key and opens values sealed
+// with key or with any of older (all 32 bytes). Older keys let data sealed
+// before a key change stay readable; it is sealed with key when next
+// written.
+func NewSealer(key []byte, older ...[]byte) (*Sealer, error) {
+	s := &Sealer{open: map[string]cipher.AEAD{}}
+	for i, k := range append([][]byte{key}, older...) {
+		if len(k) != 32 {
+			return nil, fmt.Errorf("encryption key must be 32 bytes, got %d", len(k))
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("create cipher: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("create GCM: %w", err)
+		}
+		sum := sha256.Sum256(append([]byte("socialbridge key id\x00"), k...))
+		id := hex.EncodeToString(sum[:4])
+		if i == 0 {
+			s.keyID, s.aead = id, aead
+		}
+		if _, dup := s.open[id]; !dup {
+			s.open[id] = aead
+		}
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("create cipher: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("create GCM: %w", err)
-	}
-	sum := sha256.Sum256(append([]byte("socialbridge key id\x00"), key...))
-	return &Sealer{keyID: hex.EncodeToString(sum[:4]), aead: aead}, nil
+	return s, nil
 }
 
 // Seal encrypts plaintext. context binds the ciphertext to where it is
@@ -69,15 +85,16 @@ func (s *Sealer) Open(sealed, context string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unknown format", ErrUnseal)
 	}
 	keyID, body, ok := strings.Cut(rest, ".")
-	if !ok || keyID != s.keyID {
+	aead, known := s.open[keyID]
+	if !ok || !known {
 		return nil, fmt.Errorf("%w: sealed with another key (%q)", ErrUnseal, keyID)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil || len(raw) < s.aead.NonceSize() {
+	if err != nil || len(raw) < aead.NonceSize() {
 		return nil, fmt.Errorf("%w: malformed", ErrUnseal)
 	}
-	n := s.aead.NonceSize()
-	pt, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(context))
+	n := aead.NonceSize()
+	pt, err := aead.Open(nil, raw[:n], raw[n:], []byte(context))
 	if err != nil {
 		return nil, fmt.Errorf("%w: authentication failed", ErrUnseal)
 	}

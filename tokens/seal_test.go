@@ -167,3 +167,33 @@ func swapKeyID(t *testing.T, from, like string) string {
 	prefix, _, _ := cutBody(t, like)
 	return prefix + body
 }
+
+func TestASealerOpensWhatOlderKeysSealedAndSealsWithTheNewOne(t *testing.T) {
+	t.Parallel()
+	oldKey, newKey := randomBytes(t, 32), randomBytes(t, 32)
+	const ctx = "user:1:google:refresh_token"
+	before, err := newSealer(t, oldKey).Seal([]byte("sealed before the key changed"), ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tokens.NewSealer(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Open(before, ctx); err != nil || string(got) != "sealed before the key changed" {
+		t.Fatalf("Open(value sealed with the older key) = %q, %v", got, err)
+	}
+	after, err := s.Seal([]byte("new"), ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newSealer(t, newKey).Open(after, ctx); err != nil {
+		t.Errorf("a new value is not sealed with the new key: %v", err)
+	}
+	if _, err := newSealer(t, oldKey).Open(after, ctx); !errors.Is(err, tokens.ErrUnseal) {
+		t.Errorf("a new value opens with the older key: %v", err)
+	}
+	if _, err := tokens.NewSealer(newKey, make([]byte, 16)); err == nil {
+		t.Error("NewSealer accepted a 16-byte older key")
+	}
+}

@@ -16,8 +16,9 @@ COPY --from=build /out/socialbridge /usr/local/bin/socialbridge
 COPY --from=build --chown=65532:65532 /out/data /data
 # Listen on all interfaces inside the container; data (the SQLite database,
 # dev-mode secrets) lives on a volume. Production: set SOCIALBRIDGE_MODE,
-# SOCIALBRIDGE_SERVER_PUBLIC_URL, MONGODB_URI and the secrets (or mount a
-# config file and pass -config).
+# SOCIALBRIDGE_SERVER_PUBLIC_URL and the secrets (or mount a config file and
+# pass -config); keep the SQLite file on the /data volume for one host, or
+# set MONGODB_URI for several.
 ENV SOCIALBRIDGE_DATA_DIR=/data \
     SOCIALBRIDGE_SERVER_ADDR=:8080
 USER 65532:65532

@@ -11,12 +11,17 @@
 // Every compare-and-set in the contract is one atomic operation on one
 // record, and every multi-step use case (a sign-in) is ordered so that a
 // crash between two steps leaves a state the next attempt repairs. Times
-// are stored with millisecond precision.
+// are stored with millisecond precision and read back in UTC.
+//
+// Besides the records of sign-ins, the store keeps what revocation and
+// administration need: a per-user not-before time, the revocation feed
+// that backends poll (RevocationsSince) and an audit trail (Audit).
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/socialbridge/socialbridge/claims"
@@ -39,9 +44,38 @@ type Store interface {
 	Sessions
 	Users
 	Keys
-	// SweepExpired deletes flows and sessions whose expiry is older than
-	// now minus grace, and reports how many. Reads check expiry
-	// themselves; this only reclaims space.
+	Audit
+	// RevocationsSince reads the revocation feed: the sessions revoked at
+	// or after since (At is their RevokedAt) and the users whose
+	// not-before is at or after since (At is the not-before), ordered by
+	// At, then Kind, then id (SessionID for a session, UserID for a
+	// user). limit must be at least 1.
+	//
+	// The page holds at most limit entries, except that it never splits
+	// an instant: when the limit falls inside entries sharing one At,
+	// they are all returned. A caller paging through a backlog therefore
+	// continues from the last entry's At plus one millisecond.
+	//
+	// since is inclusive, and there is no global sequence to make the
+	// cursor exact: replicas stamp revocations with their own clocks, and
+	// a revocation committed a moment late can carry an At older than
+	// entries already read. A caller that is caught up (a page shorter
+	// than limit) therefore asks next from its newest At minus an overlap
+	// window larger than the clock skew and commit delay it tolerates (a
+	// few seconds), and treats entries as a set keyed by Kind and id, so
+	// that re-reading one is harmless.
+	//
+	// Revoked sessions leave the feed when the sweeper removes them (an
+	// hour, SweepGrace, after their absolute or idle expiry); not-before
+	// entries stay as long as the user does. Callers keep only what is
+	// younger than the longest access-token lifetime anyway.
+	RevocationsSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
+	// SweepExpired deletes flows and sessions whose absolute or idle
+	// expiry is older than now minus grace, and reports how many. Reads
+	// check expiry themselves; this only reclaims space. (A session's
+	// access tokens outlive its last rotation by one access-token
+	// lifetime, which is shorter than the idle lifetime plus the grace,
+	// so a swept revoked session has no live token left to revoke.)
 	SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error)
 	// Ping checks the database answers, for readiness probes.
 	Ping(ctx context.Context) error
@@ -52,8 +86,9 @@ type Store interface {
 // Sessions is the life of one sign-in, from the login flow to the end of
 // the session. See Session for the states.
 type Sessions interface {
-	// CreateFlow stores a new login flow in state pending (the State field
-	// is ignored). ErrConflict means the id is taken.
+	// CreateFlow stores a new login flow in state pending. The State field
+	// of f is ignored, and f is not modified. ErrConflict means the id is
+	// taken.
 	CreateFlow(ctx context.Context, f *Session) error
 	// IssueCode moves a pending, unexpired flow of provider to state code
 	// and returns it. ErrNotFound means the flow is unknown, expired, for
@@ -75,6 +110,20 @@ type Sessions interface {
 	// Revoke ends a session that is active or holds an unredeemed code,
 	// recording when and why. It reports whether this call revoked it.
 	Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error)
+	// RevokeUserSessions revokes, as Revoke does each, every session of
+	// the user that is active or holds an unredeemed code (log out
+	// everywhere, a disabled user, a change of roles), whatever its
+	// expiry, and reports how many it revoked. They all get RevokedAt now
+	// and enter the revocation feed.
+	//
+	// Each session's change is atomic, but the call is not a cut-off: a
+	// sign-in of the user that issues its code while this runs, or after
+	// it, is not revoked (on MongoDB the update is not even a snapshot of
+	// the user's sessions: a session that changes state while it runs may
+	// escape). Callers that must cut the user off also raise the user's
+	// not-before (SetUserNotBefore) or disable the user, and check both
+	// when they redeem a code and refresh.
+	RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error)
 	// GetSession returns a flow or session by id whatever its state and
 	// expiry: callers that act on it check both.
 	GetSession(ctx context.Context, id string) (*Session, error)
@@ -93,11 +142,15 @@ type Users interface {
 	// It is step one of a sign-in: the identity exists before its user, so
 	// a crash after it leaves an identity whose user the next sign-in
 	// creates (UpsertLogin creates missing users).
+	//
+	// provider must be a valid provider name (ValidProviderName).
 	ClaimIdentity(ctx context.Context, key, provider, subject, newUserID string, now time.Time) (userID string, created bool, err error)
 	// UpsertLogin writes one sign-in to user userID atomically (profile,
 	// the provider's link with its sealed tokens, the identity key and the
 	// timestamps together), creating the user if needed, and returns the
-	// user as it is after the write.
+	// user as it is after the write. It leaves Disabled, Roles and
+	// NotBefore as they are. l.Provider must be a valid provider name
+	// (ValidProviderName): it is the key of the link in User.Providers.
 	UpsertLogin(ctx context.Context, userID string, l Login) (*User, error)
 	// GetUser returns a user by id.
 	GetUser(ctx context.Context, id string) (*User, error)
@@ -111,6 +164,32 @@ type Users interface {
 	// SetDisabled disables or re-enables a user. ErrNotFound means there
 	// is no such user.
 	SetDisabled(ctx context.Context, id string, disabled bool) error
+	// SetUserNotBefore raises the user's not-before time to t: every
+	// token of the user issued before it is to be refused (log out
+	// everywhere, a change of roles), by refreshes here and by backends
+	// through the revocation feed, which the user enters at t. It never
+	// moves the time back: a t earlier than the stored one leaves it, so
+	// that two replicas with skewed clocks, or two administrators, cannot
+	// bring revoked tokens back. t must not be zero. ErrNotFound means
+	// there is no such user.
+	SetUserNotBefore(ctx context.Context, id string, t time.Time) error
+}
+
+// Audit keeps the audit trail: sign-ins, failed sign-ins, refresh token
+// reuse, logouts, revocations, administrative actions. Events are
+// immutable once appended, and removed only by SweepAudit.
+type Audit interface {
+	// AppendAudit stores an event. It must pass ValidAuditEvent.
+	// ErrConflict means an event with this ID exists (a retried append
+	// that had in fact succeeded).
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns the events q selects, newest first (by At, then
+	// by ID descending).
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	// SweepAudit deletes the events that happened before before, and
+	// reports how many: the retention job calls it with now minus the
+	// retention period.
+	SweepAudit(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Keys keeps the token signing keys that every replica shares.
@@ -215,6 +294,9 @@ type User struct {
 	Profile  claims.Profile `bson:"profile"`
 	Roles    []string       `bson:"roles,omitempty"`
 	Disabled bool           `bson:"disabled,omitempty"`
+	// NotBefore revokes every token of the user issued before it (see
+	// Users.SetUserNotBefore); zero when never set.
+	NotBefore time.Time `bson:"not_before,omitempty"`
 	// Identities lists the identity keys that signed in as this user, in
 	// the order they first did (informational; the identity records are
 	// authoritative).
@@ -259,4 +341,122 @@ type SigningKey struct {
 	PrivateSealed string    `bson:"private_sealed"`
 	CreatedAt     time.Time `bson:"created_at"`
 	SignFrom      time.Time `bson:"sign_from"`
+}
+
+// Kinds of revocation feed entries.
+const (
+	// RevokedSession is a revoked session: every token of the session is
+	// revoked.
+	RevokedSession = "session"
+	// RevokedUser is a user's not-before: every token of the user issued
+	// before At is revoked.
+	RevokedUser = "user"
+)
+
+// Revocation is one entry of the revocation feed (Store.RevocationsSince).
+type Revocation struct {
+	// Kind is RevokedSession or RevokedUser.
+	Kind string
+	// SessionID is the revoked session; empty for kind user.
+	SessionID string
+	// UserID is the user of the session, or the user whose not-before
+	// this is.
+	UserID string
+	// At is when the session was revoked, or the user's not-before.
+	At time.Time
+	// ExpiresAt is the revoked session's absolute expiry: its refresh
+	// token is dead after it, and its access tokens one access-token
+	// lifetime later at the latest. Zero for kind user.
+	ExpiresAt time.Time
+}
+
+// AuditEvent is one entry of the audit trail. It never holds token
+// material: ids, names and reasons only.
+type AuditEvent struct {
+	// ID is unique; the caller makes it (a random id), so that a retried
+	// append can be recognised (ErrConflict).
+	ID string `bson:"_id"`
+	// At is when it happened.
+	At time.Time `bson:"at"`
+	// Type says what happened ("login", "login_failed", "refresh_reuse",
+	// "logout", "revoke", "user_disabled", ...).
+	Type string `bson:"type"`
+	// UserID, SessionID and ClientID are the records concerned, when
+	// known.
+	UserID    string `bson:"user_id,omitempty"`
+	SessionID string `bson:"session_id,omitempty"`
+	ClientID  string `bson:"client_id,omitempty"`
+	// Actor is who did it when that is not the user ("admin", a client
+	// id); empty for the user themselves.
+	Actor string `bson:"actor,omitempty"`
+	// IP is the client address of the request.
+	IP string `bson:"ip,omitempty"`
+	// Detail holds further facts (provider, reason, ...). Its keys follow
+	// the rule of provider names (ValidProviderName): MongoDB stores them
+	// as field names. An empty map reads back as nil.
+	Detail map[string]string `bson:"detail,omitempty"`
+}
+
+// AuditQuery selects audit events for Audit.ListAudit.
+type AuditQuery struct {
+	// UserID selects the events of one user; empty selects every event.
+	UserID string
+	// Before, when set, selects the events older than it. With BeforeID
+	// it selects the events after the event (Before, BeforeID) in the
+	// listing order (older, or as old with a smaller ID): to read the
+	// next page, pass the last event's At and ID.
+	Before   time.Time
+	BeforeID string
+	// Limit is the most events returned; at least 1.
+	Limit int
+}
+
+// maxNameLen bounds provider names and audit detail keys.
+const maxNameLen = 64
+
+// ValidProviderName reports whether name can name a provider instance in
+// the store: 1 to 64 ASCII letters, digits, '-' or '_'. Provider names
+// come from configuration; they are keys of User.Providers (field names on
+// MongoDB, JSON object keys on SQLite), so a dot or a '$' could reach into
+// other fields.
+func ValidProviderName(name string) error {
+	if !validName(name) {
+		return fmt.Errorf("provider name %q is invalid: want 1 to %d ASCII letters, digits, '-' or '_'", name, maxNameLen)
+	}
+	return nil
+}
+
+// ValidAuditEvent reports whether e can be appended: it has an ID, a time
+// and a type, and its detail keys are valid names (see AuditEvent.Detail).
+func ValidAuditEvent(e AuditEvent) error {
+	switch {
+	case e.ID == "":
+		return errors.New("audit event has no ID")
+	case e.At.IsZero():
+		return fmt.Errorf("audit event %s has no time", e.ID)
+	case e.Type == "":
+		return fmt.Errorf("audit event %s has no type", e.ID)
+	}
+	for k := range e.Detail {
+		if !validName(k) {
+			return fmt.Errorf("audit event %s: detail key %q is invalid: want 1 to %d ASCII letters, digits, '-' or '_'", e.ID, k, maxNameLen)
+		}
+	}
+	return nil
+}
+
+// validName reports whether s is 1 to maxNameLen ASCII letters, digits,
+// '-' or '_'.
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > maxNameLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -25,14 +25,44 @@
 // Listing a user's sessions or identities is then a query to every shard,
 // which is correct and rare.
 //
+// RevokeUserSessions is one updateMany: each session's change is atomic,
+// but the whole is no snapshot, so a session that changes state while it
+// runs may escape it (see store.Sessions.RevokeUserSessions: callers also
+// set the user's not-before). The revocation feed has no global sequence
+// either: without transactions there is no counter to take, so it is
+// ordered by the time each replica stamps, and its readers re-read an
+// overlap window (see store.Store.RevocationsSince).
+//
 // # Expiry
 //
-// A TTL index on sessions.expires_at lets the server delete flows and
-// sessions an hour (store.SweepGrace) after they expire; store.RunSweeper
-// does the same through SweepExpired, also on servers without TTL indexes.
-// Neither is needed for correctness: every conditional update and listing
-// checks expiry itself, and the TTL monitor runs only about once a minute
-// anyway.
+// Two TTL indexes let the server delete sessions an hour
+// (store.SweepGrace) after their absolute expiry (expires_at, which flows
+// and codes have too) or their idle expiry (idle_expires_at), whichever
+// comes first; store.RunSweeper does the same through SweepExpired, with
+// an $or of the two, also on servers without TTL indexes. Neither is needed
+// for correctness: every conditional update and listing checks expiry
+// itself, and the TTL monitor runs only about once a minute anyway.
+//
+// A single gc_at = min(idle_expires_at, expires_at) field with one TTL
+// index would do the same with one index, but Rotate would have to compute
+// the minimum with the stored expires_at, in an aggregation-pipeline update
+// (which the FerretDB stand-in the tests use does not support) or a read
+// before the write; and it would cost the same index write per rotation
+// as the idle_expires_at index does.
+//
+// Audit events are removed by SweepAudit through the index on their time,
+// not by TTL: their retention is a setting, which a TTL index would freeze
+// into its definition (at is a BSON date, so an operator may still add
+// one).
+//
+// # Indexes
+//
+// Open creates the indexes every query needs (creating one that exists is
+// a no-op), with its own deadline, Options.IndexTimeout (2 minutes by
+// default) rather than the 10 s each operation gets: building an index on
+// a large existing collection takes a while. If it runs out, Open fails
+// naming the index; creating it again at the next Open resumes or waits for
+// a build the server kept going, or starts it anew.
 package mongo
 
 import (
@@ -59,6 +89,7 @@ const (
 	collIdentities = "identities"
 	collSessions   = "sessions"
 	collKeys       = "signing_keys"
+	collAudit      = "audit_events"
 )
 
 // upsertAttempts bounds the retries of an upsert that lost a race to create
@@ -69,9 +100,18 @@ const upsertAttempts = 8
 // unless the URI sets timeoutMS.
 const defaultTimeout = 10 * time.Second
 
-// codeNotImplemented is the server error code for an unsupported feature
-// (FerretDB answers it for TTL indexes).
-const codeNotImplemented = 238
+// DefaultIndexTimeout bounds the creation of the indexes at Open when
+// Options.IndexTimeout is 0.
+const DefaultIndexTimeout = 2 * time.Minute
+
+// Server error codes.
+const (
+	// codeNotImplemented is an unsupported feature (FerretDB answers it
+	// for TTL indexes).
+	codeNotImplemented = 238
+	// codeIndexNotFound answers the drop of an index that does not exist.
+	codeIndexNotFound = 27
+)
 
 // Options configures Open.
 type Options struct {
@@ -83,6 +123,11 @@ type Options struct {
 	// Logger receives the few things Open has to say (a server that cannot
 	// expire documents by itself). Nil discards them.
 	Logger *slog.Logger
+	// IndexTimeout bounds the creation of the indexes at Open, which on a
+	// large existing collection takes longer than an ordinary operation;
+	// 0 means DefaultIndexTimeout. A deadline of the context given to Open
+	// that comes earlier wins.
+	IndexTimeout time.Duration
 }
 
 // Store is the MongoDB implementation of store.Store. It is safe for
@@ -95,6 +140,7 @@ type Store struct {
 	identities *mongo.Collection
 	sessions   *mongo.Collection
 	keys       *mongo.Collection
+	audit      *mongo.Collection
 	logger     *slog.Logger
 }
 
@@ -132,9 +178,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		identities: db.Collection(collIdentities),
 		sessions:   db.Collection(collSessions),
 		keys:       db.Collection(collKeys),
+		audit:      db.Collection(collAudit),
 		logger:     logger,
 	}
-	if err := s.ensureIndexes(ctx); err != nil {
+	indexTimeout := o.IndexTimeout
+	if indexTimeout <= 0 {
+		indexTimeout = DefaultIndexTimeout
+	}
+	// A deadline on the context replaces the client's per-operation
+	// timeout.
+	ictx, cancel := context.WithTimeout(ctx, indexTimeout)
+	defer cancel()
+	if err := s.ensureIndexes(ictx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
@@ -159,22 +214,10 @@ func registry() *bson.Registry {
 
 // ensureIndexes creates an index for every query the store makes.
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	// The TTL index both expires sessions and serves SweepExpired. A
-	// server without TTL support (NotImplemented, e.g. FerretDB 1.x) gets
-	// a plain index and relies on the sweeper.
-	ttl := mongo.IndexModel{
-		Keys:    bson.D{{Key: "expires_at", Value: 1}},
-		Options: options.Index().SetName("expires_at_ttl").SetExpireAfterSeconds(int32(store.SweepGrace / time.Second)),
-	}
-	if _, err := s.sessions.Indexes().CreateOne(ctx, ttl); err != nil {
-		var ce mongo.CommandError
-		if !errors.As(err, &ce) || ce.Code != codeNotImplemented {
-			return fmt.Errorf("create sessions expiry index: %w", err)
-		}
-		s.logger.Warn("the database cannot expire documents by TTL index; expired sessions are removed by the sweeper only")
-		plain := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetName("expires_at")}
-		if _, err := s.sessions.Indexes().CreateOne(ctx, plain); err != nil {
-			return fmt.Errorf("create sessions expiry index: %w", err)
+	// The TTL indexes both expire sessions and serve SweepExpired.
+	for _, field := range []string{"expires_at", "idle_expires_at"} {
+		if err := s.ensureTTLIndex(ctx, s.sessions, field, store.SweepGrace); err != nil {
+			return err
 		}
 	}
 	for _, ix := range []struct {
@@ -183,21 +226,59 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		keys bson.D
 		opts *options.IndexOptionsBuilder
 	}{
-		// ListUserSessions.
+		// ListUserSessions and RevokeUserSessions.
 		{s.sessions, "user_id_state", bson.D{{Key: "user_id", Value: 1}, {Key: "state", Value: 1}}, options.Index()},
-		// The revocation feed. Sparse: revoked_at is absent (not a zero
-		// date) until a session is revoked, so the index holds revoked
-		// sessions only.
-		{s.sessions, "revoked_at", bson.D{{Key: "revoked_at", Value: 1}}, options.Index().SetSparse(true)},
+		// The revocation feed, in its order. Sparse: revoked_at is absent
+		// (not a zero date) until a session is revoked, so the index holds
+		// revoked sessions only.
+		{s.sessions, "revoked_at_id", bson.D{{Key: "revoked_at", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
+		// The revocation feed's not-before times; sparse likewise.
+		{s.users, "not_before_id", bson.D{{Key: "not_before", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
 		// ListUserIdentities.
 		{s.identities, "user_id", bson.D{{Key: "user_id", Value: 1}}, options.Index()},
 		// ListKeys.
 		{s.keys, "use_generation", bson.D{{Key: "use", Value: 1}, {Key: "generation", Value: 1}}, options.Index()},
+		// ListAudit of everyone, and SweepAudit.
+		{s.audit, "at_id", bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}, options.Index()},
+		// ListAudit of one user.
+		{s.audit, "user_id_at_id", bson.D{{Key: "user_id", Value: 1}, {Key: "at", Value: -1}, {Key: "_id", Value: -1}}, options.Index()},
 	} {
 		model := mongo.IndexModel{Keys: ix.keys, Options: ix.opts.SetName(ix.name)}
 		if _, err := ix.coll.Indexes().CreateOne(ctx, model); err != nil {
 			return fmt.Errorf("create index %s.%s: %w", ix.coll.Name(), ix.name, err)
 		}
+	}
+	// Replaced by revoked_at_id, which also orders the feed's ties.
+	if err := s.sessions.Indexes().DropOne(ctx, "revoked_at"); err != nil {
+		var ce mongo.CommandError
+		if !errors.As(err, &ce) || ce.Code != codeIndexNotFound {
+			return fmt.Errorf("drop the replaced index sessions.revoked_at: %w", err)
+		}
+	}
+	return nil
+}
+
+// ensureTTLIndex creates a TTL index named <field>_ttl that deletes a
+// document of coll once field is older than after. A server without TTL
+// support (NotImplemented, e.g. FerretDB 1.x) gets a plain index named
+// <field>, and the sweeper does the deleting.
+func (s *Store) ensureTTLIndex(ctx context.Context, coll *mongo.Collection, field string, after time.Duration) error {
+	ttl := mongo.IndexModel{
+		Keys:    bson.D{{Key: field, Value: 1}},
+		Options: options.Index().SetName(field + "_ttl").SetExpireAfterSeconds(int32(after / time.Second)),
+	}
+	_, err := coll.Indexes().CreateOne(ctx, ttl)
+	if err == nil {
+		return nil
+	}
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code != codeNotImplemented {
+		return fmt.Errorf("create index %s.%s_ttl: %w", coll.Name(), field, err)
+	}
+	s.logger.Warn("the database cannot expire documents by TTL index; they are removed by the sweeper only", "collection", coll.Name(), "field", field)
+	plain := mongo.IndexModel{Keys: bson.D{{Key: field, Value: 1}}, Options: options.Index().SetName(field)}
+	if _, err := coll.Indexes().CreateOne(ctx, plain); err != nil {
+		return fmt.Errorf("create index %s.%s: %w", coll.Name(), field, err)
 	}
 	return nil
 }
@@ -230,10 +311,15 @@ func (s *Store) DropDatabase(ctx context.Context) error {
 	return nil
 }
 
-// SweepExpired deletes flows and sessions whose expiry is older than now
-// minus grace, and reports how many.
+// SweepExpired deletes flows and sessions whose absolute or idle expiry is
+// older than now minus grace, and reports how many. Each branch of the $or
+// has its index.
 func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error) {
-	res, err := s.sessions.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": now.Add(-grace)}})
+	cutoff := now.Add(-grace)
+	res, err := s.sessions.DeleteMany(ctx, bson.M{"$or": bson.A{
+		bson.M{"expires_at": bson.M{"$lt": cutoff}},
+		bson.M{"idle_expires_at": bson.M{"$lt": cutoff}},
+	}})
 	if err != nil {
 		return 0, fmt.Errorf("sweep expired sessions: %w", err)
 	}

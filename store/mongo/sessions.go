@@ -9,12 +9,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/store/internal/feed"
 )
 
-// CreateFlow stores a new login flow in state pending. store.ErrConflict
-// means the id is taken.
+// CreateFlow stores a new login flow in state pending, whatever f.State
+// says; f is not modified. store.ErrConflict means the id is taken.
 func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
-	doc := *f
+	doc := *f // a copy: the caller's State stays as it was
 	doc.State = store.StatePending
 	if _, err := s.sessions.InsertOne(ctx, &doc); err != nil {
 		return fmt.Errorf("create login flow: %w", mapErr(err))
@@ -88,6 +89,88 @@ func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (b
 		return false, fmt.Errorf("revoke session: %w", err)
 	}
 	return res.ModifiedCount == 1, nil
+}
+
+// RevokeUserSessions revokes every active or code-holding session of the
+// user in one updateMany through the user_id_state index, and reports how
+// many it revoked. Each document's update is atomic; the whole is not a
+// snapshot (see store.Sessions.RevokeUserSessions).
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error) {
+	res, err := s.sessions.UpdateMany(ctx,
+		bson.D{{Key: "user_id", Value: userID}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}},
+		bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
+	}
+	return res.ModifiedCount, nil
+}
+
+// RevocationsSince reads the revocation feed: revoked sessions and users'
+// not-before times at or after since, through the revoked_at_id and
+// not_before_id indexes.
+func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+	sessionsOpts := func(limit int) *options.FindOptionsBuilder {
+		o := options.Find().SetProjection(bson.M{"user_id": 1, "revoked_at": 1, "expires_at": 1}).
+			SetSort(bson.D{{Key: "revoked_at", Value: 1}, {Key: "_id", Value: 1}})
+		if limit > 0 {
+			o.SetLimit(int64(limit))
+		}
+		return o
+	}
+	usersOpts := func(limit int) *options.FindOptionsBuilder {
+		o := options.Find().SetProjection(bson.M{"not_before": 1}).
+			SetSort(bson.D{{Key: "not_before", Value: 1}, {Key: "_id", Value: 1}})
+		if limit > 0 {
+			o.SetLimit(int64(limit))
+		}
+		return o
+	}
+	read := func(ctx context.Context, at any, limit int) ([]store.Revocation, error) {
+		var sessions []struct {
+			ID        string    `bson:"_id"`
+			UserID    string    `bson:"user_id"`
+			RevokedAt time.Time `bson:"revoked_at"`
+			ExpiresAt time.Time `bson:"expires_at"`
+		}
+		cur, err := s.sessions.Find(ctx, bson.M{"revoked_at": at}, sessionsOpts(limit))
+		if err != nil {
+			return nil, err
+		}
+		if err := cur.All(ctx, &sessions); err != nil {
+			return nil, err
+		}
+		var users []struct {
+			ID        string    `bson:"_id"`
+			NotBefore time.Time `bson:"not_before"`
+		}
+		cur, err = s.users.Find(ctx, bson.M{"not_before": at}, usersOpts(limit))
+		if err != nil {
+			return nil, err
+		}
+		if err := cur.All(ctx, &users); err != nil {
+			return nil, err
+		}
+		list := make([]store.Revocation, 0, len(sessions)+len(users))
+		for _, d := range sessions {
+			list = append(list, store.Revocation{Kind: store.RevokedSession, SessionID: d.ID, UserID: d.UserID, At: d.RevokedAt, ExpiresAt: d.ExpiresAt})
+		}
+		for _, d := range users {
+			list = append(list, store.Revocation{Kind: store.RevokedUser, UserID: d.ID, At: d.NotBefore})
+		}
+		return list, nil
+	}
+	list, err := feed.Page(ctx, feed.Source{
+		From: func(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+			return read(ctx, bson.M{"$gte": since}, limit)
+		},
+		At: func(ctx context.Context, at time.Time) ([]store.Revocation, error) {
+			return read(ctx, at, 0)
+		},
+	}, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read revocations: %w", err)
+	}
+	return list, nil
 }
 
 // GetSession returns a flow or session by id whatever its state and expiry.

@@ -38,6 +38,12 @@ func TestStorageShape(t *testing.T) {
 			t.Run("every query has its index, and opening again keeps them", func(t *testing.T) {
 				testIndexes(t, uri, mongoDB)
 			})
+			t.Run("an index that a newer one replaced is dropped at open", func(t *testing.T) {
+				testReplacedIndexDropped(t, uri, mongoDB)
+			})
+			t.Run("a user has no not-before field until one is set", func(t *testing.T) {
+				testNotBeforeAbsent(t, uri, mongoDB)
+			})
 		})
 	}
 }
@@ -76,7 +82,7 @@ func testUnsetFieldsAbsent(t *testing.T, uri string, mongoDB bool) {
 	if err := rawDatabase(t, uri, db).Collection("sessions").FindOne(context.Background(), bson.M{"_id": f.ID}).Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
-	// A zero date would put every session in the sparse revoked_at index
+	// A zero date would put every session in the sparse revoked_at_id index
 	// and read back as year 1 rather than "unset".
 	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state"} {
 		if v, ok := doc[field]; ok {
@@ -140,14 +146,17 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 	db := newDatabaseName()
 	openStore(t, uri, db, mongoDB)
 	openStore(t, uri, db, false) // a restart, or a second replica
-	ttlName := "expires_at"      // FerretDB has no TTL indexes
+	// FerretDB has no TTL indexes: plain ones carry the field's name.
+	ttl := ""
 	if mongoDB {
-		ttlName = "expires_at_ttl"
+		ttl = "_ttl"
 	}
 	want := map[string][]string{
-		"sessions":     {"_id_", ttlName, "revoked_at", "user_id_state"},
+		"sessions":     {"_id_", "expires_at" + ttl, "idle_expires_at" + ttl, "revoked_at_id", "user_id_state"},
+		"users":        {"_id_", "not_before_id"},
 		"identities":   {"_id_", "user_id"},
 		"signing_keys": {"_id_", "use_generation"},
+		"audit_events": {"_id_", "at_id", "user_id_at_id"},
 	}
 	raw := rawDatabase(t, uri, db)
 	for coll, names := range want {
@@ -162,16 +171,64 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 		var got []string
 		for _, spec := range specs {
 			got = append(got, spec["name"].(string))
-			if spec["name"] == "expires_at_ttl" && spec["expireAfterSeconds"] != int32(3600) {
-				t.Errorf("expires_at_ttl expireAfterSeconds = %#v, want 3600", spec["expireAfterSeconds"])
+			if name := spec["name"]; (name == "expires_at_ttl" || name == "idle_expires_at_ttl") && spec["expireAfterSeconds"] != int32(3600) {
+				t.Errorf("%s expireAfterSeconds = %#v, want 3600", name, spec["expireAfterSeconds"])
 			}
-			if spec["name"] == "revoked_at" && mongoDB && spec["sparse"] != true {
-				t.Errorf("revoked_at index is not sparse: %v", spec)
+			if name := spec["name"]; (name == "revoked_at_id" || name == "not_before_id") && mongoDB && spec["sparse"] != true {
+				t.Errorf("%s index is not sparse: %v", name, spec)
 			}
 		}
 		slices.Sort(got)
 		if !slices.Equal(got, names) {
 			t.Errorf("%s indexes = %v, want %v", coll, got, names)
 		}
+	}
+}
+
+func testReplacedIndexDropped(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	raw := rawDatabase(t, uri, db)
+	// The revocation feed's index of the first MongoDB store.
+	old := driver.IndexModel{Keys: bson.D{{Key: "revoked_at", Value: 1}}, Options: options.Index().SetName("revoked_at").SetSparse(true)}
+	if _, err := raw.Collection("sessions").Indexes().CreateOne(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	openStore(t, uri, db, mongoDB)
+	specs, err := raw.Collection("sessions").Indexes().ListSpecifications(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range specs {
+		if spec.Name == "revoked_at" {
+			t.Errorf("index revoked_at is still there after Open: %+v", spec)
+		}
+	}
+}
+
+func testNotBeforeAbsent(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	if _, err := s.UpsertLogin(context.Background(), "u1", store.Login{IdentityKey: "google|1", Provider: "google", Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	users := rawDatabase(t, uri, db).Collection("users")
+	var doc bson.M
+	if err := users.FindOne(context.Background(), bson.M{"_id": "u1"}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	// A zero date would put every user in the sparse not_before_id index
+	// and in the revocation feed.
+	if v, ok := doc["not_before"]; ok {
+		t.Errorf("a new user stores not_before = %v; want the field absent", v)
+	}
+	if err := s.SetUserNotBefore(context.Background(), "u1", t0); err != nil {
+		t.Fatal(err)
+	}
+	doc = nil
+	if err := users.FindOne(context.Background(), bson.M{"_id": "u1"}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc["not_before"].(bson.DateTime); !ok {
+		t.Errorf("not_before is stored as %T, want a BSON date", doc["not_before"])
 	}
 }

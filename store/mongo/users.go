@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -28,6 +27,9 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 	update := bson.M{"$setOnInsert": bson.M{
 		"user_id": newUserID, "provider": provider, "subject": subject, "created_at": now,
 	}}
+	if err := store.ValidProviderName(provider); err != nil {
+		return "", false, fmt.Errorf("claim identity: %w", err)
+	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
 	for range upsertAttempts {
 		var id store.Identity
@@ -50,9 +52,10 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 // the timestamps together), creating the user if needed, and returns the
 // user as it is after the write.
 func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (*store.User, error) {
-	// The provider name becomes part of a field path.
-	if l.Provider == "" || strings.Contains(l.Provider, ".") || strings.HasPrefix(l.Provider, "$") {
-		return nil, fmt.Errorf("upsert user %s: provider name %q cannot be a field name", userID, l.Provider)
+	// The provider name becomes part of a field path: a '.' or a '$'
+	// would reach elsewhere, and ValidProviderName allows neither.
+	if err := store.ValidProviderName(l.Provider); err != nil {
+		return nil, fmt.Errorf("upsert user %s: %w", userID, err)
 	}
 	update := bson.M{
 		"$set": bson.M{
@@ -132,6 +135,22 @@ func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error
 	}
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("set user %s disabled: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// SetUserNotBefore raises the user's not-before time to t with $max, which
+// never lowers it. store.ErrNotFound means there is no such user.
+func (s *Store) SetUserNotBefore(ctx context.Context, id string, t time.Time) error {
+	if t.IsZero() {
+		return fmt.Errorf("set not-before of user %s: zero time", id)
+	}
+	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$max": bson.M{"not_before": t}})
+	if err != nil {
+		return fmt.Errorf("set not-before of user %s: %w", id, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("set not-before of user %s: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

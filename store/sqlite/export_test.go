@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,55 +19,55 @@ func (s *Store) Pragma(ctx context.Context, name string) (string, error) {
 	return v, nil
 }
 
-// sqlRevokedSince is the query the revocation feed will run: sessions
-// revoked after a cursor.
-const sqlRevokedSince = `SELECT id, user_id, revoked_at FROM sessions
-	WHERE revoked_at > ?1 ORDER BY revoked_at LIMIT 1000`
+// WALTruncateAbove is walTruncateAbove, for tests.
+const WALTruncateAbove = walTruncateAbove
 
-// QueryPlans returns the EXPLAIN QUERY PLAN lines of the queries that run
-// on every request or on large tables, by name.
+// CheckpointIfLarge runs the periodic checkpoint once.
+func (s *Store) CheckpointIfLarge(ctx context.Context) error { return s.checkpointIfLarge(ctx) }
+
+// IsCheckpointBusy reports whether err says readers kept a checkpoint from
+// truncating the WAL.
+func IsCheckpointBusy(err error) bool { return errors.Is(err, errCheckpointBusy) }
+
+// QueryPlans returns the EXPLAIN QUERY PLAN lines of every statement the
+// store prepares, by name.
 func (s *Store) QueryPlans(ctx context.Context) (map[string][]string, error) {
-	queries := map[string]string{
-		"create flow":          sqlCreateFlow,
-		"issue code":           sqlIssueCode,
-		"fail flow":            sqlFailFlow,
-		"redeem code":          sqlRedeemCode,
-		"rotate":               sqlRotate,
-		"revoke":               sqlRevoke,
-		"get session":          sqlGetSession,
-		"list user sessions":   sqlListUserSessions,
-		"sweep":                sqlSweep,
-		"claim identity":       sqlClaimIdentity,
-		"identity user":        sqlIdentityUser,
-		"upsert login":         sqlUpsertLogin,
-		"get user":             sqlGetUser,
-		"set disabled":         sqlSetDisabled,
-		"get identity":         sqlGetIdentity,
-		"list user identities": sqlListIdentities,
-		"revoked since":        sqlRevokedSince,
-	}
 	plans := map[string][]string{}
-	for name, q := range queries {
+	for _, q := range queries {
 		// NULL parameters are enough to plan.
-		args := make([]any, strings.Count(q, "?"))
-		rows, err := s.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		args := make([]any, numParams(q.sql))
+		rows, err := s.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, args...)
 		if err != nil {
-			return nil, fmt.Errorf("explain %s: %w", name, err)
+			return nil, fmt.Errorf("explain %s: %w", q.name, err)
 		}
 		for rows.Next() {
 			var id, parent, unused int
 			var detail string
 			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("explain %s: %w", name, err)
+				return nil, fmt.Errorf("explain %s: %w", q.name, err)
 			}
-			plans[name] = append(plans[name], strings.TrimSpace(detail))
+			plans[q.name] = append(plans[q.name], strings.TrimSpace(detail))
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("explain %s: %w", name, err)
+			return nil, fmt.Errorf("explain %s: %w", q.name, err)
+		}
+		if _, ok := plans[q.name]; !ok {
+			plans[q.name] = nil // a plain INSERT has no plan lines
 		}
 	}
 	return plans, nil
+}
+
+// numParams is the highest ?N in query.
+func numParams(query string) int {
+	n := 0
+	for _, m := range regexp.MustCompile(`\?(\d+)`).FindAllStringSubmatch(query, -1) {
+		if v, _ := strconv.Atoi(m[1]); v > n {
+			n = v
+		}
+	}
+	return n
 }
 
 // SeedSessions stores n active sessions of n/10 users in one transaction,

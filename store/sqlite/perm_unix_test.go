@@ -3,10 +3,13 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -61,5 +64,34 @@ func TestOpenTightensAnExistingFile(t *testing.T) {
 	}
 	if info.Mode().Perm() != 0o600 {
 		t.Errorf("mode = %v, want 0600", info.Mode().Perm())
+	}
+}
+
+// TestOpenWarnsAboutAnOpenDirectory opens a database in an existing
+// directory that other users may enter: the directory is the operator's
+// and is left as it is, with a warning, and the files are private anyway.
+func TestOpenWarnsAboutAnOpenDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	path := filepath.Join(dir, "socialbridge.db")
+	open(t, sqlite.Options{Path: path, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "open to other users") {
+		t.Errorf("no warning about the directory in the log:\n%s", logs.String())
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o755 {
+		t.Errorf("directory mode = %v, want it left at 0755", info.Mode().Perm())
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("database file: %v, %v; want mode 0600", info, err)
 	}
 }

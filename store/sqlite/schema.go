@@ -83,6 +83,37 @@ CREATE INDEX sessions_active_user ON sessions (user_id) WHERE state = 'active';
 CREATE INDEX sessions_revoked_at ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
 CREATE INDEX identities_user ON identities (user_id, created_at);
 `,
+	// 3: revocation and audit. Users get a not-before time; the revocation
+	// feed reads revoked sessions and not-before times in (time, id)
+	// order; revoking all of a user's sessions finds those holding a code
+	// too, so the user's sessions index covers both states (ListUserSessions'
+	// state = 'active' implies its condition, so it serves that query as
+	// well); the sweeper finds idle-expired sessions by index. The
+	// idle-expiry index is the one index a rotation changes.
+	`
+ALTER TABLE users ADD COLUMN not_before INTEGER;
+CREATE INDEX users_not_before ON users (not_before, id) WHERE not_before IS NOT NULL;
+
+DROP INDEX sessions_active_user;
+CREATE INDEX sessions_live_user ON sessions (user_id) WHERE state = 'active' OR state = 'code';
+DROP INDEX sessions_revoked_at;
+CREATE INDEX sessions_revoked ON sessions (revoked_at, id) WHERE revoked_at IS NOT NULL;
+CREATE INDEX sessions_idle_expires_at ON sessions (idle_expires_at) WHERE idle_expires_at IS NOT NULL;
+
+CREATE TABLE audit_events (
+	id         TEXT PRIMARY KEY,
+	at         INTEGER NOT NULL,
+	type       TEXT NOT NULL,
+	user_id    TEXT NOT NULL DEFAULT '',
+	session_id TEXT NOT NULL DEFAULT '',
+	client_id  TEXT NOT NULL DEFAULT '',
+	actor      TEXT NOT NULL DEFAULT '',
+	ip         TEXT NOT NULL DEFAULT '',
+	detail     TEXT
+) STRICT;
+CREATE INDEX audit_events_at ON audit_events (at, id);
+CREATE INDEX audit_events_user ON audit_events (user_id, at, id);
+`,
 }
 
 // schemaVersion reads the schema version of the database.

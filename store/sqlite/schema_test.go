@@ -3,18 +3,21 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/socialbridge/store"
 )
 
 // rawDB opens the file at path the way the writer does, without
 // migrating it, and closes it when the test ends.
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	if err := prepareFile(path); err != nil {
+	if err := prepareFile(path, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", dsn(path, "NORMAL", true))
@@ -84,15 +87,26 @@ func TestMigrations(t *testing.T) {
 		if v, err := schemaVersion(ctx, s.write); err != nil || v != latest {
 			t.Errorf("schema version = %d, %v; want %d", v, err, latest)
 		}
-		for _, index := range []string{"sessions_active_user", "sessions_revoked_at", "identities_user"} {
+		for _, index := range []string{
+			"sessions_expires_at", "sessions_live_user", "sessions_revoked", "sessions_idle_expires_at", "identities_user",
+			"users_not_before", "signing_keys_use_generation", "audit_events_at", "audit_events_user",
+		} {
 			var n int
 			err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1", index).Scan(&n)
 			if err != nil || n != 1 {
 				t.Errorf("index %s: %d, %v; want it created by the migration", index, n, err)
 			}
 		}
+		for _, gone := range []string{"sessions_active_user", "sessions_revoked_at"} {
+			var n int
+			err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1", gone).Scan(&n)
+			if err != nil || n != 0 {
+				t.Errorf("index %s: %d, %v; want it replaced by the migration", gone, n, err)
+			}
+		}
 		u, err := s.GetUser(ctx, "u1")
-		if err != nil || u.Profile.Email != "a@example.com" || u.Providers["google"].AccessTokenSealed != "sealed" || !u.CreatedAt.Equal(t0) {
+		if err != nil || u.Profile.Email != "a@example.com" || u.Providers["google"].AccessTokenSealed != "sealed" || !u.CreatedAt.Equal(t0) ||
+			!u.NotBefore.IsZero() {
 			t.Errorf("GetUser() = %+v, %v", u, err)
 		}
 		ids, err := s.ListUserIdentities(ctx, "u1")
@@ -108,6 +122,17 @@ func TestMigrations(t *testing.T) {
 		}
 		if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].KID != "k1" {
 			t.Errorf("ListKeys() = %+v, %v", keys, err)
+		}
+		// What the new version adds works on the migrated rows.
+		if err := s.SetUserNotBefore(ctx, "u1", t0.Add(time.Minute)); err != nil {
+			t.Errorf("SetUserNotBefore of a migrated user: %v", err)
+		}
+		if n, err := s.RevokeUserSessions(ctx, "u1", "logout_all", t0.Add(2*time.Minute)); err != nil || n != 1 {
+			t.Errorf("RevokeUserSessions of a migrated user = %d, %v; want 1", n, err)
+		}
+		feed, err := s.RevocationsSince(ctx, t0, 10)
+		if err != nil || len(feed) != 2 || feed[0].Kind != store.RevokedUser || feed[1].SessionID != "s1" {
+			t.Errorf("RevocationsSince() = %+v, %v; want the user's not-before, then session s1", feed, err)
 		}
 	})
 

@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/store/internal/feed"
 )
 
-// CreateFlow stores a new login flow in state pending. f.State is set to
-// pending; ErrConflict means the id is taken.
+// CreateFlow stores a new login flow in state pending, whatever f.State
+// says; f is not modified. ErrConflict means the id is taken.
 func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 	claims, err := encodeClaims(f.Claims)
 	if err != nil {
 		return fmt.Errorf("create login flow: %w", err)
 	}
-	f.State = store.StatePending
 	_, err = s.stmt.createFlow.ExecContext(ctx,
 		f.ID, millis(f.ExpiresAt), millis(f.CreatedAt), f.ClientID, f.RedirectURI, f.ClientState,
 		f.CodeChallenge, f.Nonce, f.Scope, f.Provider, f.UserID, millis(f.AuthTime), claims, f.CodeHash,
@@ -79,15 +79,23 @@ func (s *Store) Rotate(ctx context.Context, id string, gen int64, now, idleExpir
 // Revoke ends a session that is active or holds an unredeemed code, and
 // reports whether this call revoked it.
 func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error) {
-	res, err := s.stmt.revoke.ExecContext(ctx, id, millis(now), reason)
-	if err != nil {
-		return false, fmt.Errorf("revoke session: %w", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := execCount(ctx, s.stmt.revoke, id, millis(now), reason)
 	if err != nil {
 		return false, fmt.Errorf("revoke session: %w", err)
 	}
 	return n == 1, nil
+}
+
+// RevokeUserSessions revokes every active or code-holding session of the
+// user in one UPDATE, which finds them through the sessions_live_user
+// index; being one statement, it revokes exactly the sessions in those
+// states when it runs.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error) {
+	n, err := execCount(ctx, s.stmt.revokeUser, userID, millis(now), reason)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
+	}
+	return n, nil
 }
 
 // GetSession returns a flow or session by id, whatever its state and
@@ -103,56 +111,95 @@ func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, erro
 // ListUserSessions returns the user's active sessions unexpired at now,
 // most recently rotated first.
 func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
-	rows, err := s.stmt.listUserSessions.QueryContext(ctx, userID, now.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
-	}
-	defer rows.Close()
-	var list []store.Session
-	for rows.Next() {
-		sess, err := scanSession(rows)
+	list, err := queryAll(ctx, s.stmt.listUserSessions, func(r rowScanner) (store.Session, error) {
+		sess, err := scanSession(r)
 		if err != nil {
-			return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
+			return store.Session{}, err
 		}
-		list = append(list, *sess)
-	}
-	if err := rows.Err(); err != nil {
+		return *sess, nil
+	}, userID, now.UnixMilli())
+	if err != nil {
 		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
 	}
 	return list, nil
 }
 
-// SweepExpired deletes flows and sessions that expired before now minus
-// grace, in batches so that the write lock is held in short turns.
+// SweepExpired deletes flows and sessions whose absolute or idle expiry is
+// older than now minus grace, in batches so that the write lock is held in
+// short turns.
 func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error) {
-	cutoff := now.Add(-grace).UnixMilli()
-	var total int64
-	for {
-		res, err := s.stmt.sweep.ExecContext(ctx, cutoff, sweepBatch)
-		if err != nil {
-			return total, fmt.Errorf("sweep expired sessions: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("sweep expired sessions: %w", err)
-		}
-		total += n
-		if n < sweepBatch {
-			return total, nil
-		}
+	n, err := deleteInBatches(ctx, s.stmt.sweep, now.Add(-grace).UnixMilli())
+	if err != nil {
+		return n, fmt.Errorf("sweep expired sessions: %w", err)
 	}
+	return n, nil
+}
+
+// RevocationsSince reads the revocation feed: revoked sessions and users'
+// not-before times at or after since, through the sessions_revoked and
+// users_not_before indexes.
+func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+	list, err := feed.Page(ctx, feed.Source{
+		From: func(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+			sessions, err := queryAll(ctx, s.stmt.revokedSince, scanRevokedSession, since.UnixMilli(), limit)
+			if err != nil {
+				return nil, err
+			}
+			users, err := queryAll(ctx, s.stmt.notBeforeSince, scanNotBefore, since.UnixMilli(), limit)
+			return append(sessions, users...), err
+		},
+		At: func(ctx context.Context, at time.Time) ([]store.Revocation, error) {
+			sessions, err := queryAll(ctx, s.stmt.revokedAt, scanRevokedSession, at.UnixMilli())
+			if err != nil {
+				return nil, err
+			}
+			users, err := queryAll(ctx, s.stmt.notBeforeAt, scanNotBefore, at.UnixMilli())
+			return append(sessions, users...), err
+		},
+	}, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read revocations: %w", err)
+	}
+	return list, nil
+}
+
+// scanRevokedSession reads a row of sqlRevokedSince or sqlRevokedAt.
+func scanRevokedSession(r rowScanner) (store.Revocation, error) {
+	var (
+		rev         store.Revocation
+		at, expires sql.NullInt64
+	)
+	if err := r.Scan(&rev.SessionID, &rev.UserID, &at, &expires); err != nil {
+		return rev, err
+	}
+	rev.Kind = store.RevokedSession
+	rev.At = fromMillis(at)
+	rev.ExpiresAt = fromMillis(expires)
+	return rev, nil
+}
+
+// scanNotBefore reads a row of sqlNotBeforeSince or sqlNotBeforeAt.
+func scanNotBefore(r rowScanner) (store.Revocation, error) {
+	var (
+		rev store.Revocation
+		at  sql.NullInt64
+	)
+	if err := r.Scan(&rev.UserID, &at); err != nil {
+		return rev, err
+	}
+	rev.Kind = store.RevokedUser
+	rev.At = fromMillis(at)
+	return rev, nil
 }
 
 // transition runs one of the session's conditional UPDATE … RETURNING
 // statements and returns the session after it.
 func (s *Store) transition(ctx context.Context, stmt *sql.Stmt, args ...any) (*store.Session, error) {
-	var sess *store.Session
-	err := writeReturning(ctx, stmt, func(r rowScanner) error {
-		var err error
-		sess, err = scanSession(r)
-		return err
-	}, args...)
-	return sess, err
+	var row sessionRow
+	if err := writeReturning(ctx, stmt, row.scan, args...); err != nil {
+		return nil, err
+	}
+	return row.session()
 }
 
 // rowScanner is *sql.Row or *sql.Rows.
@@ -160,31 +207,46 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// scanSession reads the columns of sessionColumns.
-func scanSession(r rowScanner) (*store.Session, error) {
-	var (
-		s                                           store.Session
-		expires, created, auth, rotated, idle, revd sql.NullInt64
-		claims                                      []byte
-	)
-	err := r.Scan(&s.ID, &s.State, &expires, &created, &s.ClientID, &s.RedirectURI, &s.ClientState,
-		&s.CodeChallenge, &s.Nonce, &s.Scope, &s.Provider, &s.UserID, &auth, &claims, &s.CodeHash, &s.Generation,
-		&rotated, &idle, &revd, &s.RevokeReason)
-	if err != nil {
-		return nil, err
-	}
-	s.ExpiresAt = fromMillis(expires)
-	s.CreatedAt = fromMillis(created)
-	s.AuthTime = fromMillis(auth)
-	s.RotatedAt = fromMillis(rotated)
-	s.IdleExpiresAt = fromMillis(idle)
-	s.RevokedAt = fromMillis(revd)
-	if len(claims) > 0 {
-		if err := json.Unmarshal(claims, &s.Claims); err != nil {
-			return nil, fmt.Errorf("decode claims of session: %w", err)
+// sessionRow holds the columns of sessionColumns as scanned, before the
+// claims are decoded: scanning only copies, so that writeReturning can
+// step its statement to completion before anything can fail.
+type sessionRow struct {
+	s                                           store.Session
+	expires, created, auth, rotated, idle, revd sql.NullInt64
+	claims                                      []byte
+}
+
+func (row *sessionRow) scan(r rowScanner) error {
+	s := &row.s
+	return r.Scan(&s.ID, &s.State, &row.expires, &row.created, &s.ClientID, &s.RedirectURI, &s.ClientState,
+		&s.CodeChallenge, &s.Nonce, &s.Scope, &s.Provider, &s.UserID, &row.auth, &row.claims, &s.CodeHash, &s.Generation,
+		&row.rotated, &row.idle, &row.revd, &s.RevokeReason)
+}
+
+// session decodes the scanned row.
+func (row *sessionRow) session() (*store.Session, error) {
+	s := row.s
+	s.ExpiresAt = fromMillis(row.expires)
+	s.CreatedAt = fromMillis(row.created)
+	s.AuthTime = fromMillis(row.auth)
+	s.RotatedAt = fromMillis(row.rotated)
+	s.IdleExpiresAt = fromMillis(row.idle)
+	s.RevokedAt = fromMillis(row.revd)
+	if len(row.claims) > 0 {
+		if err := json.Unmarshal(row.claims, &s.Claims); err != nil {
+			return nil, fmt.Errorf("decode claims of session %s: %w", s.ID, err)
 		}
 	}
 	return &s, nil
+}
+
+// scanSession reads the columns of sessionColumns.
+func scanSession(r rowScanner) (*store.Session, error) {
+	var row sessionRow
+	if err := row.scan(r); err != nil {
+		return nil, err
+	}
+	return row.session()
 }
 
 // encodeClaims is the stored form of a claims snapshot: JSON text, NULL

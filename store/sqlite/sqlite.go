@@ -29,11 +29,18 @@
 // commit is atomic and consistent, and a power loss may lose the last
 // commits but never corrupts the file (Options.Synchronous "full" fsyncs
 // every commit instead). SQLite checkpoints the WAL into the database every
-// ~1,000 pages by itself, but a checkpoint can only restart the log when no
-// reader is using it, so under sustained load the file can keep growing. A
-// background goroutine therefore runs wal_checkpoint(TRUNCATE) every
-// Options.CheckpointInterval, and journal_size_limit caps what a reset log
-// keeps on disk.
+// ~1,000 pages (4 MB) by itself, when a write statement completes, and
+// restarts the log from its beginning; journal_size_limit caps what a
+// restarted log keeps on disk. A checkpoint can restart the log only when
+// no reader is using it, though, so a long reader (an online backup,
+// another process) lets the file grow. Every Options.CheckpointInterval a
+// background goroutine therefore looks at the size of the log and, when it
+// is past twice the automatic checkpoint's (walTruncateAbove), runs
+// wal_checkpoint(TRUNCATE). It does so on the writer connection with a
+// busy timeout of 100 ms rather than the usual 5 s, since a TRUNCATE
+// checkpoint waits for readers while holding the write lock: a reader that
+// is still there after 100 ms costs the writes one short pause, and the
+// next tick tries again.
 //
 // # Several processes, one host
 //
@@ -56,6 +63,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,7 +72,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +94,14 @@ const (
 	// busyTimeout is how long a connection waits for another process's
 	// lock before giving up with SQLITE_BUSY.
 	busyTimeout = 5 * time.Second
+	// checkpointBusyTimeout is how long the periodic checkpoint waits for
+	// readers, holding the write lock meanwhile.
+	checkpointBusyTimeout = 100 * time.Millisecond
+	// walTruncateAbove is the size of the WAL past which the periodic
+	// checkpoint truncates it: twice what SQLite's automatic checkpoint
+	// lets it reach (1,000 pages of 4 KiB), so that it acts only when
+	// readers kept the log from restarting.
+	walTruncateAbove = 8 << 20
 	// journalSizeLimit is how much of a reset WAL file SQLite keeps on
 	// disk; the rest is truncated away.
 	journalSizeLimit = 32 << 20
@@ -97,17 +112,20 @@ type Options struct {
 	// Path is the database file. Its directory is created 0700 if
 	// missing; the file and its -wal and -shm companions are made 0600.
 	Path string
-	// Synchronous is "normal" (the default: the WAL is fsynced at
-	// checkpoints, so a power cut can undo the last commits but never
-	// corrupts the database) or "full" (fsync at every commit).
+	// Synchronous is "normal" (the default, also when empty: the WAL is
+	// fsynced at checkpoints, so a power cut can undo the last commits but
+	// never corrupts the database) or "full" (fsync at every commit),
+	// spelled in lower case as in the configuration.
 	Synchronous string
 	// ReadConns is the size of the read pool; 0 means DefaultReadConns.
 	ReadConns int
-	// CheckpointInterval is how often wal_checkpoint(TRUNCATE) runs; 0
-	// means DefaultCheckpointInterval and a negative value disables it.
+	// CheckpointInterval is how often the size of the WAL is checked, and
+	// the log truncated when it is larger than SQLite keeps it by itself;
+	// 0 means DefaultCheckpointInterval and a negative value disables it.
 	CheckpointInterval time.Duration
-	// Logger receives schema migrations and background problems (failed
-	// checkpoints); nil discards them.
+	// Logger receives schema migrations, warnings (a database directory
+	// open to other users) and background problems (failed checkpoints);
+	// nil discards them.
 	Logger *slog.Logger
 }
 
@@ -159,7 +177,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", o.Path, err)
 	}
-	if err := prepareFile(path); err != nil {
+	if err := prepareFile(path, logger); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 
@@ -227,9 +245,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 }
 
 // synchronousMode validates Options.Synchronous and returns the PRAGMA
-// value.
+// value. It takes the lower-case spellings only, as the configuration
+// does.
 func synchronousMode(v string) (string, error) {
-	switch strings.ToLower(v) {
+	switch v {
 	case "", "normal":
 		return "NORMAL", nil
 	case "full":
@@ -239,26 +258,36 @@ func synchronousMode(v string) (string, error) {
 }
 
 // prepareFile creates the database directory (0700) and file (0600) when
-// missing, and refuses a database that others can read. It sets the modes
-// explicitly rather than through the process umask, which could loosen or
-// tighten them.
-func prepareFile(path string) error {
+// missing, and restricts an existing database file to 0600. It sets the
+// modes explicitly rather than through the process umask, which could
+// loosen or tighten them.
+//
+// An existing directory is left as it is, with a warning when other users
+// may enter it: it may be a directory the operator shares on purpose (a
+// home directory, the working directory), and the files in it are 0600
+// whatever the directory allows.
+func prepareFile(path string, logger *slog.Logger) error {
 	dir := filepath.Dir(path)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create database directory: %w", err)
 		}
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("restrict database directory: %w", err)
 		}
-	} else if err != nil {
+	case err != nil:
 		return fmt.Errorf("database directory: %w", err)
+	case info.Mode().Perm()&0o077 != 0:
+		logger.Warn("the database directory is open to other users: they cannot read the database files (0600) "+
+			"but can see them; consider chmod 700", "dir", dir, "mode", info.Mode().Perm().String())
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("create database file: %w", err)
 	}
-	info, err := f.Stat()
+	info, err = f.Stat()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -348,13 +377,50 @@ func (s *Store) WALSize() (int64, error) {
 var errCheckpointBusy = errors.New("WAL still in use by a reader or another writer")
 
 // Checkpoint copies the WAL into the database and truncates it to zero
-// bytes (wal_checkpoint(TRUNCATE)). The periodic checkpoint calls it; it
-// is exported for tools and tests. It waits up to the busy timeout for
-// readers and fails if they still hold the log.
+// bytes (wal_checkpoint(TRUNCATE)), for tools and tests. It waits up to the
+// busy timeout (5 s) for readers, holding the write lock, and fails if
+// they still hold the log.
 func (s *Store) Checkpoint(ctx context.Context) error {
-	var busy, logFrames, done int
-	err := s.write.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	return s.checkpoint(ctx, busyTimeout)
+}
+
+// checkpointIfLarge is the periodic checkpoint: it truncates the WAL when
+// it is larger than walTruncateAbove, waiting at most
+// checkpointBusyTimeout for readers.
+func (s *Store) checkpointIfLarge(ctx context.Context) error {
+	size, err := s.WALSize()
+	if err != nil || size <= walTruncateAbove {
+		return err
+	}
+	return s.checkpoint(ctx, checkpointBusyTimeout)
+}
+
+// checkpoint runs wal_checkpoint(TRUNCATE) on the writer connection with
+// busy timeout wait, and restores the usual one afterwards. While it holds
+// the connection, writes of this Store queue for it.
+func (s *Store) checkpoint(ctx context.Context, wait time.Duration) (err error) {
+	conn, err := s.write.Conn(ctx)
 	if err != nil {
+		return fmt.Errorf("checkpoint WAL: %w", err)
+	}
+	defer conn.Close() // back to the pool
+	if wait != busyTimeout {
+		// PRAGMA takes no bound parameters; the values are integers.
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
+			return fmt.Errorf("checkpoint WAL: set busy timeout: %w", err)
+		}
+		defer func() {
+			_, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds()))
+			if rerr != nil {
+				// Never leave the writer with the short timeout: drop the
+				// connection, and the pool opens a new one from the DSN.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+				err = errors.Join(err, fmt.Errorf("checkpoint WAL: restore busy timeout: %w", rerr))
+			}
+		}()
+	}
+	var busy, logFrames, done int
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
 		return fmt.Errorf("checkpoint WAL: %w", err)
 	}
 	if busy != 0 {
@@ -363,7 +429,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// checkpointLoop runs Checkpoint every interval until ctx ends.
+// checkpointLoop runs checkpointIfLarge every interval until ctx ends.
 func (s *Store) checkpointLoop(ctx context.Context, interval time.Duration) {
 	defer close(s.checkpointsDone)
 	t := time.NewTicker(interval)
@@ -373,7 +439,7 @@ func (s *Store) checkpointLoop(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			err := s.Checkpoint(ctx)
+			err := s.checkpointIfLarge(ctx)
 			switch {
 			case err == nil || ctx.Err() != nil:
 			case errors.Is(err, errCheckpointBusy):
@@ -404,13 +470,22 @@ func mapErr(err error) error {
 }
 
 // writeReturning runs a write statement with a RETURNING clause on the
-// writer and scans its one row (sql.ErrNoRows when it changed none).
+// writer, scans its one row with scan and steps the statement to
+// completion; it returns sql.ErrNoRows when the statement changed no row.
 //
 // It reads the result to the end rather than with QueryRow: QueryRow
 // resets the statement after the first row, and SQLite runs its automatic
 // WAL checkpoint only when a statement steps to completion, so every write
 // read that way left the log to grow until the next periodic TRUNCATE
 // (measured: 4 KB per refresh, hundreds of MB under load).
+//
+// SQLite applies the whole write at the first step and commits it when the
+// statement completes, so an error returned after that first step (a
+// failed scan, or a failure of the caller's decoding afterwards) comes
+// with the write committed. scan should therefore only copy columns into
+// plain destinations, and the caller decode them once writeReturning has
+// returned (see sessionRow); a scan error is reported, still, only after
+// the statement has completed.
 func writeReturning(ctx context.Context, stmt *sql.Stmt, scan func(rowScanner) error, args ...any) error {
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
@@ -418,14 +493,13 @@ func writeReturning(ctx context.Context, stmt *sql.Stmt, scan func(rowScanner) e
 	}
 	defer rows.Close()
 	found := false
+	var scanErr error
 	for rows.Next() {
 		if found {
 			continue // one row at most; step to the end all the same
 		}
 		found = true
-		if err := scan(rows); err != nil {
-			return err
-		}
+		scanErr = scan(rows)
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -433,7 +507,55 @@ func writeReturning(ctx context.Context, stmt *sql.Stmt, scan func(rowScanner) e
 	if !found {
 		return sql.ErrNoRows
 	}
+	if scanErr != nil {
+		return fmt.Errorf("written, but reading the row back failed: %w", scanErr)
+	}
 	return nil
+}
+
+// execCount runs a write statement and returns how many rows it changed.
+func execCount(ctx context.Context, stmt *sql.Stmt, args ...any) (int64, error) {
+	res, err := stmt.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// deleteInBatches runs a DELETE statement whose last parameter is a batch
+// size until it deletes fewer rows than a batch, so that the write lock is
+// held in short turns, and returns how many rows it deleted.
+func deleteInBatches(ctx context.Context, stmt *sql.Stmt, args ...any) (int64, error) {
+	args = append(args, sweepBatch)
+	var total int64
+	for {
+		n, err := execCount(ctx, stmt, args...)
+		total += n
+		if err != nil || n < sweepBatch {
+			return total, err
+		}
+	}
+}
+
+// queryAll runs a query and reads every row with scan.
+func queryAll[T any](ctx context.Context, stmt *sql.Stmt, scan func(rowScanner) (T, error), args ...any) ([]T, error) {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var list []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return list, nil
 }
 
 // millis is the stored form of t: unix milliseconds, NULL for the zero

@@ -11,28 +11,76 @@ import (
 // writes on the writer connection, reads on the read pool.
 type statements struct {
 	// writer
-	createFlow, issueCode, failFlow, redeemCode, rotate, revoke *sql.Stmt
-	claimIdentity, upsertLogin, setDisabled                     *sql.Stmt
-	insertKey, sweep                                            *sql.Stmt
+	createFlow, issueCode, failFlow, redeemCode, rotate, revoke, revokeUser *sql.Stmt
+	claimIdentity, upsertLogin, setDisabled, setNotBefore                   *sql.Stmt
+	insertKey, sweep, appendAudit, sweepAudit                               *sql.Stmt
 	// read pool
-	getSession, listUserSessions                       *sql.Stmt
-	getUser, getIdentity, identityUser, listIdentities *sql.Stmt
-	countUsers, listKeys                               *sql.Stmt
+	getSession, listUserSessions                                   *sql.Stmt
+	getUser, getIdentity, identityUser, listIdentities, countUsers *sql.Stmt
+	listKeys                                                       *sql.Stmt
+	revokedSince, revokedAt, notBeforeSince, notBeforeAt           *sql.Stmt
+	listAudit, listUserAudit                                       *sql.Stmt
 
 	// all lists every statement prepared so far, for close.
 	all []*sql.Stmt
 }
 
-// sessionColumns is the column list scanSession reads, in its order.
+// query is one statement of the store: a name for errors and query plans,
+// where it runs, and its SQL.
+type query struct {
+	name   string
+	writer bool
+	sql    string
+	stmt   func(*statements) **sql.Stmt
+}
+
+// queries lists every statement the store prepares. The query-plan test
+// reads the same list, so a new statement cannot miss its index check.
+var queries = []query{
+	{"create flow", true, sqlCreateFlow, func(st *statements) **sql.Stmt { return &st.createFlow }},
+	{"issue code", true, sqlIssueCode, func(st *statements) **sql.Stmt { return &st.issueCode }},
+	{"fail flow", true, sqlFailFlow, func(st *statements) **sql.Stmt { return &st.failFlow }},
+	{"redeem code", true, sqlRedeemCode, func(st *statements) **sql.Stmt { return &st.redeemCode }},
+	{"rotate", true, sqlRotate, func(st *statements) **sql.Stmt { return &st.rotate }},
+	{"revoke", true, sqlRevoke, func(st *statements) **sql.Stmt { return &st.revoke }},
+	{"revoke user sessions", true, sqlRevokeUserSessions, func(st *statements) **sql.Stmt { return &st.revokeUser }},
+	{"sweep", true, sqlSweep, func(st *statements) **sql.Stmt { return &st.sweep }},
+	{"claim identity", true, sqlClaimIdentity, func(st *statements) **sql.Stmt { return &st.claimIdentity }},
+	{"upsert login", true, sqlUpsertLogin, func(st *statements) **sql.Stmt { return &st.upsertLogin }},
+	{"set disabled", true, sqlSetDisabled, func(st *statements) **sql.Stmt { return &st.setDisabled }},
+	{"set not-before", true, sqlSetNotBefore, func(st *statements) **sql.Stmt { return &st.setNotBefore }},
+	{"insert key", true, sqlInsertKey, func(st *statements) **sql.Stmt { return &st.insertKey }},
+	{"append audit", true, sqlAppendAudit, func(st *statements) **sql.Stmt { return &st.appendAudit }},
+	{"sweep audit", true, sqlSweepAudit, func(st *statements) **sql.Stmt { return &st.sweepAudit }},
+	{"get session", false, sqlGetSession, func(st *statements) **sql.Stmt { return &st.getSession }},
+	{"list user sessions", false, sqlListUserSessions, func(st *statements) **sql.Stmt { return &st.listUserSessions }},
+	{"get user", false, sqlGetUser, func(st *statements) **sql.Stmt { return &st.getUser }},
+	{"get identity", false, sqlGetIdentity, func(st *statements) **sql.Stmt { return &st.getIdentity }},
+	{"identity user", false, sqlIdentityUser, func(st *statements) **sql.Stmt { return &st.identityUser }},
+	{"list user identities", false, sqlListIdentities, func(st *statements) **sql.Stmt { return &st.listIdentities }},
+	{"count users", false, sqlCountUsers, func(st *statements) **sql.Stmt { return &st.countUsers }},
+	{"list keys", false, sqlListKeys, func(st *statements) **sql.Stmt { return &st.listKeys }},
+	{"revoked since", false, sqlRevokedSince, func(st *statements) **sql.Stmt { return &st.revokedSince }},
+	{"revoked at", false, sqlRevokedAt, func(st *statements) **sql.Stmt { return &st.revokedAt }},
+	{"not-before since", false, sqlNotBeforeSince, func(st *statements) **sql.Stmt { return &st.notBeforeSince }},
+	{"not-before at", false, sqlNotBeforeAt, func(st *statements) **sql.Stmt { return &st.notBeforeAt }},
+	{"list audit", false, sqlListAudit, func(st *statements) **sql.Stmt { return &st.listAudit }},
+	{"list user audit", false, sqlListUserAudit, func(st *statements) **sql.Stmt { return &st.listUserAudit }},
+}
+
+// sessionColumns is the column list sessionRow reads, in its order.
 const sessionColumns = `id, state, expires_at, created_at, client_id, redirect_uri, client_state,
 	code_challenge, nonce, scope, provider, user_id, auth_time, claims, code_hash, generation,
 	rotated_at, idle_expires_at, revoked_at, revoke_reason`
 
-// userColumns is the column list scanUser reads, in its order.
-const userColumns = `id, profile, roles, disabled, identities, providers, created_at, updated_at, last_login_at`
+// userColumns is the column list userRow reads, in its order.
+const userColumns = `id, profile, roles, disabled, identities, providers, created_at, updated_at, last_login_at, not_before`
 
 // identityColumns is the column list scanIdentity reads, in its order.
 const identityColumns = `key, user_id, provider, subject, created_at`
+
+// auditColumns is the column list scanAudit reads, in its order.
+const auditColumns = `id, at, type, user_id, session_id, client_id, actor, ip, detail`
 
 // sweepBatch bounds how many rows one sweep statement deletes, so that a
 // large sweep holds the write lock in short turns and lets refreshes in
@@ -68,16 +116,28 @@ const (
 	sqlRevoke = `UPDATE sessions SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3
 		WHERE id = ?1 AND state IN ('active', 'code')`
 
+	// The state condition is written exactly as the partial index
+	// sessions_live_user's, so that the planner can use it.
+	sqlRevokeUserSessions = `UPDATE sessions SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3
+		WHERE user_id = ?1 AND (state = 'active' OR state = 'code')`
+
 	sqlGetSession = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?1`
 
 	// state = 'active' is a literal so that the partial index
-	// sessions_active_user applies.
+	// sessions_live_user applies.
 	sqlListUserSessions = `SELECT ` + sessionColumns + ` FROM sessions
 		WHERE user_id = ?1 AND state = 'active' AND expires_at > ?2 AND idle_expires_at > ?2
 		ORDER BY rotated_at DESC, id`
 
+	// A session goes at its absolute or its idle expiry, whichever is
+	// first; each condition has its index (a MULTI-INDEX OR plan).
 	sqlSweep = `DELETE FROM sessions WHERE rowid IN
-		(SELECT rowid FROM sessions WHERE expires_at < ?1 LIMIT ?2)`
+		(SELECT rowid FROM sessions WHERE expires_at < ?1 OR idle_expires_at < ?1 LIMIT ?2)`
+
+	sqlRevokedSince = `SELECT id, user_id, revoked_at, expires_at FROM sessions
+		WHERE revoked_at >= ?1 ORDER BY revoked_at, id LIMIT ?2`
+
+	sqlRevokedAt = `SELECT id, user_id, revoked_at, expires_at FROM sessions WHERE revoked_at = ?1`
 
 	// DO NOTHING returns no row when the identity exists; the caller then
 	// reads its owner (identities are never deleted).
@@ -90,7 +150,8 @@ const (
 	// ?3 identity key, ?4 provider name, ?5 provider link JSON, ?6 now.
 	// The identity key is appended only when absent, so the list keeps
 	// first-sign-in order. The provider's link is replaced whole; its
-	// path is built with json_quote, so any provider name is one key.
+	// path is built with json_quote, so a provider name is one key
+	// whatever it holds (store.ValidProviderName restricts them anyway).
 	sqlUpsertLogin = `INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
 		VALUES (?1, ?2, json_array(?3), json_object(?4, json(?5)), ?6, ?6, ?6)
 		ON CONFLICT (id) DO UPDATE SET
@@ -109,6 +170,15 @@ const (
 
 	sqlSetDisabled = `UPDATE users SET disabled = ?2 WHERE id = ?1`
 
+	// The not-before only moves forward. (A multi-argument max() is NULL
+	// when an argument is.)
+	sqlSetNotBefore = `UPDATE users SET not_before = max(coalesce(not_before, ?2), ?2) WHERE id = ?1`
+
+	sqlNotBeforeSince = `SELECT id, not_before FROM users
+		WHERE not_before >= ?1 ORDER BY not_before, id LIMIT ?2`
+
+	sqlNotBeforeAt = `SELECT id, not_before FROM users WHERE not_before = ?1`
+
 	sqlCountUsers = `SELECT count(*) FROM users`
 
 	sqlGetIdentity = `SELECT ` + identityColumns + ` FROM identities WHERE key = ?1`
@@ -121,41 +191,34 @@ const (
 
 	sqlListKeys = `SELECT id, kid, use, alg, generation, private_sealed, created_at, sign_from
 		FROM signing_keys ORDER BY use, generation`
+
+	sqlAppendAudit = `INSERT INTO audit_events (` + auditColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+
+	// The listings page by the row value (at, id): the caller binds the
+	// largest time and an empty id when there is no bound, and an empty id
+	// for "strictly before this time".
+	sqlListAudit = `SELECT ` + auditColumns + ` FROM audit_events
+		WHERE (at, id) < (?1, ?2) ORDER BY at DESC, id DESC LIMIT ?3`
+
+	sqlListUserAudit = `SELECT ` + auditColumns + ` FROM audit_events
+		WHERE user_id = ?1 AND (at, id) < (?2, ?3) ORDER BY at DESC, id DESC LIMIT ?4`
+
+	sqlSweepAudit = `DELETE FROM audit_events WHERE rowid IN
+		(SELECT rowid FROM audit_events WHERE at < ?1 LIMIT ?2)`
 )
 
-// prepare prepares every statement.
+// prepare prepares every statement of queries.
 func (st *statements) prepare(ctx context.Context, write, read *sql.DB) error {
-	list := []struct {
-		dst   **sql.Stmt
-		db    *sql.DB
-		query string
-	}{
-		{&st.createFlow, write, sqlCreateFlow},
-		{&st.issueCode, write, sqlIssueCode},
-		{&st.failFlow, write, sqlFailFlow},
-		{&st.redeemCode, write, sqlRedeemCode},
-		{&st.rotate, write, sqlRotate},
-		{&st.revoke, write, sqlRevoke},
-		{&st.sweep, write, sqlSweep},
-		{&st.claimIdentity, write, sqlClaimIdentity},
-		{&st.upsertLogin, write, sqlUpsertLogin},
-		{&st.setDisabled, write, sqlSetDisabled},
-		{&st.insertKey, write, sqlInsertKey},
-		{&st.getSession, read, sqlGetSession},
-		{&st.listUserSessions, read, sqlListUserSessions},
-		{&st.getUser, read, sqlGetUser},
-		{&st.getIdentity, read, sqlGetIdentity},
-		{&st.identityUser, read, sqlIdentityUser},
-		{&st.listIdentities, read, sqlListIdentities},
-		{&st.countUsers, read, sqlCountUsers},
-		{&st.listKeys, read, sqlListKeys},
-	}
-	for _, p := range list {
-		stmt, err := p.db.PrepareContext(ctx, p.query)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.query, err)
+	for _, q := range queries {
+		db := read
+		if q.writer {
+			db = write
 		}
-		*p.dst = stmt
+		stmt, err := db.PrepareContext(ctx, q.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %s: %w", q.name, err)
+		}
+		*q.stmt(st) = stmt
 		st.all = append(st.all, stmt)
 	}
 	return nil

@@ -17,6 +17,9 @@ import (
 // makes concurrent first sign-ins, in this process or another, agree on
 // one user.
 func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUserID string, now time.Time) (string, bool, error) {
+	if err := store.ValidProviderName(provider); err != nil {
+		return "", false, fmt.Errorf("claim identity: %w", err)
+	}
 	var userID string
 	err := writeReturning(ctx, s.stmt.claimIdentity, func(r rowScanner) error { return r.Scan(&userID) },
 		key, newUserID, provider, subject, millis(now))
@@ -38,6 +41,9 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 // creates the user or updates profile, the provider's link, the identity
 // list and the timestamps together, and returns the user after the write.
 func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (*store.User, error) {
+	if err := store.ValidProviderName(l.Provider); err != nil {
+		return nil, fmt.Errorf("upsert user %s: %w", userID, err)
+	}
 	profile, err := json.Marshal(l.Profile)
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: encode profile: %w", userID, err)
@@ -51,23 +57,28 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: encode provider link: %w", userID, err)
 	}
-	var u *store.User
-	err = writeReturning(ctx, s.stmt.upsertLogin, func(r rowScanner) error {
-		var err error
-		u, err = scanUser(r)
-		return err
-	}, userID, string(profile), l.IdentityKey, l.Provider, string(linkJSON), millis(l.Now))
+	var row userRow
+	err = writeReturning(ctx, s.stmt.upsertLogin, row.scan,
+		userID, string(profile), l.IdentityKey, l.Provider, string(linkJSON), millis(l.Now))
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", userID, mapErr(err))
+	}
+	u, err := row.user()
+	if err != nil {
+		return nil, fmt.Errorf("upsert user %s: written, but %w", userID, err)
 	}
 	return u, nil
 }
 
 // GetUser returns a user by id.
 func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
-	u, err := scanUser(s.stmt.getUser.QueryRowContext(ctx, id))
-	if err != nil {
+	var row userRow
+	if err := row.scan(s.stmt.getUser.QueryRowContext(ctx, id)); err != nil {
 		return nil, fmt.Errorf("get user %s: %w", id, mapErr(err))
+	}
+	u, err := row.user()
+	if err != nil {
+		return nil, fmt.Errorf("get user %s: %w", id, err)
 	}
 	return u, nil
 }
@@ -78,26 +89,14 @@ func (s *Store) GetIdentity(ctx context.Context, key string) (*store.Identity, e
 	if err != nil {
 		return nil, fmt.Errorf("get identity: %w", mapErr(err))
 	}
-	return id, nil
+	return &id, nil
 }
 
 // ListUserIdentities returns the identities linked to a user, oldest
 // first.
 func (s *Store) ListUserIdentities(ctx context.Context, userID string) ([]store.Identity, error) {
-	rows, err := s.stmt.listIdentities.QueryContext(ctx, userID)
+	list, err := queryAll(ctx, s.stmt.listIdentities, scanIdentity, userID)
 	if err != nil {
-		return nil, fmt.Errorf("list identities of user %s: %w", userID, err)
-	}
-	defer rows.Close()
-	var list []store.Identity
-	for rows.Next() {
-		id, err := scanIdentity(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list identities of user %s: %w", userID, err)
-		}
-		list = append(list, *id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list identities of user %s: %w", userID, err)
 	}
 	return list, nil
@@ -115,11 +114,7 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 // SetDisabled disables or re-enables a user; ErrNotFound means there is no
 // such user.
 func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
-	res, err := s.stmt.setDisabled.ExecContext(ctx, id, disabled)
-	if err != nil {
-		return fmt.Errorf("set user %s disabled: %w", id, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := execCount(ctx, s.stmt.setDisabled, id, disabled)
 	if err != nil {
 		return fmt.Errorf("set user %s disabled: %w", id, err)
 	}
@@ -129,30 +124,52 @@ func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error
 	return nil
 }
 
-// scanUser reads the columns of userColumns.
-func scanUser(r rowScanner) (*store.User, error) {
-	var (
-		u                              store.User
-		profile, identities, providers []byte
-		roles                          []byte
-		created, updated, lastLogin    sql.NullInt64
-	)
-	err := r.Scan(&u.ID, &profile, &roles, &u.Disabled, &identities, &providers, &created, &updated, &lastLogin)
-	if err != nil {
-		return nil, err
+// SetUserNotBefore raises the user's not-before time to t, never lowering
+// it; ErrNotFound means there is no such user.
+func (s *Store) SetUserNotBefore(ctx context.Context, id string, t time.Time) error {
+	if t.IsZero() {
+		return fmt.Errorf("set not-before of user %s: zero time", id)
 	}
-	u.CreatedAt = fromMillis(created)
-	u.UpdatedAt = fromMillis(updated)
-	u.LastLoginAt = fromMillis(lastLogin)
+	// SQLite counts a row the UPDATE matched even when no value changed.
+	n, err := execCount(ctx, s.stmt.setNotBefore, id, t.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("set not-before of user %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("set not-before of user %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// userRow holds the columns of userColumns as scanned, before the JSON
+// ones are decoded (see sessionRow).
+type userRow struct {
+	u                                     store.User
+	profile, roles, identities, providers []byte
+	created, updated, lastLogin, notBef   sql.NullInt64
+}
+
+func (row *userRow) scan(r rowScanner) error {
+	return r.Scan(&row.u.ID, &row.profile, &row.roles, &row.u.Disabled, &row.identities, &row.providers,
+		&row.created, &row.updated, &row.lastLogin, &row.notBef)
+}
+
+// user decodes the scanned row.
+func (row *userRow) user() (*store.User, error) {
+	u := row.u
+	u.CreatedAt = fromMillis(row.created)
+	u.UpdatedAt = fromMillis(row.updated)
+	u.LastLoginAt = fromMillis(row.lastLogin)
+	u.NotBefore = fromMillis(row.notBef)
 	for _, f := range []struct {
 		name string
 		src  []byte
 		dst  any
 	}{
-		{"profile", profile, &u.Profile},
-		{"roles", roles, &u.Roles},
-		{"identities", identities, &u.Identities},
-		{"providers", providers, &u.Providers},
+		{"profile", row.profile, &u.Profile},
+		{"roles", row.roles, &u.Roles},
+		{"identities", row.identities, &u.Identities},
+		{"providers", row.providers, &u.Providers},
 	} {
 		if len(f.src) == 0 {
 			continue
@@ -165,16 +182,16 @@ func scanUser(r rowScanner) (*store.User, error) {
 }
 
 // scanIdentity reads the columns of identityColumns.
-func scanIdentity(r rowScanner) (*store.Identity, error) {
+func scanIdentity(r rowScanner) (store.Identity, error) {
 	var (
 		id      store.Identity
 		created sql.NullInt64
 	)
 	if err := r.Scan(&id.Key, &id.UserID, &id.Provider, &id.Subject, &created); err != nil {
-		return nil, err
+		return id, err
 	}
 	id.CreatedAt = fromMillis(created)
-	return &id, nil
+	return id, nil
 }
 
 // normalizeTime is t as the store keeps it: millisecond precision, UTC.

@@ -10,6 +10,7 @@ import (
 
 var maintenanceCases = []testCase{
 	{name: "the sweeper removes only records expired longer than the grace", run: testSweep},
+	{name: "the sweeper removes sessions idle-expired longer than the grace and keeps active ones", run: testSweepIdle},
 	{name: "the sweeper keeps users, identities and keys", run: testSweepKeepsOthers},
 	{name: "the background sweeper runs until its context ends", run: testRunSweeper},
 	{name: "ping answers", run: testPing},
@@ -53,6 +54,44 @@ func testSweep(t *testing.T, s store.Store) {
 		if _, err := s.GetSession(ctx(), id); err != nil {
 			t.Errorf("GetSession(%s) after the sweep: %v; it should have been kept", id, err)
 		}
+	}
+}
+
+func testSweepIdle(t *testing.T, s store.Store) {
+	idle := activeSession(t, s, "u1") // idle until t0+1h, absolute until t0+24h
+	revokedIdle := activeSession(t, s, "u1")
+	if _, err := s.Revoke(ctx(), revokedIdle.ID, "logout", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	justIdle := activeSession(t, s, "u1")
+	if _, err := s.Rotate(ctx(), justIdle.ID, 1, t0.Add(30*time.Minute), t0.Add(90*time.Minute)); err != nil {
+		t.Fatal(err) // idle until t0+1h30m: exactly the grace at t0+2h30m, so kept
+	}
+	active := activeSession(t, s, "u1")
+	if _, err := s.Rotate(ctx(), active.ID, 1, t0.Add(50*time.Minute), t0.Add(170*time.Minute)); err != nil {
+		t.Fatal(err) // idle until t0+2h50m
+	}
+	flow := newFlow(t, s, t0.Add(3*time.Hour)) // a flow has no idle expiry
+
+	sweep := t0.Add(150 * time.Minute)
+	n, err := s.SweepExpired(ctx(), sweep, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("SweepExpired() at t0+2h30m = %d, want 2 (the sessions idle since t0+1h)", n)
+	}
+	for _, id := range []string{idle.ID, revokedIdle.ID} {
+		_, err := s.GetSession(ctx(), id)
+		mustNotFound(t, "GetSession of a session idle-expired past the grace", err)
+	}
+	for _, id := range []string{justIdle.ID, active.ID, flow.ID} {
+		if _, err := s.GetSession(ctx(), id); err != nil {
+			t.Errorf("GetSession(%s) after the sweep: %v; it should have been kept", id, err)
+		}
+	}
+	if got, err := s.ListUserSessions(ctx(), "u1", sweep); err != nil || names(got) != active.ID {
+		t.Errorf("ListUserSessions() after the sweep = [%s], %v; want [%s]", names(got), err, active.ID)
 	}
 }
 

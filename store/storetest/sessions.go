@@ -23,11 +23,13 @@ var sessionCases = []testCase{
 	{name: "only active sessions rotate", run: testRotateStates},
 	{name: "revoking ends an active session or an unredeemed code, once", run: testRevoke},
 	{name: "pending and failed flows cannot be revoked", run: testRevokeRefusals},
+	{name: "revoking a user's sessions ends their active and code-holding ones only, and counts them", run: testRevokeUserSessions},
 	{name: "claims snapshot and times round-trip exactly", run: testRoundTrip},
 	{name: "a user's sessions are the active, unexpired ones, latest first", run: testListUserSessions},
 	{name: "fifty concurrent rotations of one generation have exactly one winner", atomic: true, run: testConcurrentRotate},
 	{name: "twenty concurrent redemptions of one code have exactly one winner", atomic: true, run: testConcurrentRedeem},
 	{name: "a revoke racing rotations leaves the session revoked", atomic: true, run: testRevokeRacesRotate},
+	{name: "revoking a user's sessions while they rotate leaves them all revoked", atomic: true, run: testRevokeUserSessionsRacesRotate},
 }
 
 // newFlow stores a pending flow of provider google for client spa.
@@ -75,6 +77,9 @@ func activeSession(t *testing.T, s store.Store, uid string) *store.Session {
 
 func testCreateFlow(t *testing.T, s store.Store) {
 	f := newFlow(t, s, t0.Add(10*time.Minute))
+	if f.State != "" {
+		t.Errorf("CreateFlow set the caller's State to %q; it must not modify f", f.State)
+	}
 	got, err := s.GetSession(ctx(), f.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +95,19 @@ func testCreateFlow(t *testing.T, s store.Store) {
 	if got.UserID != "" || got.Generation != 0 || !got.AuthTime.IsZero() || !got.RotatedAt.IsZero() ||
 		!got.IdleExpiresAt.IsZero() || !got.RevokedAt.IsZero() || got.CodeHash != "" || len(got.Claims) != 0 {
 		t.Errorf("a new flow has session fields set: %+v", got)
+	}
+
+	// Whatever State the caller passes, the flow starts pending, and the
+	// caller's struct is left alone.
+	odd := &store.Session{ID: uniq("flow"), State: store.StateActive, ExpiresAt: t0.Add(time.Minute), CreatedAt: t0, Provider: "google"}
+	if err := s.CreateFlow(ctx(), odd); err != nil {
+		t.Fatal(err)
+	}
+	if odd.State != store.StateActive {
+		t.Errorf("CreateFlow changed the caller's State to %q", odd.State)
+	}
+	if got, err := s.GetSession(ctx(), odd.ID); err != nil || got.State != store.StatePending {
+		t.Errorf("a flow created with State active = %+v, %v; want it pending", got, err)
 	}
 }
 
@@ -319,6 +337,60 @@ func testRevokeRefusals(t *testing.T, s store.Store) {
 	}
 }
 
+func testRevokeUserSessions(t *testing.T, s store.Store) {
+	uid := uniq("user")
+	a := activeSession(t, s, uid)
+	b := activeSession(t, s, uid)
+	code := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.IssueCode(ctx(), code.ID, "google", t0, issue(uid, "h")); err != nil {
+		t.Fatal(err)
+	}
+	already := activeSession(t, s, uid)
+	if _, err := s.Revoke(ctx(), already.ID, "logout", t0); err != nil {
+		t.Fatal(err)
+	}
+	pending := newFlow(t, s, t0.Add(10*time.Minute))
+	failed := newFlow(t, s, t0.Add(10*time.Minute))
+	if _, err := s.FailFlow(ctx(), failed.ID, "google", t0); err != nil {
+		t.Fatal(err)
+	}
+	other := activeSession(t, s, uniq("user"))
+
+	at := t0.Add(5 * time.Minute)
+	n, err := s.RevokeUserSessions(ctx(), uid, "logout_all", at)
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeUserSessions() = %d, %v; want 3 (two active sessions and a code)", n, err)
+	}
+	for _, id := range []string{a.ID, b.ID, code.ID} {
+		got, err := s.GetSession(ctx(), id)
+		if err != nil || got.State != store.StateRevoked || got.RevokeReason != "logout_all" || !sameTime(got.RevokedAt, at) {
+			t.Errorf("GetSession(%s) after RevokeUserSessions = %+v, %v; want revoked at %v for logout_all", id, got, err, at)
+		}
+	}
+	if got, err := s.GetSession(ctx(), already.ID); err != nil || got.RevokeReason != "logout" || !sameTime(got.RevokedAt, t0) {
+		t.Errorf("an already revoked session was revoked again: %+v, %v", got, err)
+	}
+	for _, f := range []*store.Session{pending, failed} {
+		if got, err := s.GetSession(ctx(), f.ID); err != nil || got.State == store.StateRevoked {
+			t.Errorf("a %s flow was revoked: %+v, %v", got.State, got, err)
+		}
+	}
+	if got, err := s.GetSession(ctx(), other.ID); err != nil || got.State != store.StateActive {
+		t.Errorf("another user's session = %+v, %v; want it active", got, err)
+	}
+	_, err = s.Rotate(ctx(), a.ID, 1, at, at.Add(time.Hour))
+	mustNotFound(t, "Rotate after RevokeUserSessions", err)
+	_, err = s.RedeemCode(ctx(), code.ID, redemption())
+	mustNotFound(t, "RedeemCode after RevokeUserSessions", err)
+
+	if n, err := s.RevokeUserSessions(ctx(), uid, "again", at.Add(time.Minute)); err != nil || n != 0 {
+		t.Errorf("second RevokeUserSessions() = %d, %v; want 0", n, err)
+	}
+	if n, err := s.RevokeUserSessions(ctx(), "nobody", "logout_all", at); err != nil || n != 0 {
+		t.Errorf("RevokeUserSessions(nobody) = %d, %v; want 0, nil", n, err)
+	}
+}
+
 func testRoundTrip(t *testing.T, s store.Store) {
 	odd := time.Date(2026, 11, 23, 12, 0, 0, 123_000_000, time.FixedZone("X", 3600)) // ms precision, not UTC
 	f := &store.Session{
@@ -348,6 +420,45 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	}
 	if !jsonEqual(t, got.Claims, claims) {
 		t.Errorf("claims = %#v\nwant %#v", got.Claims, claims)
+	}
+
+	// The session's own times, each at a different odd instant.
+	r := store.Redemption{
+		CodeHash: "h", ClientID: "spa", RedirectURI: f.RedirectURI, CodeChallenge: "c", Now: odd.Add(time.Second),
+		IdleExpiresAt: odd.Add(time.Hour + 7*time.Millisecond), ExpiresAt: odd.Add(24*time.Hour + 9*time.Millisecond),
+	}
+	if _, err := s.RedeemCode(ctx(), f.ID, r); err != nil {
+		t.Fatal(err)
+	}
+	rotated, idle := odd.Add(2*time.Second+1*time.Millisecond), odd.Add(2*time.Hour+3*time.Millisecond)
+	if _, err := s.Rotate(ctx(), f.ID, 1, rotated, idle); err != nil {
+		t.Fatal(err)
+	}
+	revoked := odd.Add(3*time.Second + 5*time.Millisecond)
+	if ok, err := s.Revoke(ctx(), f.ID, "logout", revoked); err != nil || !ok {
+		t.Fatalf("Revoke() = %v, %v", ok, err)
+	}
+	got, err = s.GetSession(ctx(), f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"RotatedAt", got.RotatedAt, rotated},
+		{"IdleExpiresAt", got.IdleExpiresAt, idle},
+		{"RevokedAt", got.RevokedAt, revoked},
+		{"ExpiresAt", got.ExpiresAt, r.ExpiresAt},
+		{"CreatedAt", got.CreatedAt, odd},
+		{"AuthTime", got.AuthTime, odd},
+	} {
+		if !sameTime(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v in UTC", tt.name, tt.got, tt.want)
+		}
+	}
+	if got.Generation != 2 || got.State != store.StateRevoked || !jsonEqual(t, got.Claims, claims) {
+		t.Errorf("after redeem, rotate and revoke: %+v", got)
 	}
 }
 
@@ -379,6 +490,18 @@ func testListUserSessions(t *testing.T, s store.Store) {
 	}
 	if names(got) != newer.ID {
 		t.Errorf("ListUserSessions() after older's idle expiry = [%s], want [%s]", names(got), newer.ID)
+	}
+	// Even with an idle expiry past it, newer ends at its absolute expiry
+	// (t0+24h).
+	end := newer.ExpiresAt
+	if _, err := s.Rotate(ctx(), newer.ID, 2, t0.Add(time.Hour), end.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ListUserSessions(ctx(), uid, end.Add(-time.Millisecond)); err != nil || names(got) != newer.ID {
+		t.Errorf("ListUserSessions() just before the absolute expiry = [%s], %v; want [%s]", names(got), err, newer.ID)
+	}
+	if got, err := s.ListUserSessions(ctx(), uid, end); err != nil || len(got) != 0 {
+		t.Errorf("ListUserSessions() at the absolute expiry = [%s], %v; want none", names(got), err)
 	}
 	if got, err := s.ListUserSessions(ctx(), "nobody", t0); err != nil || len(got) != 0 {
 		t.Errorf("ListUserSessions(nobody) = %v, %v; want none", got, err)
@@ -467,5 +590,42 @@ func testRevokeRacesRotate(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Rotate(ctx(), sess.ID, got.Generation, now, now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a revoked session rotated: %v", err)
+	}
+}
+
+func testRevokeUserSessionsRacesRotate(t *testing.T, s store.Store) {
+	uid := uniq("user")
+	const sessions = 5
+	var ids []string
+	for range sessions {
+		ids = append(ids, activeSession(t, s, uid).ID)
+	}
+	now := t0.Add(time.Minute)
+	var revoked int64
+	race(t, 21, func(i int) error {
+		if i == 10 {
+			n, err := s.RevokeUserSessions(ctx(), uid, "logout_all", now)
+			revoked = n
+			return err
+		}
+		id := ids[i%sessions]
+		for gen := int64(1); gen < 30; gen++ {
+			if _, err := s.Rotate(ctx(), id, gen, now, now.Add(time.Hour)); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	if revoked != sessions {
+		t.Errorf("RevokeUserSessions() revoked %d sessions, want %d", revoked, sessions)
+	}
+	for _, id := range ids {
+		got, err := s.GetSession(ctx(), id)
+		if err != nil || got.State != store.StateRevoked {
+			t.Fatalf("after RevokeUserSessions raced rotations: %+v, %v; want revoked", got, err)
+		}
+		if _, err := s.Rotate(ctx(), id, got.Generation, now, now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a revoked session rotated: %v", err)
+		}
 	}
 }

@@ -9,6 +9,12 @@
 // A behaviour that is not tested here is not part of the contract. Each case
 // gets a fresh, empty store from newStore and may run in parallel with the
 // others.
+//
+// The cases are grouped by what they exercise (sessions, users, the
+// revocation feed, audit, keys, maintenance); each group is a table of
+// cases, and the concurrency cases that need atomic compare-and-set are
+// marked so that a backend without it can skip them visibly (see
+// Options.NoAtomicCAS and AtomicCases).
 package storetest
 
 import (
@@ -48,21 +54,18 @@ type testCase struct {
 // return a fresh, empty store and close it with t.Cleanup.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store, o Options) {
 	t.Helper()
-	groups := []struct {
-		name  string
-		cases []testCase
-	}{
-		{"sessions", sessionCases},
-		{"users", userCases},
-		{"keys", keyCases},
-		{"maintenance", maintenanceCases},
-	}
-	for _, g := range groups {
+	for _, g := range groups() {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.cases {
-				t.Run(tc.name, func(t *testing.T) {
-					if tc.atomic && o.NoAtomicCAS {
-						t.Skip("skipped on this backend: needs atomic concurrent compare-and-set, which it does not provide (Options.NoAtomicCAS)")
+				skip := tc.atomic && o.NoAtomicCAS
+				name := tc.name
+				if skip {
+					// Visible in the test list, not only with -v.
+					name = skippedPrefix + name
+				}
+				t.Run(name, func(t *testing.T) {
+					if skip {
+						t.Skip("needs atomic concurrent compare-and-set, which this backend does not provide (Options.NoAtomicCAS)")
 					}
 					t.Parallel()
 					tc.run(t, newStore(t))
@@ -70,6 +73,42 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, o Options) {
 			}
 		})
 	}
+}
+
+// skippedPrefix starts the name of a case that Options.NoAtomicCAS skips.
+const skippedPrefix = "skipped without atomic CAS: "
+
+// group is a table of cases.
+type group struct {
+	name  string
+	cases []testCase
+}
+
+// groups is the whole suite.
+func groups() []group {
+	return []group{
+		{"sessions", sessionCases},
+		{"users", userCases},
+		{"revocations", revocationCases},
+		{"audit", auditCases},
+		{"keys", keyCases},
+		{"maintenance", maintenanceCases},
+	}
+}
+
+// AtomicCases returns the names (group/case, as passed to t.Run) of the
+// cases that need atomic concurrent compare-and-set: the ones
+// Options.NoAtomicCAS skips.
+func AtomicCases() []string {
+	var names []string
+	for _, g := range groups() {
+		for _, tc := range g.cases {
+			if tc.atomic {
+				names = append(names, g.name+"/"+tc.name)
+			}
+		}
+	}
+	return names
 }
 
 // t0 is the suite's clock: whole seconds, so every backend stores it

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ var userCases = []testCase{
 	{name: "a user's identities are listed oldest first", run: testListUserIdentities},
 	{name: "unknown users and identities are not found", run: testUnknownUser},
 	{name: "a user can be disabled and enabled again", run: testSetDisabled},
+	{name: "a user's not-before is set, only moves forward and survives sign-ins", run: testNotBefore},
+	{name: "provider names that are not letters, digits, '-' or '_' are refused before anything is written", run: testInvalidProviderNames},
 	{name: "users are counted", run: testCountUsers},
 }
 
@@ -53,12 +56,13 @@ func testConcurrentFirstLogin(t *testing.T, s store.Store) {
 	key := "google|" + subject
 	const n = 20
 	userIDs := make([]string, n)
+	created := make([]bool, n)
 	race(t, n, func(i int) error {
-		uid, _, err := s.ClaimIdentity(ctx(), key, "google", subject, fmt.Sprintf("%s-user-%d", key, i), t0)
+		uid, c, err := s.ClaimIdentity(ctx(), key, "google", subject, fmt.Sprintf("%s-user-%d", key, i), t0)
 		if err != nil {
 			return err
 		}
-		userIDs[i] = uid
+		userIDs[i], created[i] = uid, c
 		_, err = s.UpsertLogin(ctx(), uid, login(key, "google", claims.Profile{Email: fmt.Sprintf("u%d@example.com", i)}, fmt.Sprintf("tok-%d", i), t0))
 		return err
 	})
@@ -66,6 +70,17 @@ func testConcurrentFirstLogin(t *testing.T, s store.Store) {
 		if uid == "" || uid != userIDs[0] {
 			t.Fatalf("login %d got user %q, login 0 got %q: one identity mapped to two users", i, uid, userIDs[0])
 		}
+	}
+	var creators []int
+	for i, c := range created {
+		if c {
+			creators = append(creators, i)
+		}
+	}
+	if len(creators) != 1 {
+		t.Errorf("ClaimIdentity reported created to logins %v, want exactly one", creators)
+	} else if want := fmt.Sprintf("%s-user-%d", key, creators[0]); userIDs[0] != want {
+		t.Errorf("the identity belongs to %q, but login %d (user %q) reported creating it", userIDs[0], creators[0], want)
 	}
 	id, err := s.GetIdentity(ctx(), key)
 	if err != nil {
@@ -248,6 +263,92 @@ func testSetDisabled(t *testing.T, s store.Store) {
 	}
 	if got, err := s.GetUser(ctx(), u.ID); err != nil || got.Disabled {
 		t.Errorf("after enabling: %+v, %v", got, err)
+	}
+}
+
+func testNotBefore(t *testing.T, s store.Store) {
+	u := signIn(t, s, "google", uniq("nb"), uniq("user"), t0)
+	if !u.NotBefore.IsZero() {
+		t.Fatalf("a new user has not-before %v, want zero", u.NotBefore)
+	}
+	odd := time.Date(2026, 11, 23, 13, 0, 0, 250_000_000, time.FixedZone("X", -7200))
+	if err := s.SetUserNotBefore(ctx(), u.ID, odd); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetUser(ctx(), u.ID)
+	if err != nil || !sameTime(got.NotBefore, odd) {
+		t.Fatalf("GetUser() after SetUserNotBefore = %+v, %v; want not-before %v in UTC", got, err, odd)
+	}
+	if err := s.SetUserNotBefore(ctx(), u.ID, odd.Add(-time.Minute)); err != nil {
+		t.Errorf("SetUserNotBefore of an earlier time: %v, want nil (and no change)", err)
+	}
+	if got, err := s.GetUser(ctx(), u.ID); err != nil || !sameTime(got.NotBefore, odd) {
+		t.Errorf("an earlier not-before moved it back: %+v, %v; want %v", got, err, odd)
+	}
+	later := odd.Add(time.Hour)
+	if err := s.SetUserNotBefore(ctx(), u.ID, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDisabled(ctx(), u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	// A sign-in changes neither.
+	again, err := s.UpsertLogin(ctx(), u.ID, login(u.Identities[0], "google", u.Profile, "tok-again", later.Add(time.Minute)))
+	if err != nil || !sameTime(again.NotBefore, later) || !again.Disabled {
+		t.Errorf("after a sign-in: %+v, %v; want not-before %v and still disabled", again, err, later)
+	}
+	if got, err := s.GetUser(ctx(), u.ID); err != nil || !sameTime(got.NotBefore, later) || got.Profile != u.Profile {
+		t.Errorf("GetUser() = %+v, %v; want not-before %v", got, err, later)
+	}
+
+	mustNotFound(t, "SetUserNotBefore of an unknown user", s.SetUserNotBefore(ctx(), "nobody", t0))
+	if _, err := s.GetUser(ctx(), "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetUserNotBefore created a user: %v", err)
+	}
+	if err := s.SetUserNotBefore(ctx(), u.ID, time.Time{}); err == nil || isNotFound(err) {
+		t.Errorf("SetUserNotBefore of the zero time = %v, want an error", err)
+	}
+}
+
+func testInvalidProviderNames(t *testing.T, s store.Store) {
+	long := strings.Repeat("p", 65)
+	for _, name := range []string{"", "google.profile", "$where", "a b", "quo\"te", "ünï", "slash/name", "google|x", long} {
+		key := name + "|" + uniq("s")
+		uid := uniq("user")
+		_, _, err := s.ClaimIdentity(ctx(), key, name, "s", uid, t0)
+		checkInvalidName(t, "ClaimIdentity", name, err)
+		if _, err := s.GetIdentity(ctx(), key); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ClaimIdentity with provider %q wrote the identity: %v", name, err)
+		}
+		_, err = s.UpsertLogin(ctx(), uid, login(key, name, claims.Profile{Email: "x@example.com"}, "tok", t0))
+		checkInvalidName(t, "UpsertLogin", name, err)
+		if _, err := s.GetUser(ctx(), uid); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UpsertLogin with provider %q wrote the user: %v", name, err)
+		}
+	}
+	// The longest valid name, and every kind of character allowed.
+	for _, name := range []string{strings.Repeat("p", 64), "Azure-Work_2"} {
+		u := signIn(t, s, name, uniq("ok"), uniq("user"), t0)
+		if _, ok := u.Providers[name]; !ok {
+			t.Errorf("provider %q: providers = %v", name, u.Providers)
+		}
+	}
+}
+
+// checkInvalidName checks that op refused provider name with the error of
+// store.ValidProviderName.
+func checkInvalidName(t *testing.T, op, name string, err error) {
+	t.Helper()
+	want := store.ValidProviderName(name)
+	switch {
+	case want == nil:
+		t.Fatalf("ValidProviderName(%q) = nil; the case is wrong", name)
+	case err == nil:
+		t.Errorf("%s with provider name %q succeeded, want it refused", op, name)
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict):
+		t.Errorf("%s with provider name %q: %v; want an invalid-name error, not ErrNotFound or ErrConflict", op, name, err)
+	case !strings.Contains(err.Error(), want.Error()):
+		t.Errorf("%s with provider name %q: %v; want it to say %q", op, name, err, want)
 	}
 }
 

@@ -21,13 +21,13 @@ import (
 func Open(t testing.TB) store.Store {
 	t.Helper()
 	if uri := os.Getenv("MONGODB_URI"); uri != "" {
-		return OpenMongo(t, uri)
+		return openMongo(t, uri)
 	}
-	return OpenSQLite(t)
+	return openSQLite(t)
 }
 
-// OpenSQLite returns an empty SQLite store in a temporary directory.
-func OpenSQLite(t testing.TB) store.Store {
+// openSQLite returns an empty SQLite store in a temporary directory.
+func openSQLite(t testing.TB) store.Store {
 	t.Helper()
 	s, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "socialbridge.db")})
 	if err != nil {
@@ -37,9 +37,9 @@ func OpenSQLite(t testing.TB) store.Store {
 	return s
 }
 
-// OpenMongo returns a store on a new database of the MongoDB server at
+// openMongo returns a store on a new database of the MongoDB server at
 // uri, dropped at cleanup.
-func OpenMongo(t testing.TB, uri string) store.Store {
+func openMongo(t testing.TB, uri string) store.Store {
 	t.Helper()
 	s, err := mongo.Open(context.Background(), mongo.Options{URI: uri, Database: "sbtest_" + randomHex(6)})
 	if err != nil {

@@ -71,19 +71,26 @@ type PageError struct {
 
 // Error implements error.
 func (e *PageError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%v: %v", e.Kind, e.Err)
+	kind := "sign-in failed"
+	if e.Kind != nil {
+		kind = e.Kind.Error()
 	}
-	return e.Kind.Error()
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", kind, e.Err)
+	}
+	return kind
 }
 
 // Unwrap returns the kind and the internal cause, so that errors.Is
 // matches either.
 func (e *PageError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
+	var errs []error
+	for _, err := range []error{e.Kind, e.Err} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return []error{e.Kind, e.Err}
+	return errs
 }
 
 func invalidGrant(desc string) error {

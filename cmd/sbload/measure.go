@@ -148,8 +148,11 @@ func (m meter) processCPU(pid int) (time.Duration, error) {
 	// or parentheses itself: count fields after the last ')'. The first
 	// field after it is field 3, so utime and stime are [11] and [12].
 	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("server CPU: unexpected /proc/%d/stat", pid)
+	}
 	fields := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(fields) < 13 {
+	if len(fields) < 13 {
 		return 0, fmt.Errorf("server CPU: unexpected /proc/%d/stat", pid)
 	}
 	var total time.Duration

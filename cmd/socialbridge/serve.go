@@ -55,8 +55,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	bg, cancelBG := context.WithCancel(ctx)
+	waitBG := svc.runBackground(bg)
+	defer waitBG() // before svc.Close: deferred calls run last-in, first-out
 	defer cancelBG()
-	svc.runBackground(bg)
 
 	srv := &http.Server{
 		Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,

@@ -6,7 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/socialbridge/socialbridge/bridge"
@@ -51,7 +54,9 @@ func newService(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("crypto.encryption_key: %w", err)
 	}
-	sealer, err := tokens.NewSealer(sealKey)
+	// Versions before key derivation sealed with the master key itself:
+	// what they stored still opens, and is sealed anew when rewritten.
+	sealer, err := tokens.NewSealer(sealKey, master)
 	if err != nil {
 		return nil, fmt.Errorf("crypto.encryption_key: %w", err)
 	}
@@ -117,11 +122,14 @@ func (s *service) handler() (http.Handler, error) {
 	})
 }
 
-// runBackground starts key rotation and the sweeper of expired sessions;
-// they stop when ctx ends.
-func (s *service) runBackground(ctx context.Context) {
-	go s.keyring.Run(ctx, time.Minute)
-	go store.RunSweeper(ctx, s.store, 5*time.Minute, time.Now, s.logger)
+// runBackground starts key rotation and the sweeper of expired sessions.
+// They stop when ctx ends; the returned wait blocks until they have, so
+// that the store is not closed under them.
+func (s *service) runBackground(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.keyring.Run(ctx, time.Minute) })
+	wg.Go(func() { store.RunSweeper(ctx, s.store, 5*time.Minute, time.Now, s.logger) })
+	return wg.Wait
 }
 
 // Close releases the store.
@@ -133,7 +141,9 @@ func openStore(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (s
 	if cfg.Store.MongoDBURI != "" {
 		st, err := mongo.Open(ctx, mongo.Options{URI: cfg.Store.MongoDBURI, Database: cfg.Store.Database, Logger: logger})
 		if err != nil {
-			return nil, fmt.Errorf("store.mongodb_uri: %w", err) // the driver's errors never contain the password
+			// The driver's URI parser can quote parts of the URI, the
+			// password included, in its errors.
+			return nil, fmt.Errorf("store.mongodb_uri: %s", redactURISecrets(err.Error(), cfg.Store.MongoDBURI))
 		}
 		return st, nil
 	}
@@ -146,6 +156,40 @@ func openStore(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (s
 		return nil, fmt.Errorf("store.sqlite.path %s: %w", cfg.Store.SQLite.Path, err)
 	}
 	return st, nil
+}
+
+// redactURISecrets replaces, in msg, the credentials of a MongoDB URI and
+// any of their pieces an error may quote (user, password, whole or
+// percent-decoded) with "***".
+func redactURISecrets(msg, uri string) string {
+	_, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return msg
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return msg
+	}
+	userinfo := rest[:at]
+	user, password, _ := strings.Cut(userinfo, ":")
+	secrets := []string{userinfo, password, user}
+	for _, p := range []string{password, user} {
+		if d, err := url.PathUnescape(p); err == nil {
+			secrets = append(secrets, d)
+		}
+	}
+	for _, sec := range secrets {
+		if len(sec) >= 3 {
+			msg = strings.ReplaceAll(msg, sec, "***")
+		}
+	}
+	// A parser error may quote a fragment of a malformed escape ("%zz").
+	for i := 0; i+3 <= len(password); i++ {
+		if password[i] == '%' {
+			msg = strings.ReplaceAll(msg, password[i:i+3], "***")
+		}
+	}
+	return msg
 }
 
 // legacyDatabase returns the directory where socialbridge versions before

@@ -109,3 +109,31 @@ func TestTheBinaryLinksNeitherFerretDBNorItsDependencies(t *testing.T) {
 		t.Errorf("the binary does not link modernc.org/sqlite, the embedded store:\n%s", out)
 	}
 }
+
+func TestMongoDBErrorsDoNotRevealTheCredentials(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, uri, msg string
+	}{
+		{"the password as written", "mongodb://admin:s3cr%2Fet@db:27017/x", `auth failed for admin with password s3cr%2Fet`},
+		{"the password decoded", "mongodb://admin:s3cr%2Fet@db:27017/x", `password "s3cr/et" rejected`},
+		{"a malformed escape in the password", "mongodb://admin:pa%zzword@db/x", `invalid password: invalid URL escape "%zz"`},
+		{"the whole user info", "mongodb+srv://admin:hunter22@cluster.example.net", `cannot parse admin:hunter22`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := redactURISecrets(tt.msg, tt.uri)
+			for _, secret := range []string{"s3cr", "hunter22", "%zz", "admin"} {
+				if strings.Contains(got, secret) {
+					t.Errorf("redactURISecrets(%q) = %q, still contains %q", tt.msg, got, secret)
+				}
+			}
+			if !strings.Contains(got, "***") {
+				t.Errorf("redactURISecrets(%q) = %q, redacted nothing", tt.msg, got)
+			}
+		})
+	}
+	if got := redactURISecrets("server selection timeout", "mongodb://db:27017"); got != "server selection timeout" {
+		t.Errorf("a URI without credentials changed the message to %q", got)
+	}
+}

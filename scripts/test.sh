@@ -6,6 +6,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# go.mod's toolchain line names the Go release to build and test with (one
+# with the standard library's security fixes); with GOTOOLCHAIN=auto an older
+# installed Go fetches it from the module proxy. Some installations default
+# to GOTOOLCHAIN=local (this machine image's go.env, the official golang
+# Docker images), which would test with the installed release instead.
+case "${GOTOOLCHAIN:-}" in
+  "" | local) export GOTOOLCHAIN=auto ;;
+esac
+echo "== $(go version) (GOTOOLCHAIN=$GOTOOLCHAIN)"
+
+start=$(date +%s)
+# A heartbeat, so that minutes of compiling do not look like a hang.
+( while sleep 60; do echo "   ... still working ($(( $(date +%s) - start ))s)"; done ) &
+heartbeat=$!
+trap 'kill $heartbeat 2>/dev/null' EXIT
+
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (browser tests)"
   sudo=""
@@ -30,6 +46,5 @@ go vet ./...
 # spends most of its time compiling (modernc.org/sqlite is large); later runs
 # use the build cache. Each package prints a line as it finishes.
 echo "== go test -race ./... (first run compiles for several minutes)"
-start=$(date +%s)
 go test -count=1 -race -timeout 30m ./...
-echo "== all tests passed in $(( $(date +%s) - start ))s"
+echo "== all tests passed ($(( $(date +%s) - start ))s since the start)"

@@ -1,12 +1,14 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sync"
 	"testing"
@@ -48,6 +50,12 @@ type fakeProvider struct {
 	issued   int
 	identity providers.Identity
 	failWith error
+	// urlErr, when set, is AuthCodeURL's error (the provider is
+	// unreachable); the request is still recorded in asked.
+	urlErr error
+	// exchanges counts calls of Exchange: calls to the provider's token
+	// endpoint.
+	exchanges int
 }
 
 func (f *fakeProvider) Name() string { return "fake" }
@@ -56,7 +64,24 @@ func (f *fakeProvider) AuthCodeURL(_ context.Context, req providers.AuthRequest)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked[req.State] = req
+	if f.urlErr != nil {
+		return "", f.urlErr
+	}
 	return "https://idp.example.com/auth?" + url.Values{"state": {req.State}}.Encode(), nil
+}
+
+// exchangeCalls reports how many times Exchange was called.
+func (f *fakeProvider) exchangeCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.exchanges
+}
+
+// setIdentity changes the identity the next exchanges return.
+func (f *fakeProvider) setIdentity(edit func(*providers.Identity)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	edit(&f.identity)
 }
 
 // approve simulates the person approving at the provider: it returns the
@@ -73,6 +98,7 @@ func (f *fakeProvider) approve(state string) string {
 func (f *fakeProvider) Exchange(_ context.Context, req providers.ExchangeRequest) (*providers.Identity, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.exchanges++
 	if f.failWith != nil {
 		return nil, f.failWith
 	}
@@ -92,6 +118,24 @@ func (f *fakeProvider) Exchange(_ context.Context, req providers.ExchangeRequest
 	return &id, nil
 }
 
+// logBuffer is a log sink safe for concurrent writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // env is a bridge wired to a real store on the embedded database.
 type env struct {
 	b      *bridge.Bridge
@@ -100,12 +144,21 @@ type env struct {
 	store  store.Store
 	issuer *tokens.Issuer
 	sealer *tokens.Sealer
+	logs   *logBuffer
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the bridge's store wrapped by wrap (nil: as
+// is), to inject store failures.
+func newEnvWith(t testing.TB, wrap func(store.Store) store.Store) *env {
+	t.Helper()
 	ck := &clock{now: time.Now().Truncate(time.Second)}
 	st := teststore.Open(t)
+	logs := &logBuffer{}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, err := tokens.NewSealer(key)
@@ -128,8 +181,12 @@ func newEnv(t testing.TB) *env {
 		Profile: claims.Profile{Email: "alice@example.com", EmailVerified: true, Name: "Alice"},
 		Tokens:  providers.Tokens{AccessToken: "provider-access-secret", RefreshToken: "provider-refresh-secret"},
 	}}
+	bst := st
+	if wrap != nil {
+		bst = wrap(st)
+	}
 	b, err := bridge.New(bridge.Options{
-		PublicURL: publicURL, Store: st, Issuer: iss, Sealer: sealer, Providers: []providers.Provider{prov},
+		PublicURL: publicURL, Store: bst, Issuer: iss, Sealer: sealer, Providers: []providers.Provider{prov},
 		Clients: []bridge.Client{
 			{ID: "spa", Name: "The SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://app.example.com"},
 				Audience: []string{"https://api.example.com"}, AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
@@ -137,11 +194,12 @@ func newEnv(t testing.TB) *env {
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
 		},
 		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{b: b, prov: prov, clock: ck, store: st, issuer: iss, sealer: sealer}
+	return &env{b: b, prov: prov, clock: ck, store: st, issuer: iss, sealer: sealer, logs: logs}
 }
 
 // pkce returns a verifier and its S256 challenge.
@@ -179,14 +237,14 @@ func (e *env) begin(t testing.TB, challenge string) started {
 	return started{flowID: login.FlowID, state: state, code: e.prov.approve(state)}
 }
 
-func bound(flowID string) func(string) bool {
-	return func(id string) bool { return id == flowID }
-}
+// bound is the binding cookie value of flowID, as the browser that
+// started the flow holds it.
+func (e *env) bound(flowID string) string { return e.b.FlowBinding(flowID) }
 
 // finish completes the provider callback and returns the client redirect.
 func (e *env) finish(t testing.TB, s started) *url.URL {
 	t.Helper()
-	target, err := e.b.FinishLogin(context.Background(), "fake", bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)})
+	target, err := e.b.FinishLogin(context.Background(), "fake", bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)})
 	if err != nil {
 		t.Fatalf("FinishLogin: %v", err)
 	}

@@ -17,6 +17,10 @@ const (
 	ErrCodeServerError          = "server_error"
 	ErrCodeTemporarilyUnavail   = "temporarily_unavailable"
 	ErrCodeInvalidToken         = "invalid_token"
+	// ErrCodeLoginRequired is OpenID Connect Core §3.1.2.6's: the person
+	// must sign in interactively (prompt=none), or signed in at the
+	// provider longer ago than the client's max_age allows.
+	ErrCodeLoginRequired = "login_required"
 )
 
 // OAuthError is a client mistake reported in an RFC 6749 §5.2 error body.

@@ -106,6 +106,18 @@ func TestCheckAuthorizeRefusals(t *testing.T) {
 		{"an unknown scope is refused", func(r *bridge.AuthorizeRequest) { r.Scope = "openid admin" }, false, "invalid_scope"},
 		{"an unknown provider is refused", func(r *bridge.AuthorizeRequest) { r.Provider = "myspace" }, false, "invalid_request"},
 		{"an oversized state is refused", func(r *bridge.AuthorizeRequest) { r.State = strings.Repeat("s", 2000) }, false, "invalid_request"},
+		{"a state that is not UTF-8 is refused, not mangled", func(r *bridge.AuthorizeRequest) { r.State = "caf\xe9" }, false, "invalid_request"},
+		{"a nonce that is not UTF-8 is refused, not mangled", func(r *bridge.AuthorizeRequest) { r.Nonce = "n\xff\xfe" }, false, "invalid_request"},
+		{"a login_hint that is not UTF-8 is refused", func(r *bridge.AuthorizeRequest) { r.LoginHint = "\xc3" }, false, "invalid_request"},
+		{"a client_id that is not UTF-8 gets an error page", func(r *bridge.AuthorizeRequest) { r.ClientID = "spa\xff" }, true, ""},
+		{"prompt=none with another value is refused", func(r *bridge.AuthorizeRequest) { r.Prompt = "none login" }, false, "invalid_request"},
+		{"an unknown prompt value is refused", func(r *bridge.AuthorizeRequest) { r.Prompt = "login sometimes" }, false, "invalid_request"},
+		{"a negative max_age is refused", func(r *bridge.AuthorizeRequest) { r.MaxAge = "-1" }, false, "invalid_request"},
+		{"a max_age that is not a whole number is refused", func(r *bridge.AuthorizeRequest) { r.MaxAge = "1.5" }, false, "invalid_request"},
+		{"a signed max_age is refused", func(r *bridge.AuthorizeRequest) { r.MaxAge = "+60" }, false, "invalid_request"},
+		{"a huge max_age is refused", func(r *bridge.AuthorizeRequest) { r.MaxAge = "99999999999999999999" }, false, "invalid_request"},
+		{"an oversized login_hint is refused", func(r *bridge.AuthorizeRequest) { r.LoginHint = strings.Repeat("h", 600) }, false, "invalid_request"},
+		{"prompt=none is login_required", func(r *bridge.AuthorizeRequest) { r.Prompt = "none" }, false, "login_required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,27 +146,27 @@ func TestCallbackRefusals(t *testing.T) {
 		want error
 	}{
 		{"a forged state is refused", func(e *env, s started) (string, error) {
-			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.flowID + ".forged", Code: s.code, Bound: bound(s.flowID)})
+			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.flowID + ".forged", Code: s.code, Binding: e.bound(s.flowID)})
 		}, bridge.ErrInvalidState},
 		{"a missing state is refused", func(e *env, s started) (string, error) {
-			return e.b.FinishLogin(bg, "fake", bridge.Callback{Code: s.code, Bound: bound(s.flowID)})
+			return e.b.FinishLogin(bg, "fake", bridge.Callback{Code: s.code, Binding: e.bound(s.flowID)})
 		}, bridge.ErrInvalidState},
 		{"a callback in a browser that did not start the flow is refused", func(e *env, s started) (string, error) {
-			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Bound: bound("other")})
+			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Binding: e.bound("other")})
 		}, bridge.ErrUnboundFlow},
 		{"an expired flow is refused", func(e *env, s started) (string, error) {
 			e.clock.Add(11 * time.Minute)
-			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)})
+			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)})
 		}, bridge.ErrFlowExpired},
 		{"a replayed callback is refused", func(e *env, s started) (string, error) {
-			if _, err := e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)}); err != nil {
+			if _, err := e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)}); err != nil {
 				return "", err
 			}
 			code := e.prov.approve(s.state) // even with a fresh provider code
-			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: code, Bound: bound(s.flowID)})
+			return e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: code, Binding: e.bound(s.flowID)})
 		}, bridge.ErrFlowUsed},
 		{"an unknown provider path is refused", func(e *env, s started) (string, error) {
-			return e.b.FinishLogin(bg, "myspace", bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)})
+			return e.b.FinishLogin(bg, "myspace", bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)})
 		}, bridge.ErrUnknownProvider},
 	}
 	for _, tt := range tests {
@@ -176,24 +188,24 @@ func TestProviderFailuresAreSentToTheClient(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		cb       func(s started) bridge.Callback
+		cb       func(e *env, s started) bridge.Callback
 		failWith error
 		want     string
 	}{
-		{"the person denying consent is access_denied", func(s started) bridge.Callback {
-			return bridge.Callback{State: s.state, Error: "access_denied", Bound: bound(s.flowID)}
+		{"the person denying consent is access_denied", func(e *env, s started) bridge.Callback {
+			return bridge.Callback{State: s.state, Error: "access_denied", Binding: e.bound(s.flowID)}
 		}, nil, "access_denied"},
-		{"another provider error is server_error", func(s started) bridge.Callback {
-			return bridge.Callback{State: s.state, Error: "interaction_required", Bound: bound(s.flowID)}
+		{"another provider error is server_error", func(e *env, s started) bridge.Callback {
+			return bridge.Callback{State: s.state, Error: "interaction_required", Binding: e.bound(s.flowID)}
 		}, nil, "server_error"},
-		{"an unverifiable id_token is server_error", func(s started) bridge.Callback {
-			return bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)}
+		{"an unverifiable id_token is server_error", func(e *env, s started) bridge.Callback {
+			return bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)}
 		}, &providers.Error{Provider: "fake", Code: providers.CodeInvalidToken, Message: "bad signature"}, "server_error"},
-		{"an unreachable provider is temporarily_unavailable", func(s started) bridge.Callback {
-			return bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)}
+		{"an unreachable provider is temporarily_unavailable", func(e *env, s started) bridge.Callback {
+			return bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)}
 		}, &providers.Error{Provider: "fake", Code: providers.CodeUnavailable, Message: "down"}, "temporarily_unavailable"},
-		{"a policy refusal is access_denied", func(s started) bridge.Callback {
-			return bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)}
+		{"a policy refusal is access_denied", func(e *env, s started) bridge.Callback {
+			return bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)}
 		}, &providers.Error{Provider: "fake", Code: providers.CodeNotAllowed, Message: "domain"}, "access_denied"},
 	}
 	for _, tt := range tests {
@@ -203,7 +215,7 @@ func TestProviderFailuresAreSentToTheClient(t *testing.T) {
 			e.prov.failWith = tt.failWith
 			_, challenge := pkce()
 			s := e.begin(t, challenge)
-			target, err := e.b.FinishLogin(bg, "fake", tt.cb(s))
+			target, err := e.b.FinishLogin(bg, "fake", tt.cb(e, s))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +225,7 @@ func TestProviderFailuresAreSentToTheClient(t *testing.T) {
 			}
 			// The flow is spent: a later success cannot reuse it.
 			e.prov.failWith = nil
-			_, err = e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: e.prov.approve(s.state), Bound: bound(s.flowID)})
+			_, err = e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: e.prov.approve(s.state), Binding: e.bound(s.flowID)})
 			var pe *bridge.PageError
 			if !errors.As(err, &pe) {
 				t.Errorf("callback after failure: %v, want an error page", err)
@@ -302,6 +314,13 @@ func TestCodeExchange(t *testing.T) {
 				t.Fatalf("the session ended: %v", err)
 			}
 		}},
+		{"a reused code with a wrong verifier is refused and does not revoke the session", func(t *testing.T, e *env, code, verifier string) {
+			other, _ := pkce()
+			reuseMustNotRevoke(t, e, code, verifier, func(g *bridge.CodeGrant) { g.CodeVerifier = other })
+		}},
+		{"a reused code with a wrong redirect_uri is refused and does not revoke the session", func(t *testing.T, e *env, code, verifier string) {
+			reuseMustNotRevoke(t, e, code, verifier, func(g *bridge.CodeGrant) { g.RedirectURI = spaRedirect + "x" })
+		}},
 		{"a reused code is refused and revokes the session it created", func(t *testing.T, e *env, code, verifier string) {
 			g := bridge.CodeGrant{Client: bridge.ClientCredentials{ID: "spa"}, Code: code, RedirectURI: spaRedirect, CodeVerifier: verifier}
 			ts, err := e.b.ExchangeCode(bg, g)
@@ -324,6 +343,25 @@ func TestCodeExchange(t *testing.T) {
 			u := e.finish(t, e.begin(t, challenge))
 			tt.run(t, e, u.Query().Get("code"), verifier)
 		})
+	}
+}
+
+// reuseMustNotRevoke redeems code, then presents it again edited by edit:
+// a request that could not have redeemed the code (RFC 6749 §4.1.2) must
+// get invalid_grant and leave the session alone.
+func reuseMustNotRevoke(t *testing.T, e *env, code, verifier string, edit func(g *bridge.CodeGrant)) {
+	t.Helper()
+	g := bridge.CodeGrant{Client: bridge.ClientCredentials{ID: "spa"}, Code: code, RedirectURI: spaRedirect, CodeVerifier: verifier}
+	ts, err := e.b.ExchangeCode(bg, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&g)
+	if _, err := e.b.ExchangeCode(bg, g); oauthCode(err) != "invalid_grant" {
+		t.Fatalf("reuse: %v, want invalid_grant", err)
+	}
+	if _, err := refresh(e, ts.RefreshToken); err != nil {
+		t.Fatalf("the session was revoked by a reuse that could not have redeemed the code: %v", err)
 	}
 }
 
@@ -496,7 +534,7 @@ func TestConcurrentFirstSignInsCreateOneUser(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			target, err := e.b.FinishLogin(bg, "fake", bridge.Callback{State: starts[i].state, Code: starts[i].code, Bound: bound(starts[i].flowID)})
+			target, err := e.b.FinishLogin(bg, "fake", bridge.Callback{State: starts[i].state, Code: starts[i].code, Binding: e.bound(starts[i].flowID)})
 			if err != nil {
 				errs[i] = err
 				return
@@ -534,7 +572,7 @@ func TestDisabledUserCannotSignIn(t *testing.T) {
 	}
 	_, challenge := pkce()
 	s := e.begin(t, challenge)
-	target, err := e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Bound: bound(s.flowID)})
+	target, err := e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Code: s.code, Binding: e.bound(s.flowID)})
 	if err != nil {
 		t.Fatal(err)
 	}

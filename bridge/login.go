@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/socialbridge/socialbridge/claims"
 	"github.com/socialbridge/socialbridge/providers"
@@ -24,9 +26,24 @@ const defaultScope = "openid profile email"
 // Parameter limits: generous for real clients, small enough to keep the
 // flow document and URLs bounded.
 const (
-	maxStateLen = 1024
-	maxNonceLen = 512
+	maxStateLen     = 1024
+	maxNonceLen     = 512
+	maxLoginHintLen = 512
 )
+
+// OpenID Connect prompt values (OpenID Connect Core §3.1.2.1).
+const (
+	promptNone          = "none"
+	promptLogin         = "login"
+	promptConsent       = "consent"
+	promptSelectAccount = "select_account"
+)
+
+// authTimeLeeway is how far a provider's auth_time may fall before the
+// earliest time max_age allows: the clocks of the provider and of
+// socialbridge differ a little, and the browser takes a moment to come
+// back from the provider.
+const authTimeLeeway = 30 * time.Second
 
 // AuthorizeRequest is a client's authorization request (RFC 6749 §4.1.1,
 // RFC 7636 §4.3), plus socialbridge's optional provider choice.
@@ -41,6 +58,22 @@ type AuthorizeRequest struct {
 	CodeChallengeMethod string
 	// Provider is empty when the person should pick on the login page.
 	Provider string
+	// Prompt, MaxAge and LoginHint are OpenID Connect's (Core §3.1.2.1),
+	// as sent: Prompt space separated, MaxAge a number of seconds.
+	// prompt=none is answered login_required, since socialbridge keeps no
+	// session of its own; the others are passed to the provider where it
+	// supports them, and max_age is checked against the provider's
+	// auth_time when it reports one.
+	Prompt    string
+	MaxAge    string
+	LoginHint string
+}
+
+// authOptions are the parsed OpenID Connect options of a request.
+type authOptions struct {
+	prompt []string // without none
+	none   bool     // prompt=none
+	maxAge *int64   // seconds; nil when not asked
 }
 
 // LoginChoice is what the hosted login page shows.
@@ -51,42 +84,127 @@ type LoginChoice struct {
 
 // CheckAuthorize validates an authorization request. Errors about the client
 // or redirect URI are *PageError (never redirect to an unverified URI);
-// other errors are *RedirectError.
+// other errors are *RedirectError. A valid request with prompt=none is a
+// *RedirectError with login_required.
 func (b *Bridge) CheckAuthorize(req AuthorizeRequest) (*LoginChoice, error) {
+	choice, opts, err := b.checkAuthorize(req)
+	if err != nil {
+		return nil, err
+	}
+	if opts.none {
+		return nil, loginRequired(req)
+	}
+	return choice, nil
+}
+
+// loginRequired answers prompt=none: no UI may be shown, and socialbridge
+// has no session cookie that could sign the person in silently (OpenID
+// Connect Core §3.1.2.6).
+func loginRequired(req AuthorizeRequest) error {
+	return &RedirectError{RedirectURI: req.RedirectURI, State: req.State, Code: ErrCodeLoginRequired,
+		Description: "prompt=none: socialbridge keeps no session of its own; sign in interactively"}
+}
+
+// checkAuthorize is CheckAuthorize without the answer to prompt=none: it
+// also returns the parsed OpenID Connect options.
+func (b *Bridge) checkAuthorize(req AuthorizeRequest) (*LoginChoice, authOptions, error) {
+	var opts authOptions
 	c, ok := b.clients[req.ClientID]
 	if !ok {
-		return nil, &PageError{Kind: ErrUnknownClient}
+		return nil, opts, &PageError{Kind: ErrUnknownClient}
 	}
 	// Exact string match, no normalization (RFC 9700 §4.1.3).
 	if !slices.Contains(c.RedirectURIs, req.RedirectURI) {
-		return nil, &PageError{Kind: ErrRedirectMismatch, ClientName: c.Name}
+		return nil, opts, &PageError{Kind: ErrRedirectMismatch, ClientName: c.Name}
 	}
 	fail := func(code, desc string) error {
 		return &RedirectError{RedirectURI: req.RedirectURI, State: req.State, Code: code, Description: desc}
 	}
+	// Bytes that are not UTF-8 do not come back intact: encoding/json
+	// writes the nonce into the ID token with U+FFFD in their place, and
+	// browsers' URL parsers do the same to a returned state. The client's
+	// own check would then fail after a "successful" sign-in: refuse them.
+	if name := invalidUTF8(req); name != "" {
+		return nil, opts, fail(ErrCodeInvalidRequest, name+" is not valid UTF-8")
+	}
 	allowed := b.clientProviders(c)
 	switch {
 	case req.ResponseType != "code":
-		return nil, fail(ErrCodeUnsupportedResponse, "response_type must be code")
+		return nil, opts, fail(ErrCodeUnsupportedResponse, "response_type must be code")
 	case len(req.State) > maxStateLen:
-		return nil, fail(ErrCodeInvalidRequest, fmt.Sprintf("state is longer than %d characters", maxStateLen))
+		return nil, opts, fail(ErrCodeInvalidRequest, fmt.Sprintf("state is longer than %d characters", maxStateLen))
 	case len(req.Nonce) > maxNonceLen:
-		return nil, fail(ErrCodeInvalidRequest, fmt.Sprintf("nonce is longer than %d characters", maxNonceLen))
+		return nil, opts, fail(ErrCodeInvalidRequest, fmt.Sprintf("nonce is longer than %d characters", maxNonceLen))
+	case len(req.LoginHint) > maxLoginHintLen:
+		return nil, opts, fail(ErrCodeInvalidRequest, fmt.Sprintf("login_hint is longer than %d characters", maxLoginHintLen))
 	case req.CodeChallenge == "" && c.Public():
-		return nil, fail(ErrCodeInvalidRequest, "code_challenge is required for public clients (PKCE, RFC 7636)")
+		return nil, opts, fail(ErrCodeInvalidRequest, "code_challenge is required for public clients (PKCE, RFC 7636)")
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != "S256":
-		return nil, fail(ErrCodeInvalidRequest, "code_challenge_method must be S256")
+		return nil, opts, fail(ErrCodeInvalidRequest, "code_challenge_method must be S256")
 	case req.CodeChallenge != "" && !validChallenge(req.CodeChallenge):
-		return nil, fail(ErrCodeInvalidRequest, "code_challenge must be the base64url SHA-256 of the verifier (43 characters)")
+		return nil, opts, fail(ErrCodeInvalidRequest, "code_challenge must be the base64url SHA-256 of the verifier (43 characters)")
 	case req.Provider != "" && !slices.Contains(allowed, req.Provider):
-		return nil, fail(ErrCodeInvalidRequest, fmt.Sprintf("provider %q is not available to this client", req.Provider))
+		return nil, opts, fail(ErrCodeInvalidRequest, fmt.Sprintf("provider %q is not available to this client", req.Provider))
 	case len(allowed) == 0:
-		return nil, fail(ErrCodeServerError, "no identity provider is enabled for this client")
+		return nil, opts, fail(ErrCodeServerError, "no identity provider is enabled for this client")
 	}
 	if _, err := normalizeScope(req.Scope); err != nil {
-		return nil, fail(ErrCodeInvalidScope, err.Error())
+		return nil, opts, fail(ErrCodeInvalidScope, err.Error())
 	}
-	return &LoginChoice{Client: c, Providers: allowed}, nil
+	var err error
+	if opts, err = parseAuthOptions(req); err != nil {
+		return nil, opts, fail(ErrCodeInvalidRequest, err.Error())
+	}
+	return &LoginChoice{Client: c, Providers: allowed}, opts, nil
+}
+
+// invalidUTF8 names the first parameter of req that is not valid UTF-8,
+// or returns "".
+func invalidUTF8(req AuthorizeRequest) string {
+	for _, p := range []struct{ name, value string }{
+		{"client_id", req.ClientID}, {"redirect_uri", req.RedirectURI}, {"response_type", req.ResponseType},
+		{"scope", req.Scope}, {"state", req.State}, {"nonce", req.Nonce}, {"code_challenge", req.CodeChallenge},
+		{"code_challenge_method", req.CodeChallengeMethod}, {"provider", req.Provider}, {"prompt", req.Prompt},
+		{"max_age", req.MaxAge}, {"login_hint", req.LoginHint},
+	} {
+		if !utf8.ValidString(p.value) {
+			return p.name
+		}
+	}
+	return ""
+}
+
+// parseAuthOptions checks prompt and max_age (OpenID Connect Core
+// §3.1.2.1): prompt is a space-separated set of known values in which none
+// stands alone; max_age is a whole number of seconds.
+func parseAuthOptions(req AuthorizeRequest) (authOptions, error) {
+	var o authOptions
+	for _, p := range strings.Fields(req.Prompt) {
+		switch p {
+		case promptNone:
+			o.none = true
+		case promptLogin, promptConsent, promptSelectAccount:
+			if !slices.Contains(o.prompt, p) {
+				o.prompt = append(o.prompt, p)
+			}
+		default:
+			return o, fmt.Errorf("prompt value %q is not supported (supported: none, login, consent, select_account)", p)
+		}
+	}
+	if o.none && len(o.prompt) > 0 {
+		return o, errors.New("prompt=none cannot be combined with other prompt values")
+	}
+	if req.MaxAge != "" {
+		// Digits only (base 10 takes no sign, space or underscore), at
+		// most 2^31-1 seconds so that it converts to a time.Duration.
+		n, err := strconv.ParseUint(req.MaxAge, 10, 31)
+		if err != nil {
+			return o, errors.New("max_age must be a whole number of seconds")
+		}
+		v := int64(n)
+		o.maxAge = &v
+	}
+	return o, nil
 }
 
 // ClientProviders lists the providers a registered client may use (none
@@ -144,34 +262,48 @@ type Login struct {
 // BeginLogin validates the request, records the login flow and returns the
 // provider's authorization URL. The provider is sent our own state, nonce
 // and PKCE challenge; the client's are kept in the flow.
+//
+// The URL is built before the flow is stored: when the provider cannot be
+// reached (its discovery document, say), the cause is logged and no flow
+// is left behind; the client gets temporarily_unavailable.
 func (b *Bridge) BeginLogin(ctx context.Context, req AuthorizeRequest) (*Login, error) {
-	if _, err := b.CheckAuthorize(req); err != nil {
+	_, opts, err := b.checkAuthorize(req)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if req.Provider == "" {
+	case opts.none:
+		return nil, loginRequired(req)
+	case req.Provider == "":
 		return nil, &RedirectError{RedirectURI: req.RedirectURI, State: req.State, Code: ErrCodeInvalidRequest, Description: "provider is required"}
 	}
 	scope, _ := normalizeScope(req.Scope) // checked above
-	now := b.o.Now()
 	flowID := randomToken(16)
-	flow := &store.Session{
-		ID: flowID, ExpiresAt: now.Add(b.o.FlowTTL), CreatedAt: now,
-		ClientID: req.ClientID, RedirectURI: req.RedirectURI, ClientState: req.State,
-		CodeChallenge: req.CodeChallenge, Nonce: req.Nonce, Scope: scope, Provider: req.Provider,
-	}
-	if err := b.o.Store.CreateFlow(ctx, flow); err != nil {
-		return nil, fmt.Errorf("begin login: %w", err)
-	}
 	prov := b.providers[req.Provider]
 	u, err := prov.AuthCodeURL(ctx, providers.AuthRequest{
 		RedirectURI:   b.callbackURL(req.Provider),
 		State:         b.state(flowID),
 		Nonce:         mac(b.o.FlowKey, "nonce", flowID),
 		CodeChallenge: s256(b.verifier(flowID)),
+		Prompt:        opts.prompt,
+		MaxAge:        opts.maxAge,
+		LoginHint:     req.LoginHint,
 	})
 	if err != nil {
+		// The adapter's errors name what failed and never hold a secret.
+		b.o.Logger.WarnContext(ctx, "provider unavailable; login not started", "provider", req.Provider,
+			"flow", flowID, "client_id", req.ClientID, "err", err)
 		return nil, &RedirectError{RedirectURI: req.RedirectURI, State: req.State, Code: ErrCodeTemporarilyUnavail,
 			Description: fmt.Sprintf("%s sign-in is unavailable right now", req.Provider)}
+	}
+	now := b.o.Now()
+	flow := &store.Session{
+		ID: flowID, ExpiresAt: now.Add(b.o.FlowTTL), CreatedAt: now,
+		ClientID: req.ClientID, RedirectURI: req.RedirectURI, ClientState: req.State,
+		CodeChallenge: req.CodeChallenge, Nonce: req.Nonce, Scope: scope, Provider: req.Provider,
+		MaxAge: opts.maxAge,
+	}
+	if err := b.o.Store.CreateFlow(ctx, flow); err != nil {
+		return nil, fmt.Errorf("begin login: %w", err)
 	}
 	b.o.Logger.InfoContext(ctx, "login started", "flow", flowID, "client_id", req.ClientID, "provider", req.Provider)
 	return &Login{ProviderURL: u, FlowID: flowID}, nil
@@ -204,6 +336,20 @@ func (b *Bridge) flowFromState(state string) (string, bool) {
 	return flowID, subtle.ConstantTimeCompare([]byte(sig), []byte(want)) == 1
 }
 
+// StateFlowID returns the flow a provider-facing state names, when the
+// state's MAC holds: web uses it to find the flow's binding cookie.
+func (b *Bridge) StateFlowID(state string) (string, bool) {
+	return b.flowFromState(state)
+}
+
+// FlowBinding is the value of the cookie that binds flow flowID to the
+// browser that started it: a MAC of the flow id under its own label, so
+// that nobody without the flow key can make one, and a cookie planted with
+// any other value is refused (login CSRF, RFC 9700 §4.7).
+func (b *Bridge) FlowBinding(flowID string) string {
+	return mac(b.o.FlowKey, "flow-binding", flowID)
+}
+
 // Callback is a provider's redirect back to socialbridge.
 type Callback struct {
 	State string
@@ -211,16 +357,22 @@ type Callback struct {
 	// Error is the provider's error code; its description is not used
 	// (it is provider text, and our own description goes to the client).
 	Error string
-	// Bound reports whether this browser started the flow (web checks the
-	// flow's cookie). It defends against login CSRF: a callback for a flow
-	// started in another browser is refused.
-	Bound func(flowID string) bool
+	// Binding is the value of this browser's binding cookie for the flow
+	// the state names (see StateFlowID and FlowBinding); empty when it has
+	// none. It defends against login CSRF: a callback for a flow started
+	// in another browser is refused.
+	Binding string
 }
 
-// FinishLogin completes a sign-in: it exchanges the provider's code,
-// records the user, issues the one-time code and returns the client
-// redirect URL carrying it. Database round trips: claim the identity,
-// write the user, issue the code.
+// FinishLogin completes a sign-in: it checks the state and the browser's
+// binding, claims the flow, exchanges the provider's code, records the
+// user, issues the one-time code and returns the client redirect URL
+// carrying it. A replayed, expired or foreign callback is refused before
+// the provider is called or anything is written. Once claimed, the flow
+// ends as code or failed, and a failure goes to the client as an error
+// redirect (only a flow whose deadline passes during the exchange ends
+// on the "expired" page instead). Database round trips: claim the flow,
+// claim the identity, write the user, issue the code.
 func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callback) (string, error) {
 	prov, ok := b.providers[providerName]
 	if !ok {
@@ -230,9 +382,11 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 	if !ok {
 		return "", &PageError{Kind: ErrInvalidState}
 	}
-	if cb.Bound == nil || !cb.Bound(flowID) {
+	if subtle.ConstantTimeCompare([]byte(cb.Binding), []byte(b.FlowBinding(flowID))) != 1 {
 		return "", &PageError{Kind: ErrUnboundFlow}
 	}
+	// A provider error or a missing code needs no call to the provider:
+	// the pending flow fails at once.
 	if cb.Error != "" {
 		code := ErrCodeAccessDenied
 		if cb.Error != "access_denied" {
@@ -242,6 +396,10 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 	}
 	if cb.Code == "" {
 		return b.failLogin(ctx, flowID, providerName, ErrCodeServerError, providerName+" returned no code")
+	}
+	flow, err := b.o.Store.ClaimFlow(ctx, flowID, providerName, b.o.Now())
+	if err != nil {
+		return "", b.explainFlow(ctx, flowID, providerName, err)
 	}
 	ident, err := prov.Exchange(ctx, providers.ExchangeRequest{
 		Code: cb.Code, RedirectURI: b.callbackURL(providerName),
@@ -260,44 +418,77 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 		}
 		return b.failLogin(ctx, flowID, providerName, code, desc)
 	}
-	return b.recordLogin(ctx, flowID, ident)
+	return b.recordLogin(ctx, flow, providerName, ident)
 }
 
-// recordLogin writes the identity and user (in that order: a crash in
-// between leaves an identity whose user the next login creates), then
-// moves the flow to holding a one-time code and returns the client
-// redirect that carries it.
-func (b *Bridge) recordLogin(ctx context.Context, flowID string, ident *providers.Identity) (string, error) {
+// recordLogin finishes a claimed flow the provider vouched for. It checks
+// the provider's auth_time against the client's max_age, writes the
+// identity and user (in that order: a crash in between leaves an identity
+// whose user the next login creates), then moves the flow to holding a
+// one-time code and returns the client redirect that carries it. A
+// failure fails the flow and sends the client server_error.
+func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider string, ident *providers.Identity) (string, error) {
 	now := b.o.Now()
+	authTime := now
+	if !ident.AuthTime.IsZero() {
+		if flow.MaxAge != nil && ident.AuthTime.Before(now.Add(-time.Duration(*flow.MaxAge)*time.Second-authTimeLeeway)) {
+			b.o.Logger.InfoContext(ctx, "provider authentication older than max_age", "flow", flow.ID, "provider", provider,
+				"client_id", flow.ClientID, "auth_time", ident.AuthTime, "max_age", *flow.MaxAge)
+			return b.failLogin(ctx, flow.ID, provider, ErrCodeLoginRequired,
+				fmt.Sprintf("%s last authenticated the user longer ago than max_age allows", provider))
+		}
+		// The provider's auth_time is when the person authenticated; a
+		// time ahead of ours is clock skew, not news.
+		if ident.AuthTime.Before(now) {
+			authTime = ident.AuthTime
+		}
+	}
 	userID, created, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, randomToken(16), now)
 	if err != nil {
-		return "", fmt.Errorf("finish login: %w", err)
+		return b.failClaimed(ctx, flow, provider, fmt.Errorf("claim identity: %w", err))
 	}
 	link, err := b.sealLink(userID, ident, now)
 	if err != nil {
-		return "", fmt.Errorf("finish login: %w", err)
+		return b.failClaimed(ctx, flow, provider, err)
 	}
 	user, err := b.o.Store.UpsertLogin(ctx, userID, store.Login{
 		IdentityKey: ident.Key(), Provider: ident.Provider, Link: link, Profile: ident.Profile, Now: now,
 	})
 	if err != nil {
-		return "", fmt.Errorf("finish login: %w", err)
+		return b.failClaimed(ctx, flow, provider, fmt.Errorf("write user: %w", err))
 	}
 	if user.Disabled {
-		return b.failLogin(ctx, flowID, ident.Provider, ErrCodeAccessDenied, "this account is disabled")
+		return b.failLogin(ctx, flow.ID, provider, ErrCodeAccessDenied, "this account is disabled")
 	}
 	secret := randomToken(32)
-	code := flowID + "." + secret
-	sess, err := b.o.Store.IssueCode(ctx, flowID, ident.Provider, now, store.CodeIssue{
-		UserID: userID, AuthTime: now, Claims: claims.ForToken(user.Profile, user.Roles),
+	code := flow.ID + "." + secret
+	sess, err := b.o.Store.IssueCode(ctx, flow.ID, provider, now, store.CodeIssue{
+		UserID: userID, AuthTime: authTime, Claims: claims.ForToken(user.Profile, user.Roles),
 		CodeHash: hashSecret(code), CodeExpiresAt: now.Add(b.o.CodeTTL),
 	})
-	if err != nil {
-		return "", b.explainFlow(ctx, flowID, err)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", b.explainFlow(ctx, flow.ID, provider, err)
+	case err != nil:
+		return b.failClaimed(ctx, flow, provider, fmt.Errorf("issue code: %w", err))
 	}
-	b.o.Logger.InfoContext(ctx, "login finished", "flow", flowID, "user_id", userID, "new_user", created,
-		"provider", ident.Provider, "client_id", sess.ClientID)
+	b.o.Logger.InfoContext(ctx, "login finished", "flow", flow.ID, "user_id", userID, "new_user", created,
+		"provider", provider, "client_id", sess.ClientID)
 	return b.clientRedirect(sess, url.Values{"code": {code}}), nil
+}
+
+// failClaimed ends a claimed flow that could not be finished because of
+// our own fault (the database, sealing): the cause goes to the log, the
+// flow to failed and the client gets server_error. When even that fails,
+// the cause is returned (an error page).
+func (b *Bridge) failClaimed(ctx context.Context, flow *store.Session, provider string, cause error) (string, error) {
+	b.o.Logger.ErrorContext(ctx, "login could not be finished", "flow", flow.ID, "provider", provider,
+		"client_id", flow.ClientID, "err", cause)
+	target, err := b.failLogin(ctx, flow.ID, provider, ErrCodeServerError, "sign-in could not be completed; try again")
+	if err != nil {
+		return "", fmt.Errorf("finish login: %w (and failing the flow: %w)", cause, err)
+	}
+	return target, nil
 }
 
 // sealLink encrypts the provider's tokens, bound to this user and provider.
@@ -326,32 +517,37 @@ func providerTokenContext(userID, provider, field string) string {
 	return "user:" + userID + ":" + provider + ":" + field
 }
 
-// failLogin marks a pending flow failed and sends the client an error, or
-// shows an error page when the flow cannot be used any more.
+// failLogin marks a pending or claimed flow failed and sends the client an
+// error, or shows an error page when the flow cannot be used any more.
 func (b *Bridge) failLogin(ctx context.Context, flowID, provider, code, desc string) (string, error) {
 	sess, err := b.o.Store.FailFlow(ctx, flowID, provider, b.o.Now())
 	if err != nil {
-		return "", b.explainFlow(ctx, flowID, err)
+		return "", b.explainFlow(ctx, flowID, provider, err)
 	}
 	b.o.Logger.InfoContext(ctx, "login failed", "flow", flowID, "provider", provider, "client_id", sess.ClientID, "error", code)
 	return b.clientRedirect(sess, url.Values{"error": {code}, "error_description": {desc}}), nil
 }
 
 // explainFlow turns a failed flow transition into the page the person
-// should see.
-func (b *Bridge) explainFlow(ctx context.Context, flowID string, cause error) error {
+// should see: a flow gone or past its deadline has expired, a flow of
+// another provider was sent to the wrong callback (an altered response),
+// and any other has been used (or is being used by another callback).
+func (b *Bridge) explainFlow(ctx context.Context, flowID, provider string, cause error) error {
 	if !errors.Is(cause, store.ErrNotFound) {
 		return fmt.Errorf("finish login: %w", cause)
 	}
 	sess, err := b.o.Store.GetSession(ctx, flowID)
 	switch {
-	case err == nil && sess.State == store.StatePending && !b.o.Now().Before(sess.ExpiresAt),
-		errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return &PageError{Kind: ErrFlowExpired, Err: cause}
-	case err == nil:
-		return &PageError{Kind: ErrFlowUsed, Err: cause}
-	default:
+	case err != nil:
 		return fmt.Errorf("finish login: %w", err)
+	case sess.Provider != provider:
+		return &PageError{Kind: ErrInvalidState, Err: fmt.Errorf("flow of provider %s called back by %s: %w", sess.Provider, provider, cause)}
+	case (sess.State == store.StatePending || sess.State == store.StateExchanging) && !b.o.Now().Before(sess.ExpiresAt):
+		return &PageError{Kind: ErrFlowExpired, Err: cause}
+	default:
+		return &PageError{Kind: ErrFlowUsed, Err: cause}
 	}
 }
 

@@ -37,6 +37,22 @@ type AuthRequest struct {
 	Nonce string
 	// CodeChallenge is the S256 PKCE challenge (RFC 7636).
 	CodeChallenge string
+
+	// The client's OpenID Connect options (Core §3.1.2.1), passed on to
+	// the provider where it supports them; an adapter ignores what its
+	// provider has no equivalent for.
+
+	// Prompt lists the prompt values the client asked for: login,
+	// consent, select_account (never none, which socialbridge answers
+	// itself).
+	Prompt []string
+	// MaxAge is the client's max_age in seconds; nil when it sent none.
+	// The provider should report when the person authenticated
+	// (Identity.AuthTime), which socialbridge checks against it.
+	MaxAge *int64
+	// LoginHint is the client's login_hint (an email address, say); empty
+	// when it sent none.
+	LoginHint string
 }
 
 // ExchangeRequest is the provider's callback, plus the secrets socialbridge
@@ -56,6 +72,9 @@ type Identity struct {
 	Subject string
 	// Profile is the normalized profile the provider vouched for.
 	Profile claims.Profile
+	// AuthTime is when the provider last authenticated the person (an
+	// id_token's auth_time); zero when the provider did not say.
+	AuthTime time.Time
 	// Tokens are the provider's tokens; socialbridge stores them encrypted
 	// and never puts them in its own tokens.
 	Tokens Tokens

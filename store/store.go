@@ -90,12 +90,22 @@ type Sessions interface {
 	// of f is ignored, and f is not modified. ErrConflict means the id is
 	// taken.
 	CreateFlow(ctx context.Context, f *Session) error
-	// IssueCode moves a pending, unexpired flow of provider to state code
-	// and returns it. ErrNotFound means the flow is unknown, expired, for
-	// another provider or no longer pending.
+	// ClaimFlow moves a pending, unexpired flow of provider to state
+	// exchanging and returns it: the provider's callback claims its flow
+	// before it talks to the provider, so that a replayed or expired
+	// callback never reaches the provider or writes a user. Of concurrent
+	// claims of one flow exactly one wins. ErrNotFound means the flow is
+	// unknown, expired, for another provider or no longer pending.
+	ClaimFlow(ctx context.Context, id, provider string, now time.Time) (*Session, error)
+	// IssueCode moves an exchanging (claimed), unexpired flow of provider
+	// to state code and returns it. ErrNotFound means the flow is unknown,
+	// expired, for another provider or not exchanging (not claimed yet, or
+	// already finished).
 	IssueCode(ctx context.Context, id, provider string, now time.Time, c CodeIssue) (*Session, error)
-	// FailFlow moves a pending, unexpired flow of provider to state failed
-	// and returns it, so that the caller can send the client its error.
+	// FailFlow moves a pending or exchanging, unexpired flow of provider to
+	// state failed and returns it, so that the caller can send the client
+	// its error. ErrNotFound means the flow is unknown, expired, for
+	// another provider or already finished.
 	FailFlow(ctx context.Context, id, provider string, now time.Time) (*Session, error)
 	// RedeemCode activates the session whose code this is, in one
 	// conditional update that checks code hash, client, redirect URI, PKCE
@@ -204,19 +214,24 @@ type Keys interface {
 // Session states. A session begins life as a login flow at /authorize and
 // moves forward only, each step one conditional update of one record:
 //
-//	pending --(provider callback)--> code --(code redeemed)--> active --> revoked
-//	pending --(provider error)--> failed
+//	pending --(callback claims it)--> exchanging --(provider vouched)--> code --(code redeemed)--> active --> revoked
+//	pending --(provider reported an error)--> failed
+//	exchanging --(exchange or checks failed)--> failed
 //	code --(revoked before redemption)--> revoked
 //
 // Keeping the flow, the one-time code and the session in one record is what
 // lets a sign-in finish in few round trips without multi-record
-// transactions: a replayed callback or code finds the record moved on.
+// transactions: a replayed callback or code finds the record moved on. The
+// exchanging state is taken before the provider is called, so only one
+// callback per flow ever does; a process that dies while a flow is
+// exchanging leaves it there until it expires and is swept.
 const (
-	StatePending = "pending"
-	StateFailed  = "failed"
-	StateCode    = "code"
-	StateActive  = "active"
-	StateRevoked = "revoked"
+	StatePending    = "pending"
+	StateExchanging = "exchanging"
+	StateFailed     = "failed"
+	StateCode       = "code"
+	StateActive     = "active"
+	StateRevoked    = "revoked"
 )
 
 // Session is a login flow, then a signed-in session of one user at one
@@ -237,6 +252,10 @@ type Session struct {
 	Nonce         string `bson:"nonce,omitempty"`
 	Scope         string `bson:"scope,omitempty"`
 	Provider      string `bson:"provider"`
+	// MaxAge is the client's OpenID Connect max_age in seconds (how long
+	// ago the person may last have authenticated at the provider); nil
+	// when the client sent none. Zero is a value: authenticate again now.
+	MaxAge *int64 `bson:"max_age,omitempty"`
 
 	// Set when the provider has vouched for the user.
 	UserID   string    `bson:"user_id,omitempty"`

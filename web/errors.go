@@ -20,9 +20,16 @@ type oauthErrorBody struct {
 // writeOAuthError writes an RFC 6749 §5.2 error. Error responses of the
 // token endpoint must not be cached either.
 func writeOAuthError(c *gin.Context, status int, code, desc string) {
+	noStore(c)
+	c.JSON(status, oauthErrorBody{Error: code, ErrorDescription: desc})
+}
+
+// noStore forbids caching the response (RFC 6749 §5.1): token responses,
+// and every redirect that carries a code or an error to a client, which a
+// shared cache or the browser's history must not keep.
+func noStore(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
-	c.JSON(status, oauthErrorBody{Error: code, ErrorDescription: desc})
 }
 
 // apiError maps a bridge error to an HTTP response; this is the one place
@@ -55,6 +62,7 @@ func (s *Server) apiError(c *gin.Context, err error) {
 func (s *Server) browserError(c *gin.Context, err error) {
 	var re *bridge.RedirectError
 	if errors.As(err, &re) {
+		noStore(c)
 		c.Redirect(http.StatusFound, s.o.Bridge.ErrorRedirect(re))
 		return
 	}

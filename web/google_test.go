@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/providers/google"
@@ -111,5 +112,52 @@ func TestGoogleCallbackReplayShowsAnErrorPage(t *testing.T) {
 		if resp.StatusCode != 400 || resp.Header.Get("Location") != "" || !strings.Contains(string(body), "Sign-in") {
 			t.Errorf("%s replay: %d %q: %.200s", name, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
+	}
+}
+
+func TestGoogleGetsTheClientsOpenIDConnectOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		params    string
+		authAge   time.Duration // the id_token's auth_time before now; 0: none
+		wantAuth  url.Values
+		wantError string
+	}{
+		{"select_account, login and login_hint are passed on; login as max_age=0",
+			"&prompt=select_account+login&login_hint=ada%40example.com", 0,
+			url.Values{"prompt": {"select_account"}, "max_age": {"0"}, "login_hint": {"ada@example.com"}}, ""},
+		{"max_age is passed on and a recent auth_time passes", "&max_age=600", time.Minute,
+			url.Values{"max_age": {"600"}}, ""},
+		{"an auth_time older than max_age is login_required", "&max_age=600", time.Hour,
+			url.Values{"max_age": {"600"}}, "login_required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, fake := googleApp(t)
+			if tt.authAge != 0 {
+				fake.NextIDToken(func(c map[string]any) { c["auth_time"] = time.Now().Add(-tt.authAge).Unix() })
+			}
+			_, challenge := pkce()
+			resp, err := a.browser(t).Get(a.authorizeURL(challenge, "google") + tt.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := fake.LastAuthRequest()
+			for k, want := range tt.wantAuth {
+				if got.Get(k) != want[0] {
+					t.Errorf("Google's authorization endpoint got %s=%q, want %q", k, got.Get(k), want[0])
+				}
+			}
+			loc, err := resp.Location()
+			if err != nil || !strings.HasPrefix(loc.String(), spaRedirect+"?") {
+				t.Fatalf("ended at %d %v, want a redirect to the SPA", resp.StatusCode, loc)
+			}
+			if e := loc.Query().Get("error"); e != tt.wantError || (e == "" && loc.Query().Get("code") == "") {
+				t.Errorf("SPA got %v, want error %q", loc.Query(), tt.wantError)
+			}
+		})
 	}
 }

@@ -73,9 +73,15 @@ func (s *Server) recoverPanics(c *gin.Context) {
 }
 
 // securityHeaders applies to every response. Pages get their own
-// Content-Security-Policy; API responses forbid everything.
-func securityHeaders(c *gin.Context) {
+// Content-Security-Policy; API responses forbid everything. When the
+// public URL is https, browsers are told to use nothing else for a year,
+// subdomains included (RFC 6797); over plain http the header would be
+// ignored, and dev mode on localhost must not pin other local services.
+func (s *Server) securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
+	if s.secure {
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	// The address bar can hold a one-time code: never leak it in Referer.
 	h.Set("Referrer-Policy", "no-referrer")
@@ -89,11 +95,18 @@ func securityHeaders(c *gin.Context) {
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
-// limitBody caps request bodies.
+// limitBody caps request bodies. The authorization endpoint, which
+// browsers reach, answers with an HTML page like its other errors; the
+// API endpoints with an RFC 6749 error body.
 func (s *Server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > s.o.MaxBodyBytes {
-		writeOAuthError(c, http.StatusRequestEntityTooLarge, "invalid_request",
-			fmt.Sprintf("request body is larger than %d bytes", s.o.MaxBodyBytes))
+		if c.FullPath() == "/authorize" {
+			s.errorPage(c, &page{Status: http.StatusRequestEntityTooLarge, Title: "Request too large",
+				Message: "The sign-in request is too long."})
+		} else {
+			writeOAuthError(c, http.StatusRequestEntityTooLarge, "invalid_request",
+				fmt.Sprintf("request body is larger than %d bytes", s.o.MaxBodyBytes))
+		}
 		c.Abort()
 		return
 	}

@@ -51,7 +51,7 @@ type Server struct {
 	engine  *gin.Engine
 	pages   *pages
 	limiter *limiter // nil: no rate limit
-	secure  bool     // public URL is https: cookies get Secure
+	secure  bool     // public URL is https: Secure __Host- cookies, HSTS
 }
 
 // NewServer builds the routes.
@@ -80,7 +80,7 @@ func NewServer(o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: trusted proxies: %w", err)
 	}
 	s := &Server{o: o, engine: e, pages: pg, limiter: newLimiter(o.RateLimit, time.Now), secure: strings.HasPrefix(o.PublicURL, "https://")}
-	e.Use(s.requestID, s.logRequests, s.recoverPanics, securityHeaders, s.limitBody)
+	e.Use(s.requestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody)
 	s.routes()
 	return s, nil
 }
@@ -116,6 +116,9 @@ func (s *Server) routes() {
 	e.GET("/", s.home)
 	if s.o.DemoClientID != "" {
 		e.GET("/demo/", s.demo)
+		// The demo's address is /demo/ (its redirect URI); people type
+		// /demo.
+		e.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/demo/") })
 	}
 	for prefix, h := range s.o.Mounts {
 		e.Any(strings.TrimSuffix(prefix, "/")+"/*rest", s.rateLimit, gin.WrapH(h))

@@ -4,7 +4,7 @@
 //
 //   - the refresh grant over loopback HTTP, at each -concurrency, against
 //     the bare Store.Rotate it is built on;
-//   - complete dev-provider sign-ins, against the five bare store calls of
+//   - complete dev-provider sign-ins, against the six bare store calls of
 //     a sign-in;
 //   - optionally with -seed N users and sessions stored beforehand, and
 //     optionally as a -soak of refreshes over a long period.
@@ -169,7 +169,7 @@ func seedAndReport(ctx context.Context, st *sqlite.Store, dbPath string, n int) 
 	if err != nil {
 		return fmt.Errorf("seed %d users and sessions: %w", n, err)
 	}
-	fmt.Printf("seeded %d users (identity, profile, sealed provider tokens) and %d active sessions in %s (%.0f users/s, %d goroutines, 5 store calls per user and session)\n",
+	fmt.Printf("seeded %d users (identity, profile, sealed provider tokens) and %d active sessions in %s (%.0f users/s, %d goroutines, 6 store calls per user and session)\n",
 		n, n, took.Round(time.Millisecond), float64(n)/took.Seconds(), seedWorkers)
 	fmt.Printf("after seeding: %s\n", files(dbPath))
 	if err := st.Checkpoint(ctx); err != nil {
@@ -221,7 +221,7 @@ func (l *loadTest) table(ctx context.Context) error {
 	return l.signins(ctx, l.cfg.signinClients)
 }
 
-// signins measures complete dev-provider sign-ins against the five store
+// signins measures complete dev-provider sign-ins against the six store
 // calls a sign-in makes, done directly.
 func (l *loadTest) signins(ctx context.Context, n int) error {
 	base, err := measure(ctx, l.meter, n, l.cfg.duration, func(int) (op, error) { return storeSigninWorker(ctx, l.st), nil })
@@ -229,7 +229,7 @@ func (l *loadTest) signins(ctx context.Context, n int) error {
 		return fmt.Errorf("baseline sign-in store calls at %d clients: %w", n, err)
 	}
 	fmt.Println()
-	printRow(n, "baseline: a sign-in's 5 store calls", base, base, base.selfCPU, "sbload CPU; CreateFlow, ClaimIdentity, UpsertLogin, IssueCode, RedeemCode")
+	printRow(n, "baseline: a sign-in's 6 store calls", base, base, base.selfCPU, "sbload CPU; CreateFlow, ClaimFlow, ClaimIdentity, UpsertLogin, IssueCode, RedeemCode")
 	signin, err := measure(ctx, l.meter, n, l.cfg.duration, func(int) (op, error) { return signinWorker(l.srv.base), nil })
 	if err != nil {
 		return fmt.Errorf("sign-ins at %d clients: %w", n, err)

@@ -93,8 +93,17 @@ func createFlow(ctx context.Context, st store.Store, provider string, now time.T
 	return f, err
 }
 
-// complete issues the flow's one-time code to user (the callback's last
-// store call) and redeems it (the code exchange's), leaving an active
+// claim claims the flow as the callback does before it calls the
+// provider.
+func (f flow) claim(ctx context.Context, st store.Store, now time.Time) error {
+	if _, err := st.ClaimFlow(ctx, f.id, f.provider, now); err != nil {
+		return fmt.Errorf("claim flow: %w", err)
+	}
+	return nil
+}
+
+// complete issues the claimed flow's one-time code to user (the callback's
+// last store call) and redeems it (the code exchange's), leaving an active
 // session at generation 1.
 func (f flow) complete(ctx context.Context, st store.Store, user *store.User, now time.Time) (*store.Session, error) {
 	code := f.id + "." + randomToken(32)
@@ -115,13 +124,16 @@ func (f flow) complete(ctx context.Context, st store.Store, user *store.User, no
 	return sess, nil
 }
 
-// newSession creates an active session of user: CreateFlow, IssueCode,
-// RedeemCode.
+// newSession creates an active session of user: CreateFlow, ClaimFlow,
+// IssueCode, RedeemCode.
 func newSession(ctx context.Context, st store.Store, user *store.User) (*store.Session, error) {
 	now := time.Now()
 	f, err := createFlow(ctx, st, "dev", now)
 	if err != nil {
 		return nil, fmt.Errorf("create flow: %w", err)
+	}
+	if err := f.claim(ctx, st, now); err != nil {
+		return nil, err
 	}
 	return f.complete(ctx, st, user, now)
 }
@@ -144,7 +156,7 @@ func rotateWorker(ctx context.Context, st store.Store, user *store.User) (op, er
 	}, nil
 }
 
-// storeSigninWorker is the sign-in baseline: the five store calls of a
+// storeSigninWorker is the sign-in baseline: the six store calls of a
 // returning user's sign-in, in bridge's order.
 func storeSigninWorker(ctx context.Context, st store.Store) op {
 	p := baselinePersona()
@@ -153,6 +165,9 @@ func storeSigninWorker(ctx context.Context, st store.Store) op {
 		f, err := createFlow(ctx, st, p.provider, now)
 		if err != nil {
 			return fmt.Errorf("create flow: %w", err)
+		}
+		if err := f.claim(ctx, st, now); err != nil {
+			return err
 		}
 		user, err := recordLogin(ctx, st, p, now)
 		if err != nil {
@@ -215,6 +230,9 @@ func seedOne(ctx context.Context, st store.Store, i int) error {
 	f, err := createFlow(ctx, st, p.provider, now)
 	if err != nil {
 		return fmt.Errorf("session of user %d: create flow: %w", i, err)
+	}
+	if err := f.claim(ctx, st, now); err != nil {
+		return fmt.Errorf("session of user %d: %w", i, err)
 	}
 	if _, err := f.complete(ctx, st, user, now); err != nil {
 		return fmt.Errorf("session of user %d: %w", i, err)

@@ -75,6 +75,7 @@ type pendingCode struct {
 	redirectURI   string
 	nonce         string
 	codeChallenge string
+	authTime      time.Time // when the test user was picked
 	expires       time.Time
 }
 
@@ -93,7 +94,9 @@ func New(publicURL string, users []User, now func() time.Time) *Provider {
 func (p *Provider) Name() string { return Name }
 
 // AuthCodeURL implements providers.Provider: the dev page plays the
-// provider's authorization endpoint.
+// provider's authorization endpoint. The page always asks which test user
+// to sign in as, which satisfies every prompt and max_age, so those and
+// login_hint are not passed on.
 func (p *Provider) AuthCodeURL(_ context.Context, req providers.AuthRequest) (string, error) {
 	q := url.Values{
 		"redirect_uri": {req.RedirectURI}, "state": {req.State}, "nonce": {req.Nonce},
@@ -125,7 +128,9 @@ func (p *Provider) Exchange(_ context.Context, req providers.ExchangeRequest) (*
 		Profile: claims.Profile{
 			Email: u.Email, EmailVerified: u.Email != "" && u.EmailVerified, Name: u.Name, Picture: u.Picture,
 		},
-		Tokens: providers.Tokens{AccessToken: "dev-access-" + randomString(), Expiry: p.now().Add(time.Hour)},
+		// Picking a test user is the authentication.
+		AuthTime: pc.authTime,
+		Tokens:   providers.Tokens{AccessToken: "dev-access-" + randomString(), Expiry: p.now().Add(time.Hour)},
 	}, nil
 }
 
@@ -212,7 +217,8 @@ func (p *Provider) pickUser(w http.ResponseWriter, r *http.Request) {
 			delete(p.codes, c)
 		}
 	}
-	p.codes[code] = pendingCode{user: *user, redirectURI: a.RedirectURI, nonce: a.Nonce, codeChallenge: a.CodeChallenge, expires: now.Add(codeTTL)}
+	p.codes[code] = pendingCode{user: *user, redirectURI: a.RedirectURI, nonce: a.Nonce, codeChallenge: a.CodeChallenge,
+		authTime: now, expires: now.Add(codeTTL)}
 	p.mu.Unlock()
 	target := a.RedirectURI + "?" + url.Values{"code": {code}, "state": {a.State}}.Encode()
 	http.Redirect(w, r, target, http.StatusSeeOther)

@@ -170,3 +170,19 @@ func TestPageRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestAuthTimeIsWhenTheTestUserWasPicked(t *testing.T) {
+	t.Parallel()
+	ck := &clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	p := dev.New(publicURL, nil, ck.Now)
+	picked := ck.Now()
+	code := pick(t, p, "alice")
+	ck.add(20 * time.Second)
+	ident, err := exchange(p, code, verifier, "n-1", callback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ident.AuthTime.Equal(picked) {
+		t.Errorf("AuthTime = %v, want %v (when the user was picked)", ident.AuthTime, picked)
+	}
+}

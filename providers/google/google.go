@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -154,9 +155,34 @@ func (p *Provider) AuthCodeURL(ctx context.Context, req providers.AuthRequest) (
 		oauth2.SetAuthURLParam("code_challenge", req.CodeChallenge),
 		oauth2.SetAuthURLParam("code_challenge_method", "S256"),
 	}
+	// Google documents prompt=consent and select_account but not login,
+	// which it refuses; max_age=0 asks the same (OpenID Connect Core
+	// §3.1.2.1) in a parameter Google's OIDC endpoint takes.
+	var prompt []string
+	maxAge := req.MaxAge
+	for _, v := range req.Prompt {
+		switch v {
+		case "login":
+			maxAge = new(int64)
+		case "consent", "select_account":
+			prompt = append(prompt, v)
+		}
+	}
 	if p.cfg.OfflineAccess {
 		// Google issues a refresh token only on consent.
-		opts = append(opts, oauth2.AccessTypeOffline, oauth2.SetAuthURLParam("prompt", "consent"))
+		opts = append(opts, oauth2.AccessTypeOffline)
+		if !slices.Contains(prompt, "consent") {
+			prompt = append(prompt, "consent")
+		}
+	}
+	if len(prompt) > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(prompt, " ")))
+	}
+	if maxAge != nil {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(*maxAge, 10)))
+	}
+	if req.LoginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", req.LoginHint))
 	}
 	if len(p.cfg.HostedDomains) == 1 {
 		// A hint that narrows Google's account chooser; enforced on return.
@@ -226,7 +252,13 @@ func (p *Provider) identity(idt *oidc.IDToken) (*providers.Identity, error) {
 		return nil, &providers.Error{Provider: Name, Code: providers.CodeNotAllowed,
 			Message: fmt.Sprintf("accounts of hosted domain %q are not allowed", profile.HostedDomain)}
 	}
-	return &providers.Identity{Provider: Name, Subject: idt.Subject, Profile: profile}, nil
+	ident := &providers.Identity{Provider: Name, Subject: idt.Subject, Profile: profile}
+	// Google puts auth_time in its id_tokens only for projects that enable
+	// "Session age claims"; without it, max_age cannot be checked.
+	if at, ok := raw["auth_time"].(float64); ok && at > 0 {
+		ident.AuthTime = time.Unix(int64(at), 0).UTC()
+	}
+	return ident, nil
 }
 
 func invalid(msg string, err error) error {

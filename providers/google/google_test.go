@@ -197,10 +197,19 @@ func authorize(t *testing.T, p providers.Provider) *signIn {
 // authorizeWith is authorize with a given nonce.
 func authorizeWith(t *testing.T, p providers.Provider, nonce string) *signIn {
 	t.Helper()
+	return authorizeEdit(t, p, nonce, nil)
+}
+
+// authorizeEdit is authorizeWith with the request edited by edit (nil:
+// as is) before the adapter builds the URL.
+func authorizeEdit(t *testing.T, p providers.Provider, nonce string, edit func(*providers.AuthRequest)) *signIn {
+	t.Helper()
 	s := &signIn{state: randomString(t), nonce: nonce, verifier: randomString(t)}
-	raw, err := p.AuthCodeURL(t.Context(), providers.AuthRequest{
-		RedirectURI: callback, State: s.state, Nonce: s.nonce, CodeChallenge: s256(s.verifier),
-	})
+	ar := providers.AuthRequest{RedirectURI: callback, State: s.state, Nonce: s.nonce, CodeChallenge: s256(s.verifier)}
+	if edit != nil {
+		edit(&ar)
+	}
+	raw, err := p.AuthCodeURL(t.Context(), ar)
 	if err != nil {
 		t.Fatalf("AuthCodeURL: %v", err)
 	}
@@ -643,6 +652,78 @@ func TestOfflineAccessAsksForConsentAndGetsARefreshToken(t *testing.T) {
 	}
 	if ident.Tokens.RefreshToken == "" {
 		t.Error("Tokens.RefreshToken is empty, want Google's refresh token")
+	}
+}
+
+func TestOpenIDConnectOptionsReachGoogle(t *testing.T) {
+	t.Parallel()
+	zero, hour := int64(0), int64(3600)
+	tests := []struct {
+		name    string
+		offline bool
+		req     providers.AuthRequest
+		want    map[string]string // "" means absent
+	}{
+		{"none asked: no prompt, max_age or login_hint", false, providers.AuthRequest{},
+			map[string]string{"prompt": "", "max_age": "", "login_hint": ""}},
+		{"select_account and consent are prompts, login_hint is passed on", false,
+			providers.AuthRequest{Prompt: []string{"select_account", "consent"}, LoginHint: "alice@example.com"},
+			map[string]string{"prompt": "select_account consent", "max_age": "", "login_hint": "alice@example.com"}},
+		{"login, which Google lacks, becomes max_age=0", false,
+			providers.AuthRequest{Prompt: []string{"login", "select_account"}, MaxAge: &hour},
+			map[string]string{"prompt": "select_account", "max_age": "0"}},
+		{"max_age is passed on, 0 included", false, providers.AuthRequest{MaxAge: &zero},
+			map[string]string{"prompt": "", "max_age": "0"}},
+		{"offline access keeps asking for consent, once", true, providers.AuthRequest{Prompt: []string{"consent", "select_account"}},
+			map[string]string{"prompt": "consent select_account", "access_type": "offline"}},
+		{"offline access adds consent to the client's prompt", true, providers.AuthRequest{Prompt: []string{"select_account"}},
+			map[string]string{"prompt": "select_account consent", "access_type": "offline"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake := googletest.New(t)
+			p, _ := newAdapter(t, fake, func(c *google.Config) { c.OfflineAccess = tt.offline })
+			authorizeEdit(t, p, randomString(t), func(r *providers.AuthRequest) {
+				r.Prompt, r.MaxAge, r.LoginHint = tt.req.Prompt, tt.req.MaxAge, tt.req.LoginHint
+			})
+			got := fake.LastAuthRequest()
+			for k, want := range tt.want {
+				if got.Get(k) != want || (want == "" && got.Has(k)) {
+					t.Errorf("Google's authorization endpoint got %s=%q (present: %v), want %q", k, got.Get(k), got.Has(k), want)
+				}
+			}
+		})
+	}
+}
+
+func TestAuthTimeIsReportedWhenGoogleSendsIt(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 23, 11, 58, 20, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		set  any // the id_token's auth_time; nil: absent
+		want time.Time
+	}{
+		{"present", at.Unix(), at},
+		{"absent", nil, time.Time{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake := googletest.New(t)
+			p, _ := newAdapter(t, fake, nil)
+			s := authorize(t, p)
+			if tt.set != nil {
+				fake.NextIDToken(func(c map[string]any) { c["auth_time"] = tt.set })
+			}
+			ident, err := s.exchange(t, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ident.AuthTime.Equal(tt.want) {
+				t.Errorf("AuthTime = %v, want %v", ident.AuthTime, tt.want)
+			}
+		})
 	}
 }
 

@@ -5,15 +5,15 @@
 // # Single-document atomicity
 //
 // Correctness relies on two guarantees only: an update of one document is
-// atomic, and _id is unique. Every compare-and-set of the contract (issue a
-// code, redeem it, rotate a session, revoke it) is one findOneAndUpdate or
-// updateOne whose filter carries the whole condition (state, expiry,
-// generation, client, ...), so of racing callers exactly one matches. A
-// sign-in is two such writes ordered so that a crash between them is
-// repaired by the next sign-in: ClaimIdentity upserts the identity document
-// (its _id is the identity key, so one identity can never belong to two
-// users), then UpsertLogin upserts the user document with the profile and
-// the provider's tokens in one update. Concurrent upserts of one _id can
+// atomic, and _id is unique. Every compare-and-set of the contract (claim a
+// login flow, issue a code, redeem it, rotate a session, revoke it) is one
+// findOneAndUpdate or updateOne whose filter carries the whole condition
+// (state, expiry, generation, client, ...), so of racing callers exactly
+// one matches. A sign-in writes its user in two such writes ordered so
+// that a crash between them is repaired by the next sign-in: ClaimIdentity
+// upserts the identity document (its _id is the identity key, so one
+// identity can never belong to two users), then UpsertLogin upserts the
+// user document with the profile and the provider's tokens in one update. Concurrent upserts of one _id can
 // fail with a duplicate-key error; the loser retries a bounded number of
 // times and finds the winner's document.
 //

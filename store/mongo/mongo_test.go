@@ -33,6 +33,7 @@ func TestConformanceOnMongoDB(t *testing.T) {
 // them (TestFerretDBSkipsAreCurrent keeps the list true):
 //
 //   - sessions/fifty concurrent rotations of one generation have exactly one winner
+//   - sessions/twenty concurrent claims of one flow have exactly one winner
 //   - sessions/twenty concurrent redemptions of one code have exactly one winner
 //   - sessions/a revoke racing rotations leaves the session revoked
 //   - sessions/revoking a user's sessions while they rotate leaves them all revoked
@@ -48,6 +49,7 @@ func TestConformanceOnFerretDBStandIn(t *testing.T) {
 // listed in TestConformanceOnFerretDBStandIn's doc comment.
 var ferretDBSkips = []string{
 	"sessions/fifty concurrent rotations of one generation have exactly one winner",
+	"sessions/twenty concurrent claims of one flow have exactly one winner",
 	"sessions/twenty concurrent redemptions of one code have exactly one winner",
 	"sessions/a revoke racing rotations leaves the session revoked",
 	"sessions/revoking a user's sessions while they rotate leaves them all revoked",

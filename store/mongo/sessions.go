@@ -23,12 +23,24 @@ func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 	return nil
 }
 
-// IssueCode moves a pending, unexpired flow of provider to state code and
-// returns it. store.ErrNotFound means the flow is unknown, expired, for
-// another provider or no longer pending.
-func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Time, c store.CodeIssue) (*store.Session, error) {
+// ClaimFlow moves a pending, unexpired flow of provider to state
+// exchanging in one findOneAndUpdate, and returns it. store.ErrNotFound
+// means the flow is unknown, expired, for another provider or no longer
+// pending.
+func (s *Store) ClaimFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
 	filter := bson.D{
 		{Key: "_id", Value: id}, {Key: "state", Value: store.StatePending}, {Key: "provider", Value: provider},
+		{Key: "expires_at", Value: bson.M{"$gt": now}},
+	}
+	return s.transition(ctx, "claim login flow", filter, bson.M{"$set": bson.M{"state": store.StateExchanging}})
+}
+
+// IssueCode moves an exchanging, unexpired flow of provider to state code
+// and returns it. store.ErrNotFound means the flow is unknown, expired, for
+// another provider or not exchanging.
+func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Time, c store.CodeIssue) (*store.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StateExchanging}, {Key: "provider", Value: provider},
 		{Key: "expires_at", Value: bson.M{"$gt": now}},
 	}
 	update := bson.M{"$set": bson.M{
@@ -38,12 +50,13 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 	return s.transition(ctx, "issue code", filter, update)
 }
 
-// FailFlow moves a pending, unexpired flow of provider to state failed and
-// returns it. store.ErrNotFound means the flow is unknown, expired, for
-// another provider or no longer pending.
+// FailFlow moves a pending or exchanging, unexpired flow of provider to
+// state failed and returns it. store.ErrNotFound means the flow is unknown,
+// expired, for another provider or already finished.
 func (s *Store) FailFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
 	filter := bson.D{
-		{Key: "_id", Value: id}, {Key: "state", Value: store.StatePending}, {Key: "provider", Value: provider},
+		{Key: "_id", Value: id}, {Key: "state", Value: bson.M{"$in": bson.A{store.StatePending, store.StateExchanging}}},
+		{Key: "provider", Value: provider},
 		{Key: "expires_at", Value: bson.M{"$gt": now}},
 	}
 	return s.transition(ctx, "fail login flow", filter, bson.M{"$set": bson.M{"state": store.StateFailed}})

@@ -84,7 +84,7 @@ func testUnsetFieldsAbsent(t *testing.T, uri string, mongoDB bool) {
 	}
 	// A zero date would put every session in the sparse revoked_at_id index
 	// and read back as year 1 rather than "unset".
-	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state"} {
+	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state", "max_age"} {
 		if v, ok := doc[field]; ok {
 			t.Errorf("a new flow stores %s = %v; want the field absent", field, v)
 		}
@@ -106,6 +106,9 @@ func testClaimTypes(t *testing.T, uri string, mongoDB bool) {
 		"score":  1.5,
 		"banned": false,
 		"none":   nil,
+	}
+	if _, err := s.ClaimFlow(context.Background(), f.ID, "google", t0); err != nil {
+		t.Fatal(err)
 	}
 	_, err := s.IssueCode(context.Background(), f.ID, "google", t0, store.CodeIssue{
 		UserID: "u1", AuthTime: t0, Claims: in, CodeHash: "h", CodeExpiresAt: t0.Add(time.Minute),

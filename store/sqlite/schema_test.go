@@ -69,6 +69,8 @@ func TestMigrations(t *testing.T) {
 					'u1', ?1, '{"email":"a@example.com"}', 'h', 3, ?1, ?2)`,
 			`INSERT INTO signing_keys (id, kid, use, alg, generation, private_sealed, created_at, sign_from)
 				VALUES ('access-1', 'k1', 'access', 'ES256', 1, 'sealed', ?1, ?1)`,
+			`INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider)
+				VALUES ('f1', 'pending', ?2, ?1, 'spa', 'https://app.example/cb', 'c', 'google')`,
 		} {
 			args := []any{t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), t0.Add(24 * time.Hour).UnixMilli()}
 			if _, err := db.ExecContext(ctx, q, args...); err != nil {
@@ -123,7 +125,11 @@ func TestMigrations(t *testing.T) {
 		if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].KID != "k1" {
 			t.Errorf("ListKeys() = %+v, %v", keys, err)
 		}
-		// What the new version adds works on the migrated rows.
+		// What the new version adds works on the migrated rows: a flow
+		// stored before max_age existed has none, and can be claimed.
+		if f, err := s.ClaimFlow(ctx, "f1", "google", t0); err != nil || f.State != store.StateExchanging || f.MaxAge != nil {
+			t.Errorf("ClaimFlow of a migrated flow = %+v, %v; want it exchanging with no max_age", f, err)
+		}
 		if err := s.SetUserNotBefore(ctx, "u1", t0.Add(time.Minute)); err != nil {
 			t.Errorf("SetUserNotBefore of a migrated user: %v", err)
 		}

@@ -21,15 +21,25 @@ func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 	_, err = s.stmt.createFlow.ExecContext(ctx,
 		f.ID, millis(f.ExpiresAt), millis(f.CreatedAt), f.ClientID, f.RedirectURI, f.ClientState,
 		f.CodeChallenge, f.Nonce, f.Scope, f.Provider, f.UserID, millis(f.AuthTime), claims, f.CodeHash,
-		f.Generation, millis(f.RotatedAt), millis(f.IdleExpiresAt), millis(f.RevokedAt), f.RevokeReason)
+		f.Generation, millis(f.RotatedAt), millis(f.IdleExpiresAt), millis(f.RevokedAt), f.RevokeReason, nullInt(f.MaxAge))
 	if err != nil {
 		return fmt.Errorf("create login flow: %w", mapErr(err))
 	}
 	return nil
 }
 
-// IssueCode moves a pending, unexpired flow of provider to state code and
-// returns it.
+// ClaimFlow moves a pending, unexpired flow of provider to state
+// exchanging in one UPDATE … RETURNING, and returns it.
+func (s *Store) ClaimFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
+	sess, err := s.transition(ctx, s.stmt.claimFlow, id, provider, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("claim flow: %w", mapErr(err))
+	}
+	return sess, nil
+}
+
+// IssueCode moves an exchanging, unexpired flow of provider to state code
+// and returns it.
 func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Time, c store.CodeIssue) (*store.Session, error) {
 	claims, err := encodeClaims(c.Claims)
 	if err != nil {
@@ -43,8 +53,8 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 	return sess, nil
 }
 
-// FailFlow moves a pending, unexpired flow of provider to state failed
-// and returns it.
+// FailFlow moves a pending or exchanging, unexpired flow of provider to
+// state failed and returns it.
 func (s *Store) FailFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
 	sess, err := s.transition(ctx, s.stmt.failFlow, id, provider, now.UnixMilli())
 	if err != nil {
@@ -213,6 +223,7 @@ type rowScanner interface {
 type sessionRow struct {
 	s                                           store.Session
 	expires, created, auth, rotated, idle, revd sql.NullInt64
+	maxAge                                      sql.NullInt64
 	claims                                      []byte
 }
 
@@ -220,7 +231,7 @@ func (row *sessionRow) scan(r rowScanner) error {
 	s := &row.s
 	return r.Scan(&s.ID, &s.State, &row.expires, &row.created, &s.ClientID, &s.RedirectURI, &s.ClientState,
 		&s.CodeChallenge, &s.Nonce, &s.Scope, &s.Provider, &s.UserID, &row.auth, &row.claims, &s.CodeHash, &s.Generation,
-		&row.rotated, &row.idle, &row.revd, &s.RevokeReason)
+		&row.rotated, &row.idle, &row.revd, &s.RevokeReason, &row.maxAge)
 }
 
 // session decodes the scanned row.
@@ -232,6 +243,10 @@ func (row *sessionRow) session() (*store.Session, error) {
 	s.RotatedAt = fromMillis(row.rotated)
 	s.IdleExpiresAt = fromMillis(row.idle)
 	s.RevokedAt = fromMillis(row.revd)
+	if row.maxAge.Valid {
+		v := row.maxAge.Int64
+		s.MaxAge = &v
+	}
 	if len(row.claims) > 0 {
 		if err := json.Unmarshal(row.claims, &s.Claims); err != nil {
 			return nil, fmt.Errorf("decode claims of session %s: %w", s.ID, err)
@@ -247,6 +262,14 @@ func scanSession(r rowScanner) (*store.Session, error) {
 		return nil, err
 	}
 	return row.session()
+}
+
+// nullInt is the stored form of an optional integer: NULL when unset.
+func nullInt(v *int64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
 }
 
 // encodeClaims is the stored form of a claims snapshot: JSON text, NULL

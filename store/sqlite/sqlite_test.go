@@ -59,6 +59,9 @@ func activeSession(t testing.TB, s store.Store, id, uid string) *store.Session {
 		UserID: uid, AuthTime: t0, CodeHash: "h", CodeExpiresAt: t0.Add(time.Minute),
 		Claims: map[string]any{"email": "a@example.com", "email_verified": true, "roles": []any{"reader"}},
 	}
+	if _, err := s.ClaimFlow(ctx, id, "google", t0); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.IssueCode(ctx, id, "google", t0, c); err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 // writes on the writer connection, reads on the read pool.
 type statements struct {
 	// writer
-	createFlow, issueCode, failFlow, redeemCode, rotate, revoke, revokeUser *sql.Stmt
-	claimIdentity, upsertLogin, setDisabled, setNotBefore                   *sql.Stmt
-	insertKey, sweep, appendAudit, sweepAudit                               *sql.Stmt
+	createFlow, claimFlow, issueCode, failFlow, redeemCode, rotate, revoke *sql.Stmt
+	revokeUser, claimIdentity, upsertLogin, setDisabled, setNotBefore      *sql.Stmt
+	insertKey, sweep, appendAudit, sweepAudit                              *sql.Stmt
 	// read pool
 	getSession, listUserSessions                                   *sql.Stmt
 	getUser, getIdentity, identityUser, listIdentities, countUsers *sql.Stmt
@@ -38,6 +38,7 @@ type query struct {
 // reads the same list, so a new statement cannot miss its index check.
 var queries = []query{
 	{"create flow", true, sqlCreateFlow, func(st *statements) **sql.Stmt { return &st.createFlow }},
+	{"claim flow", true, sqlClaimFlow, func(st *statements) **sql.Stmt { return &st.claimFlow }},
 	{"issue code", true, sqlIssueCode, func(st *statements) **sql.Stmt { return &st.issueCode }},
 	{"fail flow", true, sqlFailFlow, func(st *statements) **sql.Stmt { return &st.failFlow }},
 	{"redeem code", true, sqlRedeemCode, func(st *statements) **sql.Stmt { return &st.redeemCode }},
@@ -71,7 +72,7 @@ var queries = []query{
 // sessionColumns is the column list sessionRow reads, in its order.
 const sessionColumns = `id, state, expires_at, created_at, client_id, redirect_uri, client_state,
 	code_challenge, nonce, scope, provider, user_id, auth_time, claims, code_hash, generation,
-	rotated_at, idle_expires_at, revoked_at, revoke_reason`
+	rotated_at, idle_expires_at, revoked_at, revoke_reason, max_age`
 
 // userColumns is the column list userRow reads, in its order.
 const userColumns = `id, profile, roles, disabled, identities, providers, created_at, updated_at, last_login_at, not_before`
@@ -92,15 +93,19 @@ const sweepBatch = 1000
 // is after the change, so no statement reads before it writes.
 const (
 	sqlCreateFlow = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)`
+		VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)`
 
-	sqlIssueCode = `UPDATE sessions
-		SET state = 'code', user_id = ?4, auth_time = ?5, claims = ?6, code_hash = ?7, expires_at = ?8
+	sqlClaimFlow = `UPDATE sessions SET state = 'exchanging'
 		WHERE id = ?1 AND state = 'pending' AND provider = ?2 AND expires_at > ?3
 		RETURNING ` + sessionColumns
 
+	sqlIssueCode = `UPDATE sessions
+		SET state = 'code', user_id = ?4, auth_time = ?5, claims = ?6, code_hash = ?7, expires_at = ?8
+		WHERE id = ?1 AND state = 'exchanging' AND provider = ?2 AND expires_at > ?3
+		RETURNING ` + sessionColumns
+
 	sqlFailFlow = `UPDATE sessions SET state = 'failed'
-		WHERE id = ?1 AND state = 'pending' AND provider = ?2 AND expires_at > ?3
+		WHERE id = ?1 AND state IN ('pending', 'exchanging') AND provider = ?2 AND expires_at > ?3
 		RETURNING ` + sessionColumns
 
 	sqlRedeemCode = `UPDATE sessions

@@ -194,6 +194,7 @@ func testFeedOnlyRevoked(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	code := newFlow(t, s, t0.Add(time.Hour))
+	claim(t, s, code.ID)
 	if _, err := s.IssueCode(ctx(), code.ID, "google", t0, issue(uid, "h")); err != nil {
 		t.Fatal(err)
 	}

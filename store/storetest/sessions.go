@@ -14,19 +14,22 @@ var sessionCases = []testCase{
 	{name: "a new flow is pending and reads back field for field", run: testCreateFlow},
 	{name: "a flow id can be created only once", run: testCreateFlowConflict},
 	{name: "an unknown session is not found", run: testUnknownSession},
-	{name: "a flow becomes a code once, only for its provider and only while unexpired", run: testIssueCode},
-	{name: "a failed flow cannot then issue a code", run: testFailFlow},
+	{name: "a flow is claimed once, only for its provider and only while unexpired", run: testClaimFlow},
+	{name: "a claimed flow becomes a code once, only for its provider and only while unexpired", run: testIssueCode},
+	{name: "a failed flow cannot then be claimed or issue a code", run: testFailFlow},
+	{name: "a claimed flow can fail, and then cannot issue a code", run: testFailFlowExchanging},
 	{name: "a flow cannot fail after it issued a code, or after it expired", run: testFailFlowRefusals},
 	{name: "a code is redeemed once and only with matching code, client, redirect, challenge and time", run: testRedeemCode},
 	{name: "a session rotates one generation at a time", run: testRotate},
 	{name: "a session cannot rotate past its idle or absolute expiry", run: testRotateExpiry},
 	{name: "only active sessions rotate", run: testRotateStates},
 	{name: "revoking ends an active session or an unredeemed code, once", run: testRevoke},
-	{name: "pending and failed flows cannot be revoked", run: testRevokeRefusals},
+	{name: "pending, exchanging and failed flows cannot be revoked", run: testRevokeRefusals},
 	{name: "revoking a user's sessions ends their active and code-holding ones only, and counts them", run: testRevokeUserSessions},
 	{name: "claims snapshot and times round-trip exactly", run: testRoundTrip},
 	{name: "a user's sessions are the active, unexpired ones, latest first", run: testListUserSessions},
 	{name: "fifty concurrent rotations of one generation have exactly one winner", atomic: true, run: testConcurrentRotate},
+	{name: "twenty concurrent claims of one flow have exactly one winner", atomic: true, run: testConcurrentClaim},
 	{name: "twenty concurrent redemptions of one code have exactly one winner", atomic: true, run: testConcurrentRedeem},
 	{name: "a revoke racing rotations leaves the session revoked", atomic: true, run: testRevokeRacesRotate},
 	{name: "revoking a user's sessions while they rotate leaves them all revoked", atomic: true, run: testRevokeUserSessionsRacesRotate},
@@ -43,6 +46,15 @@ func newFlow(t *testing.T, s store.Store, expires time.Time) *store.Session {
 		t.Fatalf("CreateFlow: %v", err)
 	}
 	return f
+}
+
+// claim claims flow id of provider google at t0, as the callback does
+// before it calls the provider.
+func claim(t *testing.T, s store.Store, id string) {
+	t.Helper()
+	if _, err := s.ClaimFlow(ctx(), id, "google", t0); err != nil {
+		t.Fatalf("ClaimFlow: %v", err)
+	}
 }
 
 // issue is the callback's write for user uid with code hash h.
@@ -65,6 +77,7 @@ func redemption() store.Redemption {
 func activeSession(t *testing.T, s store.Store, uid string) *store.Session {
 	t.Helper()
 	f := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, f.ID)
 	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue(uid, "h")); err != nil {
 		t.Fatalf("IssueCode: %v", err)
 	}
@@ -139,9 +152,53 @@ func testUnknownSession(t *testing.T, s store.Store) {
 	}
 }
 
+func testClaimFlow(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	_, err := s.ClaimFlow(ctx(), f.ID, "facebook", t0)
+	mustNotFound(t, "ClaimFlow for another provider", err)
+	_, err = s.ClaimFlow(ctx(), f.ID, "google", t0.Add(10*time.Minute))
+	mustNotFound(t, "ClaimFlow at the expiry instant", err)
+	if got, err := s.GetSession(ctx(), f.ID); err != nil || got.State != store.StatePending {
+		t.Fatalf("a refused ClaimFlow changed the flow: %+v, %v", got, err)
+	}
+
+	got, err := s.ClaimFlow(ctx(), f.ID, "google", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != store.StateExchanging || got.ClientID != "spa" || got.RedirectURI != "https://app.example/cb" ||
+		got.ClientState != "client-state" || got.Nonce != "client-nonce" || got.Provider != "google" ||
+		!sameTime(got.ExpiresAt, t0.Add(10*time.Minute)) || got.UserID != "" || got.CodeHash != "" {
+		t.Errorf("ClaimFlow() = %+v", got)
+	}
+	_, err = s.ClaimFlow(ctx(), f.ID, "google", t0)
+	mustNotFound(t, "replayed ClaimFlow", err)
+
+	unknown := uniq("flow")
+	_, err = s.ClaimFlow(ctx(), unknown, "google", t0)
+	mustNotFound(t, "ClaimFlow of an unknown flow", err)
+	for _, finished := range []string{"code", "failed"} {
+		g := newFlow(t, s, t0.Add(10*time.Minute))
+		claim(t, s, g.ID)
+		if finished == "code" {
+			_, err = s.IssueCode(ctx(), g.ID, "google", t0, issue("u1", "h"))
+		} else {
+			_, err = s.FailFlow(ctx(), g.ID, "google", t0)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.ClaimFlow(ctx(), g.ID, "google", t0)
+		mustNotFound(t, "ClaimFlow of a flow in state "+finished, err)
+	}
+}
+
 func testIssueCode(t *testing.T, s store.Store) {
 	f := newFlow(t, s, t0.Add(10*time.Minute))
-	_, err := s.IssueCode(ctx(), f.ID, "facebook", t0, issue("u1", "h"))
+	_, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h"))
+	mustNotFound(t, "IssueCode of a flow nobody claimed", err)
+	claim(t, s, f.ID)
+	_, err = s.IssueCode(ctx(), f.ID, "facebook", t0, issue("u1", "h"))
 	mustNotFound(t, "IssueCode for another provider", err)
 	_, err = s.IssueCode(ctx(), f.ID, "google", t0.Add(10*time.Minute), issue("u1", "h"))
 	mustNotFound(t, "IssueCode at the expiry instant", err)
@@ -173,14 +230,32 @@ func testFailFlow(t *testing.T, s store.Store) {
 	if err != nil || got.State != store.StateFailed || got.RedirectURI != "https://app.example/cb" || got.ClientState != "client-state" {
 		t.Fatalf("FailFlow() = %+v, %v", got, err)
 	}
+	_, err = s.ClaimFlow(ctx(), f.ID, "google", t0)
+	mustNotFound(t, "ClaimFlow after failure", err)
 	_, err = s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h"))
 	mustNotFound(t, "IssueCode after failure", err)
 	_, err = s.FailFlow(ctx(), f.ID, "google", t0)
 	mustNotFound(t, "second FailFlow", err)
 }
 
+func testFailFlowExchanging(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, f.ID)
+	_, err := s.FailFlow(ctx(), f.ID, "facebook", t0)
+	mustNotFound(t, "FailFlow of an exchanging flow for another provider", err)
+	got, err := s.FailFlow(ctx(), f.ID, "google", t0)
+	if err != nil || got.State != store.StateFailed || got.RedirectURI != "https://app.example/cb" || got.ClientState != "client-state" {
+		t.Fatalf("FailFlow() of an exchanging flow = %+v, %v", got, err)
+	}
+	_, err = s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h"))
+	mustNotFound(t, "IssueCode after an exchanging flow failed", err)
+	_, err = s.FailFlow(ctx(), f.ID, "google", t0)
+	mustNotFound(t, "second FailFlow", err)
+}
+
 func testFailFlowRefusals(t *testing.T, s store.Store) {
 	f := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, f.ID)
 	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h")); err != nil {
 		t.Fatal(err)
 	}
@@ -189,12 +264,17 @@ func testFailFlowRefusals(t *testing.T, s store.Store) {
 	expired := newFlow(t, s, t0.Add(time.Minute))
 	_, err = s.FailFlow(ctx(), expired.ID, "google", t0.Add(2*time.Minute))
 	mustNotFound(t, "FailFlow after expiry", err)
+	claimed := newFlow(t, s, t0.Add(time.Minute))
+	claim(t, s, claimed.ID)
+	_, err = s.FailFlow(ctx(), claimed.ID, "google", t0.Add(2*time.Minute))
+	mustNotFound(t, "FailFlow of an exchanging flow after expiry", err)
 }
 
 func testRedeemCode(t *testing.T, s store.Store) {
 	f := newFlow(t, s, t0.Add(10*time.Minute))
 	_, err := s.RedeemCode(ctx(), f.ID, redemption())
 	mustNotFound(t, "RedeemCode of a pending flow", err)
+	claim(t, s, f.ID)
 	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h")); err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +360,7 @@ func testRotateStates(t *testing.T, s store.Store) {
 	_, err := s.Rotate(ctx(), pending.ID, 0, t0, t0.Add(time.Hour))
 	mustNotFound(t, "Rotate of a pending flow", err)
 	code := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, code.ID)
 	if _, err := s.IssueCode(ctx(), code.ID, "google", t0, issue("u1", "h")); err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +390,7 @@ func testRevoke(t *testing.T, s store.Store) {
 	}
 
 	code := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, code.ID)
 	if _, err := s.IssueCode(ctx(), code.ID, "google", t0, issue("u1", "h")); err != nil {
 		t.Fatal(err)
 	}
@@ -321,11 +403,13 @@ func testRevoke(t *testing.T, s store.Store) {
 
 func testRevokeRefusals(t *testing.T, s store.Store) {
 	pending := newFlow(t, s, t0.Add(10*time.Minute))
+	exchanging := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, exchanging.ID)
 	failed := newFlow(t, s, t0.Add(10*time.Minute))
 	if _, err := s.FailFlow(ctx(), failed.ID, "google", t0); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{pending.ID, failed.ID} {
+	for _, id := range []string{pending.ID, exchanging.ID, failed.ID} {
 		before, _ := s.GetSession(ctx(), id)
 		if ok, err := s.Revoke(ctx(), id, "logout", t0); ok || err != nil {
 			t.Errorf("Revoke(%s flow) = %v, %v; want false, nil", before.State, ok, err)
@@ -342,6 +426,7 @@ func testRevokeUserSessions(t *testing.T, s store.Store) {
 	a := activeSession(t, s, uid)
 	b := activeSession(t, s, uid)
 	code := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, code.ID)
 	if _, err := s.IssueCode(ctx(), code.ID, "google", t0, issue(uid, "h")); err != nil {
 		t.Fatal(err)
 	}
@@ -396,9 +481,25 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	f := &store.Session{
 		ID: uniq("flow"), ExpiresAt: odd.Add(time.Hour), CreatedAt: odd, ClientID: "spa", RedirectURI: "https://app.example/cb?x=1&y=ü",
 		ClientState: "état \"quoted\" \x01", CodeChallenge: "c", Provider: "google", Scope: "openid",
+		MaxAge: new(int64), // zero is a value (authenticate again now), distinct from none
 	}
 	if err := s.CreateFlow(ctx(), f); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := s.ClaimFlow(ctx(), f.ID, "google", odd); err != nil || got.MaxAge == nil || *got.MaxAge != 0 {
+		t.Fatalf("ClaimFlow() = %+v, %v; want max_age 0 read back", got, err)
+	}
+	plain := newFlow(t, s, t0.Add(time.Hour))
+	if got, err := s.GetSession(ctx(), plain.ID); err != nil || got.MaxAge != nil {
+		t.Errorf("a flow without max_age reads back with %v, %v; want nil", got.MaxAge, err)
+	}
+	day := int64(86400)
+	withAge := &store.Session{ID: uniq("flow"), ExpiresAt: t0.Add(time.Hour), CreatedAt: t0, Provider: "google", MaxAge: &day}
+	if err := s.CreateFlow(ctx(), withAge); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetSession(ctx(), withAge.ID); err != nil || got.MaxAge == nil || *got.MaxAge != day {
+		t.Errorf("max_age %d reads back as %v, %v", day, got.MaxAge, err)
 	}
 	claims := map[string]any{
 		"email": "ü@example.com", "email_verified": false, "name": "Zoë \"Z\" O'Neil", "roles": []any{},
@@ -556,8 +657,22 @@ func testConcurrentRotate(t *testing.T, s store.Store) {
 	}
 }
 
+func testConcurrentClaim(t *testing.T, s store.Store) {
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	if wins := race(t, 20, func(int) error {
+		_, err := s.ClaimFlow(ctx(), f.ID, "google", t0)
+		return err
+	}); wins != 1 {
+		t.Errorf("%d of 20 concurrent claims of one flow won, want exactly 1", wins)
+	}
+	if got, err := s.GetSession(ctx(), f.ID); err != nil || got.State != store.StateExchanging {
+		t.Errorf("after the race: %+v, %v; want the flow exchanging", got, err)
+	}
+}
+
 func testConcurrentRedeem(t *testing.T, s store.Store) {
 	f := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, f.ID)
 	if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue("u1", "h")); err != nil {
 		t.Fatal(err)
 	}

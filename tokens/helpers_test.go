@@ -119,6 +119,13 @@ func (s *memStorage) put(k tokens.StoredKey) {
 	s.keys[k.ID] = k
 }
 
+// remove deletes the stored key with this ID.
+func (s *memStorage) remove(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, id)
+}
+
 func (s *memStorage) counts() (inserts, duplicates int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -340,10 +347,40 @@ func signToken(t *testing.T, method jwt.SigningMethod, key any, header map[strin
 	return s
 }
 
-// jwksKIDs checks that jwks is a JSON Web Key Set of public signing keys
-// of algorithm alg, in raw JSON so that nothing is hidden by a library's
-// decoding, and returns their kids in order.
+// jwksKIDs checks jwks as jwksKeys does and returns the kids of its keys of
+// algorithm alg, in order.
 func jwksKIDs(t *testing.T, jwks []byte, alg string) []string {
+	t.Helper()
+	kids := []string{}
+	for _, k := range jwksKeys(t, jwks) {
+		if k.alg == alg {
+			kids = append(kids, k.kid)
+		}
+	}
+	return kids
+}
+
+// jwksAlgs checks jwks as jwksKeys does and maps each kid to its algorithm.
+func jwksAlgs(t *testing.T, jwks []byte) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, k := range jwksKeys(t, jwks) {
+		if _, dup := m[k.kid]; dup {
+			t.Errorf("JWKS has kid %s twice", k.kid)
+		}
+		m[k.kid] = k.alg
+	}
+	return m
+}
+
+// publishedKey is a key of a JWKS.
+type publishedKey struct{ kid, alg string }
+
+// jwksKeys checks that jwks is a JSON Web Key Set of public signing keys,
+// each of the type its algorithm needs, in raw JSON so that nothing is
+// hidden by a library's decoding, and returns their kids and algorithms in
+// order.
+func jwksKeys(t *testing.T, jwks []byte) []publishedKey {
 	t.Helper()
 	var set map[string][]map[string]json.RawMessage
 	if err := json.Unmarshal(jwks, &set); err != nil {
@@ -352,8 +389,7 @@ func jwksKIDs(t *testing.T, jwks []byte, alg string) []string {
 	if _, ok := set["keys"]; !ok || len(set) != 1 {
 		t.Fatalf("JWKS members = %v, want exactly \"keys\"", slices.Sorted(maps.Keys(set)))
 	}
-	wantKty := map[string]string{"ES256": "EC", "RS256": "RSA", "PS256": "RSA", "EdDSA": "OKP"}[alg]
-	kids := []string{}
+	keys := []publishedKey{}
 	for i, k := range set["keys"] {
 		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"} {
 			if _, ok := k[private]; ok {
@@ -368,18 +404,20 @@ func jwksKIDs(t *testing.T, jwks []byte, alg string) []string {
 			}
 			return s
 		}
-		if got := str("kty"); got != wantKty {
-			t.Errorf("JWKS key %d: kty = %q, want %q", i, got, wantKty)
+		alg := str("alg")
+		wantKty, ok := map[string]string{"ES256": "EC", "RS256": "RSA", "PS256": "RSA", "EdDSA": "OKP"}[alg]
+		if !ok {
+			t.Errorf("JWKS key %d: alg = %q, want ES256, RS256, PS256 or EdDSA", i, alg)
 		}
-		if got := str("alg"); got != alg {
-			t.Errorf("JWKS key %d: alg = %q, want %q", i, got, alg)
+		if got := str("kty"); got != wantKty {
+			t.Errorf("JWKS key %d: kty = %q, want %q for %s", i, got, wantKty, alg)
 		}
 		if got := str("use"); got != "sig" {
 			t.Errorf("JWKS key %d: use = %q, want sig", i, got)
 		}
-		kids = append(kids, str("kid"))
+		keys = append(keys, publishedKey{kid: str("kid"), alg: alg})
 	}
-	return kids
+	return keys
 }
 
 // verifyWithJWKS verifies tok the way an unrelated backend would: with
@@ -417,7 +455,7 @@ func verifyWithJWKS(jwks []byte, tok string, now time.Time) (map[string]any, err
 }
 
 // randomBytes returns n random bytes.
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -427,7 +465,7 @@ func randomBytes(t *testing.T, n int) []byte {
 }
 
 // newSealer returns a Sealer for key and fails the test on error.
-func newSealer(t *testing.T, key []byte) *tokens.Sealer {
+func newSealer(t testing.TB, key []byte) *tokens.Sealer {
 	t.Helper()
 	s, err := tokens.NewSealer(key)
 	if err != nil {

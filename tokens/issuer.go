@@ -10,7 +10,9 @@ import (
 )
 
 // Token types in the JWT typ header. RFC 9068 §2.1 names at+jwt; rt+jwt is
-// socialbridge's own, so that no token can be used as the other kind.
+// socialbridge's own, so that no token can be used as the other kind. ID
+// tokens say JWT (RFC 7519 §5.1), which every relying party accepts; that
+// and their own key use keep an ID token from passing as an access token.
 const (
 	TypeAccess  = "at+jwt"
 	TypeRefresh = "rt+jwt"
@@ -81,7 +83,7 @@ func (i *Issuer) MintAccess(a Access) (string, time.Time, error) {
 	} else {
 		delete(c, "scope")
 	}
-	s, err := i.sign(UseAccess, TypeAccess, c)
+	s, err := i.sign(UseAccess, "", TypeAccess, c)
 	return s, exp, err
 }
 
@@ -115,9 +117,14 @@ type ID struct {
 	AuthTime  time.Time
 	TTL       time.Duration
 	Claims    map[string]any
+	// Algorithm is the client's id_token_signed_response_alg (OpenID
+	// Connect Dynamic Client Registration §2); empty means the keyring's
+	// default ID algorithm. It must be one of KeyringOptions.IDAlgorithms.
+	Algorithm string
 }
 
-// MintID signs an ID token for the client (OpenID Connect Core §2).
+// MintID signs an ID token for the client (OpenID Connect Core §2) with the
+// current ID key of its algorithm, never with an access key.
 func (i *Issuer) MintID(d ID) (string, error) {
 	now := i.now()
 	c := make(jwt.MapClaims, len(d.Claims)+8)
@@ -135,7 +142,7 @@ func (i *Issuer) MintID(d ID) (string, error) {
 	} else {
 		delete(c, "nonce")
 	}
-	return i.sign(UseAccess, TypeID, c)
+	return i.sign(UseID, d.Algorithm, TypeID, c)
 }
 
 // Refresh is the content of a refresh token. The session record stays
@@ -172,7 +179,7 @@ func (i *Issuer) MintRefresh(r Refresh) (string, error) {
 		SessionID:  r.SessionID,
 		Generation: r.Generation,
 	}
-	return i.sign(UseRefresh, TypeRefresh, c)
+	return i.sign(UseRefresh, "", TypeRefresh, c)
 }
 
 // ParseRefresh verifies a refresh token's signature, type, issuer, audience
@@ -265,9 +272,10 @@ func (e *TokenExpiredError) Error() string {
 // Is makes errors.Is(err, ErrInvalidToken) hold for an expired token.
 func (e *TokenExpiredError) Is(target error) bool { return target == ErrInvalidToken }
 
-// sign signs claims with the current key of use.
-func (i *Issuer) sign(use, typ string, claims jwt.Claims) (string, error) {
-	k, err := i.keys.signing(use)
+// sign signs claims with the current key of use (and, for ID tokens, of
+// algorithm alg).
+func (i *Issuer) sign(use, alg, typ string, claims jwt.Claims) (string, error) {
+	k, err := i.keys.signing(use, alg)
 	if err != nil {
 		return "", err
 	}

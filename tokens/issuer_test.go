@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,8 +94,17 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 	}
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	var published struct{ Keys []json.RawMessage }
-	if err := json.Unmarshal(f.keys.JWKS(), &published); err != nil || len(published.Keys) != 1 {
-		t.Fatalf("JWKS: %v", err)
+	if err := json.Unmarshal(f.keys.JWKS(), &published); err != nil || len(published.Keys) != 2 {
+		t.Fatalf("JWKS: %v, want the access key and the ID key", err)
+	}
+	publishedAccessJWK := published.Keys[slices.IndexFunc(published.Keys, func(k json.RawMessage) bool {
+		return strings.Contains(string(k), `"kid":"`+accessKID+`"`)
+	})]
+	// Our ID key, and an access token forged with it the way an insider
+	// who stole it (or a bug that picked the wrong key) would.
+	idKey, idKID := f.privateKey(t, "id-RS256-1")
+	byIDKey := func(t *testing.T, header map[string]any, c jwt.MapClaims) string {
+		return signToken(t, jwt.SigningMethodRS256, idKey, header, c)
 	}
 
 	// The attacker's public key as a JWK, and a server publishing it.
@@ -181,7 +191,7 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 			return signToken(t, jwt.SigningMethodHS256, pubPEM, atHeader(accessKID), access)
 		}, false},
 		{"an HS256 token keyed with our published JWK is refused", asAccess, func(t *testing.T) string {
-			return signToken(t, jwt.SigningMethodHS256, []byte(published.Keys[0]), atHeader(accessKID), access)
+			return signToken(t, jwt.SigningMethodHS256, []byte(publishedAccessJWK), atHeader(accessKID), access)
 		}, false},
 
 		// Keys the attacker controls.
@@ -227,6 +237,18 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 		{"a refresh token signed by our access key is refused", asRefresh, func(t *testing.T) string {
 			return ours(t, rtHeader(accessKID), refresh)
 		}, false},
+		{"an access token signed by our ID key under the ID key's kid is refused", asAccess, func(t *testing.T) string {
+			return byIDKey(t, atHeader(idKID), access)
+		}, false},
+		{"an access token signed by our ID key under the access key's kid is refused", asAccess, func(t *testing.T) string {
+			return byIDKey(t, atHeader(accessKID), access)
+		}, false},
+		{"a refresh token signed by our ID key is refused", asRefresh, func(t *testing.T) string {
+			return byIDKey(t, rtHeader(idKID), refresh)
+		}, false},
+		{"a refresh token HMAC'd with our ID key's kid is refused", asRefresh, func(t *testing.T) string {
+			return signToken(t, jwt.SigningMethodHS256, refreshKey, rtHeader(idKID), refresh)
+		}, false},
 
 		// Times.
 		{"an access token expired 31s ago is refused", asAccess, func(t *testing.T) string { return ours(t, atHeader(accessKID), with(access, "exp", sec(-31))) }, false},
@@ -252,6 +274,9 @@ func TestParsingRefusesHostileAndMalformedTokens(t *testing.T) {
 		{"a refresh token presented as an access token is refused", asAccess, func(t *testing.T) string { return realRefresh }, false},
 		{"an access token presented as a refresh token is refused", asRefresh, func(t *testing.T) string { return realAccess }, false},
 		{"an ID token presented as an access token is refused", asAccess, func(t *testing.T) string { return realID }, false},
+		{"an ID token's claims with typ at+jwt, signed by our ID key, are refused as an access token", asAccess, func(t *testing.T) string {
+			return byIDKey(t, atHeader(idKID), with(jwt.MapClaims(segment(t, realID, 1)), "client_id", "spa"))
+		}, false},
 		{"an ID token presented as a refresh token is refused", asRefresh, func(t *testing.T) string { return realID }, false},
 		{"a token without typ is refused", asAccess, func(t *testing.T) string {
 			return ours(t, map[string]any{"kid": accessKID, "typ": nil}, access)
@@ -581,7 +606,7 @@ func TestParseRefreshRefusesTokensMintedWithoutSessionState(t *testing.T) {
 func TestMintIDWritesAnOpenIDConnectIDToken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "ES256")
-	kid := f.storage.get(t, "access-1").KID
+	kid := f.storage.get(t, "id-RS256-1").KID
 	now := f.clock.Now()
 	tests := []struct {
 		name      string
@@ -607,8 +632,8 @@ func TestMintIDWritesAnOpenIDConnectIDToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			h, c := segment(t, tok, 0), segment(t, tok, 1)
-			if h["typ"] != tokens.TypeID || h["kid"] != kid {
-				t.Errorf("header = %v, want typ JWT and the access key's kid", h)
+			if h["typ"] != tokens.TypeID || h["kid"] != kid || h["alg"] != "RS256" {
+				t.Errorf("header = %v, want typ JWT, alg RS256 and the ID key's kid", h)
 			}
 			for name, want := range map[string]any{"iss": testIssuer, "sub": "user-42", "aud": "spa", "azp": "spa", "sid": "sess-1", "email": "ada@example.test"} {
 				if c[name] != want {

@@ -25,20 +25,30 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Key uses. Access keys sign access and ID tokens and are published in the
-// JWKS; refresh keys are HMAC secrets (HS256) for refresh tokens, which only
-// socialbridge reads: symmetric keys are never published and make the
-// refresh grant's signature check and signing nearly free.
+// Key uses. Access keys sign access tokens and ID keys sign OpenID Connect
+// ID tokens; both are published in the JWKS. They are separate so that each
+// can have the algorithm its verifiers need (resource servers: ES256 by
+// default; relying parties: RS256, which OpenID Connect Discovery requires)
+// and so that a key of one use never verifies a token of the other. Refresh
+// keys are HMAC secrets (HS256) for refresh tokens, which only socialbridge
+// reads: symmetric keys are never published and make the refresh grant's
+// signature check and signing nearly free.
 const (
 	UseAccess  = "access"
 	UseRefresh = "refresh"
+	UseID      = "id"
 )
+
+// defaultIDAlg signs ID tokens unless configured otherwise: OpenID Connect
+// Discovery 1.0 §3 requires every provider to support RS256 for ID tokens,
+// and some relying parties accept nothing else.
+const defaultIDAlg = "RS256"
 
 // refreshAlg signs refresh tokens.
 const refreshAlg = "HS256"
 
 // signingMethod returns the method of a supported algorithm: ES256, RS256,
-// PS256 or EdDSA for access keys, HS256 for refresh keys.
+// PS256 or EdDSA for access and ID keys, HS256 for refresh keys.
 func signingMethod(alg string) (jwt.SigningMethod, bool) {
 	switch alg {
 	case "ES256":
@@ -55,17 +65,36 @@ func signingMethod(alg string) (jwt.SigningMethod, bool) {
 	return nil, false
 }
 
+// publicKeyAlg reports whether alg is an asymmetric algorithm that access
+// and ID keys may use.
+func publicKeyAlg(alg string) bool {
+	_, ok := signingMethod(alg)
+	return ok && alg != refreshAlg
+}
+
+// lineOf names the succession line of a key: the keys that succeed one
+// another. Access and refresh keys have one line per use (an access
+// algorithm change is a succession within it); ID keys have one line per
+// algorithm, since several are current at once, one for each algorithm
+// some client asks for.
+func lineOf(use, alg string) string {
+	if use == UseID {
+		return use + "-" + alg
+	}
+	return use
+}
+
 // StoredKey is a signing key as persisted. The private key is sealed.
 type StoredKey struct {
-	// ID is the storage id: use and generation ("access-3"). Two replicas
-	// that rotate at once compute the same ID, and storage uniqueness lets
-	// only one of them win.
+	// ID is the storage id: line and generation ("access-3", "refresh-3",
+	// "id-RS256-3"; see lineOf). Two replicas that rotate at once compute
+	// the same ID, and storage uniqueness lets only one of them win.
 	ID string
 	// KID is the JWT kid: random, so that a reset key store never reuses one.
 	KID       string
 	Use       string
 	Algorithm string
-	// Generation counts keys of one use, from 1.
+	// Generation counts keys of one line, from 1.
 	Generation int
 	// PrivateSealed is the PKCS#8 private key, sealed with the Sealer.
 	PrivateSealed string
@@ -90,13 +119,18 @@ type KeyStorage interface {
 type KeyringOptions struct {
 	// Algorithm signs access tokens (ES256, RS256, PS256, EdDSA).
 	Algorithm string
+	// IDAlgorithms are the algorithms ID tokens are signed with: the
+	// default first, then every other one a client asks for. There is one
+	// current key for each. Empty means RS256 only.
+	IDAlgorithms []string
 	// Rotation is the age at which a key is succeeded.
 	Rotation time.Duration
 	// PublishAhead is how long a new key is published before it signs.
 	PublishAhead time.Duration
 	// AccessLifetime and RefreshLifetime are the longest lifetimes of
 	// tokens of each use: a succeeded key stays usable for verification
-	// this long after its successor took over.
+	// this long after its successor took over. AccessLifetime bounds ID
+	// tokens too, which live as long as the client's access tokens.
 	AccessLifetime  time.Duration
 	RefreshLifetime time.Duration
 	// Now is the clock (default time.Now).
@@ -113,13 +147,14 @@ type Keyring struct {
 	opts    KeyringOptions
 
 	mu   sync.RWMutex
-	keys []*key // sorted by use, then SignFrom ascending
+	keys []*key // sorted by line, then generation
 	jwks []byte
 }
 
 // key is a parsed StoredKey.
 type key struct {
 	StoredKey
+	line   string // see lineOf
 	method jwt.SigningMethod
 	// signKey signs (a crypto.Signer, or the HMAC secret); verifyKey
 	// checks (the public key, or the same secret).
@@ -133,9 +168,22 @@ type key struct {
 
 // NewKeyring returns a Keyring; call Load before use.
 func NewKeyring(storage KeyStorage, sealer *Sealer, opts KeyringOptions) (*Keyring, error) {
-	if _, ok := signingMethod(opts.Algorithm); !ok || opts.Algorithm == refreshAlg {
+	if !publicKeyAlg(opts.Algorithm) {
 		return nil, fmt.Errorf("unsupported signing algorithm %q", opts.Algorithm)
 	}
+	var idAlgs []string
+	for _, alg := range opts.IDAlgorithms {
+		if !publicKeyAlg(alg) {
+			return nil, fmt.Errorf("unsupported ID token signing algorithm %q", alg)
+		}
+		if !slices.Contains(idAlgs, alg) {
+			idAlgs = append(idAlgs, alg)
+		}
+	}
+	if len(idAlgs) == 0 {
+		idAlgs = []string{defaultIDAlg}
+	}
+	opts.IDAlgorithms = idAlgs
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -146,14 +194,20 @@ func NewKeyring(storage KeyStorage, sealer *Sealer, opts KeyringOptions) (*Keyri
 }
 
 // Load reads the keys from storage and creates or rotates keys as needed,
-// so that after it returns there is a signing key of every use.
+// so that after it returns there is a signing key of every use, and an ID
+// key of every ID algorithm. A deployment whose storage predates ID keys
+// gets them here, signing at once (see ensure).
 func (k *Keyring) Load(ctx context.Context) error {
 	if err := k.reload(ctx); err != nil {
 		return err
 	}
 	changed := false
-	for _, use := range []string{UseAccess, UseRefresh} {
-		made, err := k.ensure(ctx, use)
+	lines := [][2]string{{UseAccess, k.opts.Algorithm}, {UseRefresh, refreshAlg}}
+	for _, alg := range k.opts.IDAlgorithms {
+		lines = append(lines, [2]string{UseID, alg})
+	}
+	for _, l := range lines {
+		made, err := k.ensure(ctx, l[0], l[1])
 		if err != nil {
 			return err
 		}
@@ -182,27 +236,40 @@ func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// ensure creates the next key of use when there is none, or when the newest
-// is due for succession. It reports whether it wrote a key.
-func (k *Keyring) ensure(ctx context.Context, use string) (bool, error) {
+// ensure creates the next key of use and algorithm alg when its line has
+// none, or when the newest is due for succession. It reports whether it
+// wrote a key.
+func (k *Keyring) ensure(ctx context.Context, use, alg string) (bool, error) {
 	now := k.opts.Now()
+	line := lineOf(use, alg)
 	k.mu.RLock()
 	var newest *key
 	for _, kk := range k.keys {
-		if kk.Use == use {
+		if kk.line == line {
 			newest = kk
 		}
 	}
 	k.mu.RUnlock()
 
-	alg := k.opts.Algorithm
-	if use == UseRefresh {
-		alg = refreshAlg
-	}
+	life := k.opts.AccessLifetime // of access and ID tokens
 	signFrom := now
 	switch {
+	case use == UseID && newest != nil && !now.Before(newest.SignFrom.Add(k.opts.Rotation+life+leeway)):
+		// The newest ID key of this algorithm is older than any replica
+		// that kept the line going would let it get: no client asked for
+		// the algorithm (or the service was down) long enough for it to
+		// retire (see reload). A key that left the JWKS does not come back
+		// to sign; the line starts afresh, as below.
+		fallthrough
 	case newest == nil:
-		// The first key signs at once: nobody can have cached a JWKS yet.
+		// The first key of a line signs at once. For access and refresh
+		// keys nobody can have cached a JWKS yet. For the first ID key of
+		// an algorithm (a new deployment, one that predates ID keys, or a
+		// client newly asking for this algorithm) there is no key of that
+		// algorithm to sign meanwhile, and relying parties fetch the JWKS
+		// again when they meet an unknown kid (OpenID Connect Core
+		// §10.1.1); resource servers, which may cache the JWKS without
+		// that, never verify ID tokens.
 	case newest.SignFrom.After(now):
 		return false, nil // a successor is already waiting
 	case newest.Algorithm != alg:
@@ -258,7 +325,7 @@ func (k *Keyring) generate(use, alg string, gen int, now, signFrom time.Time) (S
 			return StoredKey{}, fmt.Errorf("marshal %s key: %w", alg, err)
 		}
 	}
-	id := use + "-" + strconv.Itoa(gen)
+	id := lineOf(use, alg) + "-" + strconv.Itoa(gen)
 	sealed, err := k.sealer.Seal(der, "signing-key:"+id)
 	if err != nil {
 		return StoredKey{}, fmt.Errorf("seal %s key: %w", alg, err)
@@ -297,23 +364,31 @@ func (k *Keyring) reload(ctx context.Context) error {
 		keys = append(keys, kk)
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Use != keys[j].Use {
-			return keys[i].Use < keys[j].Use
+		if keys[i].line != keys[j].line {
+			return keys[i].line < keys[j].line
 		}
 		return keys[i].Generation < keys[j].Generation
 	})
-	// A key is valid for verification until its successor has signed for
-	// as long as the longest token lifetime.
+	// A key is valid for verification (and published) until its successor
+	// has signed for as long as the longest token lifetime, plus the
+	// verification leeway, which accepts tokens that long after their
+	// expiry.
 	for i, kk := range keys {
 		kk.until = time.Time{}
-		if i+1 < len(keys) && keys[i+1].Use == kk.Use {
-			life := k.opts.AccessLifetime
-			if kk.Use == UseRefresh {
-				life = k.opts.RefreshLifetime
-			}
-			// Plus the verification leeway, which accepts tokens that
-			// long after their expiry.
+		life := k.opts.AccessLifetime
+		if kk.Use == UseRefresh {
+			life = k.opts.RefreshLifetime
+		}
+		switch {
+		case i+1 < len(keys) && keys[i+1].line == kk.line:
 			kk.until = keys[i+1].SignFrom.Add(life + leeway)
+		case kk.Use == UseID && !slices.Contains(k.opts.IDAlgorithms, kk.Algorithm):
+			// The newest key of an ID algorithm no client asks for any
+			// more: this replica no longer signs with it or rotates it, and
+			// retires it as if a successor had taken over on schedule. A
+			// replica still configured for it keeps rotating it, and then
+			// the rule above applies.
+			kk.until = kk.SignFrom.Add(k.opts.Rotation + life + leeway)
 		}
 	}
 	jwks, err := buildJWKS(keys, k.opts.Now())
@@ -336,11 +411,12 @@ func (k *Keyring) parse(sk StoredKey) (*key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w (is crypto.encryption_key the one these keys were made with?)", sk.ID, err)
 	}
+	line := lineOf(sk.Use, sk.Algorithm)
 	if sk.Algorithm == refreshAlg {
 		if sk.Use != UseRefresh || len(der) < 32 {
 			return nil, fmt.Errorf("signing key %s: an HMAC key must be a refresh key of at least 32 bytes", sk.ID)
 		}
-		return &key{StoredKey: sk, method: method, signKey: der, verifyKey: der}, nil
+		return &key{StoredKey: sk, line: line, method: method, signKey: der, verifyKey: der}, nil
 	}
 	priv, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
@@ -353,7 +429,7 @@ func (k *Keyring) parse(sk StoredKey) (*key, error) {
 	if err := checkKeyMatchesAlg(signer.Public(), sk.Algorithm); err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", sk.ID, err)
 	}
-	return &key{StoredKey: sk, method: method, signKey: signer, verifyKey: signer.Public(), public: signer.Public()}, nil
+	return &key{StoredKey: sk, line: line, method: method, signKey: signer, verifyKey: signer.Public(), public: signer.Public()}, nil
 }
 
 // checkKeyMatchesAlg refuses a key whose type does not fit its algorithm.
@@ -377,16 +453,28 @@ func checkKeyMatchesAlg(pub crypto.PublicKey, alg string) error {
 var ErrNoSigningKey = errors.New("no signing key available")
 
 // signing returns the key of use that signs now: the newest whose SignFrom
-// has passed.
-func (k *Keyring) signing(use string) (*key, error) {
+// has passed. alg matters for ID keys only: one of the ID algorithms, ""
+// for the default one.
+func (k *Keyring) signing(use, alg string) (*key, error) {
+	if use == UseID {
+		if alg == "" {
+			alg = k.opts.IDAlgorithms[0]
+		} else if !slices.Contains(k.opts.IDAlgorithms, alg) {
+			return nil, fmt.Errorf("%w for ID tokens signed with %q: the keyring's ID algorithms are %v",
+				ErrNoSigningKey, alg, k.opts.IDAlgorithms)
+		}
+	}
 	now := k.opts.Now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	for i := len(k.keys) - 1; i >= 0; i-- {
 		kk := k.keys[i]
-		if kk.Use == use && !kk.SignFrom.After(now) {
+		if kk.Use == use && (use != UseID || kk.Algorithm == alg) && !kk.SignFrom.After(now) {
 			return kk, nil
 		}
+	}
+	if use == UseID {
+		return nil, fmt.Errorf("%w for ID tokens signed with %s", ErrNoSigningKey, alg)
 	}
 	return nil, fmt.Errorf("%w for %s tokens", ErrNoSigningKey, use)
 }
@@ -404,18 +492,35 @@ func (k *Keyring) verifying(use, kid string) (*key, bool) {
 	return nil, false
 }
 
-// JWKS returns the JSON Web Key Set of the access keys (RFC 7517): public
-// parts only.
+// JWKS returns the JSON Web Key Set of the access and ID keys (RFC 7517):
+// public parts only.
 func (k *Keyring) JWKS() []byte {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.jwks
 }
 
-// SigningAlgorithms lists the algorithms of the published access keys, for
+// IDAlgorithms lists the algorithms ID tokens are signed with, for
+// discovery's id_token_signing_alg_values_supported: RS256 first when
+// configured (OpenID Connect Discovery 1.0 §3), then the others in
+// configuration order.
+func (k *Keyring) IDAlgorithms() []string {
+	algs := make([]string, 0, len(k.opts.IDAlgorithms))
+	if slices.Contains(k.opts.IDAlgorithms, "RS256") {
+		algs = append(algs, "RS256")
+	}
+	for _, alg := range k.opts.IDAlgorithms {
+		if alg != "RS256" {
+			algs = append(algs, alg)
+		}
+	}
+	return algs
+}
+
+// AccessAlgorithms lists the algorithms of the published access keys, for
 // discovery: after an algorithm change both appear until the old key
 // retires.
-func (k *Keyring) SigningAlgorithms() []string {
+func (k *Keyring) AccessAlgorithms() []string {
 	now := k.opts.Now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
@@ -442,15 +547,15 @@ type jwk struct {
 	E   string `json:"e,omitempty"`
 }
 
-// buildJWKS publishes every access key that is still valid, including keys
-// that will only sign in the future.
+// buildJWKS publishes every access and ID key that is still valid,
+// including keys that will only sign in the future.
 func buildJWKS(keys []*key, now time.Time) ([]byte, error) {
 	set := struct {
 		Keys []jwk `json:"keys"`
 	}{Keys: []jwk{}}
 	b64 := base64.RawURLEncoding.EncodeToString
 	for _, kk := range keys {
-		if kk.Use != UseAccess || (!kk.until.IsZero() && !now.Before(kk.until)) {
+		if (kk.Use != UseAccess && kk.Use != UseID) || (!kk.until.IsZero() && !now.Before(kk.until)) {
 			continue
 		}
 		j := jwk{Use: "sig", Alg: kk.Algorithm, Kid: kk.KID}

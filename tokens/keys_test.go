@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -33,17 +34,21 @@ func TestEveryAlgorithmSignsTokensThatTheJWKSVerifies(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, alg)
 
-			if got, want := f.storage.ids(), []string{"access-1", "refresh-1"}; !slices.Equal(got, want) {
+			if got, want := f.storage.ids(), []string{"access-1", "id-RS256-1", "refresh-1"}; !slices.Equal(got, want) {
 				t.Fatalf("stored keys = %v, want %v", got, want)
 			}
-			access, refresh := f.storage.get(t, "access-1"), f.storage.get(t, "refresh-1")
+			access, refresh, idKey := f.storage.get(t, "access-1"), f.storage.get(t, "refresh-1"), f.storage.get(t, "id-RS256-1")
 			checkStoredKey(t, access, tokens.UseAccess, alg, 1)
 			checkStoredKey(t, refresh, tokens.UseRefresh, "HS256", 1)
-			if access.KID == refresh.KID {
-				t.Fatal("access and refresh keys share a kid")
+			checkStoredKey(t, idKey, tokens.UseID, "RS256", 1)
+			if access.KID == refresh.KID || access.KID == idKey.KID || idKey.KID == refresh.KID {
+				t.Fatal("keys of different uses share a kid")
 			}
-			if got := f.keys.SigningAlgorithms(); !slices.Equal(got, []string{alg}) {
-				t.Errorf("SigningAlgorithms = %v, want [%s]", got, alg)
+			if got := f.keys.AccessAlgorithms(); !slices.Equal(got, []string{alg}) {
+				t.Errorf("AccessAlgorithms = %v, want [%s]", got, alg)
+			}
+			if got := f.keys.IDAlgorithms(); !slices.Equal(got, []string{"RS256"}) {
+				t.Errorf("IDAlgorithms = %v, want [RS256] whatever the access algorithm", got)
 			}
 
 			tok := mintAccess(t, f.issuer, 15*time.Minute)
@@ -55,8 +60,8 @@ func TestEveryAlgorithmSignsTokensThatTheJWKSVerifies(t *testing.T) {
 			}
 
 			jwks := f.keys.JWKS()
-			if kids := jwksKIDs(t, jwks, alg); !slices.Equal(kids, []string{access.KID}) {
-				t.Fatalf("JWKS kids = %v, want only the access key %s", kids, access.KID)
+			if got, want := jwksAlgs(t, jwks), map[string]string{access.KID: alg, idKey.KID: "RS256"}; !maps.Equal(got, want) {
+				t.Fatalf("JWKS kid → alg = %v, want the access key and the ID key %v", got, want)
 			}
 			if strings.Contains(string(jwks), refresh.KID) {
 				t.Fatal("the JWKS mentions the refresh key")
@@ -74,6 +79,9 @@ func TestEveryAlgorithmSignsTokensThatTheJWKSVerifies(t *testing.T) {
 			id, err := f.issuer.MintID(tokens.ID{Subject: "user-42", ClientID: "spa", SessionID: "sess-1", TTL: time.Hour})
 			if err != nil {
 				t.Fatalf("MintID: %v", err)
+			}
+			if h := segment(t, id, 0); h["alg"] != "RS256" || h["kid"] != idKey.KID || h["typ"] != tokens.TypeID {
+				t.Fatalf("ID token header = %v, want alg RS256, kid %s (the ID key), typ JWT", h, idKey.KID)
 			}
 			if _, err := verifyWithJWKS(jwks, id, f.clock.Now()); err != nil {
 				t.Fatalf("go-jose verification of the ID token: %v", err)
@@ -103,8 +111,12 @@ func TestEveryAlgorithmSignsTokensThatTheJWKSVerifies(t *testing.T) {
 // checkStoredKey checks the persisted form of a fresh key.
 func checkStoredKey(t *testing.T, k tokens.StoredKey, use, alg string, gen int) {
 	t.Helper()
-	if k.Use != use || k.Algorithm != alg || k.Generation != gen || k.ID != fmt.Sprintf("%s-%d", use, gen) {
-		t.Errorf("stored key = {ID %s Use %s Alg %s Gen %d}, want {%s-%d %s %s %d}", k.ID, k.Use, k.Algorithm, k.Generation, use, gen, use, alg, gen)
+	wantID := fmt.Sprintf("%s-%d", use, gen)
+	if use == tokens.UseID {
+		wantID = fmt.Sprintf("%s-%s-%d", use, alg, gen) // one line of keys per ID algorithm
+	}
+	if k.Use != use || k.Algorithm != alg || k.Generation != gen || k.ID != wantID {
+		t.Errorf("stored key = {ID %s Use %s Alg %s Gen %d}, want {%s %s %s %d}", k.ID, k.Use, k.Algorithm, k.Generation, wantID, use, alg, gen)
 	}
 	if len(k.KID) < 16 {
 		t.Errorf("kid %q is too short to be random", k.KID)
@@ -135,7 +147,7 @@ func TestReplicasOverOneStorageShareKeys(t *testing.T) {
 	krB, isB := f.replica(t)
 	load(t, krB)
 
-	if got := f.storage.ids(); len(got) != 2 {
+	if got := f.storage.ids(); len(got) != 3 {
 		t.Fatalf("after two replicas loaded, stored keys = %v, want one per use", got)
 	}
 	if a, b := string(f.keys.JWKS()), string(krB.JWKS()); a != b {
@@ -229,8 +241,8 @@ func TestReplicasCreatingKeysAtOnceEndWithOneKeyPerGeneration(t *testing.T) {
 		wantIDs []string
 		preload bool // whether generation 1 exists already
 	}{
-		{"two replicas starting on an empty store", 0, []string{"access-1", "refresh-1"}, false},
-		{"two replicas rotating at the same moment", 23*time.Hour + time.Minute, []string{"access-1", "access-2", "refresh-1", "refresh-2"}, true},
+		{"two replicas starting on an empty store", 0, []string{"access-1", "id-RS256-1", "refresh-1"}, false},
+		{"two replicas rotating at the same moment", 23*time.Hour + time.Minute, []string{"access-1", "access-2", "id-RS256-1", "id-RS256-2", "refresh-1", "refresh-2"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,8 +280,8 @@ func TestReplicasCreatingKeysAtOnceEndWithOneKeyPerGeneration(t *testing.T) {
 			if got := f.storage.ids(); !slices.Equal(got, tt.wantIDs) {
 				t.Fatalf("stored keys = %v, want %v", got, tt.wantIDs)
 			}
-			if _, dups := f.storage.counts(); dups-dupsBefore != 2 {
-				t.Fatalf("storage refused %d duplicate inserts, want 2 (one per use): the race did not happen", dups-dupsBefore)
+			if _, dups := f.storage.counts(); dups-dupsBefore != 3 {
+				t.Fatalf("storage refused %d duplicate inserts, want 3 (one per use): the race did not happen", dups-dupsBefore)
 			}
 			if a, b := string(krA.JWKS()), string(krB.JWKS()); a != b {
 				t.Fatalf("replicas publish different JWKS:\nA %s\nB %s", a, b)
@@ -331,7 +343,7 @@ func TestRotationPublishesAheadAndRetiresAfterTheLongestTokenLifetime(t *testing
 
 	f.clock.Set(t0.Add(23*time.Hour + 30*time.Minute))
 	load(t, f.keys)
-	if got := f.storage.ids(); len(got) != 4 {
+	if got := f.storage.ids(); len(got) != 6 {
 		t.Fatalf("reloading while a successor waits created keys: %v", got)
 	}
 
@@ -493,8 +505,8 @@ func TestChangingTheAlgorithmRotatesAtOnceButPublishesAhead(t *testing.T) {
 	}
 	load(t, kr)
 	iss := tokens.NewIssuer(kr, testIssuer, f.clock.Now)
-	if got := kr.SigningAlgorithms(); !slices.Equal(got, []string{"ES256", "EdDSA"}) {
-		t.Fatalf("SigningAlgorithms() right after the change = %v, want both", got)
+	if got := kr.AccessAlgorithms(); !slices.Equal(got, []string{"ES256", "EdDSA"}) {
+		t.Fatalf("AccessAlgorithms() right after the change = %v, want both", got)
 	}
 	if h := segment(t, mintAccess(t, iss, time.Minute), 0); h["alg"] != "ES256" {
 		t.Fatalf("the new key signs before it was published ahead: alg %v", h["alg"])
@@ -507,7 +519,10 @@ func TestChangingTheAlgorithmRotatesAtOnceButPublishesAhead(t *testing.T) {
 	mustParseAccess(t, iss, es) // old tokens still verify until they expire
 	f.clock.Set(f.clock.Now().Add(16 * time.Minute))
 	load(t, kr)
-	if got := kr.SigningAlgorithms(); !slices.Equal(got, []string{"EdDSA"}) {
-		t.Fatalf("SigningAlgorithms() after the old key retired = %v, want [EdDSA]", got)
+	if got := kr.AccessAlgorithms(); !slices.Equal(got, []string{"EdDSA"}) {
+		t.Fatalf("AccessAlgorithms() after the old key retired = %v, want [EdDSA]", got)
+	}
+	if got := kr.IDAlgorithms(); !slices.Equal(got, []string{"RS256"}) {
+		t.Fatalf("IDAlgorithms() = %v, want [RS256]: the access algorithm does not change ID tokens", got)
 	}
 }

@@ -11,6 +11,13 @@ import (
 // themselves.
 func (s *Server) discovery(c *gin.Context) {
 	base := s.o.PublicURL
+	// ID tokens have keys of their own, RS256 first (OpenID Connect
+	// Discovery 1.0 §3 requires it), and a client may pick another with
+	// id_token_signed_response_alg. Access tokens (RFC 9068) are for
+	// resource servers, not relying parties, and their algorithms have no
+	// registered metadata name: access_token_signing_alg_values_supported
+	// is socialbridge's own.
+	keys := s.o.Bridge.Issuer().Keys()
 	c.Header("Cache-Control", "public, max-age=300")
 	c.JSON(http.StatusOK, gin.H{
 		"issuer":                                     base,
@@ -23,7 +30,8 @@ func (s *Server) discovery(c *gin.Context) {
 		"response_modes_supported":                   []string{"query"},
 		"grant_types_supported":                      []string{"authorization_code", "refresh_token"},
 		"subject_types_supported":                    []string{"public"},
-		"id_token_signing_alg_values_supported":      s.o.Bridge.Issuer().Keys().SigningAlgorithms(),
+		"id_token_signing_alg_values_supported":      keys.IDAlgorithms(),
+		"access_token_signing_alg_values_supported":  keys.AccessAlgorithms(),
 		"token_endpoint_auth_methods_supported":      []string{"none", "client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post"},
 		"code_challenge_methods_supported":           []string{"S256"},
@@ -35,8 +43,10 @@ func (s *Server) discovery(c *gin.Context) {
 	})
 }
 
-// jwks serves the public signing keys. Verifiers may cache it for five
-// minutes; new keys are published long before they sign.
+// jwks serves the public signing keys of access and ID tokens. Verifiers
+// may cache it for five minutes; new keys are published long before they
+// sign, except the first ID key of an algorithm, which relying parties
+// fetch when they meet its kid (OpenID Connect Core §10.1.1).
 func (s *Server) jwks(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=300")
 	c.Data(http.StatusOK, "application/jwk-set+json", s.o.Bridge.Issuer().Keys().JWKS())

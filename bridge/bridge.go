@@ -36,6 +36,11 @@ type Client struct {
 	AccessTTL          time.Duration
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
+	// IDTokenAlg signs this client's ID tokens (its
+	// id_token_signed_response_alg: RS256, ES256, PS256 or EdDSA); empty
+	// means the keyring's default ID algorithm. The keyring must have it
+	// among its ID algorithms.
+	IDTokenAlg string
 }
 
 // Public reports whether the client has no secret (an SPA or mobile app),
@@ -126,7 +131,8 @@ func (b *Bridge) CORSOrigins() []string { return b.origins }
 func (b *Bridge) Issuer() *tokens.Issuer { return b.o.Issuer }
 
 // authenticateClient checks the client's credentials: none for a public
-// client, the secret (compared in constant time) for a confidential one.
+// client, the secret (compared in constant time, whatever its length) for a
+// confidential one.
 func (b *Bridge) authenticateClient(id, secret string) (*Client, error) {
 	c, ok := b.clients[id]
 	if !ok {
@@ -138,7 +144,11 @@ func (b *Bridge) authenticateClient(id, secret string) (*Client, error) {
 		}
 		return c, nil
 	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
+	// Compare digests of equal length, not the secrets: ConstantTimeCompare
+	// returns at once when the lengths differ, which tells the secret's
+	// length to whoever times it.
+	got, want := sha256.Sum256([]byte(secret)), sha256.Sum256([]byte(c.Secret))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "client authentication failed"}
 	}
 	return c, nil

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -79,8 +80,8 @@ func mongoDBHosts(uri string) string {
 }
 
 // ClientSettings returns the configured clients with every default
-// resolved: TTLs from tokens.* where a client sets none, and the audience
-// from AudienceFor.
+// resolved: TTLs and the ID-token algorithm from tokens.* where a client
+// sets none, and the audience from AudienceFor.
 func (c *Config) ClientSettings() []Client {
 	out := make([]Client, len(c.Clients))
 	for i, cl := range c.Clients {
@@ -88,6 +89,7 @@ func (c *Config) ClientSettings() []Client {
 		setDefault(&cl.AccessTTL, c.Tokens.AccessTTL)
 		setDefault(&cl.RefreshIdleTTL, c.Tokens.RefreshIdleTTL)
 		setDefault(&cl.RefreshAbsoluteTTL, c.Tokens.RefreshAbsoluteTTL)
+		setDefault(&cl.IDTokenSignedResponseAlg, c.Tokens.IDTokenAlgorithm)
 		out[i] = cl
 	}
 	return out
@@ -103,4 +105,39 @@ func (c *Config) TokenLifetimes() (access, refresh time.Duration) {
 		refresh = max(refresh, min(cl.RefreshIdleTTL, cl.RefreshAbsoluteTTL))
 	}
 	return access, refresh
+}
+
+// Warnings returns what the configuration allows but is probably a
+// mistake, one line each starting with the key or variable it is about,
+// for the start-up log: SOCIALBRIDGE_* variables that set nothing (dev
+// mode; production refuses them), clients that share the default audience
+// (production), and dev mode listening beyond loopback.
+func (c *Config) Warnings() []string {
+	out := slices.Clone(c.envWarnings)
+	if c.Mode == ModeProduction {
+		var shared []string
+		for _, cl := range c.Clients {
+			if len(cl.Audience) == 0 {
+				shared = append(shared, cl.ID)
+			}
+		}
+		if len(shared) > 1 {
+			// An API checks aud, not client_id: with one audience for all,
+			// a token any of these clients obtained passes at every API
+			// that accepts the others' (RFC 9068 §4, RFC 8707).
+			out = append(out, fmt.Sprintf("clients: %s share the default audience %s (tokens.audience, else server.public_url), "+
+				"so an access token issued to one is accepted by the API of any other; give each client its own audience "+
+				"(clients[].audience; set the same value on each explicitly when they do call the same API)",
+				strings.Join(shared, ", "), strings.Join(c.AudienceFor(shared[0]), ", ")))
+		}
+	}
+	if c.Server.AllowDevOnAllInterfaces {
+		if c.Mode == ModeDev {
+			out = append(out, fmt.Sprintf("server.allow_dev_on_all_interfaces: dev mode listens on %s: whoever reaches it can sign in as a test user; "+
+				"publish the port on loopback only (docker run -p 127.0.0.1:8080:8080)", c.Server.Addr))
+		} else {
+			out = append(out, "server.allow_dev_on_all_interfaces: has no effect outside dev mode")
+		}
+	}
+	return out
 }

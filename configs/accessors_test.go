@@ -100,6 +100,9 @@ func leaves(t reflect.Type, path string) []string {
 	var out []string
 	for i := range t.NumField() {
 		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if key == "" {
+			continue // not configuration
+		}
 		p := joinKey(path, key)
 		ft := t.Field(i).Type
 		switch {
@@ -118,10 +121,11 @@ func TestClientSettingsResolveEveryDefault(t *testing.T) {
 	t.Parallel()
 	c := &Config{
 		Server: Server{PublicURL: "https://auth.example.com"},
-		Tokens: Tokens{AccessTTL: 15 * time.Minute, RefreshIdleTTL: 24 * time.Hour, RefreshAbsoluteTTL: 72 * time.Hour},
+		Tokens: Tokens{AccessTTL: 15 * time.Minute, RefreshIdleTTL: 24 * time.Hour, RefreshAbsoluteTTL: 72 * time.Hour, IDTokenAlgorithm: "RS256"},
 		Clients: []Client{
 			{ID: "spa"},
-			{ID: "mobile", AccessTTL: time.Hour, RefreshIdleTTL: 200 * time.Hour, RefreshAbsoluteTTL: 100 * time.Hour, Audience: []string{"https://api.example.com"}},
+			{ID: "mobile", AccessTTL: time.Hour, RefreshIdleTTL: 200 * time.Hour, RefreshAbsoluteTTL: 100 * time.Hour, Audience: []string{"https://api.example.com"},
+				IDTokenSignedResponseAlg: "ES256"},
 		},
 	}
 	got := c.ClientSettings()
@@ -129,24 +133,61 @@ func TestClientSettingsResolveEveryDefault(t *testing.T) {
 		name                   string
 		got                    Client
 		access, idle, absolute time.Duration
-		audience               string
+		audience, idTokenAlg   string
 	}{
-		{"a client without TTLs gets tokens.*", got[0], 15 * time.Minute, 24 * time.Hour, 72 * time.Hour, "https://auth.example.com"},
-		{"a client's own TTLs and audience are kept", got[1], time.Hour, 200 * time.Hour, 100 * time.Hour, "https://api.example.com"},
+		{"a client without TTLs gets tokens.*", got[0], 15 * time.Minute, 24 * time.Hour, 72 * time.Hour, "https://auth.example.com", "RS256"},
+		{"a client's own TTLs, audience and ID-token algorithm are kept", got[1], time.Hour, 200 * time.Hour, 100 * time.Hour, "https://api.example.com", "ES256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := tt.got
-			if g.AccessTTL != tt.access || g.RefreshIdleTTL != tt.idle || g.RefreshAbsoluteTTL != tt.absolute || !slices.Equal(g.Audience, []string{tt.audience}) {
+			if g.AccessTTL != tt.access || g.RefreshIdleTTL != tt.idle || g.RefreshAbsoluteTTL != tt.absolute || !slices.Equal(g.Audience, []string{tt.audience}) ||
+				g.IDTokenSignedResponseAlg != tt.idTokenAlg {
 				t.Errorf("got %+v", g)
 			}
 		})
 	}
-	if c.Clients[0].AccessTTL != 0 {
+	if c.Clients[0].AccessTTL != 0 || c.Clients[0].IDTokenSignedResponseAlg != "" {
 		t.Error("ClientSettings changed the configuration")
 	}
 	// The mobile client's session ends at its absolute 100h, before its idle 200h.
 	if access, refresh := c.TokenLifetimes(); access != time.Hour || refresh != 100*time.Hour {
 		t.Errorf("TokenLifetimes() = %v, %v; want 1h, 100h", access, refresh)
+	}
+}
+
+func TestWarningsNameClientsThatShareTheDefaultAudienceInProduction(t *testing.T) {
+	t.Parallel()
+	const second = "  - id: mobile\n    redirect_uris: [com.example.app:/cb]\n"
+	const third = "  - id: backend\n    redirect_uris: [https://backend.example.com/cb]\n    secret: " + longSecret + "\n"
+	tests := []struct {
+		name string
+		yaml string
+		want string // "": no warning
+	}{
+		{"one client on the default audience is alone", productionYAML, ""},
+		{"clients on the public URL are named", productionYAML + second + third,
+			"clients: spa, mobile, backend share the default audience https://auth.example.com (tokens.audience, else server.public_url), " +
+				"so an access token issued to one is accepted by the API of any other"},
+		{"clients on tokens.audience are named with it", productionYAML + second + "tokens:\n  audience: [https://api.example.com]\n",
+			"clients: spa, mobile share the default audience https://api.example.com"},
+		{"a client with its own audience is not on the default", productionYAML + second + "    audience: [https://mobile-api.example.com]\n", ""},
+		{"clients that name the same audience explicitly do so on purpose",
+			strings.Replace(productionYAML, "cors_origins: [https://app.example.com]\n", "cors_origins: [https://app.example.com]\n    audience: [https://api.example.com]\n", 1) +
+				second + "    audience: [https://api.example.com]\n", ""},
+		{"dev mode does not warn", "mode: dev\nclients:\n" + second + third, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := loadYAML(t, tt.yaml, map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(c.Warnings(), "\n")
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("Warnings() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

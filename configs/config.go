@@ -26,7 +26,8 @@ const (
 // SOCIALBRIDGE_SERVER_PUBLIC_URL).
 type Config struct {
 	// Mode is "dev" or "production". Default: dev when no config file is
-	// given, production when one is.
+	// given, production when one is. A defaulted dev mode refuses settings
+	// that look like a deployment (see Validate).
 	Mode Mode `yaml:"mode"`
 	// DataDir holds the embedded SQLite database and, in dev mode,
 	// generated secrets.
@@ -43,6 +44,13 @@ type Config struct {
 	// is added for the demo page.
 	Clients []Client `yaml:"clients"`
 	Log     Log      `yaml:"log"`
+
+	// modeDefaulted is set by Load when Mode was chosen for lack of a
+	// file or variable saying it, rather than said explicitly.
+	modeDefaulted bool
+	// envWarnings are Load's findings in the environment that do not stop
+	// a dev-mode start (misspelt variables); see Warnings.
+	envWarnings []string
 }
 
 // Server configures the HTTP listener and the public identity of the service.
@@ -64,6 +72,12 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// DemoPage serves the demo SPA page at /demo/ (default: on in dev mode).
 	DemoPage *bool `yaml:"demo_page"`
+	// AllowDevOnAllInterfaces lets dev mode listen on a non-loopback
+	// address. Dev mode's test-user provider signs anyone in, so it
+	// listens on loopback only, which inside a container cannot be reached
+	// from the host: a container in dev mode needs this, with its port
+	// published on the host's loopback only.
+	AllowDevOnAllInterfaces bool `yaml:"allow_dev_on_all_interfaces"`
 }
 
 // Store selects the database.
@@ -123,6 +137,11 @@ type Tokens struct {
 	KeyPublishAhead time.Duration `yaml:"key_publish_ahead"`
 	// Audience is the default aud of access tokens (default: server.public_url).
 	Audience []string `yaml:"audience"`
+	// IDTokenAlgorithm signs ID tokens: RS256 (default, the algorithm
+	// OpenID Connect requires every relying party to support), ES256,
+	// PS256 or EdDSA. A client may ask for another with
+	// id_token_signed_response_alg.
+	IDTokenAlgorithm string `yaml:"id_token_algorithm"`
 }
 
 // Login configures the browser sign-in flow.
@@ -185,7 +204,7 @@ type Client struct {
 	// CORSOrigins may call the token endpoint from a browser.
 	CORSOrigins []string `yaml:"cors_origins"`
 	// Secret makes the client confidential; empty means a public client,
-	// which must use PKCE.
+	// which must use PKCE. At least MinClientSecretLength characters.
 	Secret string `yaml:"secret"`
 	// SecretFile reads Secret from a file.
 	SecretFile string `yaml:"secret_file"`
@@ -198,6 +217,10 @@ type Client struct {
 	AccessTTL          time.Duration `yaml:"access_ttl"`
 	RefreshIdleTTL     time.Duration `yaml:"refresh_idle_ttl"`
 	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
+	// IDTokenSignedResponseAlg signs this client's ID tokens (OpenID
+	// Connect Dynamic Client Registration's name); empty means
+	// tokens.id_token_algorithm.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 }
 
 // Log configures logging.

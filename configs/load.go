@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +15,23 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// ConfigFileVariable names the config file when -config is not given.
+const ConfigFileVariable = "SOCIALBRIDGE_CONFIG"
+
+// Env is the environment Load reads.
+type Env struct {
+	// Getenv returns one variable, "" when it is unset (os.Getenv).
+	Getenv func(string) string
+	// Names lists the variables that are set (the names in os.Environ()),
+	// so that Load finds SOCIALBRIDGE_* variables that set nothing, such
+	// as a misspelt one. Nil skips that check.
+	Names []string
+}
+
 // Load builds the configuration: the YAML file at path (none when path is
 // empty), then environment overrides, then the *_file secrets, then the
 // defaults, and finally Validate. It reads the environment only through
-// getenv and files only through readFile, so tests need neither.
+// env and files only through readFile, so tests need neither.
 //
 // Every key except those under clients can be overridden by the variable
 // SOCIALBRIDGE_<PATH>, PATH being the key path in upper case with dots
@@ -29,39 +43,57 @@ import (
 // SOCIALBRIDGE_STORE_MONGODB_URI, which wins when both are set. An empty
 // variable counts as unset, so the environment cannot clear a value the
 // file sets. Clients come from the file only: a list of structs has no
-// sensible flat variable form.
+// sensible flat variable form. Any other SOCIALBRIDGE_* variable is an
+// error in production and a warning (see Warnings) in dev mode, naming the
+// known variable closest to it.
 //
-// Load reports every problem it finds in a step at once, one per line.
-func Load(path string, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, error) {
+// Load reports every problem at once, one per line: those of the file and
+// the environment, then those of Validate, except the ones that follow
+// from a value already reported (a duration that did not parse is not also
+// "required").
+func Load(path string, env Env, readFile func(string) ([]byte, error)) (*Config, error) {
 	cfg := &Config{}
-	var errs []error
+	l := loader{getenv: withMongoDBAlias(env.Getenv), readFile: readFile, failed: map[string]bool{}}
 	if path != "" {
 		data, err := readFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config file: %w", err)
 		}
-		errs = decodeFile(path, data, cfg)
+		l.decodeFile(path, data, cfg)
 	}
-	l := loader{getenv: withMongoDBAlias(getenv), readFile: readFile}
 	l.applyEnv(reflect.ValueOf(cfg).Elem(), "")
-	if errs = append(errs, l.errs...); len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 	l.readSecretFiles(reflect.ValueOf(cfg).Elem(), "")
-	if len(l.errs) > 0 {
-		return nil, errors.Join(l.errs...)
-	}
 	if cfg.Mode == "" {
 		// A config file means a deployment; running without one is the
-		// zero-setup local experience.
-		cfg.Mode = ModeDev
+		// zero-setup local experience, refused when the settings say
+		// otherwise (see Validate).
+		cfg.Mode, cfg.modeDefaulted = ModeDev, true
 		if path != "" {
 			cfg.Mode = ModeProduction
 		}
 	}
 	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+
+	errs := l.errs
+	for _, problem := range unknownVariables(env.Names, l.getenv) {
+		if cfg.Mode == ModeDev {
+			cfg.envWarnings = append(cfg.envWarnings, problem+"; ignored")
+		} else {
+			errs = append(errs, errors.New(problem+"; production refuses unknown SOCIALBRIDGE_* variables so that a misspelt setting is not silently ignored: rename or unset it"))
+		}
+	}
+	for _, p := range cfg.problems() {
+		if !l.reported(p.key) {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) > 0 {
+		// A misspelt variable is often why something else is missing:
+		// when there is no start-up log to warn in, say it here.
+		for _, w := range cfg.envWarnings {
+			errs = append(errs, errors.New(w))
+		}
+		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
 }
@@ -81,24 +113,28 @@ func withMongoDBAlias(getenv func(string) string) func(string) string {
 
 // decodeFile decodes one YAML document into cfg, strictly: unknown keys,
 // duplicate keys and values of the wrong shape are errors that name the
-// file, the line and the key path.
-func decodeFile(name string, data []byte, cfg *Config) []error {
+// file, the line and the key path. A file that is not YAML at all counts
+// as failing every key, so that Validate's complaints about what it would
+// have set are not reported too.
+func (l *loader) decodeFile(name string, data []byte, cfg *Config) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-		return nil // empty file or only comments
+		return // empty file or only comments
 	} else if err != nil {
-		return []error{fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))}
+		l.fail("", fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: ")))
+		return
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); err == nil {
-		return []error{fmt.Errorf("%s: line %d: only one YAML document is allowed", name, next.Line)}
+		l.fail("", fmt.Errorf("%s: line %d: only one YAML document is allowed", name, next.Line))
+		return
 	} else if !errors.Is(err, io.EOF) {
-		return []error{fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))}
+		l.fail("", fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: ")))
+		return
 	}
-	d := nodeDecoder{file: name}
+	d := nodeDecoder{file: name, l: l}
 	d.decode(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
-	return d.errs
 }
 
 // nodeDecoder walks a YAML node tree alongside the config struct tree. It
@@ -107,11 +143,12 @@ func decodeFile(name string, data []byte, cfg *Config) []error {
 // environment goes through.
 type nodeDecoder struct {
 	file string
-	errs []error
+	l    *loader
 }
 
+// fail reports a value at path that could not be decoded.
 func (d *nodeDecoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.errs = append(d.errs, fmt.Errorf("%s: line %d: %s: %s", d.file, n.Line, keyOrRoot(path), fmt.Sprintf(format, args...)))
+	d.l.fail(path, fmt.Errorf("%s: line %d: %s: %s", d.file, n.Line, keyOrRoot(path), fmt.Sprintf(format, args...)))
 }
 
 func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -134,7 +171,9 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			f, ok := fieldByKey(v, key.Value)
 			switch {
 			case !ok:
-				d.fail(key, p, "unknown key (known keys here: %s)", strings.Join(keys(v), ", "))
+				// Nothing was set, so no later complaint follows from it.
+				d.l.errs = append(d.l.errs, fmt.Errorf("%s: line %d: %s: unknown key; did you mean %s? (known keys here: %s)",
+					d.file, key.Line, p, closest(key.Value, keys(v)), strings.Join(keys(v), ", ")))
 			case seen[key.Value]:
 				d.fail(key, p, "duplicate key")
 			default:
@@ -165,13 +204,41 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// loader applies the environment and reads secret files, collecting
-// every error.
+// loader decodes the file, applies the environment and reads secret
+// files, collecting every error and the keys they are about.
 type loader struct {
 	getenv   func(string) string
 	readFile func(string) ([]byte, error)
 	errs     []error
+	// failed holds the key paths (without list items' ids) whose value
+	// could not be read; "" stands for the whole configuration.
+	failed map[string]bool
 }
+
+// fail records err about the key at path.
+func (l *loader) fail(path string, err error) {
+	l.errs = append(l.errs, err)
+	l.failed[plainKey(path)] = true
+}
+
+// reported reports whether a Validate problem about key follows from a
+// value that could not be read, at key or above it.
+func (l *loader) reported(key string) bool {
+	key = plainKey(key)
+	for f := range l.failed {
+		if f == "" || key == f || strings.HasPrefix(key, f+".") || strings.HasPrefix(key, f+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// itemID matches the id that messages add to a list item's path.
+var itemID = regexp.MustCompile(`(\[\d+\]) \(id "(?:[^"\\]|\\.)*"\)`)
+
+// plainKey drops list items' ids from a key path: clients[0] (id "spa").secret
+// becomes clients[0].secret.
+func plainKey(path string) string { return itemID.ReplaceAllString(path, "$1") }
 
 // applyEnv overrides every leaf of the struct v from its variable.
 func (l *loader) applyEnv(v reflect.Value, path string) {
@@ -199,10 +266,10 @@ func (l *loader) envLeaf(parent reflect.Value, key string, f reflect.Value, path
 	sibling, paired := fieldByKey(parent, key+"_file")
 	switch {
 	case val != "" && file != "":
-		l.errs = append(l.errs, fmt.Errorf("%s and %s are both set; set only one", name, name+"_FILE"))
+		l.fail(path, fmt.Errorf("%s and %s are both set; set only one", name, name+"_FILE"))
 	case val != "":
 		if err := setScalar(f, val); err != nil {
-			l.errs = append(l.errs, fmt.Errorf("%s: %w", name, err))
+			l.fail(path, fmt.Errorf("%s: %w", name, err))
 		}
 		if paired { // the environment replaces the file's choice of source
 			sibling.SetString("")
@@ -214,11 +281,11 @@ func (l *loader) envLeaf(parent reflect.Value, key string, f reflect.Value, path
 	case file != "":
 		data, err := l.readFile(file)
 		if err != nil {
-			l.errs = append(l.errs, fmt.Errorf("%s_FILE: cannot read %s: %v", name, file, pathErrorCause(err)))
+			l.fail(path, fmt.Errorf("%s_FILE: cannot read %s: %v", name, file, pathErrorCause(err)))
 			return
 		}
 		if err := setScalar(f, strings.TrimSpace(string(data))); err != nil {
-			l.errs = append(l.errs, fmt.Errorf("%s_FILE: %w", name, err))
+			l.fail(path, fmt.Errorf("%s_FILE: %w", name, err))
 		}
 	}
 }
@@ -247,12 +314,12 @@ func (l *loader) readSecretFiles(v reflect.Value, path string) {
 			target, _ := fieldByKey(v, strings.TrimSuffix(key, "_file"))
 			targetPath := joinKey(path, strings.TrimSuffix(key, "_file"))
 			if target.String() != "" {
-				l.errs = append(l.errs, fmt.Errorf("%s and %s are both set; set only one", targetPath, joinKey(path, key)))
+				l.fail(targetPath, fmt.Errorf("%s and %s are both set; set only one", targetPath, joinKey(path, key)))
 				continue
 			}
 			data, err := l.readFile(f.String())
 			if err != nil {
-				l.errs = append(l.errs, fmt.Errorf("%s: cannot read %s: %v", joinKey(path, key), f.String(), pathErrorCause(err)))
+				l.fail(targetPath, fmt.Errorf("%s: cannot read %s: %v", joinKey(path, key), f.String(), pathErrorCause(err)))
 				continue
 			}
 			target.SetString(strings.TrimSpace(string(data)))
@@ -317,13 +384,15 @@ func setScalar(v reflect.Value, s string) error {
 	return nil
 }
 
-// keys lists the YAML keys of struct v in declaration order.
+// keys lists the YAML keys of struct v in declaration order (fields
+// without one, such as unexported ones, are not configuration).
 func keys(v reflect.Value) []string {
 	t := v.Type()
 	out := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
-		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		out = append(out, key)
+		if key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); key != "" {
+			out = append(out, key)
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package configs
 import (
 	"bytes"
 	"encoding/base64"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,10 @@ import (
 
 // testKey is a valid encryption key.
 var testKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+
+// longSecret is a client secret of the accepted length and more (44
+// characters, as openssl rand -base64 32 makes).
+const longSecret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYw=="
 
 // productionYAML is a minimal valid production file, given testKey.
 const productionYAML = `
@@ -29,8 +34,9 @@ clients:
 `
 
 // fakeEnv is the environment Load sees: vars and nothing else.
-func fakeEnv(vars map[string]string) func(string) string {
-	return func(name string) string { return vars[name] }
+func fakeEnv(vars map[string]string) Env {
+	names := slices.Collect(maps.Keys(vars))
+	return Env{Getenv: func(name string) string { return vars[name] }, Names: names}
 }
 
 // writeFile writes content to name in dir and returns its path.
@@ -84,6 +90,8 @@ func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 		{"tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace, 10 * time.Second},
 		{"tokens.key_rotation", c.Tokens.KeyRotation, 720 * time.Hour},
 		{"tokens.key_publish_ahead", c.Tokens.KeyPublishAhead, time.Hour},
+		{"tokens.id_token_algorithm", c.Tokens.IDTokenAlgorithm, "RS256"},
+		{"server.allow_dev_on_all_interfaces", c.Server.AllowDevOnAllInterfaces, false},
 		{"login.flow_ttl", c.Login.FlowTTL, 10 * time.Minute},
 		{"login.code_ttl", c.Login.CodeTTL, 60 * time.Second},
 		{"google issuer", c.Providers.Google.Issuer, "https://accounts.google.com"},
@@ -258,8 +266,8 @@ func TestLoadTakesValuesFromTheEnvironmentAndFiles(t *testing.T) {
 		{
 			name:  "a client's secret_file",
 			yaml:  productionYAML + "    secret_file: $DIR/cs\n",
-			files: map[string]string{"cs": "client-secret\n"},
-			check: func(c *Config) (any, any) { return c.Clients[0].Secret, "client-secret" },
+			files: map[string]string{"cs": longSecret + "\n"},
+			check: func(c *Config) (any, any) { return c.Clients[0].Secret, longSecret },
 		},
 		{
 			name:  "a secret variable replaces the file's *_file key, which is then not read",
@@ -326,12 +334,12 @@ func TestLoadRejectsBadInputNamingTheKeyOrVariable(t *testing.T) {
 		{
 			name:  "an unknown key",
 			yaml:  "providers:\n  google:\n    cliend_id: x\n",
-			wants: []string{"config.yaml: line 3: providers.google.cliend_id: unknown key", "client_id"},
+			wants: []string{"config.yaml: line 3: providers.google.cliend_id: unknown key; did you mean client_id?"},
 		},
 		{
 			name:  "an unknown top-level key",
 			yaml:  "moed: dev\n",
-			wants: []string{"line 1: moed: unknown key"},
+			wants: []string{"line 1: moed: unknown key; did you mean mode?"},
 		},
 		{
 			name:  "a bad duration in the file",
@@ -445,6 +453,92 @@ func TestLoadRejectsBadInputNamingTheKeyOrVariable(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q\ndoes not contain %q", err, want)
 				}
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblemOfTheFileTheEnvironmentAndValidationAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := loadYAML(t, `
+server:
+  public_url: https://auth.example.com
+moed: dev
+tokens:
+  access_ttl: 15x
+  algorithm: HS256
+providers:
+  google:
+    client_id: id.apps.googleusercontent.com
+    client_secret: google-secret
+clients:
+  - id: spa
+    redirect_uris: [http://app.example.com/cb]
+  - id: spa
+    redirect_uris: [https://app.example.com/cb]
+`, map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY_FILE": "$DIR/missing"}, nil)
+	if err == nil {
+		t.Fatal("Load succeeded, want errors")
+	}
+	// In this order, each once, and nothing that follows from a value
+	// already reported: the unreadable key is not also "required".
+	wants := []string{
+		"config.yaml: line 4: moed: unknown key; did you mean mode?",
+		`config.yaml: line 6: tokens.access_ttl: "15x" is not a duration`,
+		"crypto.encryption_key_file: cannot read ",
+		"tokens.algorithm: must be one of ES256, RS256, PS256, EdDSA",
+		`clients[0] (id "spa").redirect_uris[0]: must use https`,
+		`clients[1].id: "spa" is already used by clients[0]`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(wants) {
+		t.Errorf("got %d problems, want %d:\n%v", len(lines), len(wants), err)
+	}
+	for i, want := range wants {
+		if i >= len(lines) {
+			break
+		}
+		line := lines[i]
+		if j := strings.Index(line, "config.yaml: "); j >= 0 {
+			line = line[j:] // without the temporary directory
+		}
+		if !strings.HasPrefix(line, want) {
+			t.Errorf("problem %d = %q, want it to start with %q", i, line, want)
+		}
+	}
+}
+
+func TestLoadLeavesOutWhatFollowsFromAProblemAlreadyReported(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		yaml       string
+		env        map[string]string
+		want, omit string
+	}{
+		{"an unreadable encryption key file is not also a missing key",
+			productionYAML, map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY_FILE": "$DIR/missing"},
+			"crypto.encryption_key_file: cannot read", "crypto.encryption_key: required"},
+		{"a client secret set twice is not also too short",
+			productionYAML + "    secret: s\n    secret_file: $DIR/s\n", nil,
+			`clients[0] (id "spa").secret and clients[0] (id "spa").secret_file are both set`, "at least 32 characters"},
+		{"a section that is not a mapping does not also miss its keys",
+			strings.Replace(productionYAML, "server:\n  public_url: https://auth.example.com\n", "server: https://auth.example.com\n", 1), nil,
+			"server: must be a mapping", "server.public_url: required"},
+		{"a file that is not YAML reports nothing else",
+			"server: [\n", nil, "config.yaml: ", "crypto.encryption_key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey}
+			maps.Copy(env, tt.env)
+			if _, ok := tt.env["SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY_FILE"]; ok {
+				delete(env, "SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY")
+			}
+			_, err := loadYAML(t, tt.yaml, env, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.omit) {
+				t.Errorf("Load: %v\nwant %q and not %q", err, tt.want, tt.omit)
 			}
 		})
 	}

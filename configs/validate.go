@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Validate reports every problem of a configuration whose defaults are
@@ -19,10 +20,20 @@ import (
 // never contain secret values (client secrets, the encryption key, the
 // MongoDB URI).
 func (c *Config) Validate() error {
+	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// problems lists what Validate reports, in key order.
+func (c *Config) problems() []problem {
 	v := validator{prod: c.Mode != ModeDev} // an unknown mode gets the strict rules
 	if c.Mode != ModeDev && c.Mode != ModeProduction {
 		v.add("mode", "must be %q or %q, got %q", ModeDev, ModeProduction, c.Mode)
 	}
+	v.defaultedDevMode(c)
 	if c.DataDir == "" {
 		v.add("data_dir", "must not be empty")
 	}
@@ -39,8 +50,16 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		v.add("log.format", "must be text or json, got %q", c.Log.Format)
 	}
-	return errors.Join(v.problems...)
+	return v.problems
 }
+
+// problem is one thing wrong with one key.
+type problem struct {
+	key string // as shown: clients[0] (id "spa").secret
+	msg string
+}
+
+func (p problem) Error() string { return p.key + ": " + p.msg }
 
 // Key decodes the encryption key: base64, standard or URL alphabet, with
 // or without padding, of exactly 32 bytes.
@@ -62,17 +81,70 @@ func (c Crypto) Key() ([]byte, error) {
 // validator collects problems.
 type validator struct {
 	prod     bool
-	problems []error
+	problems []problem
 }
 
 func (v *validator) add(key, format string, args ...any) {
-	v.problems = append(v.problems, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	v.problems = append(v.problems, problem{key: key, msg: fmt.Sprintf(format, args...)})
+}
+
+// defaultedDevMode refuses a dev mode nobody asked for when the settings
+// look like a deployment: without a config file socialbridge defaults to
+// dev mode, whose test-user provider signs anyone in, so an
+// environment-only deployment that forgot SOCIALBRIDGE_MODE must not start.
+func (v *validator) defaultedDevMode(c *Config) {
+	if c.Mode != ModeDev || !c.modeDefaulted {
+		return
+	}
+	var keys []string
+	if u, err := url.Parse(c.Server.PublicURL); err == nil && u.Scheme == "https" {
+		keys = append(keys, "server.public_url (https)")
+	}
+	if g := c.Providers.Google; googleOffLoopback(g) {
+		if g.ClientID != "" {
+			keys = append(keys, "providers.google.client_id")
+		}
+		if g.ClientSecret != "" {
+			keys = append(keys, "providers.google.client_secret")
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	v.add("mode", "not set, so dev mode applies (there is no config file), whose test-user provider signs anyone in, but production "+
+		"settings are set: %s. Set mode: production (SOCIALBRIDGE_MODE=production) and crypto.encryption_key, or mode: dev "+
+		"(SOCIALBRIDGE_MODE=dev) explicitly to keep the dev provider", strings.Join(keys, ", "))
+}
+
+// googleOffLoopback reports whether Google credentials are set for a
+// Google that is not on this machine: real credentials, as opposed to a
+// local fake (tests) whose issuer and endpoints are all on loopback.
+func googleOffLoopback(g Google) bool {
+	if g.ClientID == "" && g.ClientSecret == "" {
+		return false
+	}
+	for _, raw := range []string{g.Issuer, g.AuthURL, g.TokenURL, g.JWKSURL, g.UserinfoURL} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err != nil || !isLoopback(u.Hostname()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) server(c *Config) {
 	s := c.Server
-	if _, port, err := net.SplitHostPort(s.Addr); err != nil || !validPort(port) {
+	host, port, err := net.SplitHostPort(s.Addr)
+	switch {
+	case err != nil || !validPort(port):
 		v.add("server.addr", "must be host:port with a numeric port (e.g. :8080 or 127.0.0.1:8080), got %q", s.Addr)
+	case c.Mode == ModeDev && !s.AllowDevOnAllInterfaces && !isLoopback(host):
+		// An empty host or 0.0.0.0 means every interface.
+		v.add("server.addr", "dev mode listens on loopback only (127.0.0.1, ::1 or localhost), got %q: its test-user provider "+
+			"signs anyone in. Use e.g. 127.0.0.1:%s, or set mode: production for a deployment; in a container, set "+
+			"server.allow_dev_on_all_interfaces: true and publish the port on the host's loopback (docker run -p 127.0.0.1:8080:8080)", s.Addr, port)
 	}
 	switch {
 	case s.PublicURL == "" && v.prod:
@@ -161,9 +233,19 @@ func (v *validator) crypto(c Crypto) {
 	}
 }
 
+// signingAlgorithms are the JWS algorithms socialbridge signs with.
+var signingAlgorithms = []string{"ES256", "RS256", "PS256", "EdDSA"}
+
+// idTokenAlgorithms are the same, listed RS256 first: the one OpenID
+// Connect requires every relying party to support (Discovery §3).
+var idTokenAlgorithms = []string{"RS256", "ES256", "PS256", "EdDSA"}
+
 func (v *validator) tokens(t Tokens) {
-	if !slices.Contains([]string{"ES256", "RS256", "PS256", "EdDSA"}, t.Algorithm) {
-		v.add("tokens.algorithm", "must be one of ES256, RS256, PS256, EdDSA, got %q", t.Algorithm)
+	if !slices.Contains(signingAlgorithms, t.Algorithm) {
+		v.add("tokens.algorithm", "must be one of %s, got %q", strings.Join(signingAlgorithms, ", "), t.Algorithm)
+	}
+	if !slices.Contains(idTokenAlgorithms, t.IDTokenAlgorithm) {
+		v.add("tokens.id_token_algorithm", "must be one of %s, got %q", strings.Join(idTokenAlgorithms, ", "), t.IDTokenAlgorithm)
 	}
 	v.positive("tokens.access_ttl", t.AccessTTL)
 	v.positive("tokens.refresh_idle_ttl", t.RefreshIdleTTL)
@@ -180,8 +262,8 @@ func (v *validator) tokens(t Tokens) {
 	v.nonEmpty("tokens.audience", t.Audience)
 }
 
-// ttls checks the access and refresh lifetimes against each other, for
-// tokens.* or for one client's effective values.
+// ttls checks the access and refresh lifetimes of tokens.* against each
+// other (clientTTLs does a client's).
 func (v *validator) ttls(path string, access, idle, absolute time.Duration) {
 	if access > 24*time.Hour {
 		v.add(path+".access_ttl", "must be at most 24h (access tokens cannot be revoked), got %s", access)
@@ -242,6 +324,15 @@ func (v *validator) providers(c *Config) {
 // clientID is what a client_id may look like: safe in URLs, logs and keys.
 var clientID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
+// MinClientSecretLength is the shortest client secret accepted. A client
+// secret is a password no person types: 32 characters is what 128 random
+// bits take in hex (openssl rand -hex 16) and fewer than base64 of 32 bytes
+// (openssl rand -base64 32), and it refuses the short human-chosen ones
+// ("secret", "changeme") that a guessing attack finds (RFC 6749 §10.10,
+// RFC 6819 §5.1.4.2.2). It is also the 256-bit minimum of an HS256 key
+// (RFC 7518 §3.2), should client_secret_jwt be added.
+const MinClientSecretLength = 32
+
 func (v *validator) clients(c *Config) {
 	first := map[string]int{}
 	for i, cl := range c.Clients {
@@ -252,9 +343,13 @@ func (v *validator) clients(c *Config) {
 		case !clientID.MatchString(cl.ID):
 			v.add(path+".id", "must be 1 to 128 of A-Z a-z 0-9 . _ -")
 		case dup:
-			v.add(path+".id", "duplicate of clients[%d]", j)
+			v.add(fmt.Sprintf("clients[%d].id", i), "%q is already used by clients[%d]", cl.ID, j)
 		default:
 			first[cl.ID] = i
+		}
+		if cl.Secret != "" && utf8.RuneCountInString(cl.Secret) < MinClientSecretLength {
+			v.add(path+".secret", "must be at least %d characters: it is a password no person types, so make it long and random "+
+				"(openssl rand -base64 32), or leave it empty for a public client", MinClientSecretLength)
 		}
 
 		if len(cl.RedirectURIs) == 0 {
@@ -296,8 +391,24 @@ func (v *validator) clients(c *Config) {
 		v.nonNegative(path+".access_ttl", cl.AccessTTL, "tokens.access_ttl")
 		v.nonNegative(path+".refresh_idle_ttl", cl.RefreshIdleTTL, "tokens.refresh_idle_ttl")
 		v.nonNegative(path+".refresh_absolute_ttl", cl.RefreshAbsoluteTTL, "tokens.refresh_absolute_ttl")
-		v.ttls(path, or(cl.AccessTTL, c.Tokens.AccessTTL), or(cl.RefreshIdleTTL, c.Tokens.RefreshIdleTTL), or(cl.RefreshAbsoluteTTL, c.Tokens.RefreshAbsoluteTTL))
+		v.clientTTLs(path, cl, c.Tokens)
 		v.nonEmpty(path+".audience", cl.Audience)
+		if a := cl.IDTokenSignedResponseAlg; a != "" && !slices.Contains(idTokenAlgorithms, a) {
+			v.add(path+".id_token_signed_response_alg", "must be one of %s (empty: tokens.id_token_algorithm), got %q", strings.Join(idTokenAlgorithms, ", "), a)
+		}
+	}
+}
+
+// clientTTLs checks a client's effective lifetimes the way ttls checks
+// tokens.*, but only where the client sets one of the values compared: a
+// problem of the inherited values alone is reported once, under tokens.
+func (v *validator) clientTTLs(path string, cl Client, t Tokens) {
+	if cl.AccessTTL > 24*time.Hour {
+		v.add(path+".access_ttl", "must be at most 24h (access tokens cannot be revoked), got %s", cl.AccessTTL)
+	}
+	idle, absolute := or(cl.RefreshIdleTTL, t.RefreshIdleTTL), or(cl.RefreshAbsoluteTTL, t.RefreshAbsoluteTTL)
+	if (cl.RefreshIdleTTL > 0 || cl.RefreshAbsoluteTTL > 0) && idle > absolute {
+		v.add(path+".refresh_idle_ttl", "must not exceed refresh_absolute_ttl (%s), got %s", absolute, idle)
 	}
 }
 

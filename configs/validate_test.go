@@ -3,6 +3,7 @@ package configs
 import (
 	"encoding/base64"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,12 @@ func TestValidate(t *testing.T) {
 		{"a key is published ahead for less than its rotation", false, func(c *Config) { c.Tokens.KeyPublishAhead = c.Tokens.KeyRotation },
 			"tokens.key_publish_ahead: must be shorter than tokens.key_rotation"},
 		{"an audience entry cannot be empty", false, func(c *Config) { c.Tokens.Audience = []string{""} }, "tokens.audience[0]: must not be empty"},
+		{"the ID-token algorithm is a known one", false, func(c *Config) { c.Tokens.IDTokenAlgorithm = "HS256" },
+			`tokens.id_token_algorithm: must be one of RS256, ES256, PS256, EdDSA, got "HS256"`},
+		{"ID tokens may be signed with EdDSA", false, func(c *Config) { c.Tokens.IDTokenAlgorithm = "EdDSA" }, ""},
+		{"a client's ID-token algorithm is a known one", false, func(c *Config) { spa(c).IDTokenSignedResponseAlg = "none" },
+			`clients[0] (id "spa").id_token_signed_response_alg: must be one of RS256, ES256, PS256, EdDSA (empty: tokens.id_token_algorithm), got "none"`},
+		{"a client may ask for ES256 ID tokens", false, func(c *Config) { spa(c).IDTokenSignedResponseAlg = "ES256" }, ""},
 
 		{"the flow TTL must be positive", false, func(c *Config) { c.Login.FlowTTL = 0 }, "login.flow_ttl: must be greater than 0"},
 		{"codes live at most 10m", false, func(c *Config) { c.Login.CodeTTL = 11 * time.Minute }, "login.code_ttl: must be at most 10m"},
@@ -119,7 +126,14 @@ func TestValidate(t *testing.T) {
 		{"a client id has safe characters", false, func(c *Config) { spa(c).ID = "my app" },
 			`clients[0] (id "my app").id: must be 1 to 128 of A-Z a-z 0-9 . _ -`},
 		{"client ids are unique", false, func(c *Config) { c.Clients = append(c.Clients, *spa(c)) },
-			`clients[1] (id "spa").id: duplicate of clients[0]`},
+			`clients[1].id: "spa" is already used by clients[0]`},
+		{"a client secret shorter than 32 characters is refused", false, func(c *Config) { spa(c).Secret = longSecret[:31] },
+			`clients[0] (id "spa").secret: must be at least 32 characters`},
+		{"a client secret counts characters, not bytes", false, func(c *Config) { spa(c).Secret = strings.Repeat("é", 31) },
+			`clients[0] (id "spa").secret: must be at least 32 characters`},
+		{"a 32-character client secret is accepted", false, func(c *Config) { spa(c).Secret = longSecret[:32] }, ""},
+		{"a short client secret is refused in dev mode too", true, func(c *Config) { spa(c).Secret = "s3cret" },
+			`clients[0] (id "demo").secret: must be at least 32 characters`},
 		{"a client needs a redirect URI", false, func(c *Config) { spa(c).RedirectURIs = nil },
 			`clients[0] (id "spa").redirect_uris: at least one redirect URI is required`},
 		{"a redirect URI is absolute", false, func(c *Config) { spa(c).RedirectURIs = append(spa(c).RedirectURIs, "/cb") },
@@ -217,6 +231,7 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		{"a Google secret without a client id", func(c *Config) { c.Providers.Google.ClientID = ""; c.Providers.Google.ClientSecret = secret }},
 		{"a public URL with a password", func(c *Config) { c.Server.PublicURL = "https://u:" + secret + "@auth.example.com/" }},
 		{"a Google endpoint with a password", func(c *Config) { c.Providers.Google.TokenURL = "ftp://u:" + secret + "@x.example.com" }},
+		{"a client secret that is too short", func(c *Config) { c.Clients[0].Secret = secret }},
 		{"a confidential client that is otherwise invalid", func(c *Config) {
 			c.Clients[0].Secret = secret
 			c.Clients[0].RedirectURIs = []string{"https://u:" + secret + "@app.example.com/cb"}
@@ -247,5 +262,41 @@ func TestKeyAcceptsEveryBase64Form(t *testing.T) {
 		if err != nil || string(key) != string(raw) {
 			t.Errorf("Key(%q) = %q, %v; want the 32 bytes", s, key, err)
 		}
+	}
+}
+
+func TestAProblemClientsInheritIsReportedOnceUnderTokens(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   []string // every line of the error
+	}{
+		{"an idle TTL longer than the absolute one", func(c *Config) { c.Tokens.RefreshIdleTTL = 3000 * time.Hour },
+			[]string{"tokens.refresh_idle_ttl: must not exceed refresh_absolute_ttl (2160h0m0s), got 3000h0m0s"}},
+		{"an access TTL over 24h", func(c *Config) { c.Tokens.AccessTTL = 25 * time.Hour },
+			[]string{"tokens.access_ttl: must be at most 24h (access tokens cannot be revoked), got 25h0m0s"}},
+		{"a client that sets one of the values compared is reported too", func(c *Config) {
+			c.Tokens.RefreshIdleTTL = 3000 * time.Hour
+			c.Clients[1].RefreshAbsoluteTTL = time.Hour
+		}, []string{
+			"tokens.refresh_idle_ttl: must not exceed refresh_absolute_ttl (2160h0m0s), got 3000h0m0s",
+			`clients[1] (id "mobile").refresh_idle_ttl: must not exceed refresh_absolute_ttl (1h0m0s), got 3000h0m0s`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig(t, false)
+			c.Clients = append(c.Clients, Client{ID: "mobile", Name: "mobile", RedirectURIs: []string{"com.example.app:/cb"}})
+			tt.mutate(c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate succeeded")
+			}
+			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tt.want) {
+				t.Errorf("Validate:\n%v\nwant exactly:\n%s", err, strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }

@@ -7,11 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,12 +124,19 @@ func postToken(t *testing.T, base string, form url.Values) (int, tokenSet) {
 // client, and returns the tokens.
 func devSignIn(t *testing.T, base, user string) tokenSet {
 	t.Helper()
+	return devSignInAs(t, base, "demo", user)
+}
+
+// devSignInAs is devSignIn as a public client whose redirect URI is the
+// demo page.
+func devSignInAs(t *testing.T, base, clientID, user string) tokenSet {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	verifier, challenge := pkcePair()
 	redirect := base + "/demo/"
 	q := url.Values{
-		"client_id": {"demo"}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid profile email"},
+		"client_id": {clientID}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid profile email"},
 		"state": {"st"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "provider": {"dev"},
 	}
 	resp, err := c.Get(base + "/authorize?" + q.Encode())
@@ -146,7 +157,7 @@ func devSignIn(t *testing.T, base, user string) tokenSet {
 	}
 	status, ts := postToken(t, base, url.Values{
 		"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {redirect},
-		"client_id": {"demo"}, "code_verifier": {verifier},
+		"client_id": {clientID}, "code_verifier": {verifier},
 	})
 	if status != 200 {
 		t.Fatalf("code exchange: %d %s", status, ts.Error)
@@ -207,12 +218,13 @@ func TestStandardLibrariesVerifyOurTokens(t *testing.T) {
 	ctx := context.Background()
 
 	// OpenID Connect discovery and ID token verification, as any OIDC
-	// client library does it.
+	// client library does it, by a relying party that accepts RS256 only
+	// (the one algorithm OpenID Connect requires).
 	prov, err := oidc.NewProvider(ctx, inst.url)
 	if err != nil {
 		t.Fatalf("go-oidc discovery: %v", err)
 	}
-	idt, err := prov.Verifier(&oidc.Config{ClientID: "demo", SupportedSigningAlgs: []string{oidc.ES256}}).Verify(ctx, ts.IDToken)
+	idt, err := prov.Verifier(&oidc.Config{ClientID: "demo", SupportedSigningAlgs: []string{oidc.RS256}}).Verify(ctx, ts.IDToken)
 	if err != nil {
 		t.Fatalf("go-oidc rejected our ID token: %v", err)
 	}
@@ -247,6 +259,105 @@ func TestStandardLibrariesVerifyOurTokens(t *testing.T) {
 	if _, err := v.Verify(ctx, forged); err == nil {
 		t.Error("go-oidc accepted a tampered access token")
 	}
+}
+
+func TestRelyingPartiesGetIDTokensInTheAlgorithmTheyAskFor(t *testing.T) {
+	// A fixed address, since the config file names the redirect URI.
+	addr := freeAddr(t)
+	base := "http://" + addr
+	path := filepath.Join(t.TempDir(), "socialbridge.yaml")
+	conf := fmt.Sprintf("mode: dev\nserver:\n  public_url: %q\nclients:\n"+
+		"  - id: es256-app\n    redirect_uris: [%q]\n    id_token_signed_response_alg: ES256\n", base, base+"/demo/")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, map[string]string{"SOCIALBRIDGE_SERVER_ADDR": addr}, "-config", path)
+	ctx := context.Background()
+
+	prov, err := oidc.NewProvider(ctx, inst.url)
+	if err != nil {
+		t.Fatalf("go-oidc discovery: %v", err)
+	}
+	var meta struct {
+		IDAlgs     []string `json:"id_token_signing_alg_values_supported"`
+		AccessAlgs []string `json:"access_token_signing_alg_values_supported"`
+	}
+	if err := prov.Claims(&meta); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(meta.IDAlgs, []string{"RS256", "ES256"}) {
+		t.Errorf("id_token_signing_alg_values_supported = %v, want [RS256 ES256]: RS256 first, then the client's", meta.IDAlgs)
+	}
+	if !slices.Equal(meta.AccessAlgs, []string{"ES256"}) {
+		t.Errorf("access_token_signing_alg_values_supported = %v, want [ES256]", meta.AccessAlgs)
+	}
+
+	rs256Only := prov.Verifier(&oidc.Config{ClientID: "demo", SupportedSigningAlgs: []string{oidc.RS256}})
+	es256Only := prov.Verifier(&oidc.Config{ClientID: "es256-app", SupportedSigningAlgs: []string{oidc.ES256}})
+	tests := []struct {
+		name     string
+		clientID string
+		alg      string
+		accepts  *oidc.IDTokenVerifier
+		refuses  *oidc.IDTokenVerifier
+	}{
+		{"a client that names no algorithm gets RS256, which an RS256-only relying party verifies", "demo", "RS256", rs256Only,
+			prov.Verifier(&oidc.Config{ClientID: "demo", SupportedSigningAlgs: []string{oidc.ES256}})},
+		{"a client with id_token_signed_response_alg ES256 gets ES256, which an ES256-only relying party verifies", "es256-app", "ES256", es256Only,
+			prov.Verifier(&oidc.Config{ClientID: "es256-app", SupportedSigningAlgs: []string{oidc.RS256}})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := devSignInAs(t, inst.url, tt.clientID, "alice")
+			header, _ := base64.RawURLEncoding.DecodeString(strings.Split(ts.IDToken, ".")[0])
+			if !strings.Contains(string(header), `"alg":"`+tt.alg+`"`) {
+				t.Fatalf("ID token header = %s, want alg %s", header, tt.alg)
+			}
+			idt, err := tt.accepts.Verify(ctx, ts.IDToken)
+			if err != nil {
+				t.Fatalf("go-oidc for %s rejected our ID token: %v", tt.alg, err)
+			}
+			if idt.Subject != sub(t, ts.AccessToken) || idt.Audience[0] != tt.clientID {
+				t.Errorf("ID token sub %s aud %v, want the access token's subject and %s", idt.Subject, idt.Audience, tt.clientID)
+			}
+			if _, err := tt.refuses.Verify(ctx, ts.IDToken); err == nil {
+				t.Errorf("a relying party not accepting %s verified the ID token", tt.alg)
+			}
+			// Access tokens stay ES256 whatever the ID algorithm.
+			ah, _ := base64.RawURLEncoding.DecodeString(strings.Split(ts.AccessToken, ".")[0])
+			if !strings.Contains(string(ah), `"alg":"ES256"`) {
+				t.Errorf("access token header = %s, want ES256", ah)
+			}
+			// An ID token is no access token.
+			req, _ := http.NewRequest("GET", inst.url+"/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+ts.IDToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("/userinfo with the ID token as bearer: %d, want 401", resp.StatusCode)
+			}
+			// The refresh grant mints no ID token: RSA signing stays off
+			// the hot path.
+			status, next := postToken(t, inst.url, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ts.RefreshToken}, "client_id": {tt.clientID}})
+			if status != 200 || next.AccessToken == "" || next.IDToken != "" {
+				t.Errorf("refresh: %d %s, id_token %q; want new tokens and no ID token", status, next.Error, next.IDToken)
+			}
+		})
+	}
+}
+
+// freeAddr returns a loopback address with a port free at the time.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {

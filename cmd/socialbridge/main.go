@@ -18,7 +18,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, os.Environ()...); err != nil {
 		fmt.Fprintln(os.Stderr, "socialbridge:", err)
 		os.Exit(1)
 	}
@@ -27,8 +27,10 @@ func main() {
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// run is the whole program, testable: it reads no global state.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is the whole program, testable: it reads no global state. getenv
+// reads the environment; environ, when given, lists it (os.Environ()) so
+// that misspelt SOCIALBRIDGE_* variables are found rather than ignored.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, environ ...string) error {
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
@@ -41,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		return serve(ctx, args, getenv, stdout, stderr, nil)
+		return serve(ctx, args, getenv, stdout, stderr, nil, environ...)
 	}
 }
 
@@ -52,5 +54,8 @@ const usage = `Usage:
 Configuration comes from FILE (YAML; see configs/socialbridge.example.yaml)
 and SOCIALBRIDGE_* environment variables; SOCIALBRIDGE_CONFIG names the file
 too. With no configuration socialbridge starts in dev mode on an embedded
-database under ./data.
+database under ./data, listening on 127.0.0.1:8080 only. Without a file,
+settings that look like a deployment (an https server.public_url, Google
+credentials) need SOCIALBRIDGE_MODE=production, or SOCIALBRIDGE_MODE=dev to
+keep dev mode.
 `

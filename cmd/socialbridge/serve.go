@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/socialbridge/socialbridge/configs"
@@ -19,21 +20,26 @@ import (
 type started func(publicURL string)
 
 // serve loads the configuration, wires every part and serves until ctx
-// ends.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onStart started) error {
+// ends. getenv reads the environment; environ, when given, lists it
+// (KEY=value, as os.Environ) so that misspelt SOCIALBRIDGE_* variables are
+// found.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onStart started, environ ...string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", getenv("SOCIALBRIDGE_CONFIG"), "YAML config file (default: none, dev mode)")
+	configPath := fs.String("config", getenv(configs.ConfigFileVariable), "YAML config file (default: none, dev mode)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.Load(*configPath, getenv, os.ReadFile)
+	cfg, err := configs.Load(*configPath, configs.Env{Getenv: getenv, Names: envNames(environ)}, os.ReadFile)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	logger, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration", "warning", w)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
@@ -92,6 +98,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// envNames returns the variable names of environ (KEY=value entries).
+func envNames(environ []string) []string {
+	var names []string
+	for _, kv := range environ {
+		if name, _, _ := strings.Cut(kv, "="); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // loopbackURLHost names a listening address the way a browser should use

@@ -77,12 +77,20 @@ func newService(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (
 func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []byte) error {
 	cfg := s.cfg
 	accessLifetime, refreshLifetime := cfg.TokenLifetimes()
+	settings := cfg.ClientSettings()
+	// One current ID key per algorithm in use: the default, then each
+	// client's own choice (the keyring drops repeats).
+	idAlgs := []string{cfg.Tokens.IDTokenAlgorithm}
+	for _, c := range settings {
+		idAlgs = append(idAlgs, c.IDTokenSignedResponseAlg)
+	}
 	keyring, err := tokens.NewKeyring(bridge.KeyStorage(s.store), sealer, tokens.KeyringOptions{
-		Algorithm: cfg.Tokens.Algorithm, Rotation: cfg.Tokens.KeyRotation, PublishAhead: cfg.Tokens.KeyPublishAhead,
+		Algorithm: cfg.Tokens.Algorithm, IDAlgorithms: idAlgs,
+		Rotation: cfg.Tokens.KeyRotation, PublishAhead: cfg.Tokens.KeyPublishAhead,
 		AccessLifetime: accessLifetime, RefreshLifetime: refreshLifetime, Logger: s.logger,
 	})
 	if err != nil {
-		return fmt.Errorf("tokens.algorithm: %w", err)
+		return fmt.Errorf("tokens.algorithm, tokens.id_token_algorithm or a client's id_token_signed_response_alg: %w", err)
 	}
 	if err := keyring.Load(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
@@ -92,11 +100,12 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 	provs, mounts := buildProviders(cfg)
 	s.mounts = mounts
 	var clients []bridge.Client
-	for _, c := range cfg.ClientSettings() {
+	for _, c := range settings {
 		clients = append(clients, bridge.Client{
 			ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, CORSOrigins: c.CORSOrigins, Secret: c.Secret,
 			Audience: c.Audience, Providers: c.Providers,
 			AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdleTTL, RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
+			IDTokenAlg: c.IDTokenSignedResponseAlg,
 		})
 	}
 	s.bridge, err = bridge.New(bridge.Options{

@@ -1,0 +1,98 @@
+package configs
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// unknownVariables describes, sorted by name, each variable among names
+// that starts with SOCIALBRIDGE_ (in any case), is set to something and
+// configures nothing, with the known variable closest to it. An empty
+// variable counts as unset, here as everywhere.
+func unknownVariables(names []string, getenv func(string) string) []string {
+	known := knownVariables()
+	names = slices.Sorted(slices.Values(names))
+	var out []string
+	for _, name := range slices.Compact(names) {
+		if !strings.HasPrefix(strings.ToUpper(name), "SOCIALBRIDGE_") || slices.Contains(known, name) || getenv(name) == "" {
+			continue
+		}
+		if strings.HasPrefix(strings.ToUpper(name), "SOCIALBRIDGE_CLIENTS") {
+			out = append(out, name+": not a socialbridge variable (clients come from the config file only)")
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: not a socialbridge variable (did you mean %s?)", name, closest(name, known)))
+	}
+	return out
+}
+
+// knownVariables lists every variable Load reads, and the config file's.
+func knownVariables() []string {
+	known := []string{ConfigFileVariable}
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		for i := range t.NumField() {
+			key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			ft := t.Field(i).Type
+			switch {
+			case key == "":
+			case ft.Kind() == reflect.Struct:
+				walk(ft, joinKey(path, key))
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+				// clients: file only.
+			case strings.HasSuffix(key, "_file") && hasKey(t, strings.TrimSuffix(key, "_file")):
+				// x_file is set by X_FILE, listed with x.
+			default:
+				name := envName(joinKey(path, key))
+				known = append(known, name, name+"_FILE")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return known
+}
+
+// hasKey reports whether struct type t has the YAML key key.
+func hasKey(t reflect.Type, key string) bool {
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// closest returns the candidate nearest to s by edit distance, ignoring
+// case; the first one on a tie.
+func closest(s string, candidates []string) string {
+	best, bestDist := "", -1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToUpper(s), strings.ToUpper(c)); bestDist < 0 || d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -174,6 +174,17 @@ func invalidUTF8(req AuthorizeRequest) string {
 	return ""
 }
 
+// effectiveMaxAge is the max_age the provider's auth_time is checked
+// against: prompt=login asks for a fresh authentication, which is max_age=0
+// (OpenID Connect Core §3.1.2.1), whatever max_age the client sent.
+func (o authOptions) effectiveMaxAge() *int64 {
+	if slices.Contains(o.prompt, promptLogin) {
+		zero := int64(0)
+		return &zero
+	}
+	return o.maxAge
+}
+
 // parseAuthOptions checks prompt and max_age (OpenID Connect Core
 // §3.1.2.1): prompt is a space-separated set of known values in which none
 // stands alone; max_age is a whole number of seconds.
@@ -300,7 +311,7 @@ func (b *Bridge) BeginLogin(ctx context.Context, req AuthorizeRequest) (*Login, 
 		ID: flowID, ExpiresAt: now.Add(b.o.FlowTTL), CreatedAt: now,
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, ClientState: req.State,
 		CodeChallenge: req.CodeChallenge, Nonce: req.Nonce, Scope: scope, Provider: req.Provider,
-		MaxAge: opts.maxAge,
+		MaxAge: opts.effectiveMaxAge(),
 	}
 	if err := b.o.Store.CreateFlow(ctx, flow); err != nil {
 		return nil, fmt.Errorf("begin login: %w", err)
@@ -385,8 +396,15 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 	if subtle.ConstantTimeCompare([]byte(cb.Binding), []byte(b.FlowBinding(flowID))) != 1 {
 		return "", &PageError{Kind: ErrUnboundFlow}
 	}
+	// Claim the flow before anything else, provider errors included: a
+	// second callback of one flow (an error racing a success) must not
+	// fail the flow while the first is talking to the provider.
+	flow, err := b.o.Store.ClaimFlow(ctx, flowID, providerName, b.o.Now())
+	if err != nil {
+		return "", b.explainFlow(ctx, flowID, providerName, err)
+	}
 	// A provider error or a missing code needs no call to the provider:
-	// the pending flow fails at once.
+	// the claimed flow fails at once.
 	if cb.Error != "" {
 		code := ErrCodeAccessDenied
 		if cb.Error != "access_denied" {
@@ -396,10 +414,6 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 	}
 	if cb.Code == "" {
 		return b.failLogin(ctx, flowID, providerName, ErrCodeServerError, providerName+" returned no code")
-	}
-	flow, err := b.o.Store.ClaimFlow(ctx, flowID, providerName, b.o.Now())
-	if err != nil {
-		return "", b.explainFlow(ctx, flowID, providerName, err)
 	}
 	ident, err := prov.Exchange(ctx, providers.ExchangeRequest{
 		Code: cb.Code, RedirectURI: b.callbackURL(providerName),

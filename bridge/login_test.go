@@ -245,11 +245,16 @@ func TestOpenIDConnectOptionsReachTheProvider(t *testing.T) {
 		maxAge    string
 		loginHint string
 		want      providers.AuthRequest
+		// stored is the max_age the provider's auth_time is checked
+		// against on return: prompt=login means 0 (OIDC Core §3.1.2.1).
+		stored *int64
 	}{
-		{"none given", "", "", "", providers.AuthRequest{}},
+		{"none given", "", "", "", providers.AuthRequest{}, nil},
 		{"prompt, max_age and login_hint", "login  select_account login", "300", "alice@example.com",
-			providers.AuthRequest{Prompt: []string{"login", "select_account"}, MaxAge: ptr(300), LoginHint: "alice@example.com"}},
-		{"max_age 0 is a value", "consent", "0", "", providers.AuthRequest{Prompt: []string{"consent"}, MaxAge: ptr(0)}},
+			providers.AuthRequest{Prompt: []string{"login", "select_account"}, MaxAge: ptr(300), LoginHint: "alice@example.com"}, ptr(0)},
+		{"prompt=login alone is checked as max_age 0", "login", "", "", providers.AuthRequest{Prompt: []string{"login"}}, ptr(0)},
+		{"max_age 0 is a value", "consent", "0", "", providers.AuthRequest{Prompt: []string{"consent"}, MaxAge: ptr(0)}, ptr(0)},
+		{"max_age is kept without prompt=login", "select_account", "600", "", providers.AuthRequest{Prompt: []string{"select_account"}, MaxAge: ptr(600)}, ptr(600)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,8 +269,8 @@ func TestOpenIDConnectOptionsReachTheProvider(t *testing.T) {
 				t.Errorf("provider asked prompt %q max_age %v login_hint %q; want %q %v %q",
 					got.Prompt, fmtAge(got.MaxAge), got.LoginHint, tt.want.Prompt, fmtAge(tt.want.MaxAge), tt.want.LoginHint)
 			}
-			if flow, err := e.store.GetSession(bg, s.flowID); err != nil || !sameAge(flow.MaxAge, tt.want.MaxAge) {
-				t.Errorf("stored flow max_age = %v, %v; want %v", fmtAge(flow.MaxAge), err, fmtAge(tt.want.MaxAge))
+			if flow, err := e.store.GetSession(bg, s.flowID); err != nil || !sameAge(flow.MaxAge, tt.stored) {
+				t.Errorf("stored flow max_age = %v, %v; want %v", fmtAge(flow.MaxAge), err, fmtAge(tt.stored))
 			}
 		})
 	}
@@ -373,5 +378,24 @@ func TestUnreachableProviderLeavesNoFlowAndLogsTheCause(t *testing.T) {
 		if line == "" || !strings.Contains(line, "provider=fake") || !strings.Contains(line, "client_id=spa") || !strings.Contains(line, flowID) {
 			t.Errorf("no WARN line naming the provider, client, flow and cause:\n%s", logs)
 		}
+	}
+}
+
+func TestAProviderErrorCannotFailAFlowAnotherCallbackIsExchanging(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, challenge := pkce()
+	s := e.begin(t, challenge)
+	// The first callback has claimed the flow and is talking to the provider.
+	if _, err := e.store.ClaimFlow(bg, s.flowID, "fake", e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.b.FinishLogin(bg, "fake", bridge.Callback{State: s.state, Error: "access_denied", Binding: e.bound(s.flowID)})
+	if !errors.Is(err, bridge.ErrFlowUsed) {
+		t.Fatalf("a provider error for a flow being exchanged: %v, want the already-used page", err)
+	}
+	flow, err := e.store.GetSession(bg, s.flowID)
+	if err != nil || flow.State != store.StateExchanging {
+		t.Errorf("flow = %+v, %v; want it still exchanging for the first callback", flow, err)
 	}
 }

@@ -3,9 +3,18 @@ package configs
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 )
+
+// serviceLinkVariable matches the variables that Kubernetes (service links,
+// on by default) and Docker's legacy --link put into a container for a
+// service named socialbridge: SOCIALBRIDGE_SERVICE_HOST,
+// SOCIALBRIDGE_SERVICE_PORT[_NAME], SOCIALBRIDGE_PORT and
+// SOCIALBRIDGE_PORT_8080_TCP[_PROTO|_PORT|_ADDR]. They are not ours, and
+// refusing them would stop every such deployment.
+var serviceLinkVariable = regexp.MustCompile(`^SOCIALBRIDGE_(SERVICE_(HOST|PORT)(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
 
 // unknownVariables describes, sorted by name, each variable among names
 // that starts with SOCIALBRIDGE_ (in any case), is set to something and
@@ -16,7 +25,8 @@ func unknownVariables(names []string, getenv func(string) string) []string {
 	names = slices.Sorted(slices.Values(names))
 	var out []string
 	for _, name := range slices.Compact(names) {
-		if !strings.HasPrefix(strings.ToUpper(name), "SOCIALBRIDGE_") || slices.Contains(known, name) || getenv(name) == "" {
+		if !strings.HasPrefix(strings.ToUpper(name), "SOCIALBRIDGE_") || slices.Contains(known, name) || getenv(name) == "" ||
+			serviceLinkVariable.MatchString(name) {
 			continue
 		}
 		if strings.HasPrefix(strings.ToUpper(name), "SOCIALBRIDGE_CLIENTS") {

@@ -31,6 +31,12 @@ func TestUnknownVariablesAreNamedWithTheClosestKnownOne(t *testing.T) {
 			map[string]string{"SOCIALBRIDGE_CLIENTS_0_SECRET": "x"}, "", "SOCIALBRIDGE_CLIENTS_0_SECRET: not a socialbridge variable (clients come from the config file only)"},
 		{"an empty unknown variable is unset, as every empty variable is", true,
 			map[string]string{"SOCIALBRIDGE_PROVIDER_GOOGLE_CLIENT_ID": ""}, "", ""},
+		{"Kubernetes' and Docker's service-link variables for a service named socialbridge are not ours", true,
+			map[string]string{
+				"SOCIALBRIDGE_SERVICE_HOST": "10.0.0.7", "SOCIALBRIDGE_SERVICE_PORT": "8080", "SOCIALBRIDGE_SERVICE_PORT_HTTP": "8080",
+				"SOCIALBRIDGE_PORT": "tcp://10.0.0.7:8080", "SOCIALBRIDGE_PORT_8080_TCP": "tcp://10.0.0.7:8080",
+				"SOCIALBRIDGE_PORT_8080_TCP_PROTO": "tcp", "SOCIALBRIDGE_PORT_8080_TCP_PORT": "8080", "SOCIALBRIDGE_PORT_8080_TCP_ADDR": "10.0.0.7",
+			}, "", ""},
 		{"known variables, their _FILE forms, the config file's and other programs' are fine", true,
 			map[string]string{
 				"SOCIALBRIDGE_CONFIG": "x.yaml", "SOCIALBRIDGE_LOG_LEVEL": "debug", "SOCIALBRIDGE_SERVER_PUBLIC_URL_FILE": "$DIR/url",

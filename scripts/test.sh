@@ -20,7 +20,8 @@ start=$(date +%s)
 # A heartbeat, so that minutes of compiling do not look like a hang.
 ( while sleep 60; do echo "   ... still working ($(( $(date +%s) - start ))s)"; done ) &
 heartbeat=$!
-trap 'kill $heartbeat 2>/dev/null' EXIT
+# Stop the loop and its sleep, which would otherwise hold the output open.
+trap 'pkill -P $heartbeat 2>/dev/null; kill $heartbeat 2>/dev/null' EXIT
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (browser tests)"

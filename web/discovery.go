@@ -35,6 +35,7 @@ func (s *Server) discovery(c *gin.Context) {
 		"token_endpoint_auth_methods_supported":      []string{"none", "client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post"},
 		"code_challenge_methods_supported":           []string{"S256"},
+		"prompt_values_supported":                    []string{"none", "login", "consent", "select_account"},
 		"scopes_supported":                           []string{"openid", "profile", "email", "offline_access"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
 			"email", "email_verified", "name", "given_name", "family_name", "picture", "locale", "roles", "idp"},

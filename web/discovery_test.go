@@ -33,6 +33,10 @@ func TestDiscoveryListsIDTokenAlgorithmsApartFromAccessTokenAlgorithms(t *testin
 	if got := strs("access_token_signing_alg_values_supported"); !slices.Equal(got, []string{"ES256"}) {
 		t.Errorf("access_token_signing_alg_values_supported = %v, want [ES256]", got)
 	}
+	// Clients learn which prompt values are accepted (others are refused).
+	if got := strs("prompt_values_supported"); !slices.Equal(got, []string{"none", "login", "consent", "select_account"}) {
+		t.Errorf("prompt_values_supported = %v", got)
+	}
 
 	// The JWKS holds the keys of both.
 	var jwks struct {

@@ -80,7 +80,9 @@ func (s *Server) recoverPanics(c *gin.Context) {
 func (s *Server) securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	if s.secure {
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		// Not includeSubDomains: the public URL may sit on a parent
+		// domain whose other subdomains are not ours to pin to https.
+		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	// The address bar can hold a one-time code: never leak it in Referer.

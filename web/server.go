@@ -118,7 +118,9 @@ func (s *Server) routes() {
 		e.GET("/demo/", s.demo)
 		// The demo's address is /demo/ (its redirect URI); people type
 		// /demo.
-		e.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/demo/") })
+		// 302, not 301: browsers keep a permanent redirect even after the
+		// demo page is turned off.
+		e.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })
 	}
 	for prefix, h := range s.o.Mounts {
 		e.Any(strings.TrimSuffix(prefix, "/")+"/*rest", s.rateLimit, gin.WrapH(h))

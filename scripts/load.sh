@@ -10,6 +10,10 @@
 #   scripts/load.sh -soak 10m -soak-interval 1m
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Measure the binary as it ships: built with go.mod's toolchain release.
+case "${GOTOOLCHAIN:-}" in
+  "" | local) export GOTOOLCHAIN=auto ;;
+esac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 go build -o "$out/socialbridge" ./cmd/socialbridge

@@ -57,6 +57,8 @@ type config struct {
 	soak          time.Duration
 	soakClients   int
 	soakInterval  time.Duration
+	// serverEnv are extra SOCIALBRIDGE_* settings for the server.
+	serverEnv []string
 }
 
 // parseFlags reads and checks the command line.
@@ -71,6 +73,13 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.soak, "soak", 0, "instead of the table, refresh for this long and report each interval (e.g. 10m)")
 	fs.IntVar(&c.soakClients, "soak-clients", 8, "clients during -soak")
 	fs.DurationVar(&c.soakInterval, "soak-interval", time.Minute, "reporting interval during -soak")
+	fs.Func("server-env", "a SOCIALBRIDGE_*=value setting for the server (repeatable), e.g. SOCIALBRIDGE_TOKENS_ID_TOKEN_ALGORITHM=ES256", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || !strings.HasPrefix(name, "SOCIALBRIDGE_") {
+			return fmt.Errorf("%q is not SOCIALBRIDGE_NAME=value", v)
+		}
+		c.serverEnv = append(c.serverEnv, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -128,7 +137,7 @@ func run() error {
 		return err
 	}
 
-	srv, err := startServer(cfg.bin, dir, dbPath)
+	srv, err := startServer(cfg.bin, dir, dbPath, cfg.serverEnv)
 	if err != nil {
 		return err
 	}

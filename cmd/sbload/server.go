@@ -24,7 +24,7 @@ type server struct {
 // startServer runs the socialbridge binary in dev mode on a free loopback
 // port, with its data directory dir and its SQLite database at dbPath, and
 // waits until it is ready.
-func startServer(bin, dir, dbPath string) (*server, error) {
+func startServer(bin, dir, dbPath string, extraEnv []string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -35,6 +35,7 @@ func startServer(bin, dir, dbPath string) (*server, error) {
 		"SOCIALBRIDGE_STORE_SQLITE_PATH=" + dbPath, "SOCIALBRIDGE_LOG_LEVEL=warn",
 		"SOCIALBRIDGE_SERVER_RATE_LIMIT=-1", // every load client comes from 127.0.0.1
 	}
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -20,8 +20,11 @@ start=$(date +%s)
 # A heartbeat, so that minutes of compiling do not look like a hang.
 ( while sleep 60; do echo "   ... still working ($(( $(date +%s) - start ))s)"; done ) &
 heartbeat=$!
+disown # no "Terminated" notice when it is stopped
 # Stop the loop and its sleep, which would otherwise hold the output open.
-trap 'pkill -P $heartbeat 2>/dev/null; kill $heartbeat 2>/dev/null' EXIT
+# "|| true": under set -e a failing kill (the loop already gone) would
+# otherwise become the script's exit status.
+trap '{ pkill -P "$heartbeat"; kill "$heartbeat"; } 2>/dev/null || true' EXIT
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (browser tests)"

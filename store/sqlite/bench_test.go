@@ -18,15 +18,7 @@ func BenchmarkRotate(b *testing.B) {
 	for _, stored := range []int{1, 100, 100_000} {
 		b.Run(fmt.Sprintf("sessions=%d", stored), func(b *testing.B) {
 			ctx := context.Background()
-			s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "bench.db")})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			now := time.Now().Truncate(time.Millisecond)
-			if err := s.SeedSessions(ctx, "s", stored, now); err != nil {
-				b.Fatal(err)
-			}
+			s, now := seededStore(b, stored)
 			if err := s.Checkpoint(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -55,15 +47,7 @@ func BenchmarkRotate(b *testing.B) {
 func BenchmarkRotateParallel(b *testing.B) {
 	const stored = 100_000
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "bench.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	now := time.Now().Truncate(time.Millisecond)
-	if err := s.SeedSessions(ctx, "s", stored, now); err != nil {
-		b.Fatal(err)
-	}
+	s, now := seededStore(b, stored)
 	idle := now.Add(time.Hour)
 	var worker atomic.Int64
 	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0))) // about 8 clients
@@ -88,4 +72,21 @@ func BenchmarkRotateParallel(b *testing.B) {
 			gens[i] = g + 1
 		}
 	})
+}
+
+// seededStore opens a store in a temporary directory holding n active
+// sessions s0…s(n-1) at generation 1, and returns it with their clock.
+func seededStore(b *testing.B, n int) (*Store, time.Time) {
+	b.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: filepath.Join(b.TempDir(), "bench.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	now := time.Now().Truncate(time.Millisecond)
+	if err := s.SeedSessions(ctx, "s", n, now); err != nil {
+		b.Fatal(err)
+	}
+	return s, now
 }

@@ -18,7 +18,7 @@ echo "== $(go version) (GOTOOLCHAIN=$GOTOOLCHAIN)"
 
 start=$(date +%s)
 # A heartbeat, so that minutes of compiling do not look like a hang.
-( while sleep 60; do echo "   ... still working ($(( $(date +%s) - start ))s)"; done ) &
+( while sleep 60; do echo "   ... still working ($(( $(date +%s) - start ))s)"; done ) 2>/dev/null &
 heartbeat=$!
 disown # no "Terminated" notice when it is stopped
 # Stop the loop and its sleep, which would otherwise hold the output open.

@@ -56,7 +56,10 @@ type Options struct {
 	// Sealer encrypts provider tokens at rest.
 	Sealer    *tokens.Sealer
 	Providers []providers.Provider
-	Clients   []Client
+	// ProviderLabels are the providers' button labels by name
+	// (optional: a missing one is the name, capitalised).
+	ProviderLabels map[string]string
+	Clients        []Client
 	// FlowKey (32 bytes) authenticates login states and derives each
 	// flow's provider nonce and PKCE verifier.
 	FlowKey []byte
@@ -96,6 +99,12 @@ func New(opts Options) (*Bridge, error) {
 	}
 	b := &Bridge{o: opts, clients: map[string]*Client{}, providers: map[string]providers.Provider{}}
 	for _, p := range opts.Providers {
+		if _, dup := b.providers[p.Name()]; dup {
+			return nil, fmt.Errorf("bridge: provider %q is registered twice", p.Name())
+		}
+		if err := store.ValidProviderName(p.Name()); err != nil {
+			return nil, fmt.Errorf("bridge: %w", err)
+		}
 		b.providers[p.Name()] = p
 		b.order = append(b.order, p.Name())
 	}
@@ -117,6 +126,17 @@ func New(opts Options) (*Bridge, error) {
 
 // ProviderNames lists the enabled providers in configuration order.
 func (b *Bridge) ProviderNames() []string { return slices.Clone(b.order) }
+
+// ProviderLabel is the button label of provider name.
+func (b *Bridge) ProviderLabel(name string) string {
+	if l := b.o.ProviderLabels[name]; l != "" {
+		return l
+	}
+	if name == "" {
+		return name
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
+}
 
 // Client returns a registered client.
 func (b *Bridge) Client(id string) (*Client, bool) {

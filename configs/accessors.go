@@ -7,14 +7,6 @@ import (
 	"time"
 )
 
-// GoogleEnabled reports whether Sign in with Google is configured.
-func (c *Config) GoogleEnabled() bool { return c.Providers.Google.ClientID != "" }
-
-// DevEnabled reports whether the dev provider is on.
-func (c *Config) DevEnabled() bool {
-	return c.Providers.Dev.Enabled != nil && *c.Providers.Dev.Enabled
-}
-
 // DemoPageEnabled reports whether the demo page is served at /demo/.
 func (c *Config) DemoPageEnabled() bool {
 	return c.Server.DemoPage != nil && *c.Server.DemoPage
@@ -42,11 +34,12 @@ func (c *Config) AudienceFor(clientID string) []string {
 // its hosts.
 func (c *Config) Summary() []any {
 	var providers []string
-	if c.GoogleEnabled() {
-		providers = append(providers, "google")
-	}
-	if c.DevEnabled() {
-		providers = append(providers, "dev")
+	for _, p := range c.EnabledProviders() {
+		if p.Type == p.Name {
+			providers = append(providers, p.Name)
+		} else {
+			providers = append(providers, p.Name+" ("+p.Type+")")
+		}
 	}
 	out := []any{
 		"mode", string(c.Mode),

@@ -68,12 +68,12 @@ func TestTheExampleFileLoads(t *testing.T) {
 	c, err := Load("socialbridge.example.yaml", fakeEnv(map[string]string{
 		"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY":          testKey,
 		"SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET": "example-secret",
-	}), os.ReadFile)
+	}), os.ReadFile, testTypes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != ModeProduction || !c.GoogleEnabled() || len(c.Clients) != 1 {
-		t.Errorf("mode %q, google %v, %d clients; want production, google and the SPA client", c.Mode, c.GoogleEnabled(), len(c.Clients))
+	if c.Mode != ModeProduction || !c.ProviderEnabled("google") || len(c.Clients) != 1 {
+		t.Errorf("mode %q, google %v, %d clients; want production, google and the SPA client", c.Mode, c.ProviderEnabled("google"), len(c.Clients))
 	}
 }
 

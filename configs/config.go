@@ -6,7 +6,11 @@
 // Load and passes the resulting *Config down.
 package configs
 
-import "time"
+import (
+	"time"
+
+	"github.com/socialbridge/socialbridge/providers"
+)
 
 // Mode is the run mode of the service.
 type Mode string
@@ -51,6 +55,8 @@ type Config struct {
 	// envWarnings are Load's findings in the environment that do not stop
 	// a dev-mode start (misspelt variables); see Warnings.
 	envWarnings []string
+	// providerTypes are the provider types Load was given.
+	providerTypes []providers.Type
 }
 
 // Server configures the HTTP listener and the public identity of the service.
@@ -154,45 +160,6 @@ type Login struct {
 	CodeTTL time.Duration `yaml:"code_ttl"`
 }
 
-// Providers configures the identity providers.
-type Providers struct {
-	Google Google `yaml:"google"`
-	Dev    Dev    `yaml:"dev"`
-}
-
-// Google configures Sign in with Google. It is enabled when ClientID is set.
-type Google struct {
-	// ClientID is the OAuth client id from the Google Cloud console.
-	ClientID string `yaml:"client_id"`
-	// ClientSecret goes with ClientID; required when it is set.
-	ClientSecret string `yaml:"client_secret"`
-	// ClientSecretFile reads ClientSecret from a file.
-	ClientSecretFile string `yaml:"client_secret_file"`
-	// Issuer is the OIDC issuer used for discovery (default
-	// https://accounts.google.com).
-	Issuer string `yaml:"issuer"`
-	// AuthURL, TokenURL, JWKSURL and UserinfoURL override what discovery
-	// returns (proxies, tests). When all of AuthURL, TokenURL and JWKSURL are
-	// set, discovery is skipped.
-	AuthURL     string `yaml:"auth_url"`
-	TokenURL    string `yaml:"token_url"`
-	JWKSURL     string `yaml:"jwks_url"`
-	UserinfoURL string `yaml:"userinfo_url"`
-	// Scopes requested (default openid, email, profile).
-	Scopes []string `yaml:"scopes"`
-	// HostedDomains, when set, admits only Google Workspace accounts whose
-	// verified hd claim is in the list.
-	HostedDomains []string `yaml:"hosted_domains"`
-	// OfflineAccess asks Google for a refresh token.
-	OfflineAccess bool `yaml:"offline_access"`
-}
-
-// Dev configures the local stand-in provider (dev mode only).
-type Dev struct {
-	// Enabled defaults to true in dev mode; production refuses it.
-	Enabled *bool `yaml:"enabled"`
-}
-
 // Client is an application registered to use socialbridge.
 type Client struct {
 	// ID is the client_id.
@@ -210,7 +177,8 @@ type Client struct {
 	SecretFile string `yaml:"secret_file"`
 	// Audience overrides tokens.audience for this client's access tokens.
 	Audience []string `yaml:"audience"`
-	// Providers limits which providers this client offers (default: all).
+	// Providers limits which provider instances this client offers
+	// (default: all enabled ones).
 	Providers []string `yaml:"providers"`
 	// AccessTTL, RefreshIdleTTL and RefreshAbsoluteTTL override tokens.*;
 	// 0 (the default) means the tokens.* value.

@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"github.com/socialbridge/socialbridge/providers"
+
 	"net"
 	"net/url"
 	"path/filepath"
@@ -54,14 +56,13 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Login.FlowTTL, 10*time.Minute)
 	setDefault(&c.Login.CodeTTL, 60*time.Second)
 
-	g := &c.Providers.Google
-	setDefault(&g.Issuer, "https://accounts.google.com")
-	if len(g.Scopes) == 0 {
-		g.Scopes = []string{"openid", "email", "profile"}
+	var newDev func() providers.Settings
+	for _, t := range c.providerTypes {
+		if t.Name == "dev" {
+			newDev = t.NewSettings
+		}
 	}
-	if c.Providers.Dev.Enabled == nil {
-		c.Providers.Dev.Enabled = new(dev)
-	}
+	c.providerDefaults(newDev)
 
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")

@@ -29,7 +29,7 @@ func TestDevModeRefusesSettingsThatLookLikeADeploymentUnlessAskedFor(t *testing.
 			with(google, "SOCIALBRIDGE_SERVER_ADDR", ":8080", "SOCIALBRIDGE_SERVER_PUBLIC_URL", "https://auth.example.com"),
 			[]string{
 				"mode: not set, so dev mode applies (there is no config file)",
-				"server.public_url (https), providers.google.client_id, providers.google.client_secret",
+				"server.public_url (https), providers.google (talks to https://accounts.google.com)",
 				"Set mode: production (SOCIALBRIDGE_MODE=production) and crypto.encryption_key, or mode: dev (SOCIALBRIDGE_MODE=dev) explicitly to keep the dev provider",
 				`server.addr: dev mode listens on loopback only (127.0.0.1, ::1 or localhost), got ":8080"`,
 			}},
@@ -38,17 +38,17 @@ func TestDevModeRefusesSettingsThatLookLikeADeploymentUnlessAskedFor(t *testing.
 			[]string{"mode: not set", "settings are set: server.public_url (https)."}},
 		{"Google credentials alone are refused without a mode",
 			google,
-			[]string{"settings are set: providers.google.client_id, providers.google.client_secret."}},
+			[]string{"settings are set: providers.google (talks to https://accounts.google.com)."}},
 		{"a Google secret alone is refused without a mode",
 			map[string]string{"SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET": "google-secret"},
-			[]string{"settings are set: providers.google.client_secret."}},
+			[]string{"settings are set: providers.google (talks to https://accounts.google.com).", "providers.google.client_id: required"}},
 		{"mode dev said explicitly keeps the dev provider next to production settings",
 			with(google, "SOCIALBRIDGE_MODE", "dev", "SOCIALBRIDGE_SERVER_PUBLIC_URL", "https://auth.example.com"), nil},
 		{"Google credentials for a fake on loopback are not production settings",
 			with(google, "SOCIALBRIDGE_PROVIDERS_GOOGLE_ISSUER", "http://127.0.0.1:9999"), nil},
 		{"a Google fake on loopback with an endpoint elsewhere is real",
 			with(google, "SOCIALBRIDGE_PROVIDERS_GOOGLE_ISSUER", "http://127.0.0.1:9999", "SOCIALBRIDGE_PROVIDERS_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
-			[]string{"settings are set: providers.google.client_id"}},
+			[]string{"settings are set: providers.google (talks to https://oauth2.googleapis.com/token)"}},
 		{"an http public URL is a dev setting", map[string]string{"SOCIALBRIDGE_SERVER_PUBLIC_URL": "http://devbox.lan:8080"}, nil},
 		{"mode production said in the environment is production",
 			with(google, "SOCIALBRIDGE_MODE", "production", "SOCIALBRIDGE_SERVER_PUBLIC_URL", "https://auth.example.com", "SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY", testKey), nil},
@@ -56,7 +56,7 @@ func TestDevModeRefusesSettingsThatLookLikeADeploymentUnlessAskedFor(t *testing.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Load("", fakeEnv(tt.env), os.ReadFile)
+			_, err := Load("", fakeEnv(tt.env), os.ReadFile, testTypes())
 			checkLoadErr(t, err, tt.wants)
 		})
 	}
@@ -86,7 +86,7 @@ func TestDevModeListensOnLoopbackOnly(t *testing.T) {
 			t.Parallel()
 			c, err := Load("", fakeEnv(map[string]string{
 				"SOCIALBRIDGE_MODE": "dev", "SOCIALBRIDGE_SERVER_ADDR": tt.addr, "SOCIALBRIDGE_SERVER_ALLOW_DEV_ON_ALL_INTERFACES": tt.allow,
-			}), os.ReadFile)
+			}), os.ReadFile, testTypes())
 			if tt.want != "" {
 				checkLoadErr(t, err, []string{tt.want})
 				return

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/socialbridge/socialbridge/providers"
 )
 
 // ConfigFileVariable names the config file when -config is not given.
@@ -33,10 +35,15 @@ type Env struct {
 // defaults, and finally Validate. It reads the environment only through
 // env and files only through readFile, so tests need neither.
 //
-// Every key except those under clients can be overridden by the variable
+// types are the provider types the providers mapping may use (see
+// Providers).
+//
+// Every key except those under clients and claims can be overridden by the variable
 // SOCIALBRIDGE_<PATH>, PATH being the key path in upper case with dots
-// replaced by underscores (providers.google.client_id is
-// SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_ID). Lists are comma-separated.
+// replaced by underscores and dashes (providers.google.client_id is
+// SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_ID); such variables also create a
+// provider instance named after its type when the file has none.
+// Lists are comma-separated.
 // SOCIALBRIDGE_<PATH>_FILE reads the value from a file instead; for a key
 // with a *_file sibling (crypto.encryption_key) that variable is the
 // sibling's own override. MONGODB_URI is an alias of
@@ -51,9 +58,9 @@ type Env struct {
 // the environment, then those of Validate, except the ones that follow
 // from a value already reported (a duration that did not parse is not also
 // "required").
-func Load(path string, env Env, readFile func(string) ([]byte, error)) (*Config, error) {
-	cfg := &Config{}
-	l := loader{getenv: withMongoDBAlias(env.Getenv), readFile: readFile, failed: map[string]bool{}}
+func Load(path string, env Env, readFile func(string) ([]byte, error), types []providers.Type) (*Config, error) {
+	cfg := &Config{providerTypes: types}
+	l := loader{getenv: withMongoDBAlias(env.Getenv), readFile: readFile, failed: map[string]bool{}, types: types}
 	if path != "" {
 		data, err := readFile(path)
 		if err != nil {
@@ -75,7 +82,7 @@ func Load(path string, env Env, readFile func(string) ([]byte, error)) (*Config,
 	cfg.applyDefaults()
 
 	errs := l.errs
-	for _, problem := range unknownVariables(env.Names, l.getenv) {
+	for _, problem := range unknownVariables(env.Names, l.getenv, cfg) {
 		if cfg.Mode == ModeDev {
 			cfg.envWarnings = append(cfg.envWarnings, problem+"; ignored")
 		} else {
@@ -158,6 +165,11 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // "key:" with no value keeps the zero value, so the default applies
 	}
+	switch {
+	case v.Type() == providersType:
+		d.decodeProviders(n, v, path)
+		return
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
@@ -213,6 +225,8 @@ type loader struct {
 	// failed holds the key paths (without list items' ids) whose value
 	// could not be read; "" stands for the whole configuration.
 	failed map[string]bool
+	// types are the provider types instances may have.
+	types []providers.Type
 }
 
 // fail records err about the key at path.
@@ -246,10 +260,12 @@ func (l *loader) applyEnv(v reflect.Value, path string) {
 		f, _ := fieldByKey(v, key)
 		p := joinKey(path, key)
 		switch {
+		case f.Type() == providersType:
+			l.applyProviderEnv(f.Addr().Interface().(*Providers), p)
 		case f.Kind() == reflect.Struct:
 			l.applyEnv(f, p)
 		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
-			// clients: file only.
+			// clients, claims: file only.
 		case isFileKey(v, key):
 			// Overridden together with its sibling, below.
 		default:
@@ -302,6 +318,10 @@ func (l *loader) readSecretFiles(v reflect.Value, path string) {
 			l.readSecretFiles(v.Index(i), itemPath(path, i, v.Index(i)))
 		}
 	case reflect.Struct:
+		if v.Type() == providersType {
+			l.readProviderSecretFiles(v.Addr().Interface().(*Providers), path)
+			return
+		}
 		for _, key := range keys(v) {
 			f, _ := fieldByKey(v, key)
 			if !isFileKey(v, key) {
@@ -420,7 +440,7 @@ func isFileKey(v reflect.Value, key string) bool {
 
 // envName is the variable that overrides the key at path.
 func envName(path string) string {
-	return "SOCIALBRIDGE_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+	return "SOCIALBRIDGE_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(path))
 }
 
 func joinKey(path, key string) string {

@@ -63,12 +63,12 @@ func loadYAML(t *testing.T, content string, env, files map[string]string) (*Conf
 		vars[k] = strings.ReplaceAll(v, "$DIR", dir)
 	}
 	path := writeFile(t, dir, "config.yaml", strings.ReplaceAll(content, "$DIR", dir))
-	return Load(path, fakeEnv(vars), os.ReadFile)
+	return Load(path, fakeEnv(vars), os.ReadFile, testTypes())
 }
 
 func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 	t.Parallel()
-	c, err := Load("", fakeEnv(nil), os.ReadFile)
+	c, err := Load("", fakeEnv(nil), os.ReadFile, testTypes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +94,8 @@ func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 		{"server.allow_dev_on_all_interfaces", c.Server.AllowDevOnAllInterfaces, false},
 		{"login.flow_ttl", c.Login.FlowTTL, 10 * time.Minute},
 		{"login.code_ttl", c.Login.CodeTTL, 60 * time.Second},
-		{"google issuer", c.Providers.Google.Issuer, "https://accounts.google.com"},
-		{"google scopes", strings.Join(c.Providers.Google.Scopes, " "), "openid email profile"},
-		{"google enabled", c.GoogleEnabled(), false},
+		{"providers", strings.Join(c.providerNames(), " "), "dev"},
+		{"google enabled", c.ProviderEnabled("google"), false},
 		{"dev enabled", c.DevEnabled(), true},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
@@ -120,9 +119,9 @@ func TestLoadWithAFileDefaultsToProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != ModeProduction || c.Server.Addr != ":8080" || c.DevEnabled() || c.DemoPageEnabled() || !c.GoogleEnabled() {
+	if c.Mode != ModeProduction || c.Server.Addr != ":8080" || c.DevEnabled() || c.DemoPageEnabled() || !c.ProviderEnabled("google") {
 		t.Errorf("mode %q, addr %q, dev %v, demo page %v, google %v; want production defaults",
-			c.Mode, c.Server.Addr, c.DevEnabled(), c.DemoPageEnabled(), c.GoogleEnabled())
+			c.Mode, c.Server.Addr, c.DevEnabled(), c.DemoPageEnabled(), c.ProviderEnabled("google"))
 	}
 	if len(c.Clients) != 1 || c.Clients[0].Name != "spa" || c.Clients[0].AccessTTL != 0 {
 		t.Errorf("clients = %+v, want only spa, named after its id, with TTLs left at 0", c.Clients)
@@ -149,7 +148,7 @@ func TestDevModeDerivesThePublicURLAndDemoClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := Load("", fakeEnv(tt.env), os.ReadFile)
+			c, err := Load("", fakeEnv(tt.env), os.ReadFile, testTypes())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +161,7 @@ func TestDevModeDerivesThePublicURLAndDemoClient(t *testing.T) {
 
 func TestSetPublicURLAddsTheDemoClientOnceThePortIsKnown(t *testing.T) {
 	t.Parallel()
-	c, err := Load("", fakeEnv(map[string]string{"SOCIALBRIDGE_SERVER_ADDR": "127.0.0.1:0"}), os.ReadFile)
+	c, err := Load("", fakeEnv(map[string]string{"SOCIALBRIDGE_SERVER_ADDR": "127.0.0.1:0"}), os.ReadFile, testTypes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +235,7 @@ func TestLoadTakesValuesFromTheEnvironmentAndFiles(t *testing.T) {
 			name:  "a boolean variable",
 			yaml:  productionYAML,
 			env:   map[string]string{"SOCIALBRIDGE_PROVIDERS_GOOGLE_OFFLINE_ACCESS": "true"},
-			check: func(c *Config) (any, any) { return c.Providers.Google.OfflineAccess, true },
+			check: func(c *Config) (any, any) { return googleOf(c).OfflineAccess, true },
 		},
 		{
 			name:  "a file duration is a Go duration",
@@ -261,7 +260,7 @@ func TestLoadTakesValuesFromTheEnvironmentAndFiles(t *testing.T) {
 			name:  "a *_file key in the file",
 			yaml:  strings.Replace(productionYAML, "client_secret: google-secret", "client_secret_file: $DIR/gs", 1),
 			files: map[string]string{"gs": "  from-file \n"},
-			check: func(c *Config) (any, any) { return c.Providers.Google.ClientSecret, "from-file" },
+			check: func(c *Config) (any, any) { return googleOf(c).ClientSecret, "from-file" },
 		},
 		{
 			name:  "a client's secret_file",
@@ -334,7 +333,7 @@ func TestLoadRejectsBadInputNamingTheKeyOrVariable(t *testing.T) {
 		{
 			name:  "an unknown key",
 			yaml:  "providers:\n  google:\n    cliend_id: x\n",
-			wants: []string{"config.yaml: line 3: providers.google.cliend_id: unknown key; did you mean client_id?"},
+			wants: []string{"config.yaml: line 3: providers.google.cliend_id: unknown key for a provider of type google; did you mean client_id?"},
 		},
 		{
 			name:  "an unknown top-level key",
@@ -546,7 +545,7 @@ func TestLoadLeavesOutWhatFollowsFromAProblemAlreadyReported(t *testing.T) {
 
 func TestLoadReportsAMissingConfigFile(t *testing.T) {
 	t.Parallel()
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), fakeEnv(nil), os.ReadFile)
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), fakeEnv(nil), os.ReadFile, testTypes())
 	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Errorf("err = %v, want one naming the file", err)
 	}

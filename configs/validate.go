@@ -42,7 +42,7 @@ func (c *Config) problems() []problem {
 	v.crypto(c.Crypto)
 	v.tokens(c.Tokens)
 	v.login(c.Login)
-	v.providers(c)
+	v.validateProviders(c, c.providerTypeNames())
 	v.clients(c)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
@@ -100,38 +100,13 @@ func (v *validator) defaultedDevMode(c *Config) {
 	if u, err := url.Parse(c.Server.PublicURL); err == nil && u.Scheme == "https" {
 		keys = append(keys, "server.public_url (https)")
 	}
-	if g := c.Providers.Google; googleOffLoopback(g) {
-		if g.ClientID != "" {
-			keys = append(keys, "providers.google.client_id")
-		}
-		if g.ClientSecret != "" {
-			keys = append(keys, "providers.google.client_secret")
-		}
-	}
+	keys = append(keys, c.realProviders()...)
 	if len(keys) == 0 {
 		return
 	}
 	v.add("mode", "not set, so dev mode applies (there is no config file), whose test-user provider signs anyone in, but production "+
 		"settings are set: %s. Set mode: production (SOCIALBRIDGE_MODE=production) and crypto.encryption_key, or mode: dev "+
 		"(SOCIALBRIDGE_MODE=dev) explicitly to keep the dev provider", strings.Join(keys, ", "))
-}
-
-// googleOffLoopback reports whether Google credentials are set for a
-// Google that is not on this machine: real credentials, as opposed to a
-// local fake (tests) whose issuer and endpoints are all on loopback.
-func googleOffLoopback(g Google) bool {
-	if g.ClientID == "" && g.ClientSecret == "" {
-		return false
-	}
-	for _, raw := range []string{g.Issuer, g.AuthURL, g.TokenURL, g.JWKSURL, g.UserinfoURL} {
-		if raw == "" {
-			continue
-		}
-		if u, err := url.Parse(raw); err != nil || !isLoopback(u.Hostname()) {
-			return true
-		}
-	}
-	return false
 }
 
 func (v *validator) server(c *Config) {
@@ -281,46 +256,6 @@ func (v *validator) login(l Login) {
 	}
 }
 
-var domainName = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-func (v *validator) providers(c *Config) {
-	g := c.Providers.Google
-	switch {
-	case g.ClientID != "" && g.ClientSecret == "":
-		v.add("providers.google.client_secret", "required when providers.google.client_id is set (set SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET or providers.google.client_secret_file)")
-	case g.ClientID == "" && g.ClientSecret != "":
-		v.add("providers.google.client_id", "required when providers.google.client_secret is set")
-	}
-	for _, u := range []struct{ key, raw string }{
-		{"issuer", g.Issuer}, {"auth_url", g.AuthURL}, {"token_url", g.TokenURL}, {"jwks_url", g.JWKSURL}, {"userinfo_url", g.UserinfoURL},
-	} {
-		if u.raw == "" {
-			continue
-		}
-		if problem := v.httpURL(u.raw); problem != "" {
-			v.add("providers.google."+u.key, "%s", problem)
-		}
-	}
-	if g.ClientID != "" && !slices.Contains(g.Scopes, "openid") {
-		v.add("providers.google.scopes", "must include openid: sign-in relies on Google's ID token")
-	}
-	for i, d := range g.HostedDomains {
-		if len(d) > 253 || !domainName.MatchString(d) {
-			v.add(fmt.Sprintf("providers.google.hosted_domains[%d]", i), "must be a lower-case domain name like example.com, got %q", d)
-		}
-	}
-	if c.DevEnabled() && c.Mode != ModeDev {
-		v.add("providers.dev.enabled", "the dev provider is only allowed in dev mode")
-	}
-	switch {
-	case c.GoogleEnabled() || c.DevEnabled():
-	case v.prod:
-		v.add("providers", "no provider is enabled (configure providers.google.client_id)")
-	default:
-		v.add("providers", "no provider is enabled (configure providers.google.client_id or set providers.dev.enabled)")
-	}
-}
-
 // clientID is what a client_id may look like: safe in URLs, logs and keys.
 var clientID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
@@ -375,13 +310,11 @@ func (v *validator) clients(c *Config) {
 
 		enabled := false
 		for j, p := range cl.Providers {
-			switch p {
-			case "google":
-				enabled = enabled || c.GoogleEnabled()
-			case "dev":
-				enabled = enabled || c.DevEnabled()
-			default:
-				v.add(fmt.Sprintf("%s.providers[%d]", path, j), `must be "google" or "dev", got %q`, p)
+			switch {
+			case c.ProviderEnabled(p):
+				enabled = true
+			case !slices.ContainsFunc(c.Providers.Instances, func(i ProviderInstance) bool { return i.Name == p }):
+				v.add(fmt.Sprintf("%s.providers[%d]", path, j), "%q is not a configured provider (configured: %s)", p, strings.Join(c.providerNames(), ", "))
 			}
 		}
 		if len(cl.Providers) > 0 && !enabled {

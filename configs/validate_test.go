@@ -14,7 +14,7 @@ import (
 func validConfig(t *testing.T, dev bool) *Config {
 	t.Helper()
 	if dev {
-		c, err := Load("", fakeEnv(nil), os.ReadFile)
+		c, err := Load("", fakeEnv(nil), os.ReadFile, testTypes())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,24 +102,24 @@ func TestValidate(t *testing.T) {
 		{"the flow TTL must be positive", false, func(c *Config) { c.Login.FlowTTL = 0 }, "login.flow_ttl: must be greater than 0"},
 		{"codes live at most 10m", false, func(c *Config) { c.Login.CodeTTL = 11 * time.Minute }, "login.code_ttl: must be at most 10m"},
 
-		{"a Google client id needs its secret", false, func(c *Config) { c.Providers.Google.ClientSecret = "" },
-			"providers.google.client_secret: required when providers.google.client_id is set"},
-		{"a Google secret needs a client id", true, func(c *Config) { c.Providers.Google.ClientSecret = "x" },
-			"providers.google.client_id: required when providers.google.client_secret is set"},
-		{"Google endpoints are http(s) URLs", false, func(c *Config) { c.Providers.Google.TokenURL = "ftp://x.example.com/token" },
-			`providers.google.token_url: must be an absolute http(s) URL, got "ftp://x.example.com/token"`},
-		{"Google endpoints use https in production", false, func(c *Config) { c.Providers.Google.JWKSURL = "http://x.example.com/jwks" },
-			"providers.google.jwks_url: must use https in production"},
-		{"Google endpoints may be http on loopback", false, func(c *Config) { c.Providers.Google.Issuer = "http://localhost:9999" }, ""},
-		{"hosted domains are lower-case domain names", false, func(c *Config) { c.Providers.Google.HostedDomains = []string{"example.com", "Example.COM"} },
+		{"a Google client id needs its secret", false, func(c *Config) { googleOf(c).ClientSecret = "" },
+			"providers.google.client_secret: required: the client secret from Google Cloud console"},
+		{"a Google secret needs a client id", true, func(c *Config) { googleOf(c).ClientSecret = "x" },
+			"providers.google.client_id: required: the client (application) id from Google Cloud console"},
+		{"Google endpoints are http(s) URLs", false, func(c *Config) { googleOf(c).TokenURL = "ftp://x.example.com/token" },
+			`providers.google.token_url: must be an absolute https URL, got "ftp://x.example.com/token"`},
+		{"Google endpoints use https in production", false, func(c *Config) { googleOf(c).JWKSURL = "http://x.example.com/jwks" },
+			"providers.google.jwks_url: must use https outside dev mode"},
+		{"Google endpoints may be http on loopback", false, func(c *Config) { googleOf(c).Issuer = "http://localhost:9999" }, ""},
+		{"hosted domains are lower-case domain names", false, func(c *Config) { googleOf(c).HostedDomains = []string{"example.com", "Example.COM"} },
 			`providers.google.hosted_domains[1]: must be a lower-case domain name like example.com, got "Example.COM"`},
-		{"Google scopes include openid", false, func(c *Config) { c.Providers.Google.Scopes = []string{"email"} },
+		{"Google scopes include openid", false, func(c *Config) { googleOf(c).Scopes = []string{"email"} },
 			"providers.google.scopes: must include openid"},
-		{"the dev provider is refused in production", false, func(c *Config) { c.Providers.Dev.Enabled = new(true) },
+		{"the dev provider is refused in production", false, func(c *Config) { instanceOf(c, "dev").Enabled = new(true) },
 			"providers.dev.enabled: the dev provider is only allowed in dev mode"},
-		{"production needs a provider", false, func(c *Config) { c.Providers.Google = Google{Scopes: []string{"openid"}} },
-			"providers: no provider is enabled (configure providers.google.client_id)"},
-		{"dev mode needs a provider too", true, func(c *Config) { c.Providers.Dev.Enabled = new(false) },
+		{"production needs a provider", false, func(c *Config) { instanceOf(c, "google").Enabled = new(false) },
+			"providers: no provider is enabled (configure one, e.g. providers.google.client_id)"},
+		{"dev mode needs a provider too", true, func(c *Config) { instanceOf(c, "dev").Enabled = new(false) },
 			"providers: no provider is enabled"},
 
 		{"a client id is required", false, func(c *Config) { spa(c).ID = "" }, "clients[0].id: required"},
@@ -162,7 +162,7 @@ func TestValidate(t *testing.T) {
 		{"a CORS origin is an http(s) origin", false, func(c *Config) { spa(c).CORSOrigins = []string{"app.example.com"} },
 			`clients[0] (id "spa").cors_origins[0]: must be an origin like https://app.example.com`},
 		{"a client's providers are known ones", false, func(c *Config) { spa(c).Providers = []string{"google", "facebook"} },
-			`clients[0] (id "spa").providers[1]: must be "google" or "dev", got "facebook"`},
+			`clients[0] (id "spa").providers[1]: "facebook" is not a configured provider (configured: google)`},
 		{"a client needs one of its providers enabled", false, func(c *Config) { spa(c).Providers = []string{"dev"} },
 			`clients[0] (id "spa").providers: none of the listed providers is enabled`},
 		{"client TTLs cannot be negative", false, func(c *Config) { spa(c).RefreshIdleTTL = -time.Hour },
@@ -228,9 +228,9 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		{"a malformed encryption key", func(c *Config) { c.Crypto.EncryptionKey = secret }},
 		{"a short encryption key", func(c *Config) { c.Crypto.EncryptionKey = base64.StdEncoding.EncodeToString([]byte(secret)) }},
 		{"a MongoDB URI with the wrong scheme", func(c *Config) { c.Store.MongoDBURI = "postgres://admin:" + secret + "@db.example.com" }},
-		{"a Google secret without a client id", func(c *Config) { c.Providers.Google.ClientID = ""; c.Providers.Google.ClientSecret = secret }},
+		{"a Google secret without a client id", func(c *Config) { googleOf(c).ClientID = ""; googleOf(c).ClientSecret = secret }},
 		{"a public URL with a password", func(c *Config) { c.Server.PublicURL = "https://u:" + secret + "@auth.example.com/" }},
-		{"a Google endpoint with a password", func(c *Config) { c.Providers.Google.TokenURL = "ftp://u:" + secret + "@x.example.com" }},
+		{"a Google endpoint with a password", func(c *Config) { googleOf(c).TokenURL = "ftp://u:" + secret + "@x.example.com" }},
 		{"a client secret that is too short", func(c *Config) { c.Clients[0].Secret = secret }},
 		{"a confidential client that is otherwise invalid", func(c *Config) {
 			c.Clients[0].Secret = secret

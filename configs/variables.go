@@ -20,8 +20,8 @@ var serviceLinkVariable = regexp.MustCompile(`^SOCIALBRIDGE_(SERVICE_(HOST|PORT)
 // that starts with SOCIALBRIDGE_ (in any case), is set to something and
 // configures nothing, with the known variable closest to it. An empty
 // variable counts as unset, here as everywhere.
-func unknownVariables(names []string, getenv func(string) string) []string {
-	known := knownVariables()
+func unknownVariables(names []string, getenv func(string) string, cfg *Config) []string {
+	known := knownVariables(cfg)
 	names = slices.Sorted(slices.Values(names))
 	var out []string
 	for _, name := range slices.Compact(names) {
@@ -38,29 +38,46 @@ func unknownVariables(names []string, getenv func(string) string) []string {
 	return out
 }
 
-// knownVariables lists every variable Load reads, and the config file's.
-func knownVariables() []string {
-	known := []string{ConfigFileVariable}
-	var walk func(t reflect.Type, path string)
-	walk = func(t reflect.Type, path string) {
-		for i := range t.NumField() {
-			key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			ft := t.Field(i).Type
-			switch {
-			case key == "":
-			case ft.Kind() == reflect.Struct:
-				walk(ft, joinKey(path, key))
-			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-				// clients: file only.
-			case strings.HasSuffix(key, "_file") && hasKey(t, strings.TrimSuffix(key, "_file")):
-				// x_file is set by X_FILE, listed with x.
-			default:
-				name := envName(joinKey(path, key))
-				known = append(known, name, name+"_FILE")
-			}
+// knownVariables lists every variable Load reads, and the config file's:
+// those of every fixed key, and those of every provider instance cfg has
+// and every instance a provider type's variables would create.
+func knownVariables(cfg *Config) []string {
+	known := append([]string{ConfigFileVariable}, structVariables(reflect.TypeFor[Config](), "")...)
+	if cfg == nil {
+		return known
+	}
+	for _, inst := range cfg.Providers.Instances {
+		known = append(known, instanceVariables(&inst, joinKey("providers", inst.Name))...)
+	}
+	for _, t := range cfg.providerTypes {
+		inst := ProviderInstance{Name: t.Name, Settings: t.NewSettings()}
+		known = append(known, instanceVariables(&inst, joinKey("providers", t.Name))...)
+	}
+	return known
+}
+
+// structVariables lists the variables of the keys of struct type t at
+// path (X and X_FILE for each leaf).
+func structVariables(t reflect.Type, path string) []string {
+	var known []string
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		ft := t.Field(i).Type
+		switch {
+		case key == "":
+		case ft == providersType:
+			// Instances: see knownVariables.
+		case ft.Kind() == reflect.Struct:
+			known = append(known, structVariables(ft, joinKey(path, key))...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			// clients, claims: file only.
+		case strings.HasSuffix(key, "_file") && hasKey(t, strings.TrimSuffix(key, "_file")):
+			// x_file is set by X_FILE, listed with x.
+		default:
+			name := envName(joinKey(path, key))
+			known = append(known, name, name+"_FILE")
 		}
 	}
-	walk(reflect.TypeFor[Config](), "")
 	return known
 }
 

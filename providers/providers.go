@@ -1,14 +1,21 @@
 // Package providers defines the seam between socialbridge and an upstream
-// identity provider. Each adapter (google, dev, ...) lives in its own
-// sub-package, builds authorization URLs, exchanges codes and returns a
-// verified Identity. Adapters know nothing about users, storage or
-// socialbridge's own tokens.
+// identity provider. Each adapter (google, azure, facebook, oidc, dev)
+// lives in its own sub-package, builds authorization URLs, exchanges codes
+// and returns a verified Identity. Adapters know nothing about users,
+// storage or socialbridge's own tokens.
+//
+// Providers are configured as named instances of a Type (two Entra
+// tenants side by side are two instances of type azure). What an adapter
+// can do beyond the browser flow is a small optional interface checked by
+// type assertion: Refresher (refresh a provider access token), and Mounter
+// (serve pages of its own).
 package providers
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/socialbridge/socialbridge/claims"
@@ -17,14 +24,73 @@ import (
 // Provider is an upstream identity provider that supports the browser
 // authorization-code flow with PKCE.
 type Provider interface {
-	// Name is the provider's stable name ("google"); it is the first half
-	// of every identity key and the last segment of the callback path.
+	// Name is the instance's configured name ("google", "corp"); it is
+	// the first half of every identity key and the last segment of the
+	// callback path.
 	Name() string
 	// AuthCodeURL returns where to send the browser to sign in.
 	AuthCodeURL(ctx context.Context, req AuthRequest) (string, error)
 	// Exchange redeems the provider's code and returns the verified
-	// identity. It must check the nonce of AuthRequest.
+	// identity. An adapter whose provider returns an id_token checks its
+	// nonce against ExchangeRequest.Nonce; one without (plain OAuth 2.0)
+	// relies on state and PKCE.
 	Exchange(ctx context.Context, req ExchangeRequest) (*Identity, error)
+}
+
+// Refresher is the optional ability to get a fresh provider access token
+// with the provider's refresh token, for backends that call the
+// provider's API on the user's behalf.
+type Refresher interface {
+	// Refresh redeems refreshToken. The result's RefreshToken is empty
+	// when the provider kept the old one. An *Error with CodeInvalidGrant
+	// means the refresh token is dead (revoked, expired, consent
+	// withdrawn): the person must sign in again.
+	Refresh(ctx context.Context, refreshToken string) (*Tokens, error)
+}
+
+// Mounter is the optional ability to serve pages of its own (the dev
+// provider's test-user page). Routes returns the path prefix and handler.
+type Mounter interface {
+	Routes() (prefix string, h http.Handler)
+}
+
+// Settings is one provider instance's type-specific configuration: a
+// pointer to a struct whose yaml tags are its keys under
+// providers.<name> (client_id, issuer, ...). The configuration loader
+// fills it from the file and SOCIALBRIDGE_PROVIDERS_<NAME>_<KEY>
+// variables, reads x from x_file siblings, then calls Validate.
+type Settings interface {
+	// Validate reports every problem with report, key being the yaml key
+	// below the instance ("client_secret", "tenants[1]"). dev says
+	// whether socialbridge runs in dev mode.
+	Validate(dev bool, report func(key, message string))
+}
+
+// Instance is what every adapter of an instance is built with.
+type Instance struct {
+	// Name is the instance's configured name.
+	Name string
+	// PublicURL is socialbridge's external base URL.
+	PublicURL string
+	// HTTPClient talks to the provider; nil means the adapter's default
+	// (with a timeout).
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Type is a kind of provider that configuration instantiates. Adding a
+// type is its package plus one line in the registry of cmd/socialbridge.
+type Type struct {
+	// Name is the value of type: in configuration ("azure").
+	Name string
+	// Label is the default button label ("Microsoft").
+	Label string
+	// NewSettings returns new, empty settings for the loader to fill.
+	NewSettings func() Settings
+	// New builds an instance from its validated settings (of the
+	// concrete type NewSettings returns).
+	New func(inst Instance, s Settings) (Provider, error)
 }
 
 // AuthRequest holds what socialbridge generated for one sign-in attempt.
@@ -72,9 +138,17 @@ type Identity struct {
 	Subject string
 	// Profile is the normalized profile the provider vouched for.
 	Profile claims.Profile
+	// Tenant is the organisation the account belongs to when the
+	// provider has them (Entra ID's tid); empty otherwise.
+	Tenant string
 	// AuthTime is when the provider last authenticated the person (an
 	// id_token's auth_time); zero when the provider did not say.
 	AuthTime time.Time
+	// Claims are the provider's raw claims (the id_token's, or the
+	// profile a provider API returned), JSON-shaped, for the configured
+	// rules that copy provider claims into socialbridge's tokens. They
+	// are never stored.
+	Claims map[string]any
 	// Tokens are the provider's tokens; socialbridge stores them encrypted
 	// and never puts them in its own tokens.
 	Tokens Tokens
@@ -90,6 +164,8 @@ type Tokens struct {
 	RefreshToken string
 	IDToken      string
 	Expiry       time.Time
+	// Scopes the provider granted, when it said; else the ones asked for.
+	Scopes []string
 }
 
 // Error is a failure reported by, or caused by, a provider. Code is a short

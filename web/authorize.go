@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -157,24 +156,9 @@ func (s *Server) loginPage(c *gin.Context, choice *bridge.LoginChoice, q url.Val
 			pq[k] = v
 		}
 		pq.Set("provider", p)
-		links = append(links, providerLink{Name: p, Label: providerLabel(p), URL: "/authorize?" + pq.Encode()})
+		links = append(links, providerLink{Name: p, Label: s.o.Bridge.ProviderLabel(p), URL: "/authorize?" + pq.Encode()})
 	}
 	s.render(c, http.StatusOK, "login.html", map[string]any{
 		"Title": "Sign in", "Client": choice.Client.Name, "Providers": links, "DevMode": s.o.DevMode,
 	})
-}
-
-// providerLabel is a provider's display name.
-func providerLabel(name string) string {
-	switch name {
-	case "google":
-		return "Google"
-	case "dev":
-		return "Dev (test users)"
-	default:
-		if name == "" {
-			return name
-		}
-		return strings.ToUpper(name[:1]) + name[1:]
-	}
 }

@@ -116,7 +116,7 @@ func (s *Server) home(c *gin.Context) {
 func (s *Server) demo(c *gin.Context) {
 	links := make([]providerLink, 0)
 	for _, p := range s.o.Bridge.ClientProviders(s.o.DemoClientID) {
-		links = append(links, providerLink{Name: p, Label: providerLabel(p)})
+		links = append(links, providerLink{Name: p, Label: s.o.Bridge.ProviderLabel(p)})
 	}
 	s.render(c, http.StatusOK, "demo.html", map[string]any{
 		"Title": "socialbridge demo", "ClientID": s.o.DemoClientID, "RedirectURI": s.o.PublicURL + "/demo/",

@@ -30,7 +30,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.Load(*configPath, configs.Env{Getenv: getenv, Names: envNames(environ)}, os.ReadFile)
+	cfg, err := configs.Load(*configPath, configs.Env{Getenv: getenv, Names: envNames(environ)}, os.ReadFile, providerTypes())
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}

@@ -14,9 +14,6 @@ import (
 
 	"github.com/socialbridge/socialbridge/bridge"
 	"github.com/socialbridge/socialbridge/configs"
-	"github.com/socialbridge/socialbridge/providers"
-	"github.com/socialbridge/socialbridge/providers/dev"
-	"github.com/socialbridge/socialbridge/providers/google"
 	"github.com/socialbridge/socialbridge/store"
 	"github.com/socialbridge/socialbridge/store/mongo"
 	"github.com/socialbridge/socialbridge/store/sqlite"
@@ -97,8 +94,11 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 	}
 	s.keyring = keyring
 
-	provs, mounts := buildProviders(cfg)
-	s.mounts = mounts
+	provs, err := buildProviders(cfg, providerTypes())
+	if err != nil {
+		return err
+	}
+	s.mounts = provs.mounts
 	var clients []bridge.Client
 	for _, c := range settings {
 		clients = append(clients, bridge.Client{
@@ -110,7 +110,7 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 	}
 	s.bridge, err = bridge.New(bridge.Options{
 		PublicURL: cfg.Server.PublicURL, Store: s.store, Issuer: tokens.NewIssuer(keyring, cfg.Server.PublicURL, nil),
-		Sealer: sealer, Providers: provs, Clients: clients, FlowKey: flowKey,
+		Sealer: sealer, Providers: provs.list, ProviderLabels: provs.labels, Clients: clients, FlowKey: flowKey,
 		FlowTTL: cfg.Login.FlowTTL, CodeTTL: cfg.Login.CodeTTL, RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace,
 		Logger: s.logger,
 	})
@@ -211,26 +211,6 @@ func legacyDatabase(dataDir string) string {
 		return ""
 	}
 	return dir
-}
-
-// buildProviders creates the enabled providers and the handlers they mount.
-func buildProviders(cfg *configs.Config) ([]providers.Provider, map[string]http.Handler) {
-	var out []providers.Provider
-	mounts := map[string]http.Handler{}
-	if cfg.GoogleEnabled() {
-		g := cfg.Providers.Google
-		out = append(out, google.New(google.Config{
-			ClientID: g.ClientID, ClientSecret: g.ClientSecret, Issuer: g.Issuer,
-			AuthURL: g.AuthURL, TokenURL: g.TokenURL, JWKSURL: g.JWKSURL, UserinfoURL: g.UserinfoURL,
-			Scopes: g.Scopes, HostedDomains: g.HostedDomains, OfflineAccess: g.OfflineAccess,
-		}))
-	}
-	if cfg.DevEnabled() {
-		d := dev.New(cfg.Server.PublicURL, nil, nil)
-		out = append(out, d)
-		mounts[dev.PathPrefix] = d.Handler()
-	}
-	return out, mounts
 }
 
 // newLogger builds the one logger every part gets.

@@ -229,3 +229,33 @@ func randomString() string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// Routes implements providers.Mounter: the test-user page.
+func (p *Provider) Routes() (string, http.Handler) { return PathPrefix, p.Handler() }
+
+// Settings is the dev provider's configuration (providers.dev). It has
+// no settings of its own: enabled (default: on in dev mode) is common to
+// every provider.
+type Settings struct{}
+
+// Validate implements providers.Settings. The dev provider exists only in
+// dev mode.
+func (s *Settings) Validate(dev bool, report func(key, message string)) {
+	if !dev {
+		report("enabled", "the dev provider is only allowed in dev mode")
+	}
+}
+
+// Type is the dev provider type. Its instance must be named dev.
+func Type() providers.Type {
+	return providers.Type{
+		Name: Name, Label: "Dev (test users)",
+		NewSettings: func() providers.Settings { return &Settings{} },
+		New: func(inst providers.Instance, _ providers.Settings) (providers.Provider, error) {
+			if inst.Name != Name {
+				return nil, fmt.Errorf("the dev provider must be named %q, not %q", Name, inst.Name)
+			}
+			return New(inst.PublicURL, nil, inst.Now), nil
+		},
+	}
+}

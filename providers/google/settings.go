@@ -1,0 +1,90 @@
+package google
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/socialbridge/socialbridge/providers"
+)
+
+// Settings is the configuration of one Google instance, under
+// providers.<name> (type: google).
+type Settings struct {
+	// ClientID is the OAuth client id from the Google Cloud console.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret goes with ClientID.
+	ClientSecret string `yaml:"client_secret"`
+	// ClientSecretFile reads ClientSecret from a file.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// Issuer is the OIDC issuer used for discovery (default
+	// https://accounts.google.com).
+	Issuer string `yaml:"issuer"`
+	// AuthURL, TokenURL, JWKSURL and UserinfoURL override what discovery
+	// returns (proxies, tests). When all of AuthURL, TokenURL and JWKSURL
+	// are set, discovery is skipped.
+	AuthURL     string `yaml:"auth_url"`
+	TokenURL    string `yaml:"token_url"`
+	JWKSURL     string `yaml:"jwks_url"`
+	UserinfoURL string `yaml:"userinfo_url"`
+	// Scopes requested (default openid, email, profile).
+	Scopes []string `yaml:"scopes"`
+	// HostedDomains, when set, admits only Google Workspace accounts whose
+	// hd claim is in the list.
+	HostedDomains []string `yaml:"hosted_domains"`
+	// OfflineAccess asks Google for a refresh token, for backends that
+	// call Google APIs on the user's behalf.
+	OfflineAccess bool `yaml:"offline_access"`
+}
+
+// Validate implements providers.Settings.
+func (s *Settings) Validate(dev bool, report func(key, message string)) {
+	providers.CheckClient(s.ClientID, s.ClientSecret, "Google Cloud console → APIs & Services → Credentials", report)
+	for _, u := range []struct{ key, raw string }{
+		{"issuer", s.Issuer}, {"auth_url", s.AuthURL}, {"token_url", s.TokenURL}, {"jwks_url", s.JWKSURL}, {"userinfo_url", s.UserinfoURL},
+	} {
+		if u.raw == "" {
+			continue
+		}
+		if problem := providers.CheckURL(u.raw, dev); problem != "" {
+			report(u.key, problem)
+		}
+	}
+	if len(s.Scopes) > 0 && !slices.Contains(s.Scopes, "openid") {
+		report("scopes", "must include openid: sign-in relies on Google's ID token")
+	}
+	for i, d := range s.HostedDomains {
+		if !providers.ValidDomain(d) {
+			report(fmt.Sprintf("hosted_domains[%d]", i), fmt.Sprintf("must be a lower-case domain name like example.com, got %q", d))
+		}
+	}
+}
+
+// Endpoints lists the URLs this instance talks to, for the check that
+// tells a local fake from the real Google.
+func (s *Settings) Endpoints() []string {
+	issuer := s.Issuer
+	if issuer == "" {
+		issuer = DefaultIssuer
+	}
+	return []string{issuer, s.AuthURL, s.TokenURL, s.JWKSURL, s.UserinfoURL}
+}
+
+// Type is the google provider type.
+func Type() providers.Type {
+	return providers.Type{
+		Name: Name, Label: "Google",
+		NewSettings: func() providers.Settings { return &Settings{} },
+		New: func(inst providers.Instance, ps providers.Settings) (providers.Provider, error) {
+			s, ok := ps.(*Settings)
+			if !ok {
+				return nil, fmt.Errorf("google: settings of type %T", ps)
+			}
+			return New(Config{
+				Name: inst.Name, ClientID: s.ClientID, ClientSecret: s.ClientSecret, Issuer: s.Issuer,
+				AuthURL: s.AuthURL, TokenURL: s.TokenURL, JWKSURL: s.JWKSURL, UserinfoURL: s.UserinfoURL,
+				Scopes: s.Scopes, HostedDomains: s.HostedDomains, OfflineAccess: s.OfflineAccess,
+				HTTPClient: inst.HTTPClient, Now: inst.Now,
+			}), nil
+		},
+	}
+}

@@ -1,0 +1,227 @@
+package oidc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/socialbridge/socialbridge/claims"
+	"github.com/socialbridge/socialbridge/providers"
+)
+
+// TypeName is the name of the generic OpenID Connect type in configuration.
+const TypeName = "oidc"
+
+// ClaimNames says which of the provider's claims fill the normalized
+// profile. Empty fields keep the standard names.
+type ClaimNames struct {
+	// Subject is the claim that is the person's stable, never reassigned
+	// id at this provider (default sub). It is half of the identity key:
+	// never choose an email or a user name, which can be reassigned.
+	Subject       string `yaml:"subject"`
+	Email         string `yaml:"email"`
+	EmailVerified string `yaml:"email_verified"`
+	Name          string `yaml:"name"`
+	GivenName     string `yaml:"given_name"`
+	FamilyName    string `yaml:"family_name"`
+	Picture       string `yaml:"picture"`
+	Locale        string `yaml:"locale"`
+}
+
+// Config configures the generic adapter.
+type Config struct {
+	RP RPConfig
+	// Claims maps provider claims to the profile.
+	Claims ClaimNames
+	// FetchUserinfo also reads the userinfo endpoint after sign-in, for
+	// providers that put the profile there rather than in the id_token.
+	FetchUserinfo bool
+}
+
+// Provider is the generic OpenID Connect adapter. It is safe for
+// concurrent use.
+type Provider struct {
+	cfg Config
+	rp  *RP
+}
+
+// New returns the adapter.
+func New(cfg Config) *Provider {
+	return &Provider{cfg: cfg, rp: NewRP(cfg.RP)}
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return p.cfg.RP.Name }
+
+// AuthCodeURL implements providers.Provider.
+func (p *Provider) AuthCodeURL(ctx context.Context, req providers.AuthRequest) (string, error) {
+	return p.rp.AuthCodeURL(ctx, req, StandardOptions(req)...)
+}
+
+// Exchange implements providers.Provider.
+func (p *Provider) Exchange(ctx context.Context, req providers.ExchangeRequest) (*providers.Identity, error) {
+	v, err := p.rp.Exchange(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	raw := v.Claims
+	if p.cfg.FetchUserinfo {
+		info, err := p.rp.Userinfo(ctx, v.Tokens.AccessToken, v.IDToken.Subject)
+		if err != nil {
+			return nil, err
+		}
+		// The id_token's claims win: they are signed.
+		merged := make(map[string]any, len(info)+len(raw))
+		for k, val := range info {
+			merged[k] = val
+		}
+		for k, val := range raw {
+			merged[k] = val
+		}
+		raw = merged
+	}
+	ident, err := p.identity(raw)
+	if err != nil {
+		return nil, err
+	}
+	ident.Tokens = v.Tokens
+	return ident, nil
+}
+
+// Refresh implements providers.Refresher.
+func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers.Tokens, error) {
+	return p.rp.Refresh(ctx, refreshToken)
+}
+
+// identity maps the claims through the configured names.
+func (p *Provider) identity(raw map[string]any) (*providers.Identity, error) {
+	n := p.cfg.Claims
+	subject := stringOrNumber(raw[or(n.Subject, "sub")])
+	if subject == "" {
+		return nil, p.rp.Invalid(fmt.Sprintf("the id_token has no %s claim (the configured subject)", or(n.Subject, "sub")), nil)
+	}
+	std := map[string]any{}
+	for _, m := range []struct{ std, name string }{
+		{"email", n.Email}, {"email_verified", n.EmailVerified}, {"name", n.Name}, {"given_name", n.GivenName},
+		{"family_name", n.FamilyName}, {"picture", n.Picture}, {"locale", n.Locale},
+	} {
+		if v, ok := raw[or(m.name, m.std)]; ok {
+			std[m.std] = v
+		}
+	}
+	ident := &providers.Identity{Provider: p.cfg.RP.Name, Subject: subject, Profile: claims.FromOIDC(std), Claims: raw}
+	if at, ok := raw["auth_time"].(float64); ok && at > 0 {
+		ident.AuthTime = time.Unix(int64(at), 0).UTC()
+	}
+	return ident, nil
+}
+
+// stringOrNumber reads an id claim that some providers send as a number.
+func stringOrNumber(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		if v == float64(int64(v)) {
+			return fmt.Sprintf("%d", int64(v))
+		}
+	}
+	return ""
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Settings is the configuration of one generic OpenID Connect instance,
+// under providers.<name> (type: oidc).
+type Settings struct {
+	// ClientID and ClientSecret are the client registered at the
+	// provider (client_secret_basic).
+	ClientID         string `yaml:"client_id"`
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// Issuer is the provider's issuer: discovery reads
+	// <issuer>/.well-known/openid-configuration and the id_token's iss
+	// must equal it. Required.
+	Issuer string `yaml:"issuer"`
+	// AuthURL, TokenURL, JWKSURL and UserinfoURL override discovery; with
+	// the first three set, discovery is skipped.
+	AuthURL     string `yaml:"auth_url"`
+	TokenURL    string `yaml:"token_url"`
+	JWKSURL     string `yaml:"jwks_url"`
+	UserinfoURL string `yaml:"userinfo_url"`
+	// Scopes requested (default openid, email, profile).
+	Scopes []string `yaml:"scopes"`
+	// Algorithms allowed for id_token signatures (default RS256).
+	Algorithms []string `yaml:"algorithms"`
+	// FetchUserinfo reads the profile from the userinfo endpoint too.
+	FetchUserinfo bool `yaml:"fetch_userinfo"`
+	// ClaimNames maps the provider's claims to the profile.
+	ClaimNames ClaimNames `yaml:"claim_names"`
+}
+
+// allowedAlgorithms are the id_token algorithms go-oidc verifies; none is
+// never among them.
+var allowedAlgorithms = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}
+
+// Validate implements providers.Settings.
+func (s *Settings) Validate(dev bool, report func(key, message string)) {
+	providers.CheckClient(s.ClientID, s.ClientSecret, "the provider's client registration", report)
+	if s.Issuer == "" {
+		report("issuer", "required: the provider's OpenID Connect issuer URL (its discovery document is at <issuer>/.well-known/openid-configuration)")
+	}
+	for _, u := range []struct{ key, raw string }{
+		{"issuer", s.Issuer}, {"auth_url", s.AuthURL}, {"token_url", s.TokenURL}, {"jwks_url", s.JWKSURL}, {"userinfo_url", s.UserinfoURL},
+	} {
+		if u.raw == "" {
+			continue
+		}
+		if problem := providers.CheckURL(u.raw, dev); problem != "" {
+			report(u.key, problem)
+		}
+	}
+	if len(s.Scopes) > 0 && !slices.Contains(s.Scopes, "openid") {
+		report("scopes", "must include openid: sign-in relies on the provider's ID token")
+	}
+	for i, a := range s.Algorithms {
+		if !slices.Contains(allowedAlgorithms, a) {
+			report(fmt.Sprintf("algorithms[%d]", i), fmt.Sprintf("%q is not supported (supported: %s)", a, strings.Join(allowedAlgorithms, ", ")))
+		}
+	}
+	if strings.EqualFold(s.ClaimNames.Subject, "email") || strings.EqualFold(s.ClaimNames.Subject, "preferred_username") {
+		report("claim_names.subject", "must be a stable, never reassigned id, not an email or user name (those can pass to another person)")
+	}
+}
+
+// Endpoints lists the URLs this instance talks to.
+func (s *Settings) Endpoints() []string {
+	return []string{s.Issuer, s.AuthURL, s.TokenURL, s.JWKSURL, s.UserinfoURL}
+}
+
+// Type is the generic OpenID Connect provider type.
+func Type() providers.Type {
+	return providers.Type{
+		Name: TypeName, Label: "OpenID Connect",
+		NewSettings: func() providers.Settings { return &Settings{} },
+		New: func(inst providers.Instance, ps providers.Settings) (providers.Provider, error) {
+			s, ok := ps.(*Settings)
+			if !ok {
+				return nil, fmt.Errorf("oidc: settings of type %T", ps)
+			}
+			return New(Config{
+				RP: RPConfig{
+					Name: inst.Name, ClientID: s.ClientID, ClientSecret: s.ClientSecret, Issuer: s.Issuer,
+					AuthURL: s.AuthURL, TokenURL: s.TokenURL, JWKSURL: s.JWKSURL, UserinfoURL: s.UserinfoURL,
+					Scopes: s.Scopes, Algorithms: s.Algorithms, HTTPClient: inst.HTTPClient, Now: inst.Now,
+				},
+				Claims: s.ClaimNames, FetchUserinfo: s.FetchUserinfo,
+			}), nil
+		},
+	}
+}

@@ -1,0 +1,394 @@
+// Package oidc signs people in with any OpenID Connect provider: discovery
+// (or configured endpoints), the authorization-code flow with PKCE and a
+// nonce, and complete id_token verification with go-oidc (signature
+// against the provider's rotating JWKS with an algorithm allow-list,
+// issuer, audience, expiry, nonce, at_hash).
+//
+// RP is the relying-party core that every OIDC-based adapter shares:
+// Google and Microsoft Entra ID are an RP plus their own rules. Provider
+// is the generic adapter of type "oidc": an RP plus configurable claim
+// names.
+package oidc
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/socialbridge/socialbridge/providers"
+)
+
+// RPConfig configures a relying party.
+type RPConfig struct {
+	// Name is the provider instance's name, used in errors.
+	Name string
+	// Label names the provider to operators in errors ("Google").
+	Label string
+	// ConfigKey is the configuration path of the instance, for errors
+	// that tell an operator what to fix ("providers.google").
+	ConfigKey    string
+	ClientID     string
+	ClientSecret string
+	// Issuer is used for discovery and, unless CheckIssuer is set, must
+	// equal the id_token's iss.
+	Issuer string
+	// AuthURL, TokenURL, JWKSURL and UserinfoURL override discovery.
+	// When the first three are all set, discovery is skipped.
+	AuthURL, TokenURL, JWKSURL, UserinfoURL string
+	Scopes                                  []string
+	// Algorithms allowed for id_token signatures (default RS256).
+	Algorithms []string
+	// CheckIssuer, when set, replaces the exact issuer comparison: it
+	// gets the id_token's iss and claims and returns an error when the
+	// issuer is not acceptable (Entra ID's per-tenant issuers).
+	CheckIssuer func(iss string, claims map[string]any) error
+	// AuthStyle says how the client authenticates at the token endpoint
+	// (default: HTTP Basic).
+	AuthStyle oauth2.AuthStyle
+	// HTTPClient talks to the provider (default: 10 s timeout).
+	HTTPClient *http.Client
+	// Now is the clock for token expiry checks (default time.Now).
+	Now func() time.Time
+}
+
+// RP is an OpenID Connect relying party. It is safe for concurrent use.
+type RP struct {
+	cfg RPConfig
+
+	mu       sync.Mutex
+	endpoint *endpoints // nil until discovery succeeds
+}
+
+// endpoints is what discovery (or configuration) provides.
+type endpoints struct {
+	oauth2   oauth2.Endpoint
+	userinfo string
+	verifier *gooidc.IDTokenVerifier
+}
+
+// NewRP returns a relying party. Discovery happens on first use, so that
+// the service starts even while the provider is unreachable.
+func NewRP(cfg RPConfig) *RP {
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = []string{gooidc.RS256}
+	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{gooidc.ScopeOpenID, "email", "profile"}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Label == "" {
+		cfg.Label = cfg.Name
+	}
+	if cfg.ConfigKey == "" {
+		cfg.ConfigKey = "providers." + cfg.Name
+	}
+	if cfg.AuthStyle == oauth2.AuthStyleAutoDetect {
+		cfg.AuthStyle = oauth2.AuthStyleInHeader
+	}
+	return &RP{cfg: cfg}
+}
+
+// Config returns the relying party's configuration, defaults applied.
+func (rp *RP) Config() RPConfig { return rp.cfg }
+
+// discover returns the endpoints and verifier, discovering them on first
+// use. The network fetch happens outside the lock, bounded by the
+// request's context, so a slow provider never queues every sign-in behind
+// one request; concurrent first uses may each fetch, and one result wins.
+func (rp *RP) discover(ctx context.Context) (*endpoints, error) {
+	rp.mu.Lock()
+	ep := rp.endpoint
+	rp.mu.Unlock()
+	if ep != nil {
+		return ep, nil
+	}
+	pc := gooidc.ProviderConfig{
+		IssuerURL: rp.cfg.Issuer, AuthURL: rp.cfg.AuthURL, TokenURL: rp.cfg.TokenURL,
+		JWKSURL: rp.cfg.JWKSURL, UserInfoURL: rp.cfg.UserinfoURL, Algorithms: rp.cfg.Algorithms,
+	}
+	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
+		discovered, err := gooidc.NewProvider(gooidc.ClientContext(ctx, rp.cfg.HTTPClient), rp.cfg.Issuer)
+		if err != nil {
+			return nil, rp.fail(providers.CodeUnavailable, "discovery failed", err)
+		}
+		var d gooidc.ProviderConfig
+		if err := discovered.Claims(&d); err != nil {
+			return nil, rp.fail(providers.CodeUnavailable, "read discovery document", err)
+		}
+		pc.AuthURL = firstNonEmpty(rp.cfg.AuthURL, d.AuthURL)
+		pc.TokenURL = firstNonEmpty(rp.cfg.TokenURL, d.TokenURL)
+		pc.JWKSURL = firstNonEmpty(rp.cfg.JWKSURL, d.JWKSURL)
+		pc.UserInfoURL = firstNonEmpty(rp.cfg.UserinfoURL, d.UserInfoURL)
+	}
+	// The key set outlives this request: give it a context that is never
+	// canceled, carrying our HTTP client. Key rotation is handled by the
+	// remote key set, which refetches the JWKS on an unknown kid.
+	keyCtx := gooidc.ClientContext(context.Background(), rp.cfg.HTTPClient)
+	prov := pc.NewProvider(keyCtx)
+	ep = &endpoints{
+		oauth2:   prov.Endpoint(),
+		userinfo: pc.UserInfoURL,
+		verifier: prov.VerifierContext(keyCtx, &gooidc.Config{
+			ClientID:             rp.cfg.ClientID,
+			SupportedSigningAlgs: rp.cfg.Algorithms,
+			SkipIssuerCheck:      rp.cfg.CheckIssuer != nil, // checked by CheckIssuer instead
+			Now:                  rp.cfg.Now,
+		}),
+	}
+	ep.oauth2.AuthStyle = rp.cfg.AuthStyle
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.endpoint == nil { // the first to finish wins, so every caller shares one key set
+		rp.endpoint = ep
+	}
+	return rp.endpoint, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// oauth2Config returns the OAuth 2.0 client for one redirect URI.
+func (rp *RP) oauth2Config(ep *endpoints, redirectURI string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: rp.cfg.ClientID, ClientSecret: rp.cfg.ClientSecret,
+		Endpoint: ep.oauth2, RedirectURL: redirectURI, Scopes: rp.cfg.Scopes,
+	}
+}
+
+// AuthCodeURL returns the authorization URL for req with socialbridge's
+// state, nonce and S256 PKCE challenge, plus opts (provider-specific
+// parameters; StandardOptions gives OpenID Connect's prompt, max_age and
+// login_hint).
+func (rp *RP) AuthCodeURL(ctx context.Context, req providers.AuthRequest, opts ...oauth2.AuthCodeOption) (string, error) {
+	ep, err := rp.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	opts = append([]oauth2.AuthCodeOption{
+		oauth2.SetAuthURLParam("nonce", req.Nonce),
+		oauth2.SetAuthURLParam("code_challenge", req.CodeChallenge),
+		oauth2.SetAuthURLParam("code_challenge_method", "S256"),
+	}, opts...)
+	return rp.oauth2Config(ep, req.RedirectURI).AuthCodeURL(req.State, opts...), nil
+}
+
+// StandardOptions passes the client's OpenID Connect options on as
+// OpenID Connect Core §3.1.2.1 defines them, for providers that implement
+// them as written.
+func StandardOptions(req providers.AuthRequest) []oauth2.AuthCodeOption {
+	var opts []oauth2.AuthCodeOption
+	if len(req.Prompt) > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(req.Prompt, " ")))
+	}
+	if req.MaxAge != nil {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(*req.MaxAge, 10)))
+	}
+	if req.LoginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", req.LoginHint))
+	}
+	return opts
+}
+
+// Verified is a code exchange whose id_token passed every check.
+type Verified struct {
+	// IDToken is the verified token; Claims its claims.
+	IDToken *gooidc.IDToken
+	Claims  map[string]any
+	// Tokens are the provider's tokens from the same response.
+	Tokens providers.Tokens
+}
+
+// Exchange redeems the code with the PKCE verifier, then verifies the
+// id_token completely (signature, issuer, audience, expiry, nonce,
+// at_hash, and azp when there are several audiences) before any claim is
+// trusted.
+func (rp *RP) Exchange(ctx context.Context, req providers.ExchangeRequest) (*Verified, error) {
+	ep, err := rp.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := rp.oauth2Config(ep, req.RedirectURI).Exchange(
+		gooidc.ClientContext(ctx, rp.cfg.HTTPClient), req.Code, oauth2.VerifierOption(req.CodeVerifier))
+	if err != nil {
+		return nil, rp.tokenError(err, "the code")
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return nil, rp.invalid("token response has no id_token", nil)
+	}
+	v, err := rp.verify(ctx, ep, rawID)
+	if err != nil {
+		return nil, err
+	}
+	if req.Nonce == "" || subtle.ConstantTimeCompare([]byte(v.IDToken.Nonce), []byte(req.Nonce)) != 1 {
+		return nil, rp.invalid("id_token nonce does not match this sign-in", nil)
+	}
+	if v.IDToken.AccessTokenHash != "" {
+		if err := v.IDToken.VerifyAccessToken(tok.AccessToken); err != nil {
+			return nil, rp.invalid("id_token at_hash does not match the access token", err)
+		}
+	}
+	v.Tokens = tokensOf(tok, rawID, rp.cfg.Scopes)
+	return v, nil
+}
+
+// verify checks one id_token: go-oidc's checks, then the issuer hook and
+// azp.
+func (rp *RP) verify(ctx context.Context, ep *endpoints, rawID string) (*Verified, error) {
+	idt, err := ep.verifier.Verify(ctx, rawID)
+	if err != nil {
+		// go-oidc reports an unreachable JWKS only in its message; that is
+		// the provider being unavailable, not a bad token.
+		if strings.Contains(err.Error(), "fetching keys") {
+			return nil, rp.fail(providers.CodeUnavailable, rp.cfg.Label+"'s signing keys could not be fetched", err)
+		}
+		return nil, rp.invalid("id_token failed verification", err)
+	}
+	var raw map[string]any
+	if err := idt.Claims(&raw); err != nil {
+		return nil, rp.invalid("id_token claims are not an object", err)
+	}
+	if rp.cfg.CheckIssuer != nil {
+		if err := rp.cfg.CheckIssuer(idt.Issuer, raw); err != nil {
+			return nil, rp.invalid("id_token issuer is not accepted", err)
+		}
+	}
+	// With several audiences, azp must name us (OpenID Connect Core §2).
+	if azp, _ := raw["azp"].(string); len(idt.Audience) > 1 && azp != rp.cfg.ClientID {
+		return nil, rp.invalid("id_token azp is not this client", nil)
+	}
+	return &Verified{IDToken: idt, Claims: raw}, nil
+}
+
+// Refresh implements providers.Refresher.
+func (rp *RP) Refresh(ctx context.Context, refreshToken string) (*providers.Tokens, error) {
+	ep, err := rp.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// An expired token with only a refresh token makes the token source
+	// refresh; RedirectURL plays no part in a refresh.
+	src := rp.oauth2Config(ep, "").TokenSource(gooidc.ClientContext(ctx, rp.cfg.HTTPClient),
+		&oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
+	tok, err := src.Token()
+	if err != nil {
+		return nil, rp.tokenError(err, "the refresh token")
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	out := tokensOf(tok, rawID, rp.cfg.Scopes)
+	if out.RefreshToken == refreshToken {
+		out.RefreshToken = "" // kept, not rotated
+	}
+	return &out, nil
+}
+
+// Userinfo fetches the userinfo endpoint's claims with an access token and
+// checks that they describe subject (OpenID Connect Core §5.3.2).
+func (rp *RP) Userinfo(ctx context.Context, accessToken, subject string) (map[string]any, error) {
+	ep, err := rp.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ep.userinfo == "" {
+		return nil, rp.fail(providers.CodeUnavailable, "no userinfo endpoint is known (set userinfo_url)", nil)
+	}
+	pc := gooidc.ProviderConfig{IssuerURL: rp.cfg.Issuer, UserInfoURL: ep.userinfo}
+	info, err := pc.NewProvider(ctx).UserInfo(gooidc.ClientContext(ctx, rp.cfg.HTTPClient),
+		oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}))
+	if err != nil {
+		return nil, rp.fail(providers.CodeUnavailable, "userinfo request failed", err)
+	}
+	var raw map[string]any
+	if err := info.Claims(&raw); err != nil {
+		return nil, rp.invalid("userinfo is not a JSON object", err)
+	}
+	if info.Subject != subject {
+		return nil, rp.invalid("userinfo describes another subject than the id_token", nil)
+	}
+	return raw, nil
+}
+
+// tokensOf converts an OAuth 2.0 token response.
+func tokensOf(tok *oauth2.Token, rawID string, asked []string) providers.Tokens {
+	scopes := asked
+	if s, _ := tok.Extra("scope").(string); s != "" {
+		scopes = strings.Fields(s)
+	}
+	return providers.Tokens{
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, IDToken: rawID,
+		Expiry: tok.Expiry, Scopes: append([]string(nil), scopes...),
+	}
+}
+
+// Fail returns a provider error of this relying party.
+func (rp *RP) fail(code, msg string, err error) error {
+	return &providers.Error{Provider: rp.cfg.Name, Code: code, Message: msg, Err: err}
+}
+
+// Invalid returns an invalid_token error of this relying party, for
+// adapters' own checks of verified claims.
+func (rp *RP) Invalid(msg string, err error) error { return rp.invalid(msg, err) }
+
+func (rp *RP) invalid(msg string, err error) error {
+	return rp.fail(providers.CodeInvalidToken, msg, err)
+}
+
+// tokenError classifies a failed token request (what is the code or the
+// refresh token). The provider's response body is not kept: it may echo
+// what we sent.
+func (rp *RP) tokenError(err error, what string) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		switch {
+		case status >= 500 || status == http.StatusTooManyRequests:
+			return rp.fail(providers.CodeUnavailable, fmt.Sprintf("token endpoint answered %d", status), nil)
+		case status == http.StatusUnauthorized || re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client":
+			// Our credentials were refused: an operator must fix the
+			// configuration; the person can only try again later.
+			return rp.fail(providers.CodeUnavailable, fmt.Sprintf("%s refused socialbridge's client credentials (check %s.client_id and client_secret)",
+				rp.cfg.Label, rp.cfg.ConfigKey), nil)
+		}
+		code := re.ErrorCode
+		if code == "" {
+			code = "unknown"
+		}
+		return rp.fail(providers.CodeInvalidGrant, "token endpoint refused "+what+": "+sanitize(code), nil)
+	}
+	return rp.fail(providers.CodeUnavailable, "token endpoint unreachable", err)
+}
+
+// sanitize keeps a provider-supplied error code short and printable.
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}

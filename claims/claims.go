@@ -20,6 +20,11 @@ type Profile struct {
 	// HostedDomain is the Google Workspace domain (hd) when the provider
 	// vouches for one.
 	HostedDomain string `json:"hd,omitempty" bson:"hd,omitempty"`
+	// Tenant is the organisation the account belongs to when the provider
+	// has them (Microsoft Entra ID's tenant id, tid). FromOIDC leaves it
+	// empty: tid is not a standard claim, and only the Entra adapter,
+	// which has validated the issuer against it, may vouch for it.
+	Tenant string `json:"tenant,omitempty" bson:"tenant,omitempty"`
 }
 
 // FromOIDC maps standard OpenID Connect claims (an id_token or a userinfo
@@ -64,8 +69,10 @@ func boolClaim(raw map[string]any, key string) bool {
 }
 
 // ForToken returns the normalized claims that go into an access token (and
-// userinfo) for a user with this profile and these roles. The result never
-// holds provider tokens or anything secret.
+// userinfo) for a user with this profile and these roles, which it uses
+// as given (nil becomes an empty list). The result never holds provider
+// tokens or anything secret. Rules.Apply builds on it to add the
+// configured roles and copied claims.
 func ForToken(p Profile, roles []string) map[string]any {
 	out := map[string]any{
 		"email_verified": p.EmailVerified,
@@ -81,6 +88,7 @@ func ForToken(p Profile, roles []string) map[string]any {
 	set("family_name", p.FamilyName)
 	set("picture", p.Picture)
 	set("locale", p.Locale)
+	set("tenant", p.Tenant)
 	if roles == nil {
 		roles = []string{}
 	}

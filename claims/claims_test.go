@@ -36,6 +36,11 @@ func TestFromOIDC(t *testing.T) {
 			want: Profile{},
 		},
 		{
+			name: "an Entra tid is not taken as the tenant: only the Entra adapter vouches for one",
+			raw:  map[string]any{"email": "e@example.com", "tid": "11111111-2222-3333-4444-555555555555", "tenant": "x"},
+			want: Profile{Email: "e@example.com"},
+		},
+		{
 			name: "mistyped claims are ignored and the name is built from its parts",
 			raw:  map[string]any{"email": 42, "given_name": "Dana", "family_name": "Doe", "email_verified": 1},
 			want: Profile{Name: "Dana Doe", GivenName: "Dana", FamilyName: "Doe"},
@@ -44,6 +49,8 @@ func TestFromOIDC(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			// Profile must stay comparable: stores and tests compare
+			// profiles with ==.
 			if got := FromOIDC(tt.raw); got != tt.want {
 				t.Errorf("FromOIDC() = %+v, want %+v", got, tt.want)
 			}
@@ -64,5 +71,14 @@ func TestForToken(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got["roles"], []string{"admin"}) {
 		t.Errorf("roles = %#v, want [admin]", got["roles"])
+	}
+	if _, ok := got["tenant"]; ok {
+		t.Errorf("ForToken() of a profile without a tenant has a tenant claim: %#v", got)
+	}
+	got = ForToken(Profile{Tenant: "11111111-2222-3333-4444-555555555555", Locale: "fr", Picture: "https://p/x"}, []string{"b", "a"})
+	want = map[string]any{"email_verified": false, "tenant": "11111111-2222-3333-4444-555555555555", "locale": "fr",
+		"picture": "https://p/x", "roles": []string{"b", "a"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ForToken() = %#v, want %#v (the tenant claim, roles as given)", got, want)
 	}
 }

@@ -92,7 +92,9 @@ func (i *Issuer) MintAccess(a Access) (string, time.Time, error) {
 func reservedClaim(name string) bool {
 	switch name {
 	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "sid", "scope", "auth_time",
-		"idp", "azp", "nonce", "at_hash", "c_hash", "cnf", "act", "typ", "gen":
+		"idp", "azp", "nonce", "at_hash", "c_hash", "cnf", "act", "typ", "gen",
+		"amr", "acr", "scp", "s_hash", "may_act", "sub_jwk", "events", "toe", "txn", "authorization_details",
+		"_claim_names", "_claim_sources":
 		return true
 	}
 	return false

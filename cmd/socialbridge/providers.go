@@ -7,6 +7,7 @@ import (
 	"github.com/socialbridge/socialbridge/configs"
 	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/providers/dev"
+	"github.com/socialbridge/socialbridge/providers/facebook"
 	"github.com/socialbridge/socialbridge/providers/google"
 	"github.com/socialbridge/socialbridge/providers/oidc"
 )
@@ -16,6 +17,7 @@ import (
 func providerTypes() []providers.Type {
 	return []providers.Type{
 		google.Type(),
+		facebook.Type(),
 		oidc.Type(),
 		dev.Type(),
 	}
@@ -25,6 +27,8 @@ func providerTypes() []providers.Type {
 type builtProviders struct {
 	list   []providers.Provider
 	labels map[string]string
+	// linkByEmail are the instances trusted for automatic linking.
+	linkByEmail []string
 	// mounts are the providers' own HTTP handlers (the dev provider's page).
 	mounts map[string]http.Handler
 }
@@ -47,6 +51,9 @@ func buildProviders(cfg *configs.Config, types []providers.Type) (*builtProvider
 			return nil, fmt.Errorf("providers.%s: %w", inst.Name, err)
 		}
 		out.list = append(out.list, p)
+		if inst.LinkByEmail {
+			out.linkByEmail = append(out.linkByEmail, inst.Name)
+		}
 		out.labels[inst.Name] = inst.DisplayName
 		if out.labels[inst.Name] == "" {
 			out.labels[inst.Name] = typ.Label

@@ -17,6 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
+	"github.com/socialbridge/socialbridge/claims"
 	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/store"
 	"github.com/socialbridge/socialbridge/tokens"
@@ -36,6 +39,9 @@ type Client struct {
 	AccessTTL          time.Duration
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
+	// ProviderTokens lets this (confidential) client fetch users'
+	// provider access tokens (ProviderToken).
+	ProviderTokens bool
 	// IDTokenAlg signs this client's ID tokens (its
 	// id_token_signed_response_alg: RS256, ES256, PS256 or EdDSA); empty
 	// means the keyring's default ID algorithm. The keyring must have it
@@ -56,6 +62,12 @@ type Options struct {
 	// Sealer encrypts provider tokens at rest.
 	Sealer    *tokens.Sealer
 	Providers []providers.Provider
+	// ClaimRules add roles and provider claims to the tokens of each
+	// sign-in (optional).
+	ClaimRules claims.Rules
+	// LinkByEmail lists the providers whose verified emails are trusted
+	// for automatic linking (optional; none by default).
+	LinkByEmail []string
 	// ProviderLabels are the providers' button labels by name
 	// (optional: a missing one is the name, capitalised).
 	ProviderLabels map[string]string
@@ -81,6 +93,9 @@ type Bridge struct {
 	providers map[string]providers.Provider
 	order     []string // provider names in configuration order
 	origins   []string // every client's CORS origins, sorted
+	// refreshes shares one provider-token refresh among concurrent
+	// requests for the same user and provider.
+	refreshes singleflight.Group
 }
 
 // New checks opts and returns a Bridge.

@@ -290,8 +290,9 @@ func (b *Bridge) Revoke(ctx context.Context, r RevokeRequest) error {
 }
 
 // UserInfo returns the normalized claims of the user an access token was
-// issued to (OpenID Connect Core §5.3), from the current user record, as
-// long as the token's session is still active.
+// issued to (OpenID Connect Core §5.3): the profile from the current user
+// record, roles and copied claims from the session's sign-in, as long as
+// the token's session is still active.
 func (b *Bridge) UserInfo(ctx context.Context, accessToken string) (map[string]any, error) {
 	at, err := b.o.Issuer.ParseAccess(accessToken)
 	if err != nil {
@@ -314,7 +315,17 @@ func (b *Bridge) UserInfo(ctx context.Context, accessToken string) (map[string]a
 	if err != nil {
 		return nil, fmt.Errorf("userinfo: %w", err)
 	}
-	out := claims.ForToken(u.Profile, u.Roles)
+	// The session's claims (roles and copied provider claims, fixed at
+	// sign-in as in its tokens), with the profile as it is now.
+	out := make(map[string]any, len(sess.Claims)+8)
+	for k, v := range sess.Claims {
+		out[k] = v
+	}
+	for k, v := range claims.ForToken(u.Profile, nil) {
+		if k != "roles" {
+			out[k] = v
+		}
+	}
 	out["sub"] = u.ID
 	return out, nil
 }

@@ -432,6 +432,9 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 		}
 		return b.failLogin(ctx, flowID, providerName, code, desc)
 	}
+	if flow.LinkUserID != "" {
+		return b.finishLink(ctx, flow, providerName, ident)
+	}
 	return b.recordLogin(ctx, flow, providerName, ident)
 }
 
@@ -457,7 +460,11 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 			authTime = ident.AuthTime
 		}
 	}
-	userID, created, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, randomToken(16), now)
+	newUserID, err := b.newUserID(ctx, ident)
+	if err != nil {
+		return b.failClaimed(ctx, flow, provider, err)
+	}
+	userID, created, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, newUserID, now)
 	if err != nil {
 		return b.failClaimed(ctx, flow, provider, fmt.Errorf("claim identity: %w", err))
 	}
@@ -477,7 +484,9 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 	secret := randomToken(32)
 	code := flow.ID + "." + secret
 	sess, err := b.o.Store.IssueCode(ctx, flow.ID, provider, now, store.CodeIssue{
-		UserID: userID, AuthTime: authTime, Claims: claims.ForToken(user.Profile, user.Roles),
+		UserID: userID, AuthTime: authTime, Claims: b.o.ClaimRules.Apply(claims.Input{
+			Provider: ident.Provider, Profile: user.Profile, Raw: ident.Claims, StoredRoles: user.Roles,
+		}),
 		CodeHash: hashSecret(code), CodeExpiresAt: now.Add(b.o.CodeTTL),
 	})
 	switch {
@@ -507,7 +516,10 @@ func (b *Bridge) failClaimed(ctx context.Context, flow *store.Session, provider 
 
 // sealLink encrypts the provider's tokens, bound to this user and provider.
 func (b *Bridge) sealLink(userID string, ident *providers.Identity, now time.Time) (store.ProviderLink, error) {
-	link := store.ProviderLink{Subject: ident.Subject, Profile: ident.Profile, Expiry: ident.Tokens.Expiry, UpdatedAt: now}
+	link := store.ProviderLink{
+		Subject: ident.Subject, Profile: ident.Profile, Expiry: ident.Tokens.Expiry, UpdatedAt: now,
+		Scopes: ident.Tokens.Scopes, LinkEmail: b.linkEmail(ident),
+	}
 	for _, f := range []struct {
 		dst   *string
 		value string
@@ -524,6 +536,39 @@ func (b *Bridge) sealLink(userID string, ident *providers.Identity, now time.Tim
 		*f.dst = sealed
 	}
 	return link, nil
+}
+
+// linkEmail is the email of ident that automatic linking may trust: one
+// the provider verified, from a provider configuration trusts for linking
+// (link_by_email); "" otherwise.
+func (b *Bridge) linkEmail(ident *providers.Identity) string {
+	if !ident.Profile.EmailVerified || ident.Profile.Email == "" || !slices.Contains(b.o.LinkByEmail, ident.Provider) {
+		return ""
+	}
+	return strings.ToLower(ident.Profile.Email)
+}
+
+// newUserID is the user a first sign-in of ident creates or joins: the
+// one existing user that holds ident's email as a trusted link email
+// (automatic linking), else a new id. Two or more such users are
+// ambiguous: the sign-in gets a new user rather than guess. When ident
+// already has a user, ClaimIdentity returns that one whatever this says.
+func (b *Bridge) newUserID(ctx context.Context, ident *providers.Identity) (string, error) {
+	email := b.linkEmail(ident)
+	if email == "" {
+		return randomToken(16), nil
+	}
+	ids, err := b.o.Store.FindUsersByLinkEmail(ctx, email)
+	if err != nil {
+		return "", fmt.Errorf("find users by email: %w", err)
+	}
+	if len(ids) > 1 {
+		b.o.Logger.WarnContext(ctx, "several users hold this verified email; not linking automatically", "provider", ident.Provider, "users", len(ids))
+	}
+	if len(ids) != 1 {
+		return randomToken(16), nil
+	}
+	return ids[0], nil
 }
 
 // providerTokenContext binds a sealed provider token to where it is stored.

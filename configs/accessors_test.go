@@ -88,7 +88,7 @@ func TestTheExampleFileDocumentsEveryKeyAndVariable(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^\s*(- )?` + regexp.QuoteMeta(key) + `:`).Match(example) {
 			t.Errorf("%s is not in the example file", leaf)
 		}
-		if !strings.HasPrefix(leaf, "clients.") && !strings.Contains(string(example), "Env: "+envName(leaf)) {
+		if !strings.HasPrefix(leaf, "clients.") && !strings.HasPrefix(leaf, "claims.") && !strings.Contains(string(example), "Env: "+envName(leaf)) {
 			t.Errorf("%s is not in the example file", envName(leaf))
 		}
 	}

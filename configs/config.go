@@ -9,6 +9,7 @@ package configs
 import (
 	"time"
 
+	"github.com/socialbridge/socialbridge/claims"
 	"github.com/socialbridge/socialbridge/providers"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	Tokens    Tokens    `yaml:"tokens"`
 	Login     Login     `yaml:"login"`
 	Providers Providers `yaml:"providers"`
+	// Claims are the rules that add roles and provider claims to
+	// socialbridge's tokens (file only).
+	Claims claims.Rules `yaml:"claims"`
 	// Clients are the registered applications. They come from the file
 	// only (no environment overrides); in dev mode a built-in "demo" client
 	// is added for the demo page.
@@ -185,6 +189,9 @@ type Client struct {
 	AccessTTL          time.Duration `yaml:"access_ttl"`
 	RefreshIdleTTL     time.Duration `yaml:"refresh_idle_ttl"`
 	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
+	// ProviderTokens lets this client (a backend; it must have a secret)
+	// fetch its users' provider access tokens at POST /provider-token.
+	ProviderTokens bool `yaml:"provider_tokens"`
 	// IDTokenSignedResponseAlg signs this client's ID tokens (OpenID
 	// Connect Dynamic Client Registration's name); empty means
 	// tokens.id_token_algorithm.

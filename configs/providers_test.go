@@ -161,3 +161,34 @@ func TestProviderConfigurationErrorsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+func TestClaimRulesAreReadFromTheFileAndValidatedWithTheirKeyPath(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey}
+	c, err := loadYAML(t, productionYAML+`claims:
+  roles:
+    - provider: google
+      email_domain: example.com
+      roles: [staff]
+  copy:
+    - provider: google
+      claim: hd
+      as: workspace
+`, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Claims.Roles) != 1 || c.Claims.Roles[0].Roles[0] != "staff" || c.Claims.Copy[0].As != "workspace" {
+		t.Errorf("claims = %+v", c.Claims)
+	}
+	_, err = loadYAML(t, productionYAML+`claims:
+  roles:
+    - provider: facebook
+      roles: [staff]
+  copy:
+    - provider: google
+      claim: x
+      as: sub
+`, env, nil)
+	checkLoadErr(t, err, []string{"claims.roles[0].provider:", "claims.copy[0].as:"})
+}

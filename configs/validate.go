@@ -43,6 +43,7 @@ func (c *Config) problems() []problem {
 	v.tokens(c.Tokens)
 	v.login(c.Login)
 	v.validateProviders(c, c.providerTypeNames())
+	c.Claims.Validate(c.providerNames(), func(key, msg string) { v.add("claims."+key, "%s", msg) })
 	v.clients(c)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
@@ -321,6 +322,9 @@ func (v *validator) clients(c *Config) {
 			v.add(path+".providers", "none of the listed providers is enabled")
 		}
 
+		if cl.ProviderTokens && cl.Secret == "" {
+			v.add(path+".provider_tokens", "needs a confidential client (secret): provider tokens are for backends, never for browsers or apps")
+		}
 		v.nonNegative(path+".access_ttl", cl.AccessTTL, "tokens.access_ttl")
 		v.nonNegative(path+".refresh_idle_ttl", cl.RefreshIdleTTL, "tokens.refresh_idle_ttl")
 		v.nonNegative(path+".refresh_absolute_ttl", cl.RefreshAbsoluteTTL, "tokens.refresh_absolute_ttl")

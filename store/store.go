@@ -9,9 +9,9 @@
 // behaviour that is not in that suite is not part of the contract.
 //
 // Every compare-and-set in the contract is one atomic operation on one
-// record, and every multi-step use case (a sign-in) is ordered so that a
-// crash between two steps leaves a state the next attempt repairs. Times
-// are stored with millisecond precision and read back in UTC.
+// record, and every multi-step use case (a sign-in, an unlink on MongoDB) is
+// ordered so that a crash between two steps leaves a state the next attempt
+// repairs. Times are stored with millisecond precision and read back in UTC.
 //
 // Besides the records of sign-ins, the store keeps what revocation and
 // administration need: a per-user not-before time, the revocation feed
@@ -36,6 +36,14 @@ var ErrNotFound = errors.New("store: not found")
 // duplicate flow id, or a signing-key generation another replica added
 // first).
 var ErrConflict = errors.New("store: already exists")
+
+// ErrLastIdentity means an identity cannot be unlinked because it is the
+// user's only one: a user always keeps a way to sign in.
+var ErrLastIdentity = errors.New("store: last identity")
+
+// MaxUsersByLinkEmail is the most user ids Users.FindUsersByLinkEmail
+// returns.
+const MaxUsersByLinkEmail = 10
 
 // Store is the whole storage contract. Implementations are safe for
 // concurrent use by many goroutines and, where the implementation says so,
@@ -71,7 +79,8 @@ type Store interface {
 	// younger than the longest access-token lifetime anyway.
 	RevocationsSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
 	// SweepExpired deletes flows and sessions whose absolute or idle
-	// expiry is older than now minus grace, and reports how many. Reads
+	// expiry is older than now minus grace, and reports how many; link
+	// flows (ready, linked) go at their expiry like the others. Reads
 	// check expiry themselves; this only reclaims space. (A session's
 	// access tokens outlive its last rotation by one access-token
 	// lifetime, which is shorter than the idle lifetime plus the grace,
@@ -86,10 +95,17 @@ type Store interface {
 // Sessions is the life of one sign-in, from the login flow to the end of
 // the session. See Session for the states.
 type Sessions interface {
-	// CreateFlow stores a new login flow in state pending. The State field
-	// of f is ignored, and f is not modified. ErrConflict means the id is
-	// taken.
+	// CreateFlow stores a new login flow in state pending, or in state
+	// ready when f.State is StateReady (a link flow that waits for its
+	// browser, see StartFlow); any other State is ignored, and f is not
+	// modified. ErrConflict means the id is taken.
 	CreateFlow(ctx context.Context, f *Session) error
+	// StartFlow moves a ready, unexpired flow to state pending and returns
+	// it: the browser of a link flow (created ready by a signed-in user's
+	// request) starts it once, after which it goes through ClaimFlow like
+	// any flow. Of concurrent starts of one flow exactly one wins.
+	// ErrNotFound means the flow is unknown, expired or not ready.
+	StartFlow(ctx context.Context, id string, now time.Time) (*Session, error)
 	// ClaimFlow moves a pending, unexpired flow of provider to state
 	// exchanging and returns it: the provider's callback claims its flow
 	// before it talks to the provider, so that a replayed or expired
@@ -99,13 +115,21 @@ type Sessions interface {
 	ClaimFlow(ctx context.Context, id, provider string, now time.Time) (*Session, error)
 	// IssueCode moves an exchanging (claimed), unexpired flow of provider
 	// to state code and returns it. ErrNotFound means the flow is unknown,
-	// expired, for another provider or not exchanging (not claimed yet, or
-	// already finished).
+	// expired, for another provider, not exchanging (not claimed yet, or
+	// already finished) or a link flow (one with a LinkUserID, which ends
+	// with CompleteLink and never becomes a session).
 	IssueCode(ctx context.Context, id, provider string, now time.Time, c CodeIssue) (*Session, error)
-	// FailFlow moves a pending or exchanging, unexpired flow of provider to
-	// state failed and returns it, so that the caller can send the client
-	// its error. ErrNotFound means the flow is unknown, expired, for
-	// another provider or already finished.
+	// CompleteLink moves an exchanging (claimed), unexpired link flow of
+	// provider (one with a LinkUserID) to state linked, where it ends, and
+	// returns it. The caller has linked the identity the provider vouched
+	// for to the LinkUserID user before. ErrNotFound means the flow is
+	// unknown, expired, for another provider, not exchanging or not a link
+	// flow.
+	CompleteLink(ctx context.Context, id, provider string, now time.Time) (*Session, error)
+	// FailFlow moves a pending, exchanging or ready, unexpired flow of
+	// provider to state failed and returns it, so that the caller can send
+	// the client its error. ErrNotFound means the flow is unknown, expired,
+	// for another provider or already finished.
 	FailFlow(ctx context.Context, id, provider string, now time.Time) (*Session, error)
 	// RedeemCode activates the session whose code this is, in one
 	// conditional update that checks code hash, client, redirect URI, PKCE
@@ -119,6 +143,7 @@ type Sessions interface {
 	Rotate(ctx context.Context, id string, gen int64, now, idleExpiresAt time.Time) (*Session, error)
 	// Revoke ends a session that is active or holds an unredeemed code,
 	// recording when and why. It reports whether this call revoked it.
+	// Flows, link flows included, are not sessions and are left alone.
 	Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error)
 	// RevokeUserSessions revokes, as Revoke does each, every session of
 	// the user that is active or holds an unredeemed code (log out
@@ -138,7 +163,8 @@ type Sessions interface {
 	// expiry: callers that act on it check both.
 	GetSession(ctx context.Context, id string) (*Session, error)
 	// ListUserSessions returns the user's active sessions that have not
-	// expired at now (absolute or idle), most recently rotated first.
+	// expired at now (absolute or idle), most recently rotated first. Link
+	// flows started by the user are not sessions and are not listed.
 	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 }
 
@@ -151,17 +177,77 @@ type Users interface {
 	//
 	// It is step one of a sign-in: the identity exists before its user, so
 	// a crash after it leaves an identity whose user the next sign-in
-	// creates (UpsertLogin creates missing users).
+	// creates (UpsertLogin creates missing users). It is also step one of
+	// an explicit link: with newUserID the signed-in user's id, created
+	// (or a returned id equal to newUserID) says the identity is now that
+	// user's, and another id says it already belongs to someone else. An
+	// identity that an UnlinkIdentity is removing still answers with its
+	// user until it is deleted.
 	//
 	// provider must be a valid provider name (ValidProviderName).
 	ClaimIdentity(ctx context.Context, key, provider, subject, newUserID string, now time.Time) (userID string, created bool, err error)
 	// UpsertLogin writes one sign-in to user userID atomically (profile,
-	// the provider's link with its sealed tokens, the identity key and the
-	// timestamps together), creating the user if needed, and returns the
-	// user as it is after the write. It leaves Disabled, Roles and
-	// NotBefore as they are. l.Provider must be a valid provider name
-	// (ValidProviderName): it is the key of the link in User.Providers.
+	// the provider's link with its sealed tokens, scopes and link email,
+	// the identity key and the timestamps together), creating the user if
+	// needed, and returns the user as it is after the write. It leaves
+	// Disabled, Roles and NotBefore as they are. l.Provider must be a
+	// valid provider name (ValidProviderName): it is the key of the link
+	// in User.Providers. The link replaces the provider's previous one
+	// whole, so a link email the provider no longer vouches for (or that
+	// configuration no longer trusts) is dropped by the caller passing
+	// LinkEmail "".
 	UpsertLogin(ctx context.Context, userID string, l Login) (*User, error)
+	// FindUsersByLinkEmail returns the ids of the users that hold a
+	// provider link whose LinkEmail is email (exact match: the caller
+	// lower-cases), sorted, at most MaxUsersByLinkEmail of them, through
+	// an index. An email stops finding a user as soon as no link of the
+	// user holds it (an unlink, or a sign-in whose link has another
+	// LinkEmail). An empty email finds no one.
+	FindUsersByLinkEmail(ctx context.Context, email string) ([]string, error)
+	// UnlinkIdentity removes identity key from user userID: it deletes the
+	// identity record, removes key from User.Identities, removes the link
+	// User.Providers[provider] when that link's Subject is the identity's
+	// subject (with its link email), and sets the user's UpdatedAt to now
+	// (a user that was never written stays unwritten). Afterwards the
+	// identity signs in as a new user. ErrLastIdentity means key is the
+	// user's only identity, ErrNotFound that the identity does not exist,
+	// belongs to another user or is being unlinked by a concurrent call;
+	// nothing changes then.
+	//
+	// A user is never left without an identity record, even with
+	// concurrent unlinks of the same user. On SQLite the whole is one
+	// transaction. On MongoDB, which has no transactions, it is four
+	// single-document steps: mark the identity record as being unlinked,
+	// count the user's identity records that are not marked (none: unmark
+	// and return ErrLastIdentity), update the user document (key, link,
+	// link email), then delete the marked record. Until it is deleted, a
+	// marked identity signs in as its user and is listed by
+	// ListUserIdentities. A crash between the steps leaves a marked record
+	// that the user still lists (before the user update) or no longer
+	// lists, without its link (after it); either way the record still
+	// signs the person in as the user, and that sign-in lists it again.
+	// Calling UnlinkIdentity again repairs either: the steps are
+	// idempotent, and a mark older than a minute is the mark of a crashed
+	// call, which the next call takes over (on this identity) or clears
+	// (on the user's other ones). Until then such a mark makes the count
+	// conservative: it can refuse an unlink with ErrLastIdentity, never
+	// allow one too many.
+	UnlinkIdentity(ctx context.Context, userID, key string, now time.Time) error
+	// UpdateProviderTokens stores the result of refreshing a provider's
+	// tokens, as a compare-and-set: it replaces AccessTokenSealed, Expiry,
+	// Scopes and UpdatedAt of User.Providers[provider] with link's,
+	// RefreshTokenSealed and IDTokenSealed too when link's are not empty
+	// (providers often answer a refresh without them; the stored ones then
+	// stay), only if the link exists and its UpdatedAt equals prev (to the
+	// millisecond, as stored). Subject, Profile, LinkEmail and the rest of
+	// the user stay. link.UpdatedAt is the version the next refresh
+	// compares with, so it must differ from prev (an error otherwise: with
+	// the same version, every concurrent update would win); a caller
+	// whose clock has not moved past prev passes prev plus a millisecond.
+	// ErrNotFound means the user or the link is missing, or the link
+	// changed since it was read (another replica refreshed it first, or a
+	// sign-in rewrote it): the caller reads the user again.
+	UpdateProviderTokens(ctx context.Context, userID, provider string, prev time.Time, link ProviderLink) error
 	// GetUser returns a user by id.
 	GetUser(ctx context.Context, id string) (*User, error)
 	// GetIdentity returns an identity by key.
@@ -219,6 +305,13 @@ type Keys interface {
 //	exchanging --(exchange or checks failed)--> failed
 //	code --(revoked before redemption)--> revoked
 //
+// A link flow links another identity to a signed-in user instead of
+// signing in: it carries LinkUserID, starts ready and ends linked, and is
+// never a session (not listed, revoked or in the revocation feed):
+//
+//	ready --(its browser starts it)--> pending --(callback claims it)--> exchanging --(identity linked)--> linked
+//	ready, pending or exchanging --(failure)--> failed
+//
 // Keeping the flow, the one-time code and the session in one record is what
 // lets a sign-in finish in few round trips without multi-record
 // transactions: a replayed callback or code finds the record moved on. The
@@ -232,6 +325,12 @@ const (
 	StateCode       = "code"
 	StateActive     = "active"
 	StateRevoked    = "revoked"
+	// StateReady is a link flow that has been created and waits for its
+	// browser (Sessions.StartFlow).
+	StateReady = "ready"
+	// StateLinked is a completed link flow (Sessions.CompleteLink); it
+	// ends there.
+	StateLinked = "linked"
 )
 
 // Session is a login flow, then a signed-in session of one user at one
@@ -256,6 +355,12 @@ type Session struct {
 	// ago the person may last have authenticated at the provider); nil
 	// when the client sent none. Zero is a value: authenticate again now.
 	MaxAge *int64 `bson:"max_age,omitempty"`
+	// LinkUserID is set on a link flow: the existing user the identity
+	// the provider vouches for is to be linked to, instead of signing in.
+	LinkUserID string `bson:"link_user_id,omitempty"`
+	// LinkSessionID is the session of that user that started the link
+	// flow.
+	LinkSessionID string `bson:"link_session_id,omitempty"`
 
 	// Set when the provider has vouched for the user.
 	UserID   string    `bson:"user_id,omitempty"`
@@ -317,8 +422,9 @@ type User struct {
 	// Users.SetUserNotBefore); zero when never set.
 	NotBefore time.Time `bson:"not_before,omitempty"`
 	// Identities lists the identity keys that signed in as this user, in
-	// the order they first did (informational; the identity records are
-	// authoritative).
+	// the order they first did, less the unlinked ones (informational; the
+	// identity records are authoritative: a sign-in that read an identity
+	// just before it was unlinked writes its key here again).
 	Identities []string `bson:"identities,omitempty"`
 	// Providers holds, per provider name, what that provider last gave us.
 	Providers   map[string]ProviderLink `bson:"providers,omitempty"`
@@ -336,7 +442,13 @@ type ProviderLink struct {
 	RefreshTokenSealed string         `bson:"refresh_token,omitempty" json:"refresh_token,omitempty"`
 	IDTokenSealed      string         `bson:"id_token,omitempty" json:"id_token,omitempty"`
 	Expiry             time.Time      `bson:"expiry,omitempty" json:"expiry,omitzero"`
-	UpdatedAt          time.Time      `bson:"updated_at" json:"updated_at"`
+	// Scopes are the scopes the provider granted.
+	Scopes []string `bson:"scopes,omitempty" json:"scopes,omitempty"`
+	// LinkEmail is the email, lower-cased, that the provider vouched for
+	// and that configuration trusts for automatic linking by email; ""
+	// when none (see Users.FindUsersByLinkEmail).
+	LinkEmail string    `bson:"link_email,omitempty" json:"link_email,omitempty"`
+	UpdatedAt time.Time `bson:"updated_at" json:"updated_at"`
 }
 
 // Login is what one sign-in writes to its user.

@@ -38,7 +38,7 @@ func (s *Server) discovery(c *gin.Context) {
 		"prompt_values_supported":                    []string{"none", "login", "consent", "select_account"},
 		"scopes_supported":                           []string{"openid", "profile", "email", "offline_access"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
-			"email", "email_verified", "name", "given_name", "family_name", "picture", "locale", "roles", "idp"},
+			"email", "email_verified", "name", "given_name", "family_name", "picture", "locale", "tenant", "roles", "idp"},
 		"authorization_response_iss_parameter_supported": true,
 		"identity_providers":                             s.o.Bridge.ProviderNames(),
 	})

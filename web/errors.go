@@ -48,6 +48,15 @@ func (s *Server) apiError(c *gin.Context, err error) {
 		case bridge.ErrCodeInvalidToken:
 			status = http.StatusUnauthorized
 			c.Header("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(oe.Description, `"`, "'")+`"`)
+		case bridge.ErrCodeUnauthorizedClient, bridge.ErrCodeAccessDenied:
+			status = http.StatusForbidden
+		case bridge.ErrCodeNotLinked:
+			status = http.StatusNotFound
+		case bridge.ErrCodeLastIdentity, bridge.ErrCodeAlreadyLinked:
+			status = http.StatusConflict
+		case bridge.ErrCodeTemporarilyUnavail:
+			status = http.StatusServiceUnavailable
+			c.Header("Retry-After", "30")
 		}
 		writeOAuthError(c, status, oe.Code, oe.Description)
 		return

@@ -142,7 +142,7 @@ func (s *Server) preflight(c *gin.Context) {
 		return
 	}
 	h := c.Writer.Header()
-	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 	h.Set("Access-Control-Max-Age", "600")
 	c.Status(http.StatusNoContent)

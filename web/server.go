@@ -98,7 +98,14 @@ func (s *Server) routes() {
 	api.POST("/revoke", s.rateLimit, s.revoke)
 	api.GET("/userinfo", s.rateLimit, s.userinfo)
 	api.POST("/userinfo", s.rateLimit, s.userinfo)
-	for _, p := range []string{"/token", "/revoke", "/userinfo", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json"} {
+	// The signed-in user's account: linked identities (Bearer token).
+	api.GET("/account/identities", s.rateLimit, s.identities)
+	api.POST("/account/identities", s.rateLimit, s.beginLink)
+	api.DELETE("/account/identities/:provider", s.rateLimit, s.unlink)
+	// Backends (client credentials): a user's provider access token.
+	e.POST("/provider-token", s.rateLimit, s.providerToken)
+	for _, p := range []string{"/token", "/revoke", "/userinfo", "/account/identities", "/account/identities/:provider",
+		"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json"} {
 		api.OPTIONS(p, s.preflight)
 	}
 
@@ -108,6 +115,7 @@ func (s *Server) routes() {
 	// would arrive cross-site without the SameSite=Lax flow cookie, so it
 	// is not offered until a provider needs it.
 	e.GET("/callback/:provider", s.rateLimit, s.callback)
+	e.GET(linkStartPath, s.rateLimit, s.startLink)
 
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)

@@ -96,7 +96,7 @@ func TestStartRefusesDevModeThatCouldBeReachedOrMistakenForADeployment(t *testin
 			"SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET": "google-secret",
 		}, []string{
 			"mode: not set, so dev mode applies",
-			"server.public_url (https), providers.google.client_id, providers.google.client_secret",
+			"server.public_url (https), providers.google (talks to https://accounts.google.com)",
 			"Set mode: production (SOCIALBRIDGE_MODE=production) and crypto.encryption_key, or mode: dev (SOCIALBRIDGE_MODE=dev) explicitly",
 			`server.addr: dev mode listens on loopback only (127.0.0.1, ::1 or localhost), got ":0"`,
 		}},

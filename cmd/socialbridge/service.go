@@ -105,12 +105,13 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 			ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, CORSOrigins: c.CORSOrigins, Secret: c.Secret,
 			Audience: c.Audience, Providers: c.Providers,
 			AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdleTTL, RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
-			IDTokenAlg: c.IDTokenSignedResponseAlg,
+			IDTokenAlg: c.IDTokenSignedResponseAlg, ProviderTokens: c.ProviderTokens,
 		})
 	}
 	s.bridge, err = bridge.New(bridge.Options{
 		PublicURL: cfg.Server.PublicURL, Store: s.store, Issuer: tokens.NewIssuer(keyring, cfg.Server.PublicURL, nil),
-		Sealer: sealer, Providers: provs.list, ProviderLabels: provs.labels, Clients: clients, FlowKey: flowKey,
+		Sealer: sealer, Providers: provs.list, ProviderLabels: provs.labels, ClaimRules: cfg.Claims,
+		LinkByEmail: provs.linkByEmail, Clients: clients, FlowKey: flowKey,
 		FlowTTL: cfg.Login.FlowTTL, CodeTTL: cfg.Login.CodeTTL, RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace,
 		Logger: s.logger,
 	})

@@ -18,12 +18,40 @@
 // times and finds the winner's document.
 //
 // There are no multi-document transactions and no queries that need a
-// consistent view of several documents, and every write names its document
-// by _id, so it goes to the one shard that owns it: the store runs
-// unchanged on sharded clusters. Shard the collections on _id (hashed or
-// ranged): _id is unique across the cluster only when it is the shard key.
-// Listing a user's sessions or identities is then a query to every shard,
-// which is correct and rare.
+// consistent view of several documents (UnlinkIdentity's count of a user's
+// identities needs only to see each one as it was at some moment during
+// the count), and every compare-and-set names its document by _id, so it
+// goes to the one shard that owns it: the store runs unchanged on sharded
+// clusters. Shard the collections on _id (hashed or ranged): _id is unique
+// across the cluster only when it is the shard key. Listing a user's
+// sessions or identities, revoking all of a user's sessions and counting
+// a user's identities are then queries to every shard, which is correct
+// and rare.
+//
+// # Account linking
+//
+// FindUsersByLinkEmail needs an index on the link emails of a user's
+// links, which live under providers.<name>, a path per provider name that
+// no index can name in advance. The user document therefore also keeps
+// link_emails, an array of those emails with a multikey index. Every
+// update that writes a link adds its email to link_emails in the same
+// update ($addToSet), so the array always holds every link's email; but
+// one update cannot also $pull the email the link held before (MongoDB
+// refuses two operators on one path, and an aggregation-pipeline update,
+// which could compute the array, is what the FerretDB stand-in lacks). So
+// the array may hold an email no link holds any more for a moment: the
+// write that left it (a sign-in that changed the link's email, an unlink)
+// removes it with a second update conditional on link_rev, a counter that
+// every such write increments, so that it cannot remove an email a newer
+// write has just added. FindUsersByLinkEmail checks each user it finds
+// against its links, so a stale email (one a crash between the two updates
+// left) costs a skipped document, never a wrong answer.
+//
+// UnlinkIdentity deletes an identity document and updates the user
+// document without a transaction, while a user must never lose its last
+// identity: the identity is first marked (unlinking_at, unlink_token), the
+// user's unmarked identities are counted, and the marked one is deleted
+// only if another remained; see Store.UnlinkIdentity for the argument.
 //
 // RevokeUserSessions is one updateMany: each session's change is atomic,
 // but the whole is no snapshot, so a session that changes state while it
@@ -234,6 +262,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.sessions, "revoked_at_id", bson.D{{Key: "revoked_at", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
 		// The revocation feed's not-before times; sparse likewise.
 		{s.users, "not_before_id", bson.D{{Key: "not_before", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
+		// FindUsersByLinkEmail, in its order (multikey: one entry per
+		// email). Sparse: users without link emails have no link_emails.
+		{s.users, "link_emails_id", bson.D{{Key: "link_emails", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
 		// ListUserIdentities.
 		{s.identities, "user_id", bson.D{{Key: "user_id", Value: 1}}, options.Index()},
 		// ListKeys.

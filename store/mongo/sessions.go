@@ -12,15 +12,28 @@ import (
 	"github.com/socialbridge/socialbridge/store/internal/feed"
 )
 
-// CreateFlow stores a new login flow in state pending, whatever f.State
-// says; f is not modified. store.ErrConflict means the id is taken.
+// CreateFlow stores a new login flow in state pending, or ready when
+// f.State says so (a link flow); f is not modified. store.ErrConflict
+// means the id is taken.
 func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 	doc := *f // a copy: the caller's State stays as it was
-	doc.State = store.StatePending
+	if doc.State != store.StateReady {
+		doc.State = store.StatePending
+	}
 	if _, err := s.sessions.InsertOne(ctx, &doc); err != nil {
 		return fmt.Errorf("create login flow: %w", mapErr(err))
 	}
 	return nil
+}
+
+// StartFlow moves a ready, unexpired flow to state pending in one
+// findOneAndUpdate, and returns it. store.ErrNotFound means the flow is
+// unknown, expired or not ready.
+func (s *Store) StartFlow(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StateReady}, {Key: "expires_at", Value: bson.M{"$gt": now}},
+	}
+	return s.transition(ctx, "start login flow", filter, bson.M{"$set": bson.M{"state": store.StatePending}})
 }
 
 // ClaimFlow moves a pending, unexpired flow of provider to state
@@ -37,11 +50,12 @@ func (s *Store) ClaimFlow(ctx context.Context, id, provider string, now time.Tim
 
 // IssueCode moves an exchanging, unexpired flow of provider to state code
 // and returns it. store.ErrNotFound means the flow is unknown, expired, for
-// another provider or not exchanging.
+// another provider, not exchanging or a link flow (link_user_id is absent
+// from every other flow: it is omitted when empty).
 func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Time, c store.CodeIssue) (*store.Session, error) {
 	filter := bson.D{
 		{Key: "_id", Value: id}, {Key: "state", Value: store.StateExchanging}, {Key: "provider", Value: provider},
-		{Key: "expires_at", Value: bson.M{"$gt": now}},
+		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "link_user_id", Value: bson.M{"$exists": false}},
 	}
 	update := bson.M{"$set": bson.M{
 		"state": store.StateCode, "user_id": c.UserID, "auth_time": c.AuthTime, "claims": c.Claims,
@@ -50,12 +64,25 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 	return s.transition(ctx, "issue code", filter, update)
 }
 
-// FailFlow moves a pending or exchanging, unexpired flow of provider to
-// state failed and returns it. store.ErrNotFound means the flow is unknown,
-// expired, for another provider or already finished.
+// CompleteLink moves an exchanging, unexpired link flow of provider to
+// state linked and returns it. store.ErrNotFound means the flow is
+// unknown, expired, for another provider, not exchanging or not a link
+// flow.
+func (s *Store) CompleteLink(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StateExchanging}, {Key: "provider", Value: provider},
+		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "link_user_id", Value: bson.M{"$exists": true, "$ne": ""}},
+	}
+	return s.transition(ctx, "complete link flow", filter, bson.M{"$set": bson.M{"state": store.StateLinked}})
+}
+
+// FailFlow moves a pending, exchanging or ready, unexpired flow of
+// provider to state failed and returns it. store.ErrNotFound means the flow
+// is unknown, expired, for another provider or already finished.
 func (s *Store) FailFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
 	filter := bson.D{
-		{Key: "_id", Value: id}, {Key: "state", Value: bson.M{"$in": bson.A{store.StatePending, store.StateExchanging}}},
+		{Key: "_id", Value: id},
+		{Key: "state", Value: bson.M{"$in": bson.A{store.StatePending, store.StateExchanging, store.StateReady}}},
 		{Key: "provider", Value: provider},
 		{Key: "expires_at", Value: bson.M{"$gt": now}},
 	}

@@ -44,6 +44,12 @@ func TestStorageShape(t *testing.T) {
 			t.Run("a user has no not-before field until one is set", func(t *testing.T) {
 				testNotBeforeAbsent(t, uri, mongoDB)
 			})
+			t.Run("link_emails holds the emails of the user's links, and is absent when they hold none", func(t *testing.T) {
+				testLinkEmailsShape(t, uri, mongoDB)
+			})
+			t.Run("an unlink's mark refuses other unlinks while fresh and is taken over or cleared once stale", func(t *testing.T) {
+				testUnlinkMarks(t, uri, mongoDB)
+			})
 		})
 	}
 }
@@ -84,7 +90,7 @@ func testUnsetFieldsAbsent(t *testing.T, uri string, mongoDB bool) {
 	}
 	// A zero date would put every session in the sparse revoked_at_id index
 	// and read back as year 1 rather than "unset".
-	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state", "max_age"} {
+	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state", "max_age", "link_user_id", "link_session_id"} {
 		if v, ok := doc[field]; ok {
 			t.Errorf("a new flow stores %s = %v; want the field absent", field, v)
 		}
@@ -156,7 +162,7 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 	}
 	want := map[string][]string{
 		"sessions":     {"_id_", "expires_at" + ttl, "idle_expires_at" + ttl, "revoked_at_id", "user_id_state"},
-		"users":        {"_id_", "not_before_id"},
+		"users":        {"_id_", "link_emails_id", "not_before_id"},
 		"identities":   {"_id_", "user_id"},
 		"signing_keys": {"_id_", "use_generation"},
 		"audit_events": {"_id_", "at_id", "user_id_at_id"},
@@ -177,7 +183,7 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 			if name := spec["name"]; (name == "expires_at_ttl" || name == "idle_expires_at_ttl") && spec["expireAfterSeconds"] != int32(3600) {
 				t.Errorf("%s expireAfterSeconds = %#v, want 3600", name, spec["expireAfterSeconds"])
 			}
-			if name := spec["name"]; (name == "revoked_at_id" || name == "not_before_id") && mongoDB && spec["sparse"] != true {
+			if name := spec["name"]; (name == "revoked_at_id" || name == "not_before_id" || name == "link_emails_id") && mongoDB && spec["sparse"] != true {
 				t.Errorf("%s index is not sparse: %v", name, spec)
 			}
 		}

@@ -2,8 +2,11 @@ package mongo
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -47,15 +50,30 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 	return "", false, fmt.Errorf("claim identity: gave up after %d duplicate-key retries: %w", upsertAttempts, err)
 }
 
+// userDoc is a user document with the fields that only the store reads:
+// link_emails, the index of FindUsersByLinkEmail, and link_rev, the
+// version that guards its tidying (see the package documentation).
+type userDoc struct {
+	store.User `bson:",inline"`
+	LinkEmails []string `bson:"link_emails,omitempty"`
+	LinkRev    int64    `bson:"link_rev,omitempty"`
+}
+
 // UpsertLogin writes one sign-in to user userID in one atomic update
-// (profile, the provider's link with its sealed tokens, the identity key and
-// the timestamps together), creating the user if needed, and returns the
-// user as it is after the write.
+// (profile, the provider's link with its sealed tokens, the identity key,
+// the link email and the timestamps together), creating the user if
+// needed, and returns the user as it is after the write. When the link
+// replaced one with another link email, a second, conditional update
+// takes the old email out of link_emails.
 func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (*store.User, error) {
 	// The provider name becomes part of a field path: a '.' or a '$'
 	// would reach elsewhere, and ValidProviderName allows neither.
 	if err := store.ValidProviderName(l.Provider); err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", userID, err)
+	}
+	addToSet := bson.M{"identities": l.IdentityKey}
+	if l.Link.LinkEmail != "" {
+		addToSet["link_emails"] = l.Link.LinkEmail
 	}
 	update := bson.M{
 		"$set": bson.M{
@@ -65,12 +83,13 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 			"last_login_at":           l.Now,
 		},
 		"$setOnInsert": bson.M{"created_at": l.Now},
-		"$addToSet":    bson.M{"identities": l.IdentityKey},
+		"$addToSet":    addToSet,
+		"$inc":         bson.M{"link_rev": int64(1)},
 	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
 	var err error
 	for range upsertAttempts {
-		var u store.User
+		var u userDoc
 		err = s.users.FindOneAndUpdate(ctx, bson.M{"_id": userID}, update, opts).Decode(&u)
 		if mongo.IsDuplicateKeyError(err) {
 			continue
@@ -78,9 +97,258 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 		if err != nil {
 			return nil, fmt.Errorf("upsert user %s: %w", userID, err)
 		}
-		return &u, nil
+		s.tidyLinkEmails(ctx, &u)
+		return &u.User, nil
 	}
 	return nil, fmt.Errorf("upsert user %s: gave up after %d duplicate-key retries: %w", userID, upsertAttempts, err)
+}
+
+// linkEmails returns the link emails of a user's links, sorted, each once.
+func linkEmails(links map[string]store.ProviderLink) []string {
+	set := map[string]bool{}
+	for _, l := range links {
+		if l.LinkEmail != "" {
+			set[l.LinkEmail] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// tidyLinkEmails takes out of u's link_emails the emails that no link of u
+// holds any more, if u (as a write just returned it) has some: one update,
+// conditional on link_rev, so that it applies only if no sign-in or unlink
+// changed the links since. If one did, that write tidies after itself, from
+// a document that includes this one's change. A failure is logged, not
+// returned: the sign-in or unlink is written, and the stale email costs
+// FindUsersByLinkEmail only a document it skips.
+func (s *Store) tidyLinkEmails(ctx context.Context, u *userDoc) {
+	want := linkEmails(u.Providers)
+	have := slices.Clone(u.LinkEmails)
+	slices.Sort(have)
+	if slices.Equal(want, slices.Compact(have)) {
+		return
+	}
+	filter := bson.D{{Key: "_id", Value: u.ID}, {Key: "link_rev", Value: u.LinkRev}}
+	if u.LinkRev == 0 {
+		filter[1].Value = bson.M{"$exists": false}
+	}
+	update := bson.M{"$set": bson.M{"link_emails": want}}
+	if len(want) == 0 {
+		update = bson.M{"$unset": bson.M{"link_emails": ""}}
+	}
+	if _, err := s.users.UpdateOne(ctx, filter, update); err != nil {
+		s.logger.WarnContext(ctx, "could not remove stale link emails of a user; lookups skip them", "user_id", u.ID, "err", err)
+	}
+}
+
+// FindUsersByLinkEmail returns the ids of the users holding a link with
+// link email email, sorted, at most store.MaxUsersByLinkEmail, through the
+// link_emails_id index. link_emails may still hold an email that a link
+// held until a moment ago (see tidyLinkEmails), so each user found is
+// checked against its links.
+func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string) ([]string, error) {
+	if email == "" {
+		return nil, nil
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.M{"providers": 1}).
+		SetBatchSize(2 * store.MaxUsersByLinkEmail)
+	cur, err := s.users.Find(ctx, bson.M{"link_emails": email}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find users by link email: %w", err)
+	}
+	defer cur.Close(ctx)
+	var ids []string
+	for len(ids) < store.MaxUsersByLinkEmail && cur.Next(ctx) {
+		var u store.User
+		if err := cur.Decode(&u); err != nil {
+			return nil, fmt.Errorf("find users by link email: %w", err)
+		}
+		if slices.Contains(linkEmails(u.Providers), email) {
+			ids = append(ids, u.ID)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("find users by link email: %w", err)
+	}
+	return ids, nil
+}
+
+// unlinkStale is how old a mark of UnlinkIdentity must be for another
+// call to take it over or clear it: the unlink that made it crashed or
+// stalled far longer than its few operations take.
+const unlinkStale = time.Minute
+
+// UnlinkIdentity removes identity key from user userID without a
+// transaction, in four single-document steps (see
+// store.Users.UnlinkIdentity):
+//
+//  1. Mark the identity (unlinking_at, and a random unlink_token that only
+//     this call knows), if it is the user's and not marked, or marked
+//     longer ago than unlinkStale; then clear the stale marks of the
+//     user's other identities.
+//  2. Count the user's identities that are not marked; if none is, unmark
+//     (if still ours) and return store.ErrLastIdentity.
+//  3. Take the key, and the provider's link if it is this identity's, out
+//     of the user document.
+//  4. Delete the identity, if it still carries our token.
+//
+// Why two concurrent unlinks of a two-identity user cannot both succeed,
+// and more generally why a user always keeps an identity record: an
+// identity is deleted only by the call whose token it carries, so it was
+// marked continuously from that call's mark, before its count, to its
+// delete (clearing or taking over a mark replaces the token, and the
+// delete of the call that made it then deletes nothing). Of the calls
+// that delete, take the one whose count started last, X. Every other
+// deleter marked before its own count started, so before X's count
+// started, and stayed marked until it deleted: X counted none of them.
+// X counted at least one unmarked identity Y, so Y is no deleter's
+// identity at that moment, and anyone who marks Y later starts its count
+// after X's, so is no deleter either: Y survives. With two identities A
+// and B, each call marks its own before counting, so whichever counts
+// second sees both marked and returns ErrLastIdentity. (A count can also
+// see a mark whose call then fails or returns ErrLastIdentity, and refuse
+// an unlink it could have allowed: marks make the count conservative,
+// never generous.)
+//
+// The user document is updated before the identity is deleted: an
+// identity key can be claimed anew only once its record is deleted, so
+// step 3 can never take out a key that a new record (an explicit link of
+// the same key racing this call) added back. A crash after step 3 leaves
+// a marked record that the user no longer lists: it still signs in as the
+// user (and the sign-in lists it again), a repeated unlink finishes the
+// job, and any unlink of the user clears the mark after unlinkStale.
+func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time.Time) error {
+	fail := func(err error) error { return fmt.Errorf("unlink identity from user %s: %w", userID, err) }
+	token := rand.Text()
+	stale := now.Add(-unlinkStale)
+
+	// 1. Mark.
+	var id store.Identity
+	err := s.identities.FindOneAndUpdate(ctx,
+		bson.D{
+			{Key: "_id", Value: key}, {Key: "user_id", Value: userID},
+			{Key: "$or", Value: bson.A{
+				bson.M{"unlinking_at": bson.M{"$exists": false}},
+				bson.M{"unlinking_at": bson.M{"$lte": stale}},
+			}},
+		},
+		bson.M{"$set": bson.M{"unlinking_at": now, "unlink_token": token}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&id)
+	if err != nil {
+		// Unknown, another user's, or being unlinked by another call.
+		return fail(mapErr(err))
+	}
+	// unmark takes our mark off again when the unlink stops before it
+	// touched the user; if it cannot, the mark goes stale.
+	unmark := func(cause error) error {
+		_, err := s.identities.UpdateOne(context.WithoutCancel(ctx),
+			bson.D{{Key: "_id", Value: key}, {Key: "unlink_token", Value: token}},
+			bson.M{"$unset": bson.M{"unlinking_at": "", "unlink_token": ""}})
+		if err != nil {
+			return fail(fmt.Errorf("%w (and taking the identity's unlink mark off: %w)", cause, err))
+		}
+		return fail(cause)
+	}
+	if err := store.ValidProviderName(id.Provider); err != nil {
+		return unmark(err)
+	}
+	_, err = s.identities.UpdateMany(ctx,
+		bson.D{{Key: "user_id", Value: userID}, {Key: "_id", Value: bson.M{"$ne": key}}, {Key: "unlinking_at", Value: bson.M{"$lte": stale}}},
+		bson.M{"$unset": bson.M{"unlinking_at": "", "unlink_token": ""}})
+	if err != nil {
+		return unmark(fmt.Errorf("clear stale unlink marks: %w", err))
+	}
+
+	// 2. Count.
+	n, err := s.identities.CountDocuments(ctx, bson.D{{Key: "user_id", Value: userID}, {Key: "unlinking_at", Value: bson.M{"$exists": false}}})
+	if err != nil {
+		return unmark(fmt.Errorf("count identities: %w", err))
+	}
+	if n == 0 {
+		return unmark(store.ErrLastIdentity)
+	}
+
+	// 3. The user document: the key, and the link if it is this
+	// identity's (its email leaves link_emails with it).
+	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
+	linkPath := "providers." + id.Provider
+	update := bson.M{
+		"$pull":  bson.M{"identities": key},
+		"$unset": bson.M{linkPath: ""},
+		"$set":   bson.M{"updated_at": now},
+		"$inc":   bson.M{"link_rev": int64(1)},
+	}
+	var u userDoc
+	err = s.users.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: userID}, {Key: linkPath + ".subject", Value: id.Subject}}, update, opts).Decode(&u)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		// The link is another identity's of the same provider, or there
+		// is none (or no user: a crash before the first sign-in wrote it).
+		delete(update, "$unset")
+		err = s.users.FindOneAndUpdate(ctx, bson.M{"_id": userID}, update, opts).Decode(&u)
+	}
+	switch {
+	case err == nil:
+		s.tidyLinkEmails(ctx, &u)
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return fail(fmt.Errorf("update the user: %w", err))
+	}
+
+	// 4. Delete, if the mark is still ours.
+	res, err := s.identities.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "unlink_token", Value: token}})
+	if err != nil {
+		return fail(fmt.Errorf("delete the identity: %w", err))
+	}
+	if res.DeletedCount == 0 {
+		return fail(fmt.Errorf("another unlink cleared or took over this one's mark: %w", store.ErrNotFound))
+	}
+	return nil
+}
+
+// UpdateProviderTokens replaces the refreshed parts of a provider's link in
+// one update conditional on the link's updated_at, field by field, so that
+// the rest of the link stays as stored.
+func (s *Store) UpdateProviderTokens(ctx context.Context, userID, provider string, prev time.Time, link store.ProviderLink) error {
+	fail := func(err error) error { return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, err) }
+	// The provider name becomes part of a field path.
+	if err := store.ValidProviderName(provider); err != nil {
+		return fail(err)
+	}
+	if link.UpdatedAt.Truncate(time.Millisecond).Equal(prev.Truncate(time.Millisecond)) {
+		return fail(errors.New("the new UpdatedAt equals prev"))
+	}
+	p := "providers." + provider + "."
+	set := bson.M{p + "updated_at": link.UpdatedAt}
+	unset := bson.M{}
+	// Empty values are removed, as the link's omitempty fields are absent
+	// when empty.
+	setOrUnset := func(field string, v any, empty bool) {
+		if empty {
+			unset[p+field] = ""
+		} else {
+			set[p+field] = v
+		}
+	}
+	setOrUnset("access_token", link.AccessTokenSealed, link.AccessTokenSealed == "")
+	setOrUnset("expiry", link.Expiry, link.Expiry.IsZero())
+	setOrUnset("scopes", link.Scopes, len(link.Scopes) == 0)
+	if link.RefreshTokenSealed != "" {
+		set[p+"refresh_token"] = link.RefreshTokenSealed
+	}
+	if link.IDTokenSealed != "" {
+		set[p+"id_token"] = link.IDTokenSealed
+	}
+	update := bson.M{"$set": set}
+	if len(unset) > 0 {
+		update["$unset"] = unset
+	}
+	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: userID}, {Key: p + "updated_at", Value: prev}}, update)
+	if err != nil {
+		return fail(err)
+	}
+	if res.MatchedCount == 0 {
+		return fail(store.ErrNotFound)
+	}
+	return nil
 }
 
 // GetUser returns a user by id.

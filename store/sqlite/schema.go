@@ -121,6 +121,52 @@ CREATE INDEX audit_events_user ON audit_events (user_id, at, id);
 	`
 ALTER TABLE sessions ADD COLUMN max_age INTEGER;
 `,
+	// 5: account linking. Link flows carry the user they link to and the
+	// session that started them (no index: they are found by id only).
+	// FindUsersByLinkEmail reads user_link_emails, one row per provider
+	// link with a link email, which two triggers derive from
+	// users.providers in the statement that changes it: whatever writes a
+	// link (a sign-in, an unlink, a token refresh) keeps the table exact
+	// without a statement of its own. The update trigger first deletes the
+	// rows whose link is gone or now holds another email, then adds the
+	// missing ones, so a write that leaves the emails as they were (every
+	// refresh, most sign-ins) writes nothing here.
+	`
+ALTER TABLE sessions ADD COLUMN link_user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN link_session_id TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE user_link_emails (
+	user_id  TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	email    TEXT NOT NULL,
+	PRIMARY KEY (user_id, provider)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX user_link_emails_email ON user_link_emails (email, user_id);
+
+INSERT INTO user_link_emails (user_id, provider, email)
+	SELECT users.id, p.key, json_extract(p.value, '$.link_email')
+	FROM users, json_each(users.providers) AS p
+	WHERE coalesce(json_extract(p.value, '$.link_email'), '') <> '';
+
+CREATE TRIGGER users_link_emails_insert AFTER INSERT ON users BEGIN
+	INSERT INTO user_link_emails (user_id, provider, email)
+		SELECT NEW.id, p.key, json_extract(p.value, '$.link_email')
+		FROM json_each(NEW.providers) AS p
+		WHERE coalesce(json_extract(p.value, '$.link_email'), '') <> '';
+END;
+
+CREATE TRIGGER users_link_emails_update AFTER UPDATE OF providers ON users BEGIN
+	DELETE FROM user_link_emails
+		WHERE user_id = NEW.id AND NOT EXISTS (
+			SELECT 1 FROM json_each(NEW.providers) AS p
+			WHERE p.key = user_link_emails.provider AND json_extract(p.value, '$.link_email') = user_link_emails.email);
+	INSERT INTO user_link_emails (user_id, provider, email)
+		SELECT NEW.id, p.key, json_extract(p.value, '$.link_email')
+		FROM json_each(NEW.providers) AS p
+		WHERE coalesce(json_extract(p.value, '$.link_email'), '') <> ''
+			AND NOT EXISTS (SELECT 1 FROM user_link_emails AS e WHERE e.user_id = NEW.id AND e.provider = p.key);
+END;
+`,
 }
 
 // schemaVersion reads the schema version of the database.

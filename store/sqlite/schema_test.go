@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,7 +33,6 @@ func rawDB(t *testing.T, path string) *sql.DB {
 
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	latest := len(migrations)
 	if latest < 2 {
 		t.Fatalf("%d migrations; the tests below need a previous version", latest)
@@ -49,98 +50,11 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
-	t.Run("a database at the previous version keeps its data and is migrated", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "db")
-		db := rawDB(t, path)
-		if err := migrateTo(ctx, db, latest-1); err != nil {
-			t.Fatal(err)
-		}
-		// Rows as the previous version wrote them; ?1 is t0, ?2 t0+1h,
-		// ?3 t0+24h in unix milliseconds.
-		for _, q := range []string{
-			`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('google|1', 'u1', 'google', '1', ?1)`,
-			`INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
-				VALUES ('u1', '{"email":"a@example.com","email_verified":true}', '["google|1"]',
-					'{"google":{"subject":"1","profile":{"email_verified":false},"access_token":"sealed","updated_at":"2026-11-23T12:00:00Z"}}',
-					?1, ?1, ?1)`,
-			`INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider,
-				user_id, auth_time, claims, code_hash, generation, rotated_at, idle_expires_at)
-				VALUES ('s1', 'active', ?3, ?1, 'spa', 'https://app.example/cb', 'c', 'google',
-					'u1', ?1, '{"email":"a@example.com"}', 'h', 3, ?1, ?2)`,
-			`INSERT INTO signing_keys (id, kid, use, alg, generation, private_sealed, created_at, sign_from)
-				VALUES ('access-1', 'k1', 'access', 'ES256', 1, 'sealed', ?1, ?1)`,
-			`INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider)
-				VALUES ('f1', 'pending', ?2, ?1, 'spa', 'https://app.example/cb', 'c', 'google')`,
-		} {
-			args := []any{t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), t0.Add(24 * time.Hour).UnixMilli()}
-			if _, err := db.ExecContext(ctx, q, args...); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
-
-		s, err := Open(ctx, Options{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if v, err := schemaVersion(ctx, s.write); err != nil || v != latest {
-			t.Errorf("schema version = %d, %v; want %d", v, err, latest)
-		}
-		for _, index := range []string{
-			"sessions_expires_at", "sessions_live_user", "sessions_revoked", "sessions_idle_expires_at", "identities_user",
-			"users_not_before", "signing_keys_use_generation", "audit_events_at", "audit_events_user",
-		} {
-			var n int
-			err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1", index).Scan(&n)
-			if err != nil || n != 1 {
-				t.Errorf("index %s: %d, %v; want it created by the migration", index, n, err)
-			}
-		}
-		for _, gone := range []string{"sessions_active_user", "sessions_revoked_at"} {
-			var n int
-			err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1", gone).Scan(&n)
-			if err != nil || n != 0 {
-				t.Errorf("index %s: %d, %v; want it replaced by the migration", gone, n, err)
-			}
-		}
-		u, err := s.GetUser(ctx, "u1")
-		if err != nil || u.Profile.Email != "a@example.com" || u.Providers["google"].AccessTokenSealed != "sealed" || !u.CreatedAt.Equal(t0) ||
-			!u.NotBefore.IsZero() {
-			t.Errorf("GetUser() = %+v, %v", u, err)
-		}
-		ids, err := s.ListUserIdentities(ctx, "u1")
-		if err != nil || len(ids) != 1 || ids[0].Key != "google|1" {
-			t.Errorf("ListUserIdentities() = %+v, %v", ids, err)
-		}
-		list, err := s.ListUserSessions(ctx, "u1", t0)
-		if err != nil || len(list) != 1 || list[0].Generation != 3 || list[0].Claims["email"] != "a@example.com" {
-			t.Errorf("ListUserSessions() = %+v, %v", list, err)
-		}
-		if _, err := s.Rotate(ctx, "s1", 3, t0.Add(time.Minute), t0.Add(time.Hour)); err != nil {
-			t.Errorf("Rotate of a migrated session: %v", err)
-		}
-		if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].KID != "k1" {
-			t.Errorf("ListKeys() = %+v, %v", keys, err)
-		}
-		// What the new version adds works on the migrated rows: a flow
-		// stored before max_age existed has none, and can be claimed.
-		if f, err := s.ClaimFlow(ctx, "f1", "google", t0); err != nil || f.State != store.StateExchanging || f.MaxAge != nil {
-			t.Errorf("ClaimFlow of a migrated flow = %+v, %v; want it exchanging with no max_age", f, err)
-		}
-		if err := s.SetUserNotBefore(ctx, "u1", t0.Add(time.Minute)); err != nil {
-			t.Errorf("SetUserNotBefore of a migrated user: %v", err)
-		}
-		if n, err := s.RevokeUserSessions(ctx, "u1", "logout_all", t0.Add(2*time.Minute)); err != nil || n != 1 {
-			t.Errorf("RevokeUserSessions of a migrated user = %d, %v; want 1", n, err)
-		}
-		feed, err := s.RevocationsSince(ctx, t0, 10)
-		if err != nil || len(feed) != 2 || feed[0].Kind != store.RevokedUser || feed[1].SessionID != "s1" {
-			t.Errorf("RevocationsSince() = %+v, %v; want the user's not-before, then session s1", feed, err)
-		}
-	})
+	for from := 1; from < latest; from++ {
+		t.Run(fmt.Sprintf("a database at version %d keeps its data and is migrated", from), func(t *testing.T) {
+			testMigrateFrom(t, from)
+		})
+	}
 
 	t.Run("a database newer than this code is refused, naming both versions", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "db")
@@ -210,5 +124,151 @@ func TestWriterTransactionsAreImmediate(t *testing.T) {
 	}
 	if _, _, err := b.ClaimIdentity(ctx, "google|1", "google", "1", "u1", time.Now()); err != nil {
 		t.Errorf("write after the transaction ended: %v", err)
+	}
+}
+
+// testMigrateFrom writes rows as version from wrote them (the tables of
+// version 1, which later versions only extend), opens the database, and
+// checks that they read back and that what later versions add works on
+// them.
+func testMigrateFrom(t *testing.T, from int) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	latest := len(migrations)
+	path := filepath.Join(t.TempDir(), "db")
+	db := rawDB(t, path)
+	if err := migrateTo(ctx, db, from); err != nil {
+		t.Fatal(err)
+	}
+	// ?1 is t0, ?2 t0+1h, ?3 t0+24h in unix milliseconds. User u2's link
+	// holds a link email although no version before 5 wrote one, to check
+	// that version 5 indexes the links it finds.
+	for _, q := range []string{
+		`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('google|1', 'u1', 'google', '1', ?1)`,
+		`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('facebook|1', 'u1', 'facebook', '1', ?2)`,
+		`INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
+			VALUES ('u1', '{"email":"a@example.com","email_verified":true}', '["google|1","facebook|1"]',
+				'{"google":{"subject":"1","profile":{"email_verified":false},"access_token":"sealed","updated_at":"2026-11-23T12:00:00Z"},
+				  "facebook":{"subject":"1","profile":{},"access_token":"fb-sealed","updated_at":"2026-11-23T13:00:00Z"}}',
+				?1, ?1, ?1)`,
+		`INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
+			VALUES ('u2', '{}', '["google|2"]',
+				'{"google":{"subject":"2","profile":{},"link_email":"b@example.com","updated_at":"2026-11-23T12:00:00Z"}}',
+				?1, ?1, ?1)`,
+		`INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider,
+			user_id, auth_time, claims, code_hash, generation, rotated_at, idle_expires_at)
+			VALUES ('s1', 'active', ?3, ?1, 'spa', 'https://app.example/cb', 'c', 'google',
+				'u1', ?1, '{"email":"a@example.com"}', 'h', 3, ?1, ?2)`,
+		`INSERT INTO signing_keys (id, kid, use, alg, generation, private_sealed, created_at, sign_from)
+			VALUES ('access-1', 'k1', 'access', 'ES256', 1, 'sealed', ?1, ?1)`,
+		`INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider)
+			VALUES ('f1', 'pending', ?2, ?1, 'spa', 'https://app.example/cb', 'c', 'google')`,
+	} {
+		args := []any{t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), t0.Add(24 * time.Hour).UnixMilli()}
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, err := schemaVersion(ctx, s.write); err != nil || v != latest {
+		t.Errorf("schema version = %d, %v; want %d", v, err, latest)
+	}
+	for _, tt := range []struct{ kind, name string }{
+		{"index", "sessions_expires_at"}, {"index", "sessions_live_user"}, {"index", "sessions_revoked"},
+		{"index", "sessions_idle_expires_at"}, {"index", "identities_user"}, {"index", "users_not_before"},
+		{"index", "signing_keys_use_generation"}, {"index", "audit_events_at"}, {"index", "audit_events_user"},
+		{"table", "user_link_emails"}, {"index", "user_link_emails_email"},
+		{"trigger", "users_link_emails_insert"}, {"trigger", "users_link_emails_update"},
+	} {
+		var n int
+		err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = ?1 AND name = ?2", tt.kind, tt.name).Scan(&n)
+		if err != nil || n != 1 {
+			t.Errorf("%s %s: %d, %v; want it created by the migration", tt.kind, tt.name, n, err)
+		}
+	}
+	for _, gone := range []string{"sessions_active_user", "sessions_revoked_at"} {
+		var n int
+		err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1", gone).Scan(&n)
+		if err != nil || n != 0 {
+			t.Errorf("index %s: %d, %v; want it replaced by the migration", gone, n, err)
+		}
+	}
+	u, err := s.GetUser(ctx, "u1")
+	if err != nil || u.Profile.Email != "a@example.com" || u.Providers["google"].AccessTokenSealed != "sealed" || !u.CreatedAt.Equal(t0) ||
+		!u.NotBefore.IsZero() || u.Providers["google"].LinkEmail != "" || u.Providers["google"].Scopes != nil {
+		t.Errorf("GetUser() = %+v, %v", u, err)
+	}
+	ids, err := s.ListUserIdentities(ctx, "u1")
+	if err != nil || len(ids) != 2 || ids[0].Key != "google|1" {
+		t.Errorf("ListUserIdentities() = %+v, %v", ids, err)
+	}
+	list, err := s.ListUserSessions(ctx, "u1", t0)
+	if err != nil || len(list) != 1 || list[0].Generation != 3 || list[0].Claims["email"] != "a@example.com" ||
+		list[0].LinkUserID != "" || list[0].LinkSessionID != "" {
+		t.Errorf("ListUserSessions() = %+v, %v", list, err)
+	}
+	if _, err := s.Rotate(ctx, "s1", 3, t0.Add(time.Minute), t0.Add(time.Hour)); err != nil {
+		t.Errorf("Rotate of a migrated session: %v", err)
+	}
+	if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].KID != "k1" {
+		t.Errorf("ListKeys() = %+v, %v", keys, err)
+	}
+	// What the later versions add works on the migrated rows: a flow
+	// stored before max_age existed has none, can be claimed, is no link
+	// flow and issues its code.
+	if f, err := s.ClaimFlow(ctx, "f1", "google", t0); err != nil || f.State != store.StateExchanging || f.MaxAge != nil || f.LinkUserID != "" {
+		t.Errorf("ClaimFlow of a migrated flow = %+v, %v; want it exchanging with no max_age and no link user", f, err)
+	}
+	if f, err := s.IssueCode(ctx, "f1", "google", t0, store.CodeIssue{UserID: "u1", CodeHash: "h", CodeExpiresAt: t0.Add(time.Minute)}); err != nil || f.State != store.StateCode {
+		t.Errorf("IssueCode of a migrated flow = %+v, %v", f, err)
+	}
+	if err := s.SetUserNotBefore(ctx, "u1", t0.Add(time.Minute)); err != nil {
+		t.Errorf("SetUserNotBefore of a migrated user: %v", err)
+	}
+	if n, err := s.RevokeUserSessions(ctx, "u1", "logout_all", t0.Add(2*time.Minute)); err != nil || n != 2 {
+		t.Errorf("RevokeUserSessions of a migrated user = %d, %v; want 2 (the session and the code)", n, err)
+	}
+	feed, err := s.RevocationsSince(ctx, t0, 10)
+	if err != nil || len(feed) != 3 || feed[0].Kind != store.RevokedUser || feed[1].SessionID != "f1" || feed[2].SessionID != "s1" {
+		t.Errorf("RevocationsSince() = %+v, %v; want the user's not-before, then f1 and s1", feed, err)
+	}
+
+	// Account linking on the migrated rows.
+	if got, err := s.FindUsersByLinkEmail(ctx, "b@example.com"); err != nil || !slices.Equal(got, []string{"u2"}) {
+		t.Errorf("FindUsersByLinkEmail() of a link email stored before version 5 = %v, %v; want [u2]", got, err)
+	}
+	if err := s.UpdateProviderTokens(ctx, "u1", "facebook", t0.Add(time.Hour), store.ProviderLink{AccessTokenSealed: "fb-2", UpdatedAt: t0.Add(2 * time.Hour)}); err != nil {
+		t.Errorf("UpdateProviderTokens of a migrated link: %v", err)
+	}
+	if err := s.UnlinkIdentity(ctx, "u1", "facebook|1", t0.Add(3*time.Hour)); err != nil {
+		t.Errorf("UnlinkIdentity of a migrated identity: %v", err)
+	}
+	if u, err := s.GetUser(ctx, "u1"); err != nil || !slices.Equal(u.Identities, []string{"google|1"}) || len(u.Providers) != 1 {
+		t.Errorf("GetUser() after the unlink = %+v, %v; want google only", u, err)
+	}
+	login := store.Login{
+		IdentityKey: "google|1", Provider: "google", Now: t0.Add(4 * time.Hour),
+		Link: store.ProviderLink{Subject: "1", LinkEmail: "a@example.com", Scopes: []string{"openid"}, UpdatedAt: t0.Add(4 * time.Hour)},
+	}
+	if _, err := s.UpsertLogin(ctx, "u1", login); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FindUsersByLinkEmail(ctx, "a@example.com"); err != nil || !slices.Equal(got, []string{"u1"}) {
+		t.Errorf("FindUsersByLinkEmail() after a migrated user's sign-in = %v, %v; want [u1]", got, err)
+	}
+	ready := &store.Session{ID: "l1", State: store.StateReady, ExpiresAt: t0.Add(5 * time.Hour), Provider: "google", LinkUserID: "u1", LinkSessionID: "s1"}
+	if err := s.CreateFlow(ctx, ready); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.StartFlow(ctx, "l1", t0.Add(4*time.Hour)); err != nil || f.State != store.StatePending || f.LinkUserID != "u1" || f.LinkSessionID != "s1" {
+		t.Errorf("StartFlow() of a link flow = %+v, %v", f, err)
 	}
 }

@@ -11,21 +11,42 @@ import (
 	"github.com/socialbridge/socialbridge/store/internal/feed"
 )
 
-// CreateFlow stores a new login flow in state pending, whatever f.State
-// says; f is not modified. ErrConflict means the id is taken.
+// CreateFlow stores a new login flow in state pending, or ready when
+// f.State says so (a link flow); f is not modified. ErrConflict means the
+// id is taken.
 func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 	claims, err := encodeClaims(f.Claims)
 	if err != nil {
 		return fmt.Errorf("create login flow: %w", err)
 	}
 	_, err = s.stmt.createFlow.ExecContext(ctx,
-		f.ID, millis(f.ExpiresAt), millis(f.CreatedAt), f.ClientID, f.RedirectURI, f.ClientState,
+		f.ID, initialState(f.State), millis(f.ExpiresAt), millis(f.CreatedAt), f.ClientID, f.RedirectURI, f.ClientState,
 		f.CodeChallenge, f.Nonce, f.Scope, f.Provider, f.UserID, millis(f.AuthTime), claims, f.CodeHash,
-		f.Generation, millis(f.RotatedAt), millis(f.IdleExpiresAt), millis(f.RevokedAt), f.RevokeReason, nullInt(f.MaxAge))
+		f.Generation, millis(f.RotatedAt), millis(f.IdleExpiresAt), millis(f.RevokedAt), f.RevokeReason, nullInt(f.MaxAge),
+		f.LinkUserID, f.LinkSessionID)
 	if err != nil {
 		return fmt.Errorf("create login flow: %w", mapErr(err))
 	}
 	return nil
+}
+
+// initialState is the state CreateFlow stores for a flow whose caller
+// asked for state: ready for a link flow, pending for anything else.
+func initialState(state string) string {
+	if state == store.StateReady {
+		return store.StateReady
+	}
+	return store.StatePending
+}
+
+// StartFlow moves a ready, unexpired flow to state pending in one
+// UPDATE … RETURNING, and returns it.
+func (s *Store) StartFlow(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	sess, err := s.transition(ctx, s.stmt.startFlow, id, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("start flow: %w", mapErr(err))
+	}
+	return sess, nil
 }
 
 // ClaimFlow moves a pending, unexpired flow of provider to state
@@ -38,8 +59,8 @@ func (s *Store) ClaimFlow(ctx context.Context, id, provider string, now time.Tim
 	return sess, nil
 }
 
-// IssueCode moves an exchanging, unexpired flow of provider to state code
-// and returns it.
+// IssueCode moves an exchanging, unexpired flow of provider that is not a
+// link flow to state code and returns it.
 func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Time, c store.CodeIssue) (*store.Session, error) {
 	claims, err := encodeClaims(c.Claims)
 	if err != nil {
@@ -53,8 +74,18 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 	return sess, nil
 }
 
-// FailFlow moves a pending or exchanging, unexpired flow of provider to
-// state failed and returns it.
+// CompleteLink moves an exchanging, unexpired link flow of provider to
+// state linked and returns it.
+func (s *Store) CompleteLink(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
+	sess, err := s.transition(ctx, s.stmt.completeLink, id, provider, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("complete link flow: %w", mapErr(err))
+	}
+	return sess, nil
+}
+
+// FailFlow moves a pending, exchanging or ready, unexpired flow of
+// provider to state failed and returns it.
 func (s *Store) FailFlow(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
 	sess, err := s.transition(ctx, s.stmt.failFlow, id, provider, now.UnixMilli())
 	if err != nil {
@@ -231,7 +262,7 @@ func (row *sessionRow) scan(r rowScanner) error {
 	s := &row.s
 	return r.Scan(&s.ID, &s.State, &row.expires, &row.created, &s.ClientID, &s.RedirectURI, &s.ClientState,
 		&s.CodeChallenge, &s.Nonce, &s.Scope, &s.Provider, &s.UserID, &row.auth, &row.claims, &s.CodeHash, &s.Generation,
-		&row.rotated, &row.idle, &row.revd, &s.RevokeReason, &row.maxAge)
+		&row.rotated, &row.idle, &row.revd, &s.RevokeReason, &row.maxAge, &s.LinkUserID, &s.LinkSessionID)
 }
 
 // session decodes the scanned row.

@@ -14,10 +14,13 @@
 // waits for it.
 //
 // Every compare-and-set of the contract (issue a code, fail a flow, redeem
-// a code, rotate, revoke) is one UPDATE … WHERE … RETURNING statement,
-// atomic by itself, with no read before it; so are the upserts of a
-// sign-in. Explicit transactions are used where several statements must
-// apply together (schema migrations); they begin with BEGIN IMMEDIATE, which
+// a code, rotate, revoke, start or complete a link flow, store refreshed
+// provider tokens) is one UPDATE … WHERE … RETURNING statement, atomic by
+// itself, with no read before it; so are the upserts of a sign-in. The
+// link emails that FindUsersByLinkEmail reads are kept by triggers, inside
+// the statement that writes the links. Explicit transactions are used
+// where several statements must apply together (schema migrations,
+// unlinking an identity); they begin with BEGIN IMMEDIATE, which
 // takes the write lock at BEGIN. A deferred transaction takes it at its
 // first write instead, and if another process committed after the
 // transaction's first read, SQLite answers SQLITE_BUSY_SNAPSHOT at once,

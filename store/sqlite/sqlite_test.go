@@ -144,7 +144,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	}
 	// Statements that page through a table with LIMIT must read it in
 	// index order: a temporary B-tree would sort every matching row first.
-	paged := []string{"revoked since", "not-before since", "list audit", "list user audit"}
+	paged := []string{"revoked since", "not-before since", "list audit", "list user audit", "users by link email"}
 	for name, plan := range plans {
 		t.Run(name, func(t *testing.T) {
 			t.Log(strings.Join(plan, "; "))
@@ -170,6 +170,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for _, want := range []string{
 		"rotate", "list user sessions", "revoke user sessions", "list user identities", "sweep", "revoked since", "revoked at",
 		"not-before since", "not-before at", "upsert login", "count users", "list keys", "list audit", "list user audit", "sweep audit",
+		"start flow", "complete link", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
 	} {
 		if _, ok := plans[want]; !ok {
 			t.Errorf("no query plan for %q", want)
@@ -186,6 +187,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"list user audit":      "audit_events_user",
 		"list audit":           "audit_events_at",
 		"sweep audit":          "audit_events_at",
+		"users by link email":  "user_link_emails_email",
+		"unlink identity":      "identities_user",
 	} {
 		if !slices.ContainsFunc(plans[name], func(l string) bool { return strings.Contains(l, index+" ") }) {
 			t.Errorf("%s does not use index %s:\n%s", name, index, strings.Join(plans[name], "\n"))

@@ -12,11 +12,14 @@ import (
 type statements struct {
 	// writer
 	createFlow, claimFlow, issueCode, failFlow, redeemCode, rotate, revoke *sql.Stmt
+	startFlow, completeLink                                                *sql.Stmt
 	revokeUser, claimIdentity, upsertLogin, setDisabled, setNotBefore      *sql.Stmt
+	unlinkIdentity, identityOwned, unlinkUser, updateTokens                *sql.Stmt
 	insertKey, sweep, appendAudit, sweepAudit                              *sql.Stmt
 	// read pool
 	getSession, listUserSessions                                   *sql.Stmt
 	getUser, getIdentity, identityUser, listIdentities, countUsers *sql.Stmt
+	usersByLinkEmail                                               *sql.Stmt
 	listKeys                                                       *sql.Stmt
 	revokedSince, revokedAt, notBeforeSince, notBeforeAt           *sql.Stmt
 	listAudit, listUserAudit                                       *sql.Stmt
@@ -41,6 +44,8 @@ var queries = []query{
 	{"claim flow", true, sqlClaimFlow, func(st *statements) **sql.Stmt { return &st.claimFlow }},
 	{"issue code", true, sqlIssueCode, func(st *statements) **sql.Stmt { return &st.issueCode }},
 	{"fail flow", true, sqlFailFlow, func(st *statements) **sql.Stmt { return &st.failFlow }},
+	{"start flow", true, sqlStartFlow, func(st *statements) **sql.Stmt { return &st.startFlow }},
+	{"complete link", true, sqlCompleteLink, func(st *statements) **sql.Stmt { return &st.completeLink }},
 	{"redeem code", true, sqlRedeemCode, func(st *statements) **sql.Stmt { return &st.redeemCode }},
 	{"rotate", true, sqlRotate, func(st *statements) **sql.Stmt { return &st.rotate }},
 	{"revoke", true, sqlRevoke, func(st *statements) **sql.Stmt { return &st.revoke }},
@@ -50,6 +55,10 @@ var queries = []query{
 	{"upsert login", true, sqlUpsertLogin, func(st *statements) **sql.Stmt { return &st.upsertLogin }},
 	{"set disabled", true, sqlSetDisabled, func(st *statements) **sql.Stmt { return &st.setDisabled }},
 	{"set not-before", true, sqlSetNotBefore, func(st *statements) **sql.Stmt { return &st.setNotBefore }},
+	{"unlink identity", true, sqlUnlinkIdentity, func(st *statements) **sql.Stmt { return &st.unlinkIdentity }},
+	{"identity owned", true, sqlIdentityOwned, func(st *statements) **sql.Stmt { return &st.identityOwned }},
+	{"unlink from user", true, sqlUnlinkUser, func(st *statements) **sql.Stmt { return &st.unlinkUser }},
+	{"update provider tokens", true, sqlUpdateProviderTokens, func(st *statements) **sql.Stmt { return &st.updateTokens }},
 	{"insert key", true, sqlInsertKey, func(st *statements) **sql.Stmt { return &st.insertKey }},
 	{"append audit", true, sqlAppendAudit, func(st *statements) **sql.Stmt { return &st.appendAudit }},
 	{"sweep audit", true, sqlSweepAudit, func(st *statements) **sql.Stmt { return &st.sweepAudit }},
@@ -60,6 +69,7 @@ var queries = []query{
 	{"identity user", false, sqlIdentityUser, func(st *statements) **sql.Stmt { return &st.identityUser }},
 	{"list user identities", false, sqlListIdentities, func(st *statements) **sql.Stmt { return &st.listIdentities }},
 	{"count users", false, sqlCountUsers, func(st *statements) **sql.Stmt { return &st.countUsers }},
+	{"users by link email", false, sqlUsersByLinkEmail, func(st *statements) **sql.Stmt { return &st.usersByLinkEmail }},
 	{"list keys", false, sqlListKeys, func(st *statements) **sql.Stmt { return &st.listKeys }},
 	{"revoked since", false, sqlRevokedSince, func(st *statements) **sql.Stmt { return &st.revokedSince }},
 	{"revoked at", false, sqlRevokedAt, func(st *statements) **sql.Stmt { return &st.revokedAt }},
@@ -72,7 +82,7 @@ var queries = []query{
 // sessionColumns is the column list sessionRow reads, in its order.
 const sessionColumns = `id, state, expires_at, created_at, client_id, redirect_uri, client_state,
 	code_challenge, nonce, scope, provider, user_id, auth_time, claims, code_hash, generation,
-	rotated_at, idle_expires_at, revoked_at, revoke_reason, max_age`
+	rotated_at, idle_expires_at, revoked_at, revoke_reason, max_age, link_user_id, link_session_id`
 
 // userColumns is the column list userRow reads, in its order.
 const userColumns = `id, profile, roles, disabled, identities, providers, created_at, updated_at, last_login_at, not_before`
@@ -92,20 +102,30 @@ const sweepBatch = 1000
 // WHERE clause is the whole precondition; RETURNING gives the record as it
 // is after the change, so no statement reads before it writes.
 const (
+	// ?2 is the state: CreateFlow passes pending or ready.
 	sqlCreateFlow = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)`
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)`
+
+	sqlStartFlow = `UPDATE sessions SET state = 'pending'
+		WHERE id = ?1 AND state = 'ready' AND expires_at > ?2
+		RETURNING ` + sessionColumns
 
 	sqlClaimFlow = `UPDATE sessions SET state = 'exchanging'
 		WHERE id = ?1 AND state = 'pending' AND provider = ?2 AND expires_at > ?3
 		RETURNING ` + sessionColumns
 
+	// A link flow never becomes a session: it ends with sqlCompleteLink.
 	sqlIssueCode = `UPDATE sessions
 		SET state = 'code', user_id = ?4, auth_time = ?5, claims = ?6, code_hash = ?7, expires_at = ?8
-		WHERE id = ?1 AND state = 'exchanging' AND provider = ?2 AND expires_at > ?3
+		WHERE id = ?1 AND state = 'exchanging' AND provider = ?2 AND expires_at > ?3 AND link_user_id = ''
+		RETURNING ` + sessionColumns
+
+	sqlCompleteLink = `UPDATE sessions SET state = 'linked'
+		WHERE id = ?1 AND state = 'exchanging' AND provider = ?2 AND expires_at > ?3 AND link_user_id <> ''
 		RETURNING ` + sessionColumns
 
 	sqlFailFlow = `UPDATE sessions SET state = 'failed'
-		WHERE id = ?1 AND state IN ('pending', 'exchanging') AND provider = ?2 AND expires_at > ?3
+		WHERE id = ?1 AND state IN ('pending', 'exchanging', 'ready') AND provider = ?2 AND expires_at > ?3
 		RETURNING ` + sessionColumns
 
 	sqlRedeemCode = `UPDATE sessions
@@ -145,7 +165,7 @@ const (
 	sqlRevokedAt = `SELECT id, user_id, revoked_at, expires_at FROM sessions WHERE revoked_at = ?1`
 
 	// DO NOTHING returns no row when the identity exists; the caller then
-	// reads its owner (identities are never deleted).
+	// reads its owner.
 	sqlClaimIdentity = `INSERT INTO identities (` + identityColumns + `) VALUES (?1, ?2, ?3, ?4, ?5)
 		ON CONFLICT (key) DO NOTHING RETURNING user_id`
 
@@ -172,6 +192,38 @@ const (
 		RETURNING ` + userColumns
 
 	sqlGetUser = `SELECT ` + userColumns + ` FROM users WHERE id = ?1`
+
+	// The steps of UnlinkIdentity, in one transaction. sqlUnlinkIdentity
+	// deletes identity ?1 of user ?2 unless it is the user's last, and
+	// returns its provider and subject; when it deletes nothing,
+	// sqlIdentityOwned tells ErrNotFound from ErrLastIdentity.
+	// sqlUnlinkUser then takes key ?2 out of user ?1's list and, when the
+	// link of provider ?3 is identity subject ?4's, the link (the
+	// user_link_emails trigger drops its email).
+	sqlUnlinkIdentity = `DELETE FROM identities
+		WHERE key = ?1 AND user_id = ?2 AND (SELECT count(*) FROM identities WHERE user_id = ?2) > 1
+		RETURNING provider, subject`
+
+	sqlIdentityOwned = `SELECT count(*) FROM identities WHERE key = ?1 AND user_id = ?2`
+
+	sqlUnlinkUser = `UPDATE users SET
+			identities = (SELECT json_group_array(value) FROM json_each(users.identities) WHERE value <> ?2),
+			providers = CASE
+				WHEN json_extract(providers, '$.' || json_quote(?3) || '.subject') = ?4
+				THEN json_remove(providers, '$.' || json_quote(?3))
+				ELSE providers
+			END,
+			updated_at = ?5
+		WHERE id = ?1`
+
+	// The compare-and-set of a provider's tokens: ?1 user, ?2 provider,
+	// ?3 a JSON merge patch (RFC 7396) of the link, ?4 the link's
+	// updated_at as the link JSON holds it. A missing link has no
+	// updated_at, so it does not match either.
+	sqlUpdateProviderTokens = `UPDATE users SET providers = json_patch(providers, json_object(?2, json(?3)))
+		WHERE id = ?1 AND json_extract(providers, '$.' || json_quote(?2) || '.updated_at') = ?4`
+
+	sqlUsersByLinkEmail = `SELECT DISTINCT user_id FROM user_link_emails WHERE email = ?1 ORDER BY user_id LIMIT ?2`
 
 	sqlSetDisabled = `UPDATE users SET disabled = ?2 WHERE id = ?1`
 

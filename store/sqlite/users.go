@@ -11,6 +11,10 @@ import (
 	"github.com/socialbridge/socialbridge/store"
 )
 
+// claimAttempts bounds ClaimIdentity's retries when the identity it found
+// is unlinked before it reads its owner.
+const claimAttempts = 8
+
 // ClaimIdentity returns the user an identity belongs to, first creating
 // the identity with newUserID when it does not exist. The insert either
 // creates the row or does nothing; the primary key on the identity key
@@ -20,21 +24,28 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 	if err := store.ValidProviderName(provider); err != nil {
 		return "", false, fmt.Errorf("claim identity: %w", err)
 	}
-	var userID string
-	err := writeReturning(ctx, s.stmt.claimIdentity, func(r rowScanner) error { return r.Scan(&userID) },
-		key, newUserID, provider, subject, millis(now))
-	if err == nil {
-		return userID, true, nil
+	for range claimAttempts {
+		var userID string
+		err := writeReturning(ctx, s.stmt.claimIdentity, func(r rowScanner) error { return r.Scan(&userID) },
+			key, newUserID, provider, subject, millis(now))
+		if err == nil {
+			return userID, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", false, fmt.Errorf("claim identity: %w", err)
+		}
+		// The identity exists, committed (the insert saw it while holding
+		// the write lock), and the read pool sees it, unless an unlink
+		// deleted it in between: then the insert is tried again.
+		err = s.stmt.identityUser.QueryRowContext(ctx, key).Scan(&userID)
+		if err == nil {
+			return userID, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", false, fmt.Errorf("claim identity: read its user: %w", err)
+		}
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", false, fmt.Errorf("claim identity: %w", err)
-	}
-	// The identity exists, committed (the insert saw it while holding the
-	// write lock), and identities are never deleted.
-	if err := s.stmt.identityUser.QueryRowContext(ctx, key).Scan(&userID); err != nil {
-		return "", false, fmt.Errorf("claim identity: read its user: %w", mapErr(err))
-	}
-	return userID, false, nil
+	return "", false, fmt.Errorf("claim identity: unlinked and linked again %d times while claimed", claimAttempts)
 }
 
 // UpsertLogin writes one sign-in to user userID in one statement: it
@@ -68,6 +79,128 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 		return nil, fmt.Errorf("upsert user %s: written, but %w", userID, err)
 	}
 	return u, nil
+}
+
+// FindUsersByLinkEmail returns the ids of the users holding a link with
+// link email email, sorted, at most store.MaxUsersByLinkEmail, through the
+// user_link_emails table (which triggers keep equal to the links).
+func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string) ([]string, error) {
+	if email == "" {
+		return nil, nil
+	}
+	ids, err := queryAll(ctx, s.stmt.usersByLinkEmail, func(r rowScanner) (string, error) {
+		var id string
+		err := r.Scan(&id)
+		return id, err
+	}, email, store.MaxUsersByLinkEmail)
+	if err != nil {
+		return nil, fmt.Errorf("find users by link email: %w", err)
+	}
+	return ids, nil
+}
+
+// UnlinkIdentity removes identity key from user userID in one
+// transaction: the identity record (unless it is the user's last), its key
+// in the user's list, and the provider's link when it is this identity's.
+func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time.Time) (err error) {
+	// The writer begins IMMEDIATE: the count of the user's identities
+	// cannot change before the commit.
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("unlink identity from user %s: %w", userID, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var provider, subject string
+	err = writeReturning(ctx, tx.StmtContext(ctx, s.stmt.unlinkIdentity),
+		func(r rowScanner) error { return r.Scan(&provider, &subject) }, key, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		var owned int
+		if err := tx.StmtContext(ctx, s.stmt.identityOwned).QueryRowContext(ctx, key, userID).Scan(&owned); err != nil {
+			return fmt.Errorf("unlink identity from user %s: %w", userID, err)
+		}
+		if owned == 1 {
+			return fmt.Errorf("unlink identity from user %s: %w", userID, store.ErrLastIdentity)
+		}
+		return fmt.Errorf("unlink identity from user %s: %w", userID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("unlink identity from user %s: %w", userID, err)
+	}
+	// A user that was never written (a crash after ClaimIdentity) has
+	// nothing to update.
+	if _, err := tx.StmtContext(ctx, s.stmt.unlinkUser).ExecContext(ctx, userID, key, provider, subject, millis(now)); err != nil {
+		return fmt.Errorf("unlink identity from user %s: update the user: %w", userID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("unlink identity from user %s: commit: %w", userID, err)
+	}
+	return nil
+}
+
+// UpdateProviderTokens replaces the refreshed parts of a provider's link
+// in one UPDATE whose WHERE clause compares the link's updated_at with
+// prev, merging them into the link's JSON (RFC 7396) so that the rest of
+// it stays as stored.
+func (s *Store) UpdateProviderTokens(ctx context.Context, userID, provider string, prev time.Time, link store.ProviderLink) error {
+	if err := store.ValidProviderName(provider); err != nil {
+		return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, err)
+	}
+	prev, updated := normalizeTime(prev), normalizeTime(link.UpdatedAt)
+	if updated.Equal(prev) {
+		return fmt.Errorf("update %s tokens of user %s: the new UpdatedAt equals prev", provider, userID)
+	}
+	// A null removes a member, as the link's omitempty fields are absent
+	// when empty.
+	orNull := func(v string) any {
+		if v == "" {
+			return nil
+		}
+		return v
+	}
+	patch := map[string]any{
+		"access_token": orNull(link.AccessTokenSealed),
+		"expiry":       nil,
+		"scopes":       nil,
+		"updated_at":   updated,
+	}
+	if !link.Expiry.IsZero() {
+		patch["expiry"] = normalizeTime(link.Expiry)
+	}
+	if len(link.Scopes) > 0 {
+		patch["scopes"] = link.Scopes
+	}
+	if link.RefreshTokenSealed != "" {
+		patch["refresh_token"] = link.RefreshTokenSealed
+	}
+	if link.IDTokenSealed != "" {
+		patch["id_token"] = link.IDTokenSealed
+	}
+	patchJSON, err := json.Marshal(patch)
+	if err != nil {
+		return fmt.Errorf("update %s tokens of user %s: encode: %w", provider, userID, err)
+	}
+	// updated_at is compared as the text the link's JSON holds, which is
+	// how encoding/json writes the normalized time.
+	prevJSON, err := json.Marshal(prev)
+	if err != nil {
+		return fmt.Errorf("update %s tokens of user %s: encode: %w", provider, userID, err)
+	}
+	var prevText string
+	if err := json.Unmarshal(prevJSON, &prevText); err != nil {
+		return fmt.Errorf("update %s tokens of user %s: encode: %w", provider, userID, err)
+	}
+	n, err := execCount(ctx, s.stmt.updateTokens, userID, provider, string(patchJSON), prevText)
+	if err != nil {
+		return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, store.ErrNotFound)
+	}
+	return nil
 }
 
 // GetUser returns a user by id.

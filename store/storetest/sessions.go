@@ -28,11 +28,18 @@ var sessionCases = []testCase{
 	{name: "revoking a user's sessions ends their active and code-holding ones only, and counts them", run: testRevokeUserSessions},
 	{name: "claims snapshot and times round-trip exactly", run: testRoundTrip},
 	{name: "a user's sessions are the active, unexpired ones, latest first", run: testListUserSessions},
+	{name: "a link flow is created ready with its user and session; other states still start pending", run: testCreateLinkFlow},
+	{name: "a ready flow is started once, only while unexpired, and only then claimed", run: testStartFlow},
+	{name: "a link flow ends linked once, only for its provider and only while unexpired, and never issues a code", run: testCompleteLink},
+	{name: "a sign-in flow cannot end as a link", run: testCompleteLinkRefusesSignIns},
+	{name: "a ready flow can fail, and then cannot start", run: testFailReadyFlow},
+	{name: "link flows are not sessions: not listed, revoked or in the revocation feed", run: testLinkFlowsAreNotSessions},
 	{name: "fifty concurrent rotations of one generation have exactly one winner", atomic: true, run: testConcurrentRotate},
 	{name: "twenty concurrent claims of one flow have exactly one winner", atomic: true, run: testConcurrentClaim},
 	{name: "twenty concurrent redemptions of one code have exactly one winner", atomic: true, run: testConcurrentRedeem},
 	{name: "a revoke racing rotations leaves the session revoked", atomic: true, run: testRevokeRacesRotate},
 	{name: "revoking a user's sessions while they rotate leaves them all revoked", atomic: true, run: testRevokeUserSessionsRacesRotate},
+	{name: "twenty concurrent starts of one flow have exactly one winner", atomic: true, run: testConcurrentStart},
 }
 
 // newFlow stores a pending flow of provider google for client spa.

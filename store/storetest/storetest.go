@@ -89,6 +89,7 @@ func groups() []group {
 	return []group{
 		{"sessions", sessionCases},
 		{"users", userCases},
+		{"linking", linkingCases},
 		{"revocations", revocationCases},
 		{"audit", auditCases},
 		{"keys", keyCases},

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -174,7 +175,7 @@ func testLoginWritesTogether(t *testing.T, s store.Store) {
 		t.Errorf("identities = %v, want [%s]", u.Identities, key)
 	}
 	got, err := s.GetUser(ctx(), uid)
-	if err != nil || got.Profile != u.Profile || got.Providers["google"] != link || !sameTime(got.CreatedAt, t0) {
+	if err != nil || got.Profile != u.Profile || !reflect.DeepEqual(got.Providers["google"], link) || !sameTime(got.CreatedAt, t0) {
 		t.Errorf("GetUser() = %+v, %v\nwant %+v", got, err, u)
 	}
 }

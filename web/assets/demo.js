@@ -68,6 +68,7 @@
     $("signed-in").hidden = false;
     $("signed-out").hidden = true;
     setStatus("Signed in as " + (claims.email || claims.name || claims.sub) + " via " + claims.idp + ".");
+    loadIdentities().catch((e) => showError(String(e.message || e)));
   }
 
   async function finishSignIn(params) {
@@ -87,6 +88,77 @@
       grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectURI,
       client_id: clientID, code_verifier: saved.verifier,
     }));
+  }
+
+  function accessToken() {
+    const tokens = JSON.parse(store.getItem("sb_tokens") || "null");
+    return tokens ? tokens.access_token : "";
+  }
+
+  async function accountRequest(method, path, params) {
+    const init = { method, headers: { Authorization: "Bearer " + accessToken() } };
+    if (params) {
+      init.headers["Content-Type"] = "application/x-www-form-urlencoded";
+      init.body = new URLSearchParams(params);
+    }
+    const res = await fetch(issuer + path, init);
+    if (res.status === 204) {
+      return null;
+    }
+    const body = await res.json();
+    if (!res.ok) {
+      throw new Error(body.error + ": " + (body.error_description || ""));
+    }
+    return body;
+  }
+
+  async function loadIdentities() {
+    const body = await accountRequest("GET", "/account/identities");
+    const list = $("identities");
+    list.textContent = "";
+    const linked = new Set();
+    body.identities.forEach((id) => {
+      linked.add(id.provider);
+      const li = document.createElement("li");
+      li.dataset.provider = id.provider;
+      const text = document.createElement("span");
+      text.textContent = id.label + (id.email ? " (" + id.email + ")" : "") + " — linked " + new Date(id.linked_at).toLocaleString();
+      const unlink = document.createElement("button");
+      unlink.type = "button";
+      unlink.className = "button secondary small";
+      unlink.textContent = "Unlink";
+      unlink.dataset.unlink = id.provider;
+      unlink.disabled = body.identities.length < 2;
+      unlink.addEventListener("click", guard(async () => {
+        await accountRequest("DELETE", "/account/identities/" + encodeURIComponent(id.provider));
+        setStatus(id.label + " unlinked.");
+        await loadIdentities();
+      }));
+      li.append(text, " ", unlink);
+      list.append(li);
+    });
+    document.querySelectorAll("button[data-link]").forEach((b) => { b.hidden = linked.has(b.dataset.link); });
+  }
+
+  async function link(provider) {
+    const state = randomString(16);
+    store.setItem("sb_link_state", state);
+    const body = await accountRequest("POST", "/account/identities", { provider, redirect_uri: redirectURI, state });
+    window.location.assign(body.location);
+  }
+
+  async function finishLink(params) {
+    const state = store.getItem("sb_link_state");
+    store.removeItem("sb_link_state");
+    window.history.replaceState(null, "", redirectURI);
+    if (!state || params.get("state") !== state) {
+      throw new Error("state mismatch: this response does not belong to a link started here");
+    }
+    show(JSON.parse(store.getItem("sb_tokens")));
+    if (params.get("error")) {
+      throw new Error(params.get("error") + ": " + (params.get("error_description") || ""));
+    }
+    setStatus(params.get("linked") + " linked to this account.");
   }
 
   async function refresh() {
@@ -122,11 +194,16 @@
   document.querySelectorAll("button[data-provider]").forEach((b) => {
     b.addEventListener("click", guard(() => signIn(b.dataset.provider)));
   });
+  document.querySelectorAll("button[data-link]").forEach((b) => {
+    b.addEventListener("click", guard(() => link(b.dataset.link)));
+  });
   $("refresh").addEventListener("click", guard(refresh));
   $("logout").addEventListener("click", guard(logout));
 
   const params = new URLSearchParams(window.location.search);
-  if (params.has("code") || params.has("error")) {
+  if (store.getItem("sb_link_state") && (params.has("linked") || params.has("error"))) {
+    guard(() => finishLink(params))();
+  } else if (params.has("code") || params.has("error")) {
     guard(() => finishSignIn(params))();
   } else if (store.getItem("sb_tokens")) {
     try { show(JSON.parse(store.getItem("sb_tokens"))); } catch (e) { store.removeItem("sb_tokens"); }

@@ -83,6 +83,15 @@ func TestTheExampleFileDocumentsEveryKeyAndVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every provider type's keys, and the common ones.
+	for _, typ := range testTypes() {
+		for _, key := range append(leaves(reflect.TypeFor[ProviderCommon](), ""), leaves(reflect.TypeOf(typ.NewSettings()).Elem(), "")...) {
+			key = key[strings.LastIndex(key, ".")+1:]
+			if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `:`).Match(example) {
+				t.Errorf("key %s of provider type %s is not in the example file", key, typ.Name)
+			}
+		}
+	}
 	for _, leaf := range leaves(reflect.TypeFor[Config](), "") {
 		key := leaf[strings.LastIndex(leaf, ".")+1:]
 		if !regexp.MustCompile(`(?m)^\s*(- )?` + regexp.QuoteMeta(key) + `:`).Match(example) {

@@ -119,9 +119,9 @@ func TestProviderConfigurationErrorsNameTheKey(t *testing.T) {
 		wants     []string
 	}{
 		{"a name that is not a type needs a type", "  corp:\n    client_id: x\n", nil,
-			[]string{`providers.corp.type: required: "corp" is not a provider type, so say which type it is (known types: google, oidc, dev)`}},
+			[]string{`providers.corp.type: required: "corp" is not a provider type, so say which type it is (known types: google, azure, facebook, oidc, dev)`}},
 		{"an unknown type", "  corp:\n    type: saml\n", nil,
-			[]string{`providers.corp.type: unknown provider type "saml" (known types: google, oidc, dev)`}},
+			[]string{`providers.corp.type: unknown provider type "saml" (known types: google, azure, facebook, oidc, dev)`}},
 		{"a key of another type", "  corp:\n    type: oidc\n    hosted_domains: [x.com]\n    client_id: a\n    client_secret: b\n    issuer: https://i.example\n", nil,
 			[]string{"providers.corp.hosted_domains: unknown key for a provider of type oidc"}},
 		{"an invalid name", "  Corp.SSO:\n    type: oidc\n", nil,

@@ -2,14 +2,16 @@ package configs
 
 import (
 	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/providers/azure"
 	"github.com/socialbridge/socialbridge/providers/dev"
+	"github.com/socialbridge/socialbridge/providers/facebook"
 	"github.com/socialbridge/socialbridge/providers/google"
 	"github.com/socialbridge/socialbridge/providers/oidc"
 )
 
 // testTypes are the provider types the tests load configurations with.
 func testTypes() []providers.Type {
-	return []providers.Type{google.Type(), oidc.Type(), dev.Type()}
+	return []providers.Type{google.Type(), azure.Type(), facebook.Type(), oidc.Type(), dev.Type()}
 }
 
 // instanceOf returns the provider instance called name, adding one of the

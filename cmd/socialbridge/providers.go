@@ -6,6 +6,7 @@ import (
 
 	"github.com/socialbridge/socialbridge/configs"
 	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/providers/azure"
 	"github.com/socialbridge/socialbridge/providers/dev"
 	"github.com/socialbridge/socialbridge/providers/facebook"
 	"github.com/socialbridge/socialbridge/providers/google"
@@ -17,6 +18,7 @@ import (
 func providerTypes() []providers.Type {
 	return []providers.Type{
 		google.Type(),
+		azure.Type(),
 		facebook.Type(),
 		oidc.Type(),
 		dev.Type(),

@@ -153,6 +153,9 @@ func (b *Bridge) ProviderLabel(name string) string {
 	return strings.ToUpper(name[:1]) + name[1:]
 }
 
+// Now is the bridge's clock.
+func (b *Bridge) Now() time.Time { return b.o.Now() }
+
 // Client returns a registered client.
 func (b *Bridge) Client(id string) (*Client, bool) {
 	c, ok := b.clients[id]

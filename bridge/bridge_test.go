@@ -44,12 +44,17 @@ func (c *clock) Add(d time.Duration) {
 // request and, on Exchange, checks the nonce and PKCE verifier against it
 // the way a real provider and id_token verification would.
 type fakeProvider struct {
+	// name is the provider's Name; empty means "fake".
+	name     string
 	mu       sync.Mutex
 	asked    map[string]providers.AuthRequest // by state
 	requests map[string]providers.AuthRequest // by code
-	issued   int
-	identity providers.Identity
-	failWith error
+	// approvedAs holds, by code, the identity of a person other than
+	// identity who approved (approveAs).
+	approvedAs map[string]providers.Identity
+	issued     int
+	identity   providers.Identity
+	failWith   error
 	// urlErr, when set, is AuthCodeURL's error (the provider is
 	// unreachable); the request is still recorded in asked.
 	urlErr error
@@ -58,7 +63,27 @@ type fakeProvider struct {
 	exchanges int
 }
 
-func (f *fakeProvider) Name() string { return "fake" }
+func (f *fakeProvider) Name() string {
+	if f.name == "" {
+		return "fake"
+	}
+	return f.name
+}
+
+// base returns the fakeProvider itself; a fake that embeds one (a
+// provider with more abilities) inherits it, so that env finds the
+// fakeProvider inside.
+func (f *fakeProvider) base() *fakeProvider { return f }
+
+// newFakeProvider returns a fake provider named name whose people approve
+// as Alice (subject-1, verified alice@example.com).
+func newFakeProvider(name string) *fakeProvider {
+	return &fakeProvider{name: name, asked: map[string]providers.AuthRequest{}, requests: map[string]providers.AuthRequest{}, identity: providers.Identity{
+		Provider: name, Subject: "subject-1",
+		Profile: claims.Profile{Email: "alice@example.com", EmailVerified: true, Name: "Alice"},
+		Tokens:  providers.Tokens{AccessToken: "provider-access-secret", RefreshToken: "provider-refresh-secret"},
+	}}
+}
 
 func (f *fakeProvider) AuthCodeURL(_ context.Context, req providers.AuthRequest) (string, error) {
 	f.mu.Lock()
@@ -95,6 +120,22 @@ func (f *fakeProvider) approve(state string) string {
 	return code
 }
 
+// approveAs is approve by a person whose identity is the provider's
+// identity changed by edit, for this code only: concurrent sign-ins of
+// different people need no shared setting.
+func (f *fakeProvider) approveAs(state string, edit func(*providers.Identity)) string {
+	code := f.approve(state)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := f.identity
+	edit(&id)
+	if f.approvedAs == nil {
+		f.approvedAs = map[string]providers.Identity{}
+	}
+	f.approvedAs[code] = id
+	return code
+}
+
 func (f *fakeProvider) Exchange(_ context.Context, req providers.ExchangeRequest) (*providers.Identity, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -104,17 +145,21 @@ func (f *fakeProvider) Exchange(_ context.Context, req providers.ExchangeRequest
 	}
 	ar, ok := f.requests[req.Code]
 	if !ok {
-		return nil, &providers.Error{Provider: "fake", Code: providers.CodeInvalidGrant, Message: "unknown code"}
+		return nil, &providers.Error{Provider: f.Name(), Code: providers.CodeInvalidGrant, Message: "unknown code"}
 	}
 	delete(f.requests, req.Code)
 	sum := sha256.Sum256([]byte(req.CodeVerifier))
 	if base64.RawURLEncoding.EncodeToString(sum[:]) != ar.CodeChallenge {
-		return nil, &providers.Error{Provider: "fake", Code: providers.CodeInvalidGrant, Message: "pkce"}
+		return nil, &providers.Error{Provider: f.Name(), Code: providers.CodeInvalidGrant, Message: "pkce"}
 	}
 	if req.Nonce != ar.Nonce || req.RedirectURI != ar.RedirectURI {
-		return nil, &providers.Error{Provider: "fake", Code: providers.CodeInvalidToken, Message: "nonce or redirect"}
+		return nil, &providers.Error{Provider: f.Name(), Code: providers.CodeInvalidToken, Message: "nonce or redirect"}
 	}
-	id := f.identity
+	id, ok := f.approvedAs[req.Code]
+	if !ok {
+		id = f.identity
+	}
+	delete(f.approvedAs, req.Code)
 	return &id, nil
 }
 
@@ -138,8 +183,11 @@ func (b *logBuffer) String() string {
 
 // env is a bridge wired to a real store on the embedded database.
 type env struct {
-	b      *bridge.Bridge
-	prov   *fakeProvider
+	b *bridge.Bridge
+	// prov is the first provider ("fake" unless configured otherwise).
+	prov *fakeProvider
+	// provs holds every fake provider by name.
+	provs  map[string]*fakeProvider
 	clock  *clock
 	store  store.Store
 	issuer *tokens.Issuer
@@ -155,6 +203,23 @@ func newEnv(t testing.TB) *env {
 // newEnvWith is newEnv with the bridge's store wrapped by wrap (nil: as
 // is), to inject store failures.
 func newEnvWith(t testing.TB, wrap func(store.Store) store.Store) *env {
+	t.Helper()
+	return newEnvConfig(t, envConfig{wrap: wrap})
+}
+
+// envConfig is what a test can change in its env.
+type envConfig struct {
+	// wrap wraps the bridge's store (nil: as is), to inject failures.
+	wrap func(store.Store) store.Store
+	// providers are the bridge's providers, each a *fakeProvider or a
+	// fake embedding one; nil means one fakeProvider named "fake".
+	providers []providers.Provider
+	// linkByEmail is Options.LinkByEmail.
+	linkByEmail []string
+}
+
+// newEnvConfig is newEnv configured by cfg.
+func newEnvConfig(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	ck := &clock{now: time.Now().Truncate(time.Second)}
 	st := teststore.Open(t)
@@ -176,21 +241,27 @@ func newEnvWith(t testing.TB, wrap func(store.Store) store.Store) *env {
 		t.Fatal(err)
 	}
 	iss := tokens.NewIssuer(kr, publicURL, ck.Now)
-	prov := &fakeProvider{asked: map[string]providers.AuthRequest{}, requests: map[string]providers.AuthRequest{}, identity: providers.Identity{
-		Provider: "fake", Subject: "subject-1",
-		Profile: claims.Profile{Email: "alice@example.com", EmailVerified: true, Name: "Alice"},
-		Tokens:  providers.Tokens{AccessToken: "provider-access-secret", RefreshToken: "provider-refresh-secret"},
-	}}
+	provs := cfg.providers
+	if provs == nil {
+		provs = []providers.Provider{newFakeProvider("fake")}
+	}
+	fakes := map[string]*fakeProvider{}
+	for _, p := range provs {
+		fakes[p.Name()] = p.(interface{ base() *fakeProvider }).base()
+	}
 	bst := st
-	if wrap != nil {
-		bst = wrap(st)
+	if cfg.wrap != nil {
+		bst = cfg.wrap(st)
 	}
 	b, err := bridge.New(bridge.Options{
-		PublicURL: publicURL, Store: bst, Issuer: iss, Sealer: sealer, Providers: []providers.Provider{prov},
+		PublicURL: publicURL, Store: bst, Issuer: iss, Sealer: sealer, Providers: provs, LinkByEmail: cfg.linkByEmail,
 		Clients: []bridge.Client{
 			{ID: "spa", Name: "The SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://app.example.com"},
 				Audience: []string{"https://api.example.com"}, AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
 			{ID: "backend", Name: "Backend", Secret: "s3cret", RedirectURIs: []string{"https://backend.example.com/cb"},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, ProviderTokens: true},
+			// A confidential client that may not fetch provider tokens.
+			{ID: "reports", Name: "Reports", Secret: "r3ports", RedirectURIs: []string{"https://reports.example.com/cb"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
 		},
 		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now,
@@ -199,7 +270,7 @@ func newEnvWith(t testing.TB, wrap func(store.Store) store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{b: b, prov: prov, clock: ck, store: st, issuer: iss, sealer: sealer, logs: logs}
+	return &env{b: b, prov: fakes[provs[0].Name()], provs: fakes, clock: ck, store: st, issuer: iss, sealer: sealer, logs: logs}
 }
 
 // pkce returns a verifier and its S256 challenge.

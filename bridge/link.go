@@ -84,6 +84,13 @@ func (b *Bridge) Account(ctx context.Context, accessToken string) (*AccountSessi
 	if !ok {
 		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the client of this access token is no longer registered"}
 	}
+	u, err := b.o.Store.GetUser(ctx, at.Subject)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the user of this access token is unavailable"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: %w", err)
+	}
 	return &AccountSession{UserID: at.Subject, SessionID: at.SessionID, Client: c}, nil
 }
 
@@ -194,6 +201,16 @@ func (b *Bridge) finishLink(ctx context.Context, flow *store.Session, provider s
 	}
 	if user.Disabled {
 		return b.failLogin(ctx, flow.ID, provider, ErrCodeAccessDenied, "this account is disabled")
+	}
+	// Checked again: another link of this provider may have finished
+	// since BeginLink checked.
+	idents, err := b.o.Store.ListUserIdentities(ctx, flow.LinkUserID)
+	if err != nil {
+		return b.failClaimed(ctx, flow, provider, fmt.Errorf("list identities: %w", err))
+	}
+	if slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == provider && i.Key != ident.Key() }) {
+		return b.failLogin(ctx, flow.ID, provider, ErrCodeAlreadyLinked,
+			fmt.Sprintf("this account already has a %s identity; unlink it first", b.ProviderLabel(provider)))
 	}
 	owner, _, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, flow.LinkUserID, now)
 	if err != nil {

@@ -568,6 +568,16 @@ func (b *Bridge) newUserID(ctx context.Context, ident *providers.Identity) (stri
 	if len(ids) != 1 {
 		return randomToken(16), nil
 	}
+	// A user with another identity of this provider is another account
+	// at the provider: joining it would give the user two, which an
+	// explicit link refuses too.
+	idents, err := b.o.Store.ListUserIdentities(ctx, ids[0])
+	if err != nil {
+		return "", fmt.Errorf("list identities: %w", err)
+	}
+	if slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == ident.Provider && i.Key != ident.Key() }) {
+		return randomToken(16), nil
+	}
 	return ids[0], nil
 }
 

@@ -59,11 +59,11 @@ func (b *Bridge) ProviderToken(ctx context.Context, r ProviderTokenRequest) (*Pr
 	if !ok {
 		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: fmt.Sprintf("provider %q is not enabled", r.Provider)}
 	}
-	tok, link, err := b.storedProviderToken(ctx, r.UserID, r.Provider)
+	tok, _, err := b.storedProviderToken(ctx, r.UserID, r.Provider)
 	if err != nil {
 		return nil, err
 	}
-	if tok.AccessToken != "" && (tok.Expiry.IsZero() || tok.Expiry.After(b.o.Now().Add(providerTokenMinLife))) {
+	if b.fresh(tok) {
 		return tok, nil
 	}
 	key := r.UserID + "|" + r.Provider
@@ -72,12 +72,36 @@ func (b *Bridge) ProviderToken(ctx context.Context, r ProviderTokenRequest) (*Pr
 		// first caller went away.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
+		// Read again: a refresh that finished since the read above has
+		// rotated the refresh token that read returned, and presenting a
+		// rotated-out refresh token makes some providers revoke them all.
+		tok, link, err := b.storedProviderToken(rctx, r.UserID, r.Provider)
+		if err != nil {
+			return nil, err
+		}
+		if b.fresh(tok) {
+			return tok, nil
+		}
 		return b.refreshProviderToken(rctx, prov, r.UserID, link)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*ProviderToken), nil
+}
+
+// fresh reports whether a stored provider token can be handed out as is.
+func (b *Bridge) fresh(tok *ProviderToken) bool {
+	return tok.AccessToken != "" && (tok.Expiry.IsZero() || tok.Expiry.After(b.o.Now().Add(providerTokenMinLife)))
+}
+
+// ExpiresIn is how many seconds the token has left at now (0 when it
+// has no known expiry).
+func (t *ProviderToken) ExpiresIn(now time.Time) int64 {
+	if t.Expiry.IsZero() {
+		return 0
+	}
+	return max(int64(t.Expiry.Sub(now)/time.Second), 0)
 }
 
 // storedProviderToken reads and opens the user's stored provider token.

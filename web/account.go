@@ -143,7 +143,7 @@ func (s *Server) providerToken(c *gin.Context) {
 	}
 	out := gin.H{"access_token": tok.AccessToken, "token_type": "Bearer", "provider": form.Get("provider")}
 	if !tok.Expiry.IsZero() {
-		out["expires_in"] = max(int64(time.Until(tok.Expiry)/time.Second), 0)
+		out["expires_in"] = tok.ExpiresIn(s.o.Bridge.Now())
 	}
 	if len(tok.Scopes) > 0 {
 		out["scope"] = strings.Join(tok.Scopes, " ")

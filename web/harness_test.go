@@ -54,6 +54,10 @@ type app struct {
 
 const spaRedirect = "https://spa.example.com/callback"
 
+// backendSecret is the secret of the confidential clients backend and
+// reports.
+const backendSecret = "backend-s3cret"
+
 // extraProviders lets a test add providers (fake Google) built once the
 // public URL is known.
 type extraProviders func(publicURL string) []providers.Provider
@@ -98,6 +102,11 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 			{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://spa.example.com"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
 			{ID: "demo", Name: "demo", RedirectURIs: []string{srv.URL + "/demo/"}, CORSOrigins: []string{srv.URL},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+			// Backends: one may fetch users' provider tokens, one may not.
+			{ID: "backend", Name: "Backend", Secret: backendSecret, RedirectURIs: []string{"https://backend.example.com/cb"},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, ProviderTokens: true},
+			{ID: "reports", Name: "Reports", Secret: backendSecret, RedirectURIs: []string{"https://reports.example.com/cb"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
 		},
 		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Logger: logger,

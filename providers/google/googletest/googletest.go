@@ -73,6 +73,12 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Server) { s.now = now }
 }
 
+// WithAccessTokenLifetime sets how long access tokens live (default 3599
+// s, as Google's), so that a test can have a token near expiry.
+func WithAccessTokenLifetime(d time.Duration) Option {
+	return func(s *Server) { s.accessTTL = d }
+}
+
 // User is who "signs in" at the fake authorization endpoint. Empty optional
 // fields are left out of id_tokens and userinfo, as Google does.
 type User struct {
@@ -102,6 +108,8 @@ type Server struct {
 	t   testing.TB
 	ts  *httptest.Server
 	now func() time.Time
+	// accessTTL is the lifetime of access tokens.
+	accessTTL time.Duration
 
 	mu            sync.Mutex
 	clients       []client // the first is the default client
@@ -159,6 +167,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	s := &Server{
 		t:             t,
 		now:           time.Now,
+		accessTTL:     accessTokenTTL,
 		user:          defaultUser,
 		codes:         map[string]*authCode{},
 		accessTokens:  map[string]*grant{},

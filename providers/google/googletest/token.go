@@ -242,7 +242,7 @@ func (s *Server) refresh(c client, form url.Values) (*tokenResponse, *tokenError
 // newAccessToken mints and records an opaque access token. s.mu is held.
 func (s *Server) newAccessToken(clientID string, u User, scopes []string, now time.Time) string {
 	access := "ya29." + randomString(48)
-	s.accessTokens[access] = &grant{clientID: clientID, user: u, scopes: scopes, expiry: now.Add(accessTokenTTL)}
+	s.accessTokens[access] = &grant{clientID: clientID, user: u, scopes: scopes, expiry: now.Add(s.accessTTL)}
 	return access
 }
 
@@ -263,7 +263,7 @@ func (s *Server) respond(access, refresh string, scopes []string, claims map[str
 	}
 	return &tokenResponse{
 		AccessToken:  access,
-		ExpiresIn:    int(accessTokenTTL / time.Second),
+		ExpiresIn:    int(s.accessTTL / time.Second),
 		RefreshToken: refresh,
 		Scope:        strings.Join(scopes, " "),
 		TokenType:    "Bearer",

@@ -7,7 +7,8 @@
 // Providers are configured as named instances of a Type (two Entra
 // tenants side by side are two instances of type azure). What an adapter
 // can do beyond the browser flow is a small optional interface checked by
-// type assertion: Refresher (refresh a provider access token), and Mounter
+// type assertion: Refresher (refresh a provider access token),
+// AccessTokenVerifier (verify a native SDK's access token) and Mounter
 // (serve pages of its own).
 package providers
 
@@ -46,6 +47,15 @@ type Refresher interface {
 	// means the refresh token is dead (revoked, expired, consent
 	// withdrawn): the person must sign in again.
 	Refresh(ctx context.Context, refreshToken string) (*Tokens, error)
+}
+
+// AccessTokenVerifier is the optional ability to verify a provider access
+// token that a native app got from the provider's SDK (Facebook Login),
+// for the mobile token exchange: the token must have been issued to this
+// instance's app, and the identity comes from the provider, never from
+// the caller.
+type AccessTokenVerifier interface {
+	VerifyAccessToken(ctx context.Context, token string) (*Identity, error)
 }
 
 // Mounter is the optional ability to serve pages of its own (the dev

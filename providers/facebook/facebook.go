@@ -325,3 +325,10 @@ func (p *Provider) appSecretProof(token string) string {
 func (p *Provider) newError(code, msg string, err error) *providers.Error {
 	return &providers.Error{Provider: p.cfg.Name, Code: code, Message: msg, Err: err}
 }
+
+// The abilities the Facebook adapter has: no Refresher, since Facebook
+// issues no refresh tokens.
+var (
+	_ providers.Provider            = (*Provider)(nil)
+	_ providers.AccessTokenVerifier = (*Provider)(nil)
+)

@@ -157,3 +157,8 @@ func (p *Provider) identity(subject string, raw map[string]any) (*providers.Iden
 	}
 	return ident, nil
 }
+
+var (
+	_ providers.Provider  = (*Provider)(nil)
+	_ providers.Refresher = (*Provider)(nil)
+)

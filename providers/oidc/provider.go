@@ -225,3 +225,8 @@ func Type() providers.Type {
 		},
 	}
 }
+
+var (
+	_ providers.Provider  = (*Provider)(nil)
+	_ providers.Refresher = (*Provider)(nil)
+)

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -66,23 +67,16 @@ func (p *Provider) Exchange(ctx context.Context, req providers.ExchangeRequest) 
 	if err != nil {
 		return nil, err
 	}
-	raw := v.Claims
+	raw, rawJSON := v.Claims, v.JSON
 	if p.cfg.FetchUserinfo {
-		info, err := p.rp.Userinfo(ctx, v.Tokens.AccessToken, v.IDToken.Subject)
+		info, infoJSON, err := p.rp.Userinfo(ctx, v.Tokens.AccessToken, v.IDToken.Subject)
 		if err != nil {
 			return nil, err
 		}
 		// The id_token's claims win: they are signed.
-		merged := make(map[string]any, len(info)+len(raw))
-		for k, val := range info {
-			merged[k] = val
-		}
-		for k, val := range raw {
-			merged[k] = val
-		}
-		raw = merged
+		raw, rawJSON = merge(info, raw), merge(infoJSON, rawJSON)
 	}
-	ident, err := p.identity(raw)
+	ident, err := p.identity(raw, rawJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +89,23 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers
 	return p.rp.Refresh(ctx, refreshToken)
 }
 
-// identity maps the claims through the configured names.
-func (p *Provider) identity(raw map[string]any) (*providers.Identity, error) {
+// merge returns a copy of base with over's entries on top.
+func merge[V any](base, over map[string]V) map[string]V {
+	out := make(map[string]V, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// identity maps the claims through the configured names. The subject is
+// read from the undecoded claims, so that a numeric id keeps every digit.
+func (p *Provider) identity(raw map[string]any, rawJSON map[string]json.RawMessage) (*providers.Identity, error) {
 	n := p.cfg.Claims
-	subject := stringOrNumber(raw[or(n.Subject, "sub")])
+	subject := ClaimID(rawJSON, or(n.Subject, "sub"))
 	if subject == "" {
 		return nil, p.rp.Invalid(fmt.Sprintf("the id_token has no %s claim (the configured subject)", or(n.Subject, "sub")), nil)
 	}
@@ -116,19 +123,6 @@ func (p *Provider) identity(raw map[string]any) (*providers.Identity, error) {
 		ident.AuthTime = time.Unix(int64(at), 0).UTC()
 	}
 	return ident, nil
-}
-
-// stringOrNumber reads an id claim that some providers send as a number.
-func stringOrNumber(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case float64:
-		if v == float64(int64(v)) {
-			return fmt.Sprintf("%d", int64(v))
-		}
-	}
-	return ""
 }
 
 func or(v, def string) string {

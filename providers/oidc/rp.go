@@ -13,9 +13,11 @@ package oidc
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/socialbridge/socialbridge/providers"
 )
@@ -66,6 +69,8 @@ type RP struct {
 
 	mu       sync.Mutex
 	endpoint *endpoints // nil until discovery succeeds
+	// discovering shares one discovery among concurrent first uses.
+	discovering singleflight.Group
 }
 
 // endpoints is what discovery (or configuration) provides.
@@ -106,9 +111,10 @@ func NewRP(cfg RPConfig) *RP {
 func (rp *RP) Config() RPConfig { return rp.cfg }
 
 // discover returns the endpoints and verifier, discovering them on first
-// use. The network fetch happens outside the lock, bounded by the
-// request's context, so a slow provider never queues every sign-in behind
-// one request; concurrent first uses may each fetch, and one result wins.
+// use. Concurrent first uses share one fetch; a failed one is tried again
+// by the next use. The fetch is bounded by the first caller's context
+// (without its cancellation), so a slow provider holds sign-ins for at
+// most the HTTP client's timeout.
 func (rp *RP) discover(ctx context.Context) (*endpoints, error) {
 	rp.mu.Lock()
 	ep := rp.endpoint
@@ -116,6 +122,18 @@ func (rp *RP) discover(ctx context.Context) (*endpoints, error) {
 	if ep != nil {
 		return ep, nil
 	}
+	v, err, _ := rp.discovering.Do("", func() (any, error) {
+		return rp.fetchEndpoints(context.WithoutCancel(ctx))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*endpoints), nil
+}
+
+// fetchEndpoints discovers (unless configured) the endpoints and stores
+// them.
+func (rp *RP) fetchEndpoints(ctx context.Context) (*endpoints, error) {
 	pc := gooidc.ProviderConfig{
 		IssuerURL: rp.cfg.Issuer, AuthURL: rp.cfg.AuthURL, TokenURL: rp.cfg.TokenURL,
 		JWKSURL: rp.cfg.JWKSURL, UserInfoURL: rp.cfg.UserinfoURL, Algorithms: rp.cfg.Algorithms,
@@ -123,7 +141,9 @@ func (rp *RP) discover(ctx context.Context) (*endpoints, error) {
 	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
 		discovered, err := gooidc.NewProvider(gooidc.ClientContext(ctx, rp.cfg.HTTPClient), rp.cfg.Issuer)
 		if err != nil {
-			return nil, rp.fail(providers.CodeUnavailable, "discovery failed", err)
+			// go-oidc's error can quote the whole response body: keep a
+			// short, printable start of it.
+			return nil, rp.fail(providers.CodeUnavailable, "discovery failed", errors.New(clip(err.Error(), 200)))
 		}
 		var d gooidc.ProviderConfig
 		if err := discovered.Claims(&d); err != nil {
@@ -139,7 +159,7 @@ func (rp *RP) discover(ctx context.Context) (*endpoints, error) {
 	// remote key set, which refetches the JWKS on an unknown kid.
 	keyCtx := gooidc.ClientContext(context.Background(), rp.cfg.HTTPClient)
 	prov := pc.NewProvider(keyCtx)
-	ep = &endpoints{
+	ep := &endpoints{
 		oauth2:   prov.Endpoint(),
 		userinfo: pc.UserInfoURL,
 		verifier: prov.VerifierContext(keyCtx, &gooidc.Config{
@@ -209,9 +229,11 @@ func StandardOptions(req providers.AuthRequest) []oauth2.AuthCodeOption {
 
 // Verified is a code exchange whose id_token passed every check.
 type Verified struct {
-	// IDToken is the verified token; Claims its claims.
+	// IDToken is the verified token; Claims its claims, and JSON the same
+	// claims undecoded (for ids too long for a float64: ClaimID).
 	IDToken *gooidc.IDToken
 	Claims  map[string]any
+	JSON    map[string]json.RawMessage
 	// Tokens are the provider's tokens from the same response.
 	Tokens providers.Tokens
 }
@@ -262,8 +284,18 @@ func (rp *RP) verify(ctx context.Context, ep *endpoints, rawID string) (*Verifie
 		}
 		return nil, rp.invalid("id_token failed verification", err)
 	}
+	// go-oidc checks exp and nbf but not iat: a token issued in the
+	// future (beyond the same 5-minute leeway it gives nbf) is forged or
+	// from a broken clock.
+	if idt.IssuedAt.After(rp.cfg.Now().Add(5 * time.Minute)) {
+		return nil, rp.invalid("id_token is issued in the future (iat)", nil)
+	}
 	var raw map[string]any
 	if err := idt.Claims(&raw); err != nil {
+		return nil, rp.invalid("id_token claims are not an object", err)
+	}
+	var rawJSON map[string]json.RawMessage
+	if err := idt.Claims(&rawJSON); err != nil {
 		return nil, rp.invalid("id_token claims are not an object", err)
 	}
 	if rp.cfg.CheckIssuer != nil {
@@ -275,7 +307,7 @@ func (rp *RP) verify(ctx context.Context, ep *endpoints, rawID string) (*Verifie
 	if azp, _ := raw["azp"].(string); len(idt.Audience) > 1 && azp != rp.cfg.ClientID {
 		return nil, rp.invalid("id_token azp is not this client", nil)
 	}
-	return &Verified{IDToken: idt, Claims: raw}, nil
+	return &Verified{IDToken: idt, Claims: raw, JSON: rawJSON}, nil
 }
 
 // Refresh implements providers.Refresher.
@@ -292,8 +324,9 @@ func (rp *RP) Refresh(ctx context.Context, refreshToken string) (*providers.Toke
 	if err != nil {
 		return nil, rp.tokenError(err, "the refresh token")
 	}
-	rawID, _ := tok.Extra("id_token").(string)
-	out := tokensOf(tok, rawID, rp.cfg.Scopes)
+	// A refresh response's id_token is not kept: it would need the
+	// checks of OpenID Connect Core §12.2, and nothing uses it.
+	out := tokensOf(tok, "", rp.cfg.Scopes)
 	if out.RefreshToken == refreshToken {
 		out.RefreshToken = "" // kept, not rotated
 	}
@@ -301,30 +334,56 @@ func (rp *RP) Refresh(ctx context.Context, refreshToken string) (*providers.Toke
 }
 
 // Userinfo fetches the userinfo endpoint's claims with an access token and
-// checks that they describe subject (OpenID Connect Core §5.3.2).
-func (rp *RP) Userinfo(ctx context.Context, accessToken, subject string) (map[string]any, error) {
+// checks that they describe subject (OpenID Connect Core §5.3.2). It
+// returns them decoded and undecoded.
+func (rp *RP) Userinfo(ctx context.Context, accessToken, subject string) (map[string]any, map[string]json.RawMessage, error) {
 	ep, err := rp.discover(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ep.userinfo == "" {
-		return nil, rp.fail(providers.CodeUnavailable, "no userinfo endpoint is known (set userinfo_url)", nil)
+		return nil, nil, rp.fail(providers.CodeUnavailable, "no userinfo endpoint is known (set userinfo_url)", nil)
 	}
 	pc := gooidc.ProviderConfig{IssuerURL: rp.cfg.Issuer, UserInfoURL: ep.userinfo}
 	info, err := pc.NewProvider(ctx).UserInfo(gooidc.ClientContext(ctx, rp.cfg.HTTPClient),
 		oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}))
 	if err != nil {
-		return nil, rp.fail(providers.CodeUnavailable, "userinfo request failed", err)
+		return nil, nil, rp.fail(providers.CodeUnavailable, "userinfo request failed", errors.New(clip(err.Error(), 200)))
 	}
 	var raw map[string]any
+	var rawJSON map[string]json.RawMessage
 	if err := info.Claims(&raw); err != nil {
-		return nil, rp.invalid("userinfo is not a JSON object", err)
+		return nil, nil, rp.invalid("userinfo is not a JSON object", err)
+	}
+	if err := info.Claims(&rawJSON); err != nil {
+		return nil, nil, rp.invalid("userinfo is not a JSON object", err)
 	}
 	if info.Subject != subject {
-		return nil, rp.invalid("userinfo describes another subject than the id_token", nil)
+		return nil, nil, rp.invalid("userinfo describes another subject than the id_token", nil)
 	}
-	return raw, nil
+	return raw, rawJSON, nil
 }
+
+// ClaimID reads an id claim exactly: a JSON string, or an integer written
+// as digits (kept as written: ids longer than 15 digits do not survive a
+// float64). Anything else is "".
+func ClaimID(claims map[string]json.RawMessage, name string) string {
+	raw, ok := claims[name]
+	if !ok {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s
+	}
+	if digits.Match(raw) {
+		return string(raw)
+	}
+	return ""
+}
+
+// digits is a JSON integer literal.
+var digits = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 // tokensOf converts an OAuth 2.0 token response.
 func tokensOf(tok *oauth2.Token, rawID string, asked []string) providers.Tokens {
@@ -379,16 +438,30 @@ func (rp *RP) tokenError(err error, what string) error {
 	return rp.fail(providers.CodeUnavailable, "token endpoint unreachable", err)
 }
 
-// sanitize keeps a provider-supplied error code short and printable.
+// errorCode is what an OAuth error code looks like (RFC 6749 §5.2 codes
+// and providers' own, such as invalid_grant or interaction_required).
+var errorCode = regexp.MustCompile(`^[a-z][a-z_]{0,39}$`)
+
+// sanitize passes a provider-supplied error code on only when it looks
+// like one: a provider that echoes the request in its error field must not
+// put a code or token in our errors and logs.
 func sanitize(s string) string {
+	if !errorCode.MatchString(s) {
+		return "unknown"
+	}
+	return s
+}
+
+// clip keeps the start of s, printable, at most n bytes.
+func clip(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return -1
+		if r < 0x20 || r == 0x7f {
+			return ' '
 		}
 		return r
 	}, s)
-	if len(s) > 64 {
-		s = s[:64]
+	if len(s) > n {
+		s = s[:n] + "…"
 	}
 	return s
 }

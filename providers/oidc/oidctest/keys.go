@@ -1,0 +1,338 @@
+package oidctest
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/big"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// signingKey is a private key, its algorithm and the kid it is published
+// under.
+type signingKey struct {
+	kid  string
+	alg  string // RS256 or ES256
+	priv crypto.Signer
+}
+
+// newKey generates a key for alg with a random kid. RSA keys take tens of
+// milliseconds, so callers do not hold the lock.
+func (s *Server) newKey(alg string) *signingKey {
+	var (
+		priv crypto.Signer
+		err  error
+	)
+	switch alg {
+	case "RS256":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ES256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		err = fmt.Errorf("unsupported algorithm %q", alg)
+	}
+	if err != nil {
+		s.t.Fatalf("oidctest: generate %s key: %v", alg, err)
+	}
+	return &signingKey{kid: randomString(16), alg: alg, priv: priv}
+}
+
+// RotateKey makes a new key, with a new kid, the signing key of the
+// signing algorithm. With keepOld the keys published so far stay in the
+// JWKS, so tokens they signed still verify; without it the old key of that
+// algorithm leaves the JWKS (the other algorithm's current key stays).
+func (s *Server) RotateKey(keepOld bool) {
+	k := s.newKey(s.alg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[s.alg] = k
+	if !keepOld {
+		s.published = slices.DeleteFunc(s.published, func(p *signingKey) bool { return p.alg == s.alg })
+	}
+	s.published = append([]*signingKey{k}, s.published...)
+}
+
+// SignIDToken signs claims as they are with the current signing key
+// (header alg, typ JWT and kid of that key), for tests of id_tokens a
+// client obtained from the provider itself. Claims gives a valid start.
+func (s *Server) SignIDToken(claims map[string]any) string {
+	s.mu.Lock()
+	k := s.keys[s.alg]
+	s.mu.Unlock()
+	raw, err := sign(k, k.kid, claims)
+	if err != nil {
+		s.t.Fatalf("oidctest: sign id_token: %v", err)
+	}
+	return raw
+}
+
+// SignWithForeignKey signs claims with a key of the signing algorithm that
+// is not in the JWKS, under the current key's kid: a forgery that only
+// signature verification catches.
+func (s *Server) SignWithForeignKey(claims map[string]any) string {
+	raw, err := s.forge(ForeignKey, claims)
+	if err != nil {
+		s.t.Fatalf("oidctest: sign forged id_token: %v", err)
+	}
+	return raw
+}
+
+// forge signs claims as f says.
+func (s *Server) forge(f Forgery, claims map[string]any) (string, error) {
+	if f == AlgNone {
+		return unsigned(claims)
+	}
+	s.mu.Lock()
+	foreign, kid := s.foreign[s.alg], s.keys[s.alg].kid
+	s.mu.Unlock()
+	if foreign == nil {
+		k := s.newKey(s.alg)
+		s.mu.Lock()
+		if s.foreign[s.alg] == nil {
+			s.foreign[s.alg] = k
+		}
+		foreign = s.foreign[s.alg]
+		s.mu.Unlock()
+	}
+	if f == UnknownKid {
+		kid = foreign.kid
+	}
+	return sign(foreign, kid, claims)
+}
+
+// Claims returns the id_token claims the fake would issue now for the
+// current user to the default client after an "openid email profile"
+// sign-in without nonce: a starting point for SignIDToken.
+func (s *Server) Claims() map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idTokenClaims(s.clients[0].id, s.user, []string{"openid", "email", "profile"}, "", "", s.authTime, s.now())
+}
+
+// idTokenClaims builds an id_token's claims: the user's claims the scopes
+// allow, then the protocol claims. nonce and accessToken (for at_hash) are
+// left out when empty. s.mu is held.
+func (s *Server) idTokenClaims(clientID string, u User, scopes []string, nonce, accessToken string, authTime, now time.Time) map[string]any {
+	c := userClaims(u, scopes)
+	c["iss"] = s.Issuer()
+	c["aud"] = clientID
+	c["azp"] = clientID
+	c["iat"] = now.Unix()
+	c["exp"] = now.Add(idTokenTTL).Unix()
+	c["auth_time"] = authTime.Unix()
+	setNonEmpty(c, "nonce", nonce)
+	if accessToken != "" {
+		c["at_hash"] = atHash(accessToken)
+	}
+	return c
+}
+
+// userClaims are the claims about u that scopes allow, in the id_token and
+// userinfo alike.
+func userClaims(u User, scopes []string) map[string]any {
+	c := map[string]any{}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		c["email"] = u.Email
+		c["email_verified"] = u.EmailVerified
+	}
+	if slices.Contains(scopes, "profile") {
+		setNonEmpty(c, "name", u.Name)
+		setNonEmpty(c, "given_name", u.GivenName)
+		setNonEmpty(c, "family_name", u.FamilyName)
+		setNonEmpty(c, "preferred_username", u.PreferredUsername)
+		setNonEmpty(c, "picture", u.Picture)
+		setNonEmpty(c, "locale", u.Locale)
+	}
+	apply(c, u.Claims)
+	delete(c, "sub")
+	setNonEmpty(c, "sub", u.Subject)
+	return c
+}
+
+// apply sets extra's claims in c; nil values remove them.
+func apply(c, extra map[string]any) {
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+}
+
+func setNonEmpty(m map[string]any, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}
+
+// atHash is OpenID Connect Core §3.1.3.6's at_hash for RS256 and ES256: the
+// base64url-encoded left half of the SHA-256 of the access token.
+func atHash(accessToken string) string {
+	sum := sha256.Sum256([]byte(accessToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// sign makes a JWT signed by k under kid; jwt.NewWithClaims sets alg and
+// typ "JWT".
+func sign(k *signingKey, kid string, claims map[string]any) (string, error) {
+	mc := jwt.MapClaims(maps.Clone(claims))
+	if mc == nil {
+		mc = jwt.MapClaims{}
+	}
+	method := jwt.GetSigningMethod(k.alg)
+	tok := jwt.NewWithClaims(method, mc)
+	tok.Header["kid"] = kid
+	raw, err := tok.SignedString(k.priv)
+	if err != nil {
+		return "", fmt.Errorf("sign %s JWT: %w", k.alg, err)
+	}
+	return raw, nil
+}
+
+// unsigned makes an unsecured JWT (RFC 7519 §6): header alg "none", empty
+// signature.
+func unsigned(claims map[string]any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("encode claims: %w", err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(payload) + ".", nil
+}
+
+// jwk is a public JSON Web Key (RFC 7517; RFC 7518 §6.2.1 for EC, §6.3.1
+// for RSA).
+type jwk struct {
+	Kty string `json:"kty"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+	Kid string `json:"kid"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+	Crv string `json:"crv,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+}
+
+func publicJWK(k *signingKey) (jwk, error) {
+	enc := base64.RawURLEncoding.EncodeToString
+	out := jwk{Alg: k.alg, Use: "sig", Kid: k.kid}
+	switch pub := k.priv.Public().(type) {
+	case *rsa.PublicKey:
+		out.Kty, out.N, out.E = "RSA", enc(pub.N.Bytes()), enc(big.NewInt(int64(pub.E)).Bytes())
+	case *ecdsa.PublicKey:
+		point, err := pub.Bytes() // 0x04 || X || Y, each 32 bytes for P-256
+		if err != nil {
+			return jwk{}, err
+		}
+		out.Kty, out.Crv, out.X, out.Y = "EC", "P-256", enc(point[1:33]), enc(point[33:])
+	default:
+		return jwk{}, fmt.Errorf("unsupported key type %T", pub)
+	}
+	return out, nil
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	if c, hang := s.count(JWKS); s.interfere(w, r, c, hang) {
+		return
+	}
+	s.mu.Lock()
+	published := slices.Clone(s.published)
+	s.mu.Unlock()
+	keys := make([]jwk, 0, len(published))
+	for _, k := range published {
+		j, err := publicJWK(k)
+		if err != nil {
+			http.Error(w, "encode key", http.StatusInternalServerError)
+			return
+		}
+		keys = append(keys, j)
+	}
+	// A relying party may cache the set, but must refetch it on an unknown
+	// kid (OpenID Connect Core §10.1.1), which RotateKey tests.
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	writeJSON(w, http.StatusOK, map[string][]jwk{"keys": keys})
+}
+
+// discoveryDocument is the OpenID Provider Metadata, limited to what the
+// fake really supports: advertising more would let a relying party rely on
+// something the fake cannot show working.
+type discoveryDocument struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	AuthorizationResponseISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+}
+
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	if c, hang := s.count(Discovery); s.interfere(w, r, c, hang) {
+		return
+	}
+	iss := s.Issuer()
+	algs := []string{"RS256", "ES256"}
+	if s.alg == "ES256" {
+		algs = []string{"ES256", "RS256"}
+	}
+	doc := discoveryDocument{
+		Issuer:                            iss,
+		AuthorizationEndpoint:             iss + AuthPath,
+		TokenEndpoint:                     iss + TokenPath,
+		UserinfoEndpoint:                  iss + UserinfoPath,
+		JWKSURI:                           iss + JWKSPath,
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  algs,
+		ScopesSupported:                   []string{"openid", "email", "profile", "offline_access"},
+		TokenEndpointAuthMethodsSupported: slices.Clone(s.authMethods),
+		ClaimsSupported: []string{
+			"aud", "auth_time", "azp", "email", "email_verified", "exp", "family_name", "given_name",
+			"iat", "iss", "locale", "name", "nonce", "picture", "preferred_username", "sub",
+		},
+		CodeChallengeMethodsSupported:     []string{"S256"},
+		PromptValuesSupported:             []string{"none", "login", "consent", "select_account"},
+		AuthorizationResponseISSParameter: true,
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// writeJSON writes v as the JSON body of a response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -216,6 +216,8 @@ type envConfig struct {
 	providers []providers.Provider
 	// linkByEmail is Options.LinkByEmail.
 	linkByEmail []string
+	// rules is Options.ClaimRules.
+	rules claims.Rules
 }
 
 // newEnvConfig is newEnv configured by cfg.
@@ -254,7 +256,7 @@ func newEnvConfig(t testing.TB, cfg envConfig) *env {
 		bst = cfg.wrap(st)
 	}
 	b, err := bridge.New(bridge.Options{
-		PublicURL: publicURL, Store: bst, Issuer: iss, Sealer: sealer, Providers: provs, LinkByEmail: cfg.linkByEmail,
+		PublicURL: publicURL, Store: bst, Issuer: iss, Sealer: sealer, Providers: provs, LinkByEmail: cfg.linkByEmail, ClaimRules: cfg.rules,
 		Clients: []bridge.Client{
 			{ID: "spa", Name: "The SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://app.example.com"},
 				Audience: []string{"https://api.example.com"}, AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},

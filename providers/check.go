@@ -25,6 +25,22 @@ func CheckURL(raw string, dev bool) string {
 	return ""
 }
 
+// Endpoint is a configured URL and the key it is set by.
+type Endpoint struct{ Key, URL string }
+
+// CheckEndpoints reports, with report, each set endpoint that CheckURL
+// refuses; unset ones (empty URL) are skipped.
+func CheckEndpoints(dev bool, report func(key, message string), endpoints ...Endpoint) {
+	for _, e := range endpoints {
+		if e.URL == "" {
+			continue
+		}
+		if problem := CheckURL(e.URL, dev); problem != "" {
+			report(e.Key, problem)
+		}
+	}
+}
+
 // IsLoopback reports whether host names this machine.
 func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {

@@ -64,18 +64,11 @@ func (s *Settings) Validate(dev bool, report func(key, message string)) {
 	if problem := clientSecretProblem(s.ClientSecret); problem != "" {
 		report("client_secret", problem)
 	}
-	for _, u := range []struct{ key, raw string }{
-		{"authority_host", s.AuthorityHost}, {"auth_url", s.AuthURL}, {"token_url", s.TokenURL}, {"jwks_url", s.JWKSURL},
+	providers.CheckEndpoints(dev, report, providers.Endpoint{Key: "authority_host", URL: s.AuthorityHost},
+		providers.Endpoint{Key: "auth_url", URL: s.AuthURL}, providers.Endpoint{Key: "token_url", URL: s.TokenURL},
+		providers.Endpoint{Key: "jwks_url", URL: s.JWKSURL},
 		// Any tenant id stands in for the placeholder.
-		{"issuer_template", strings.ReplaceAll(s.IssuerTemplate, TenantIDPlaceholder, PersonalTenantID)},
-	} {
-		if u.raw == "" {
-			continue
-		}
-		if problem := providers.CheckURL(u.raw, dev); problem != "" {
-			report(u.key, problem)
-		}
-	}
+		providers.Endpoint{Key: "issuer_template", URL: strings.ReplaceAll(s.IssuerTemplate, TenantIDPlaceholder, PersonalTenantID)})
 }
 
 // Endpoints lists the URLs this instance talks to (the authorization,

@@ -39,16 +39,9 @@ type Settings struct {
 // Validate implements providers.Settings.
 func (s *Settings) Validate(dev bool, report func(key, message string)) {
 	providers.CheckClient(s.ClientID, s.ClientSecret, "Google Cloud console → APIs & Services → Credentials", report)
-	for _, u := range []struct{ key, raw string }{
-		{"issuer", s.Issuer}, {"auth_url", s.AuthURL}, {"token_url", s.TokenURL}, {"jwks_url", s.JWKSURL}, {"userinfo_url", s.UserinfoURL},
-	} {
-		if u.raw == "" {
-			continue
-		}
-		if problem := providers.CheckURL(u.raw, dev); problem != "" {
-			report(u.key, problem)
-		}
-	}
+	providers.CheckEndpoints(dev, report, providers.Endpoint{Key: "issuer", URL: s.Issuer}, providers.Endpoint{Key: "auth_url", URL: s.AuthURL},
+		providers.Endpoint{Key: "token_url", URL: s.TokenURL}, providers.Endpoint{Key: "jwks_url", URL: s.JWKSURL},
+		providers.Endpoint{Key: "userinfo_url", URL: s.UserinfoURL})
 	if len(s.Scopes) > 0 && !slices.Contains(s.Scopes, "openid") {
 		report("scopes", "must include openid: sign-in relies on Google's ID token")
 	}

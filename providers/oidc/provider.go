@@ -170,16 +170,9 @@ func (s *Settings) Validate(dev bool, report func(key, message string)) {
 	if s.Issuer == "" {
 		report("issuer", "required: the provider's OpenID Connect issuer URL (its discovery document is at <issuer>/.well-known/openid-configuration)")
 	}
-	for _, u := range []struct{ key, raw string }{
-		{"issuer", s.Issuer}, {"auth_url", s.AuthURL}, {"token_url", s.TokenURL}, {"jwks_url", s.JWKSURL}, {"userinfo_url", s.UserinfoURL},
-	} {
-		if u.raw == "" {
-			continue
-		}
-		if problem := providers.CheckURL(u.raw, dev); problem != "" {
-			report(u.key, problem)
-		}
-	}
+	providers.CheckEndpoints(dev, report, providers.Endpoint{Key: "issuer", URL: s.Issuer}, providers.Endpoint{Key: "auth_url", URL: s.AuthURL},
+		providers.Endpoint{Key: "token_url", URL: s.TokenURL}, providers.Endpoint{Key: "jwks_url", URL: s.JWKSURL},
+		providers.Endpoint{Key: "userinfo_url", URL: s.UserinfoURL})
 	if len(s.Scopes) > 0 && !slices.Contains(s.Scopes, "openid") {
 		report("scopes", "must include openid: sign-in relies on the provider's ID token")
 	}

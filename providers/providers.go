@@ -180,7 +180,10 @@ type Tokens struct {
 
 // Error is a failure reported by, or caused by, a provider. Code is a short
 // machine-readable reason ("access_denied", "invalid_token",
-// "provider_unavailable"); the message never holds a token or secret.
+// "provider_unavailable"); the message never holds a token or secret. The
+// Message of a CodeNotAllowed error is shown to the application and the
+// person, so it speaks to them; what an operator would change goes in Err,
+// which only the log shows.
 type Error struct {
 	Provider string
 	Code     string

@@ -31,6 +31,7 @@ package azure
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -279,17 +280,21 @@ func (p *Provider) identity(raw map[string]any) (*providers.Identity, error) {
 
 // admit applies allow_personal_accounts and allowed_tenants.
 func (p *Provider) admit(tid string) error {
-	notAllowed := func(msg string) error {
-		return &providers.Error{Provider: p.cfg.Name, Code: providers.CodeNotAllowed, Message: msg}
+	// The message goes to the application and the person; what the
+	// operator would change goes to the log, through Err.
+	notAllowed := func(msg, why string) error {
+		return &providers.Error{Provider: p.cfg.Name, Code: providers.CodeNotAllowed, Message: msg, Err: errors.New(why)}
 	}
 	if tid == PersonalTenantID {
 		if !p.allowPersonal {
-			return notAllowed(fmt.Sprintf("personal Microsoft accounts (tenant %s) are not allowed by providers.%s", tid, p.cfg.Name))
+			return notAllowed("personal Microsoft accounts cannot sign in here; use a work or school account",
+				fmt.Sprintf("tenant %s: providers.%s does not allow personal accounts", tid, p.cfg.Name))
 		}
 		return nil
 	}
 	if len(p.cfg.AllowedTenants) > 0 && !slices.Contains(p.cfg.AllowedTenants, tid) {
-		return notAllowed(fmt.Sprintf("accounts of tenant %s are not allowed: it is not in providers.%s.allowed_tenants", tid, p.cfg.Name))
+		return notAllowed(fmt.Sprintf("accounts of this organization (tenant %s) cannot sign in here", tid),
+			fmt.Sprintf("tenant %s is not in providers.%s.allowed_tenants", tid, p.cfg.Name))
 	}
 	return nil
 }

@@ -474,8 +474,13 @@ func TestTenantPolicyRefusesTenantsItDoesNotAllow(t *testing.T) {
 				t.Errorf("got identity %+v, want none", ident)
 			}
 			pe := wantProviderError(t, err, "azure", providers.CodeNotAllowed)
-			if !strings.Contains(pe.Message, tt.wantText) {
-				t.Errorf("message %q does not name %q", pe.Message, tt.wantText)
+			// The tenant is named to the person or, for personal
+			// accounts, to the operator's log.
+			if !strings.Contains(pe.Error(), tt.wantText) {
+				t.Errorf("error %q does not name %q", pe.Error(), tt.wantText)
+			}
+			if strings.Contains(pe.Message, "providers.") {
+				t.Errorf("message %q, shown to the application, names a configuration key", pe.Message)
 			}
 		})
 	}

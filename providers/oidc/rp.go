@@ -141,9 +141,7 @@ func (rp *RP) fetchEndpoints(ctx context.Context) (*endpoints, error) {
 	if pc.AuthURL == "" || pc.TokenURL == "" || pc.JWKSURL == "" {
 		discovered, err := gooidc.NewProvider(gooidc.ClientContext(ctx, rp.cfg.HTTPClient), rp.cfg.Issuer)
 		if err != nil {
-			// go-oidc's error can quote the whole response body: keep a
-			// short, printable start of it.
-			return nil, rp.fail(providers.CodeUnavailable, "discovery failed", errors.New(clip(err.Error(), 200)))
+			return nil, rp.fail(providers.CodeUnavailable, "discovery failed", errors.New(withoutBody(err.Error())))
 		}
 		var d gooidc.ProviderConfig
 		if err := discovered.Claims(&d); err != nil {
@@ -348,7 +346,7 @@ func (rp *RP) Userinfo(ctx context.Context, accessToken, subject string) (map[st
 	info, err := pc.NewProvider(ctx).UserInfo(gooidc.ClientContext(ctx, rp.cfg.HTTPClient),
 		oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}))
 	if err != nil {
-		return nil, nil, rp.fail(providers.CodeUnavailable, "userinfo request failed", errors.New(clip(err.Error(), 200)))
+		return nil, nil, rp.fail(providers.CodeUnavailable, "userinfo request failed", errors.New(withoutBody(err.Error())))
 	}
 	var raw map[string]any
 	var rawJSON map[string]json.RawMessage
@@ -450,6 +448,20 @@ func sanitize(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// statusPrefix is how go-oidc starts the error of an unexpected HTTP
+// answer, before it quotes the response body: "503 Service Unavailable: ".
+var statusPrefix = regexp.MustCompile(`^[0-9]{3} [^:]*`)
+
+// withoutBody keeps a go-oidc error without the provider's response body
+// it may quote (providers' answers stay out of logs): the HTTP status when
+// there is one, else a short printable start of the message.
+func withoutBody(msg string) string {
+	if m := statusPrefix.FindString(msg); m != "" {
+		return "provider answered " + m
+	}
+	return clip(msg, 200)
 }
 
 // clip keeps the start of s, printable, at most n bytes.

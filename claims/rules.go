@@ -60,6 +60,11 @@ type CopyRule struct {
 	// into our roles instead of replacing them. Protocol and normalized
 	// claims can never be written.
 	As string `yaml:"as"`
+	// Tenant, when set, copies only from sign-ins of this tenant (a
+	// Microsoft Entra tenant id): with a provider that admits any
+	// tenant, every tenant's administrators decide their users' app
+	// roles and groups, so copying them must name the tenant trusted to.
+	Tenant string `yaml:"tenant"`
 }
 
 // Input is what Apply knows about one sign-in.
@@ -150,7 +155,8 @@ func (r Rules) Apply(in Input) map[string]any {
 	copied := map[string]any{}
 	budget := MaxCopiedBytes
 	for _, rule := range r.Copy {
-		if rule.Provider == "" || rule.Provider != in.Provider || rule.Claim == "" {
+		if rule.Provider == "" || rule.Provider != in.Provider || rule.Claim == "" ||
+			(rule.Tenant != "" && !strings.EqualFold(rule.Tenant, in.Profile.Tenant)) {
 			continue
 		}
 		v, ok := in.Raw[rule.Claim]

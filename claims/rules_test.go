@@ -496,3 +496,42 @@ func TestApplyDoesNotShareTheCallersSlices(t *testing.T) {
 		t.Errorf("Apply changed or shares its input: stored roles %v, groups %v", stored, groups)
 	}
 }
+
+func TestCopyRulesWithATenantCopyOnlyFromIt(t *testing.T) {
+	t.Parallel()
+	const contoso, fabrikam = "5f2b7c1e-3a4d-4e8f-9b60-7c1d2e3f4a5b", "c0ffee00-1b2c-4d3e-8f4a-5b6c7d8e9f01"
+	r := Rules{Copy: []CopyRule{{Provider: "entra", Claim: "roles", As: "roles", Tenant: contoso}}}
+	for _, tt := range []struct {
+		tenant string
+		want   []string
+	}{
+		{contoso, []string{"admin"}},
+		{strings.ToUpper(contoso), []string{"admin"}},
+		{fabrikam, []string{}},
+		{"", []string{}},
+	} {
+		got := r.Apply(Input{Provider: "entra", Profile: Profile{Tenant: tt.tenant}, Raw: map[string]any{"roles": []any{"admin"}}})
+		if !reflect.DeepEqual(got["roles"], tt.want) {
+			t.Errorf("tenant %q: roles = %#v, want %#v", tt.tenant, got["roles"], tt.want)
+		}
+	}
+}
+
+func TestCheckSourcesRequiresATenantForProvidersOpenToAnyTenant(t *testing.T) {
+	t.Parallel()
+	r := Rules{Copy: []CopyRule{
+		{Provider: "entra", Claim: "roles", As: "roles"},
+		{Provider: "entra", Claim: "groups", Tenant: "5f2b7c1e-3a4d-4e8f-9b60-7c1d2e3f4a5b"},
+		{Provider: "corp", Claim: "department"},
+	}}
+	var got []string
+	r.CheckSources([]string{"entra"}, func(key, msg string) { got = append(got, key+": "+msg) })
+	if len(got) != 1 || !strings.HasPrefix(got[0], `copy[0].tenant: required: provider "entra" admits accounts of any tenant`) {
+		t.Errorf("CheckSources reported %q, want only copy[0].tenant", got)
+	}
+	var bad []string
+	Rules{Copy: []CopyRule{{Provider: "entra", Claim: "roles", Tenant: "organizations"}}}.Validate([]string{"entra"}, func(key, msg string) { bad = append(bad, key) })
+	if len(bad) != 1 || bad[0] != "copy[0].tenant" {
+		t.Errorf("Validate of a copy rule with tenant organizations reported %q, want copy[0].tenant", bad)
+	}
+}

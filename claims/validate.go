@@ -77,6 +77,11 @@ func (r Rules) Validate(providerNames []string, report func(key, message string)
 			report(key+".provider", msg)
 		}
 		provider(key+".provider", rule.Provider)
+		if rule.Tenant != "" {
+			if msg := tenantProblem(rule.Tenant); msg != "" {
+				report(key+".tenant", msg)
+			}
+		}
 		claimOK := false
 		if msg := claimNameProblem(rule.Claim); msg != "" {
 			report(key+".claim", msg)
@@ -233,4 +238,19 @@ func tenantProblem(t string) string {
 		return fmt.Sprintf("must be a tenant id (a GUID), not %q, which names a set of tenants and is never the tenant of a sign-in", t)
 	}
 	return fmt.Sprintf("must be a tenant id, a GUID such as 11111111-2222-3333-4444-555555555555, got %q", t)
+}
+
+// CheckSources reports copy rules that would let third parties decide our
+// claims: openTenancy names the provider instances that admit accounts of
+// any tenant (a multi-tenant Microsoft Entra app without allowed_tenants),
+// where every tenant's administrators assign their users' app roles and
+// groups. A copy rule from such a provider must name its tenant.
+func (r Rules) CheckSources(openTenancy []string, report func(key, message string)) {
+	for i, rule := range r.Copy {
+		if rule.Tenant == "" && slices.Contains(openTenancy, rule.Provider) {
+			report(fmt.Sprintf("copy[%d].tenant", i), fmt.Sprintf("required: provider %q admits accounts of any tenant, whose administrators "+
+				"can give their users any app role or group, so name the tenant whose %s to copy (or restrict the provider with allowed_tenants)",
+				rule.Provider, rule.Claim))
+		}
+	}
 }

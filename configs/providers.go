@@ -371,3 +371,15 @@ func (c *Config) providerTypeNames() []string {
 	}
 	return out
 }
+
+// openTenancy lists the instances whose settings say they admit accounts
+// of any tenant (claims.Rules.CheckSources).
+func (c *Config) openTenancy() []string {
+	var out []string
+	for _, p := range c.Providers.Instances {
+		if o, ok := p.Settings.(interface{ OpenTenancy() bool }); ok && o.OpenTenancy() {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}

@@ -192,3 +192,30 @@ func TestClaimRulesAreReadFromTheFileAndValidatedWithTheirKeyPath(t *testing.T) 
 `, env, nil)
 	checkLoadErr(t, err, []string{"claims.roles[0].provider:", "claims.copy[0].as:"})
 }
+
+func TestCopyingRolesFromAnEntraOpenToAnyTenantMustNameTheTenant(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey}
+	entra := productionHead + `
+providers:
+  work:
+    type: azure
+    client_id: 11111111-2222-3333-4444-555555555555
+    client_secret: s
+    tenant: organizations
+`
+	rule := `claims:
+  copy:
+    - provider: work
+      claim: roles
+      as: roles
+`
+	_, err := loadYAML(t, entra+productionClients+rule, env, nil)
+	checkLoadErr(t, err, []string{`claims.copy[0].tenant: required: provider "work" admits accounts of any tenant`})
+	if _, err := loadYAML(t, entra+productionClients+rule+"      tenant: 5f2b7c1e-3a4d-4e8f-9b60-7c1d2e3f4a5b\n", env, nil); err != nil {
+		t.Errorf("a rule naming its tenant: %v", err)
+	}
+	if _, err := loadYAML(t, entra+"    allowed_tenants: [5f2b7c1e-3a4d-4e8f-9b60-7c1d2e3f4a5b]\n"+productionClients+rule, env, nil); err != nil {
+		t.Errorf("a provider restricted by allowed_tenants: %v", err)
+	}
+}

@@ -44,6 +44,7 @@ func (c *Config) problems() []problem {
 	v.login(c.Login)
 	v.validateProviders(c, c.providerTypeNames())
 	c.Claims.Validate(c.providerNames(), func(key, msg string) { v.add("claims."+key, "%s", msg) })
+	c.Claims.CheckSources(c.openTenancy(), func(key, msg string) { v.add("claims."+key, "%s", msg) })
 	v.clients(c)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)

@@ -40,7 +40,7 @@ func googleRedirects(t *testing.T, a *app, c *http.Client, challenge string) (*h
 func TestGoogleSignInOverHTTP(t *testing.T) {
 	t.Parallel()
 	a, fake := googleApp(t)
-	fake.SetUser(googletest.User{Sub: "g-1", Email: "Ada@Example.com", EmailVerified: true, Name: "Ada"})
+	fake.SetUser(googletest.User{Sub: "g-1", Email: "Ada@Gmail.com", EmailVerified: true, Name: "Ada"})
 	verifier, challenge := pkce()
 	resp, _ := googleRedirects(t, a, a.browser(t), challenge)
 	loc, err := resp.Location()
@@ -58,7 +58,7 @@ func TestGoogleSignInOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims.User["email"] != "ada@example.com" || claims.IDP != "google" || claims.User["email_verified"] != true {
+	if claims.User["email"] != "ada@gmail.com" || claims.IDP != "google" || claims.User["email_verified"] != true {
 		t.Errorf("claims = %v", claims)
 	}
 	if strings.Contains(a.logs.String(), fake.LastTokenRequest().Get("code")) {

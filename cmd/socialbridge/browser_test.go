@@ -145,7 +145,7 @@ func TestDemoPageSignInRefreshLogoutWithDevProvider(t *testing.T) {
 
 func TestDemoPageSignInWithGoogle(t *testing.T) {
 	fake := googletest.New(t)
-	fake.SetUser(googletest.User{Sub: "google-sub-42", Email: "Grace@Example.com", EmailVerified: true, Name: "Grace Hopper", Picture: "https://example.com/grace.png"})
+	fake.SetUser(googletest.User{Sub: "google-sub-42", Email: "Grace@Gmail.com", EmailVerified: true, Name: "Grace Hopper", Picture: "https://example.com/grace.png"})
 	inst := start(t, map[string]string{
 		"SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_ID":     fake.ClientID(),
 		"SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET": fake.ClientSecret(),
@@ -161,7 +161,7 @@ func TestDemoPageSignInWithGoogle(t *testing.T) {
 		chromedp.WaitVisible("#signed-in"),
 	)
 	claims := shownClaims(t, ctx)
-	for k, want := range map[string]any{"email": "grace@example.com", "email_verified": true, "name": "Grace Hopper", "idp": "google"} {
+	for k, want := range map[string]any{"email": "grace@gmail.com", "email_verified": true, "name": "Grace Hopper", "idp": "google"} {
 		if claims[k] != want {
 			t.Errorf("shown claim %s = %v, want %v", k, claims[k], want)
 		}

@@ -43,7 +43,7 @@ func startMultiProvider(t *testing.T) *multiProvider {
 		facebook: facebooktest.New(t, facebooktest.WithConsentPage()),
 		corp:     oidctest.New(t, oidctest.WithConsentPage()),
 	}
-	m.google.SetUser(googletest.User{Sub: "g-1", Email: "grace@example.com", EmailVerified: true, Name: "Grace Hopper"})
+	m.google.SetUser(googletest.User{Sub: "g-1", Email: "grace@gmail.com", EmailVerified: true, Name: "Grace Hopper"})
 	m.corp.SetUser(oidctest.User{Subject: "emp-7", Email: "erin@corp.example", EmailVerified: true, Name: "Erin Corp"})
 	cfg := fmt.Sprintf(`mode: dev
 providers:
@@ -137,7 +137,7 @@ func TestDemoPageEveryProviderLinkingAndABackendsProviderToken(t *testing.T) {
 		want     map[string]any
 	}{
 		{"dev", map[string]any{"email": "alice@example.com", "email_verified": true}},
-		{"google", map[string]any{"email": "grace@example.com", "email_verified": true, "name": "Grace Hopper"}},
+		{"google", map[string]any{"email": "grace@gmail.com", "email_verified": true, "name": "Grace Hopper"}},
 		{"microsoft", map[string]any{"email": "alice@contoso.com", "email_verified": false, "tenant": azuretest.ContosoTenantID}},
 		{"facebook", map[string]any{"email": "alice@example.com", "email_verified": false, "name": "Alice Example"}},
 		{"corp", map[string]any{"email": "erin@corp.example", "email_verified": true, "name": "Erin Corp"}},

@@ -71,6 +71,18 @@ func (s *Settings) Validate(dev bool, report func(key, message string)) {
 		providers.Endpoint{Key: "issuer_template", URL: strings.ReplaceAll(s.IssuerTemplate, TenantIDPlaceholder, PersonalTenantID)})
 }
 
+// OpenTenancy reports whether the instance admits accounts of any tenant
+// (organizations, consumers or common without allowed_tenants): then any
+// tenant's administrators decide what its users' roles and groups claims
+// say, and configuration refuses to copy them without naming a tenant.
+func (s *Settings) OpenTenancy() bool {
+	switch strings.ToLower(s.Tenant) {
+	case TenantOrganizations, TenantCommon, TenantConsumers:
+		return len(s.AllowedTenants) == 0
+	}
+	return false
+}
+
 // Endpoints lists the URLs this instance talks to (the authorization,
 // token and JWKS endpoints, built or overridden), for the check that tells
 // a local fake from the real Entra.

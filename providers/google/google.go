@@ -145,6 +145,13 @@ func (p *Provider) identity(subject string, raw map[string]any) (*providers.Iden
 		return nil, p.rp.Invalid("id_token has no sub", nil)
 	}
 	profile := claims.FromOIDC(raw)
+	// Google's email_verified is authoritative only for Gmail addresses
+	// and Workspace accounts (hd): for any other address it says the
+	// address was verified when the account was made, and the address
+	// may have passed to someone else since. Such emails count as
+	// unverified, so that they neither link accounts nor match
+	// email-domain role rules.
+	profile.EmailVerified = profile.EmailVerified && googleAuthoritative(profile)
 	if len(p.cfg.HostedDomains) > 0 && !slices.Contains(p.cfg.HostedDomains, profile.HostedDomain) {
 		return nil, &providers.Error{Provider: p.cfg.Name, Code: providers.CodeNotAllowed,
 			Message: fmt.Sprintf("accounts of hosted domain %q are not allowed", profile.HostedDomain)}
@@ -162,3 +169,14 @@ var (
 	_ providers.Provider  = (*Provider)(nil)
 	_ providers.Refresher = (*Provider)(nil)
 )
+
+// googleAuthoritative reports whether Google owns the profile's email
+// address: a Gmail address, or any address of a Workspace account whose
+// domain (hd) is the address's.
+func googleAuthoritative(p claims.Profile) bool {
+	_, domain, ok := strings.Cut(p.Email, "@")
+	if !ok {
+		return false
+	}
+	return domain == "gmail.com" || domain == "googlemail.com" || (p.HostedDomain != "" && domain == p.HostedDomain)
+}

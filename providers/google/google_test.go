@@ -308,7 +308,7 @@ func TestSignInReturnsTheVerifiedGoogleIdentity(t *testing.T) {
 	fake := googletest.New(t)
 	fake.SetUser(googletest.User{
 		Sub:           "110169484474386276334",
-		Email:         "Alice.Example@Example.COM",
+		Email:         "Alice.Example@GMail.COM",
 		EmailVerified: true,
 		Name:          "Alice Example",
 		GivenName:     "Alice",
@@ -386,7 +386,7 @@ func TestSignInReturnsTheVerifiedGoogleIdentity(t *testing.T) {
 			t.Errorf("Key() = %q, want %q", got, want)
 		}
 		pr := ident.Profile
-		if pr.Email != "alice.example@example.com" {
+		if pr.Email != "alice.example@gmail.com" {
 			t.Errorf("Profile.Email = %q, want it lower-cased", pr.Email)
 		}
 		if !pr.EmailVerified {
@@ -585,6 +585,32 @@ func TestUnverifiedEmailIsReportedNotRefused(t *testing.T) {
 			}
 			if ident.Profile.Email != "bob@example.com" {
 				t.Errorf("Profile.Email = %q, want the address kept", ident.Profile.Email)
+			}
+		})
+	}
+}
+
+func TestEmailVerifiedCountsOnlyWhereGoogleOwnsTheAddress(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, email, hd string
+		want            bool
+	}{
+		{"a Gmail address", "ann@gmail.com", "", true},
+		{"a googlemail.com address", "ann@googlemail.com", "", true},
+		{"a Workspace account's address", "ann@corp.example", "corp.example", true},
+		{"an address outside the Workspace domain", "ann@other.example", "corp.example", false},
+		{"a consumer account with a non-Gmail address", "ann@corp.example", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake := googletest.New(t)
+			fake.SetUser(googletest.User{Sub: "1000009", Email: tt.email, EmailVerified: true, HD: tt.hd})
+			p, _ := newAdapter(t, fake, nil)
+			ident, _ := signInOK(t, p)
+			if ident.Profile.EmailVerified != tt.want {
+				t.Errorf("EmailVerified = %v, want %v (email %s, hd %q)", ident.Profile.EmailVerified, tt.want, tt.email, tt.hd)
 			}
 		})
 	}

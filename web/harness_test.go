@@ -21,6 +21,7 @@ import (
 	"github.com/socialbridge/socialbridge/bridge"
 	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/providers/dev"
+	"github.com/socialbridge/socialbridge/store"
 	"github.com/socialbridge/socialbridge/store/teststore"
 	"github.com/socialbridge/socialbridge/tokens"
 	"github.com/socialbridge/socialbridge/web"
@@ -44,11 +45,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// app is a whole socialbridge behind an httptest server.
+// app is a whole socialbridge behind an httptest server, with its store
+// to see what a request wrote.
 type app struct {
 	srv    *httptest.Server
 	url    string
 	issuer *tokens.Issuer
+	store  store.Store
 	logs   *syncBuffer
 }
 
@@ -79,7 +82,10 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 	st := teststore.Open(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	sealer, _ := tokens.NewSealer(key)
+	sealer, err := tokens.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kr, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
 		Algorithm: "ES256", Rotation: 720 * time.Hour, PublishAhead: time.Hour,
 		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour,
@@ -126,7 +132,7 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 		t.Fatal(err)
 	}
 	handler = s
-	return &app{srv: srv, url: srv.URL, issuer: iss, logs: logs}
+	return &app{srv: srv, url: srv.URL, issuer: iss, store: st, logs: logs}
 }
 
 // browser is an HTTP client with cookies that stops at the SPA's redirect.

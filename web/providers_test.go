@@ -2,10 +2,8 @@ package web_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -27,9 +25,7 @@ import (
 	"github.com/socialbridge/socialbridge/providers/oidc"
 	"github.com/socialbridge/socialbridge/providers/oidc/oidctest"
 	"github.com/socialbridge/socialbridge/store"
-	"github.com/socialbridge/socialbridge/store/teststore"
 	"github.com/socialbridge/socialbridge/tokens"
-	"github.com/socialbridge/socialbridge/web"
 )
 
 // These tests put every real provider adapter (google, azure, facebook,
@@ -313,63 +309,17 @@ var allKits = []struct {
 	{"oidc", defaultOIDCKit},
 }
 
-// kitApp is a socialbridge behind an httptest server with the kits'
-// providers, and its store, to see what a sign-in wrote.
-type kitApp struct {
-	*app
-	store store.Store
-}
-
-// newKitApp is newAppWith with the store kept, the kits' providers and the
-// SPA client only.
-func newKitApp(t *testing.T, kits ...*providerKit) *kitApp {
+// newKitApp is a socialbridge with the kits' providers besides the dev
+// provider.
+func newKitApp(t *testing.T, kits ...*providerKit) *app {
 	t.Helper()
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var handler http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-
-	st := teststore.Open(t)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := tokens.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
-		Algorithm: "ES256", Rotation: 720 * time.Hour, PublishAhead: time.Hour,
-		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour,
+	return newApp(t, func(publicURL string) []providers.Provider {
+		provs := make([]providers.Provider, 0, len(kits))
+		for _, k := range kits {
+			provs = append(provs, k.instantiate(t, publicURL))
+		}
+		return provs
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kr.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	iss := tokens.NewIssuer(kr, srv.URL, nil)
-	var provs []providers.Provider
-	for _, k := range kits {
-		provs = append(provs, k.instantiate(t, srv.URL))
-	}
-	b, err := bridge.New(bridge.Options{
-		PublicURL: srv.URL, Store: st, Issuer: iss, Sealer: sealer, Providers: provs,
-		Clients: []bridge.Client{{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect},
-			CORSOrigins: []string{"https://spa.example.com"},
-			AccessTTL:   15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour}},
-		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := web.NewServer(web.Options{
-		Bridge: b, PublicURL: srv.URL, MaxBodyBytes: 64 << 10, FlowTTL: 10 * time.Minute, Ping: st.Ping, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler = s
-	return &kitApp{app: &app{srv: srv, url: srv.URL, issuer: iss, logs: logs}, store: st}
 }
 
 // signInRun is what a browser saw of one sign-in.
@@ -387,7 +337,7 @@ type signInRun struct {
 // signInWith runs the browser from /authorize with provider to wherever
 // socialbridge finally sends it, running atCallback (when not nil) as the
 // provider redirects back.
-func (a *kitApp) signInWith(t *testing.T, provider, challenge string, atCallback func()) signInRun {
+func (a *app) signInWith(t *testing.T, provider, challenge string, atCallback func()) signInRun {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	var run signInRun
@@ -421,7 +371,7 @@ func (a *kitApp) signInWith(t *testing.T, provider, challenge string, atCallback
 
 // redeem exchanges the code the client got for tokens and returns the
 // access token's claims.
-func (a *kitApp) redeem(t *testing.T, run signInRun, verifier string) tokens.AccessClaims {
+func (a *app) redeem(t *testing.T, run signInRun, verifier string) tokens.AccessClaims {
 	t.Helper()
 	q := run.end.Query()
 	if q.Get("code") == "" || q.Get("error") != "" {
@@ -441,7 +391,7 @@ func (a *kitApp) redeem(t *testing.T, run signInRun, verifier string) tokens.Acc
 	return claims
 }
 
-func (a *kitApp) countUsers(t *testing.T) int64 {
+func (a *app) countUsers(t *testing.T) int64 {
 	t.Helper()
 	n, err := a.store.CountUsers(context.Background())
 	if err != nil {
@@ -453,7 +403,7 @@ func (a *kitApp) countUsers(t *testing.T) int64 {
 // checkClientError checks that the client got error want from a failed
 // sign-in, with its state and our issuer, and a description for people
 // that gives away none of secrets.
-func (a *kitApp) checkClientError(t *testing.T, run signInRun, want string, secrets []string) {
+func (a *app) checkClientError(t *testing.T, run signInRun, want string, secrets []string) {
 	t.Helper()
 	q := run.end.Query()
 	if q.Get("error") != want || q.Get("state") != "spa-state" || q.Get("iss") != a.url || q.Has("code") {
@@ -486,7 +436,7 @@ func runSecrets(k *providerKit, run signInRun) []string {
 
 // checkNothingStored checks that a failed sign-in wrote no user and no
 // identity key, and left its flow failed.
-func (a *kitApp) checkNothingStored(t *testing.T, run signInRun, key string) {
+func (a *app) checkNothingStored(t *testing.T, run signInRun, key string) {
 	t.Helper()
 	ctx := context.Background()
 	if n := a.countUsers(t); n != 0 {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // actionField is the form field of the sign-in page's buttons.
@@ -22,23 +24,16 @@ const actionField = "azuretest_action"
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
-
-	s.mu.Lock()
-	s.authRequests++
-	s.lastAuthForm = cloneValues(r.Form)
-	s.mu.Unlock()
+	s.calls.Record(authEndpoint, r.Form)
 
 	if parseErr != nil {
 		writePage(w, &pageError{aadsts: 9002313, message: "Invalid request. Request is malformed or invalid."})
 		return
 	}
 	q := r.Form
-	for k, vs := range q {
-		// RFC 6749 §3.1: parameters must not be repeated.
-		if len(vs) > 1 {
-			writePage(w, &pageError{aadsts: 9002313, message: "Invalid request. Parameter included more than once: " + k})
-			return
-		}
+	if k, ok := fake.RepeatedParam(q); ok {
+		writePage(w, &pageError{aadsts: 9002313, message: "Invalid request. Parameter included more than once: " + k})
+		return
 	}
 
 	s.mu.Lock()
@@ -86,7 +81,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		back := target.Query()
 		back.Set("error", code)
 		back.Set("error_description", fmt.Sprintf("AADSTS%d: %s", aadsts, description))
-		setNonEmptyParam(back, "state", state)
+		fake.SetNonEmptyParam(back, "state", state)
 		redirect(w, target, back)
 	}
 	switch rt := q.Get("response_type"); rt {
@@ -112,19 +107,17 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 90023, "Invalid prompt value: '"+q.Get("prompt")+"'.")
 		return
 	}
-	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
-	switch {
-	case challenge == "" && method != "":
+	challenge := q.Get("code_challenge")
+	method, err := fake.PKCEMethod(challenge, q.Get("code_challenge_method"))
+	switch err {
+	case fake.ErrChallengeMissing:
 		fail("invalid_request", 900144, "The request body must contain the following parameter: 'code_challenge'.")
 		return
-	case challenge == "":
-	case !validPKCEString(challenge):
+	case fake.ErrChallengeInvalid:
 		fail("invalid_request", 501491, "Invalid size of Code_Challenge parameter.")
 		return
-	case method == "":
-		method = "plain" // RFC 7636 §4.3 default
-	case method != "S256" && method != "plain":
-		fail("invalid_request", 501492, "The code_challenge_method parameter '"+method+"' is not supported.")
+	case fake.ErrMethodUnsupported:
+		fail("invalid_request", 501492, "The code_challenge_method parameter '"+q.Get("code_challenge_method")+"' is not supported.")
 		return
 	}
 
@@ -147,7 +140,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("access_denied", 65004, "User declined to consent to access the app.")
 		return
 	}
-	code := "1.A" + randomString(96)
+	code := "1.A" + fake.RandomString(96)
 	s.codes[code] = &authCode{
 		clientID:    clientID,
 		redirectURI: redirectURI,
@@ -163,7 +156,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 	back := target.Query()
 	back.Set("code", code)
-	setNonEmptyParam(back, "state", state)
+	fake.SetNonEmptyParam(back, "state", state)
 	back.Set("session_state", randomGUID())
 	redirect(w, target, back)
 }
@@ -273,38 +266,11 @@ func validRedirect(app App, raw string, u *url.URL) bool {
 	return false
 }
 
-// validPKCEString checks RFC 7636's syntax for code_verifier and
-// code_challenge: 43 to 128 unreserved characters.
-func validPKCEString(v string) bool {
-	if len(v) < 43 || len(v) > 128 {
-		return false
-	}
-	for _, c := range []byte(v) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func setNonEmptyParam(v url.Values, k, val string) {
-	if val != "" {
-		v.Set(k, val)
-	}
-}
-
-// redirect sends a 302 to target with its query replaced by q. The
-// Location is set as is: http.Redirect would rewrite a relative-looking
-// URI.
+// redirect sends a 302 to target with its query replaced by q, with
+// Entra's Cache-Control.
 func redirect(w http.ResponseWriter, target *url.URL, q url.Values) {
-	u := *target
-	u.RawQuery = q.Encode()
-	w.Header().Set("Location", u.String())
 	w.Header().Set("Cache-Control", "no-store, no-cache")
-	w.WriteHeader(http.StatusFound)
+	fake.Redirect(w, target, q)
 }
 
 // writeSignInPage shows who is about to sign in to which app. Its form

@@ -22,7 +22,8 @@
 // DelayNextToken, RevokeRefreshTokens, ExpireClientSecret, Deny) provoke
 // the failures a consumer must survive; WithSignInPage shows a page with a
 // Continue button for browser tests. It depends only on the standard
-// library and jwt/v5, so any package of this module may import it.
+// library, jwt/v5 and providers/internal/fake, so any package of this module
+// may import it.
 package azuretest
 
 import (
@@ -39,6 +40,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // Tenant ids of the fake's directories.
@@ -66,6 +69,15 @@ const (
 	codeTTL        = 10 * time.Minute
 	accessTokenTTL = 3599 * time.Second
 	idTokenTTL     = time.Hour
+)
+
+// Endpoints whose calls the Server counts, and records for the
+// authorization and token endpoints.
+const (
+	authEndpoint      = "authorize"
+	tokenEndpoint     = "token"
+	keysEndpoint      = "keys"
+	discoveryEndpoint = "discovery"
 )
 
 // graphUserRead is the Microsoft Graph permission every app gets by
@@ -207,29 +219,26 @@ type Server struct {
 	now        func() time.Time
 	signInPage bool
 	pairwise   []byte // key of the pairwise sub
+	// calls counts the calls of every endpoint and records those of the
+	// authorization and token endpoints.
+	calls fake.Recorder[string]
 
-	mu                sync.Mutex
-	tenants           []Tenant
-	apps              []App // the first is the default app
-	user              User
-	key               *signingKey   // signs new tokens
-	published         []*signingKey // in the JWKS; includes key
-	foreign           *signingKey   // never published; made on first use
-	codes             map[string]*authCode
-	refreshTokens     map[string]*grant
-	issued            []string
-	expiredSecrets    map[string]bool // by client id
-	deny              bool
-	failToken         *cannedResponse
-	delayToken        time.Duration
-	nextIDToken       func(map[string]any)
-	forge             Forgery
-	authRequests      int
-	tokenRequests     int
-	keysRequests      int
-	discoveryRequests int
-	lastAuthForm      url.Values
-	lastTokenForm     url.Values
+	mu             sync.Mutex
+	tenants        []Tenant
+	apps           []App // the first is the default app
+	user           User
+	key            *signingKey   // signs new tokens
+	published      []*signingKey // in the JWKS; includes key
+	foreign        *signingKey   // never published; made on first use
+	codes          map[string]*authCode
+	refreshTokens  map[string]*grant
+	issued         []string
+	expiredSecrets map[string]bool // by client id
+	deny           bool
+	failToken      *cannedResponse
+	delayToken     time.Duration
+	nextIDToken    func(map[string]any)
+	forge          Forgery
 }
 
 // authCode is an authorization code and what it was issued for.
@@ -455,48 +464,36 @@ func (s *Server) ExpireClientSecret(clientID string) {
 // AuthRequests returns how many calls the authorization endpoint has
 // received, refused ones included.
 func (s *Server) AuthRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.authRequests
+	return s.calls.Count(authEndpoint)
 }
 
 // TokenRequests returns how many calls the token endpoint has received,
 // failed ones included.
 func (s *Server) TokenRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokenRequests
+	return s.calls.Count(tokenEndpoint)
 }
 
 // KeysRequests returns how many times the JWKS was fetched.
 func (s *Server) KeysRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keysRequests
+	return s.calls.Count(keysEndpoint)
 }
 
 // DiscoveryRequests returns how many times a discovery document was
 // fetched.
 func (s *Server) DiscoveryRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.discoveryRequests
+	return s.calls.Count(discoveryEndpoint)
 }
 
 // LastAuthRequest returns a copy of the parameters of the last
 // authorization request (nil before the first).
 func (s *Server) LastAuthRequest() url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return cloneValues(s.lastAuthForm)
+	return s.calls.Last(authEndpoint)
 }
 
 // LastTokenRequest returns a copy of the form body of the last token call
 // (nil before the first). Credentials sent with HTTP Basic are not in it.
 func (s *Server) LastTokenRequest() url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return cloneValues(s.lastTokenForm)
+	return s.calls.Last(tokenEndpoint)
 }
 
 // Issued returns every access token, refresh token and id_token the fake
@@ -508,12 +505,7 @@ func (s *Server) Issued() []string {
 }
 
 func (s *Server) app(clientID string) (App, bool) {
-	for _, a := range s.apps {
-		if a.ClientID == clientID {
-			return a, true
-		}
-	}
-	return App{}, false
+	return fake.Lookup(s.apps, clientID, func(a App) string { return a.ClientID })
 }
 
 func (s *Server) tenantByID(id string) (Tenant, bool) {
@@ -567,24 +559,6 @@ func (s *Server) issuerOf(seg segment) string {
 		return s.IssuerTemplate()
 	}
 	return s.Issuer(seg.tenant.ID)
-}
-
-func cloneValues(v url.Values) url.Values {
-	if v == nil {
-		return nil
-	}
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
-}
-
-// randomString returns n random bytes, base64url-encoded.
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // randomGUID returns a random version-4 GUID, lower case.

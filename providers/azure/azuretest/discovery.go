@@ -37,8 +37,8 @@ type discoveryDocument struct {
 
 // handleDiscovery serves /{tenant}/v2.0/.well-known/openid-configuration.
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	s.calls.Record(discoveryEndpoint, nil)
 	s.mu.Lock()
-	s.discoveryRequests++
 	seg, ok := s.resolve(r.PathValue("tenant"))
 	s.mu.Unlock()
 	if !ok {

@@ -1,12 +1,13 @@
 package azuretest
 
 import (
-	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
 	"regexp"
 	"strconv"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // entraError is an error of the token, discovery or keys endpoint, or
@@ -117,12 +118,5 @@ func writePage(w http.ResponseWriter, e *pageError) {
 
 // writeJSON writes v as the JSON body of a response with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, "encode response", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	fake.WriteJSON(w, status, "application/json; charset=utf-8", v)
 }

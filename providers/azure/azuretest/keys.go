@@ -5,19 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" // x5t is a SHA-1 thumbprint (RFC 7517 §4.8), not a security check
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"maps"
 	"math/big"
 	"net/http"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // signingKey is an RSA key, its self-signed certificate and the kid it is
@@ -83,8 +82,8 @@ type jwk struct {
 // handleKeys is the JWKS endpoint. Every tenant segment publishes the same
 // keys, as Entra does for apps without a custom signing key.
 func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
+	s.calls.Record(keysEndpoint, nil)
 	s.mu.Lock()
-	s.keysRequests++
 	_, ok := s.resolve(r.PathValue("tenant"))
 	keys := make([]jwk, 0, len(s.published))
 	for _, k := range s.published {
@@ -128,7 +127,7 @@ func (s *Server) signIDToken(claims map[string]any, f Forgery) (string, error) {
 			foreign = s.foreign
 			s.mu.Unlock()
 		}
-		return sign(jwt.SigningMethodRS256, foreign.priv, k.kid, claims)
+		return fake.SignJWT(jwt.SigningMethodRS256, foreign.priv, k.kid, claims)
 	case ForgeAlgNone:
 		header, _ := json.Marshal(map[string]string{"typ": "JWT", "alg": "none", "kid": k.kid})
 		payload, err := json.Marshal(claims)
@@ -143,20 +142,9 @@ func (s *Server) signIDToken(claims map[string]any, f Forgery) (string, error) {
 			return "", err
 		}
 		secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-		return sign(jwt.SigningMethodHS256, secret, k.kid, claims)
+		return fake.SignJWT(jwt.SigningMethodHS256, secret, k.kid, claims)
 	}
-	return sign(jwt.SigningMethodRS256, k.priv, k.kid, claims)
-}
-
-// sign makes a JWT with header typ JWT, alg of m and kid.
-func sign(m jwt.SigningMethod, key any, kid string, claims map[string]any) (string, error) {
-	tok := jwt.NewWithClaims(m, jwt.MapClaims(maps.Clone(claims)))
-	tok.Header["kid"] = kid
-	raw, err := tok.SignedString(key)
-	if err != nil {
-		return "", fmt.Errorf("sign %s JWT: %w", m.Alg(), err)
-	}
-	return raw, nil
+	return fake.SignJWT(jwt.SigningMethodRS256, k.priv, k.kid, claims)
 }
 
 // idTokenClaims builds the claims of a v2.0 id_token, as Entra does: tid
@@ -173,19 +161,19 @@ func (s *Server) idTokenClaims(clientID string, u User, scopes []string, nonce s
 		"nbf": now.Unix(),
 		"exp": now.Add(idTokenTTL).Unix(),
 		"tid": u.TenantID,
-		"aio": randomString(60),
-		"rh":  "0." + randomString(48) + ".",
-		"uti": randomString(16),
+		"aio": fake.RandomString(60),
+		"rh":  "0." + fake.RandomString(48) + ".",
+		"uti": fake.RandomString(16),
 	}
 	if hasScope(scopes, "profile") {
 		c["oid"] = u.OID
-		setNonEmpty(c, "name", u.Name)
-		setNonEmpty(c, "preferred_username", u.PreferredUsername)
-		setNonEmpty(c, "given_name", u.GivenName)
-		setNonEmpty(c, "family_name", u.FamilyName)
+		fake.SetNonEmpty(c, "name", u.Name)
+		fake.SetNonEmpty(c, "preferred_username", u.PreferredUsername)
+		fake.SetNonEmpty(c, "given_name", u.GivenName)
+		fake.SetNonEmpty(c, "family_name", u.FamilyName)
 	}
 	if hasScope(scopes, "email") {
-		setNonEmpty(c, "email", u.Email)
+		fake.SetNonEmpty(c, "email", u.Email)
 	}
 	if len(u.Roles) > 0 {
 		c["roles"] = toAny(u.Roles)
@@ -193,7 +181,7 @@ func (s *Server) idTokenClaims(clientID string, u User, scopes []string, nonce s
 	if len(u.Groups) > 0 {
 		c["groups"] = toAny(u.Groups)
 	}
-	setNonEmpty(c, "nonce", nonce)
+	fake.SetNonEmpty(c, "nonce", nonce)
 	return c
 }
 
@@ -204,18 +192,6 @@ func toAny(ss []string) []any {
 		out[i] = v
 	}
 	return out
-}
-
-func setNonEmpty(m map[string]any, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
-}
-
-// pkceS256 is the S256 code challenge of verifier (RFC 7636 §4.2).
-func pkceS256(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // constantTimeEqual compares secrets without leaking where they differ.

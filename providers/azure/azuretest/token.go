@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // tokenResponse is Entra's successful token response.
@@ -25,10 +27,9 @@ type tokenResponse struct {
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
+	s.calls.Record(tokenEndpoint, r.PostForm)
 
 	s.mu.Lock()
-	s.tokenRequests++
-	s.lastTokenForm = cloneValues(r.PostForm)
 	canned, delay := s.failToken, s.delayToken
 	s.failToken, s.delayToken = nil, 0
 	s.mu.Unlock()
@@ -73,11 +74,8 @@ func (s *Server) token(r *http.Request, parseErr error) (*tokenResponse, *entraE
 		return nil, badRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
 	}
 	form := r.PostForm
-	for _, vs := range form {
-		// RFC 6749 §3.2: parameters must not be repeated.
-		if len(vs) > 1 {
-			return nil, malformedRequest
-		}
+	if _, repeated := fake.RepeatedParam(form); repeated {
+		return nil, malformedRequest
 	}
 	app, terr := s.authenticate(r, form)
 	if terr != nil {
@@ -102,19 +100,11 @@ var malformedRequest = badRequest(9002313, "Invalid request. Request is malforme
 // authenticate accepts client_secret_post and client_secret_basic, as
 // Entra does, but not both at once (RFC 6749 §2.3).
 func (s *Server) authenticate(r *http.Request, form url.Values) (App, *entraError) {
-	id, secret, basic := r.BasicAuth()
-	if basic {
-		// RFC 6749 §2.3.1: Basic credentials are form-encoded first.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil || form.Has("client_secret") || (form.Has("client_id") && form.Get("client_id") != id) {
-			return App{}, malformedRequest
-		}
-	} else {
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	if id == "" {
+	id, secret, _, err := fake.ClientCredentials(r, form)
+	switch {
+	case err != nil:
+		return App{}, malformedRequest
+	case id == "":
 		return App{}, missingParameter("client_id")
 	}
 	s.mu.Lock()
@@ -197,26 +187,14 @@ func sameDirectory(issued, redeemed segment) bool {
 }
 
 // checkPKCE verifies code_verifier against the code's challenge (RFC 7636
-// §4.6). RFC 9700 §2.1.1: a verifier for a code issued without a
-// challenge is refused, which stops PKCE downgrade attacks.
+// §4.6), refusing a verifier for a code issued without one (RFC 9700
+// §2.1.1), with Entra's AADSTS codes.
 func checkPKCE(ac *authCode, form url.Values) *entraError {
-	verifier := form.Get("code_verifier")
-	mismatch := invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
-	if ac.challenge == "" {
-		if form.Has("code_verifier") {
-			return mismatch
-		}
-		return nil
-	}
-	if verifier == "" {
+	switch fake.VerifyPKCE(ac.challenge, ac.method, form) {
+	case fake.ErrVerifierMissing:
 		return invalidGrant(50148, "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.")
-	}
-	want := verifier
-	if ac.method == "S256" {
-		want = pkceS256(verifier)
-	}
-	if !validPKCEString(verifier) || !constantTimeEqual(want, ac.challenge) {
-		return mismatch
+	case fake.ErrVerifierMismatch:
+		return invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
 	}
 	return nil
 }
@@ -260,7 +238,7 @@ func (s *Server) refresh(app App, seg segment, form url.Values) (*tokenResponse,
 
 // newRefreshToken records g under a new refresh token. s.mu is held.
 func (s *Server) newRefreshToken(g *grant) string {
-	rt := "1.A" + randomString(180)
+	rt := "1.A" + fake.RandomString(180)
 	s.refreshTokens[rt] = g
 	return rt
 }
@@ -286,7 +264,7 @@ func (s *Server) respond(clientID string, u User, scopes []string, nonce, refres
 	}
 	// Entra's access tokens for Microsoft Graph are JWTs that only Graph
 	// may read; to anyone else they are opaque.
-	access := "eyJ0eXAiOiJKV1QiLCJub25jZSI6" + randomString(96)
+	access := "eyJ0eXAiOiJKV1QiLCJub25jZSI6" + fake.RandomString(96)
 	s.mu.Lock()
 	for _, tok := range []string{access, idToken, refresh} {
 		if tok != "" {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // knownPermissions are the permissions the dialog accepts. openid is left
@@ -64,19 +66,17 @@ func (s *Server) handleDialog(w http.ResponseWriter, r *http.Request, version st
 				"Please read the documentation for valid permissions at: https://developers.facebook.com/docs/facebook-login/permissions")
 		return
 	}
-	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
-	switch {
-	case challenge == "" && method != "":
+	challenge := q.Get("code_challenge")
+	method, err := fake.PKCEMethod(challenge, q.Get("code_challenge_method"))
+	switch err {
+	case fake.ErrChallengeMissing:
 		dialogError(w, "Error", "code_challenge is required when code_challenge_method is set.")
 		return
-	case challenge == "":
-	case !validPKCEString(challenge):
+	case fake.ErrChallengeInvalid:
 		dialogError(w, "Error", "Invalid code_challenge.")
 		return
-	case method == "":
-		method = "plain" // RFC 7636 §4.3
-	case method != "S256" && method != "plain":
-		dialogError(w, "Error", "Invalid code_challenge_method: "+method+".")
+	case fake.ErrMethodUnsupported:
+		dialogError(w, "Error", "Invalid code_challenge_method: "+q.Get("code_challenge_method")+".")
 		return
 	}
 	switch q.Get("auth_type") {
@@ -170,31 +170,12 @@ func parseScopes(raw string) (requested, invalid []string) {
 	return requested, invalid
 }
 
-// validPKCEString checks RFC 7636's syntax for code_verifier and
-// code_challenge: 43 to 128 unreserved characters.
-func validPKCEString(v string) bool {
-	if len(v) < 43 || len(v) > 128 {
-		return false
-	}
-	for _, c := range []byte(v) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // redirectCode sends the browser back with the code. Facebook appends the
 // fragment #_=_ to its redirects.
 func redirectCode(w http.ResponseWriter, back *url.URL, code, state string) {
 	q := back.Query()
 	q.Set("code", code)
-	if state != "" {
-		q.Set("state", state)
-	}
+	fake.SetNonEmptyParam(q, "state", state)
 	redirect(w, back, q)
 }
 
@@ -206,19 +187,16 @@ func redirectDenied(w http.ResponseWriter, back *url.URL, state string) {
 	q.Set("error_code", "200")
 	q.Set("error_description", "Permissions error")
 	q.Set("error_reason", "user_denied")
-	if state != "" {
-		q.Set("state", state)
-	}
+	fake.SetNonEmptyParam(q, "state", state)
 	redirect(w, back, q)
 }
 
+// redirect sends the browser back with query q and, as Facebook does, the
+// fragment #_=_.
 func redirect(w http.ResponseWriter, back *url.URL, q url.Values) {
 	u := *back
-	u.RawQuery = q.Encode()
 	u.Fragment = "_=_"
-	w.Header().Set("Location", u.String())
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusFound)
+	fake.Redirect(w, &u, q)
 }
 
 var errorPage = template.Must(template.New("error").Parse(`<!DOCTYPE html>

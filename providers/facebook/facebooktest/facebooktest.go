@@ -18,8 +18,8 @@
 // Requests and LastRequest tell what a consumer sent, including whether
 // each Graph call carried a correct appsecret_proof.
 //
-// It depends only on the standard library, so any package of this module
-// may import it.
+// It depends only on the standard library and providers/internal/fake (and
+// through it jwt/v5), so any package of this module may import it.
 package facebooktest
 
 import (
@@ -35,6 +35,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // Credentials of the app registered when no WithApp is given. Real App
@@ -387,7 +389,7 @@ func (s *Server) LastRequest(ep Endpoint) (Request, bool) {
 }
 
 func (r Request) clone() Request {
-	r.Params = cloneValues(r.Params)
+	r.Params = fake.CloneValues(r.Params)
 	r.Header = r.Header.Clone()
 	return r
 }
@@ -405,7 +407,7 @@ func (s *Server) endpoint(ep Endpoint, h func(http.ResponseWriter, *http.Request
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{
 			Endpoint: ep, Method: r.Method, Version: version,
-			Params: cloneValues(r.Form), Header: r.Header.Clone(),
+			Params: fake.CloneValues(r.Form), Header: r.Header.Clone(),
 			AccessToken: token, AppSecretProof: proof,
 			ProofValid: proof != "" && s.proofValid(token, proof),
 		})
@@ -467,12 +469,7 @@ func (s *Server) proofValid(token, proof string) bool {
 
 // app returns the app with id. s.mu is held.
 func (s *Server) app(id string) (app, bool) {
-	for _, a := range s.apps {
-		if a.id == id {
-			return a, true
-		}
-	}
-	return app{}, false
+	return fake.Lookup(s.apps, id, func(a app) string { return a.id })
 }
 
 // appToken returns the app whose app access token ("id|secret") token is.
@@ -545,17 +542,6 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-func cloneValues(v url.Values) url.Values {
-	if v == nil {
-		return nil
-	}
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = slices.Clone(vs)
-	}
-	return out
 }
 
 // randomAlnum returns n random letters and digits.

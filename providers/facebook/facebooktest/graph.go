@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // graphErr is a Graph API error.
@@ -96,14 +98,14 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, _ string) {
 	for _, f := range fields {
 		switch f {
 		case "name":
-			setNonEmpty(out, f, u.Name)
+			fake.SetNonEmpty(out, f, u.Name)
 		case "first_name":
-			setNonEmpty(out, f, u.FirstName)
+			fake.SetNonEmpty(out, f, u.FirstName)
 		case "last_name":
-			setNonEmpty(out, f, u.LastName)
+			fake.SetNonEmpty(out, f, u.LastName)
 		case "email":
 			if slices.Contains(ut.granted, "email") {
-				setNonEmpty(out, f, u.Email)
+				fake.SetNonEmpty(out, f, u.Email)
 			}
 		case "picture":
 			pic := map[string]any{"height": 50, "width": 50, "is_silhouette": u.Picture == "", "url": u.Picture}
@@ -227,12 +229,6 @@ func expired(expiry, now time.Time) graphErr {
 		message: fmt.Sprintf("Error validating access token: Session has expired on %s. The current time is %s.",
 			expiry.In(pacific).Format(layout), now.In(pacific).Format(layout)),
 		typ: "OAuthException", code: 190, subcode: 463,
-	}
-}
-
-func setNonEmpty(m map[string]any, k, v string) {
-	if v != "" {
-		m[k] = v
 	}
 }
 

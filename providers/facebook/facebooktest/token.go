@@ -2,10 +2,11 @@ package facebooktest
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
+	"net/url"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // Graph's answers to a bad code exchange.
@@ -88,7 +89,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ string) {
 		writeGraphError(w, http.StatusBadRequest, errRedirectURI)
 		return
 	}
-	if gerr, bad := checkPKCE(ac, q.Get("code_verifier"), q.Has("code_verifier")); bad {
+	if gerr, bad := checkPKCE(ac, q); bad {
 		writeGraphError(w, http.StatusBadRequest, gerr)
 		return
 	}
@@ -103,28 +104,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, _ string) {
 	})
 }
 
-// checkPKCE verifies code_verifier against the code's challenge (RFC 7636
-// §4.6). A verifier for a code issued without a challenge is refused too
-// (RFC 9700 §2.1.1: it stops PKCE downgrade attacks).
-func checkPKCE(ac *authCode, verifier string, sent bool) (graphErr, bool) {
-	if ac.challenge == "" {
-		if sent {
-			return errVerifierInvalid, true
-		}
-		return graphErr{}, false
-	}
-	if verifier == "" {
+// checkPKCE verifies the code_verifier of q against the code's challenge
+// (RFC 7636 §4.6), refusing a verifier for a code issued without one (RFC
+// 9700 §2.1.1), with Graph's errors.
+func checkPKCE(ac *authCode, q url.Values) (graphErr, bool) {
+	switch fake.VerifyPKCE(ac.challenge, ac.method, q) {
+	case fake.ErrVerifierMissing:
 		return errVerifierMissing, true
-	}
-	if !validPKCEString(verifier) {
-		return errVerifierInvalid, true
-	}
-	want := verifier
-	if ac.method == "S256" {
-		sum := sha256.Sum256([]byte(verifier))
-		want = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	if !hmac.Equal([]byte(want), []byte(ac.challenge)) {
+	case fake.ErrVerifierMismatch:
 		return errVerifierInvalid, true
 	}
 	return graphErr{}, false

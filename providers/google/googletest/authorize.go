@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // handleAuthorize is Google's authorization endpoint, with the user already
@@ -18,23 +20,16 @@ import (
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
-
-	s.mu.Lock()
-	s.authRequests++
-	s.lastAuthForm = cloneValues(r.Form)
-	s.mu.Unlock()
+	s.calls.Record(authEndpoint, r.Form)
 
 	if parseErr != nil {
 		authError(w, "invalid_request", "The request could not be parsed.")
 		return
 	}
 	q := r.Form
-	for k, vs := range q {
-		// RFC 6749 §3.1: parameters must not be repeated.
-		if len(vs) > 1 {
-			authError(w, "invalid_request", "Parameter included more than once: "+k)
-			return
-		}
+	if k, ok := fake.RepeatedParam(q); ok {
+		authError(w, "invalid_request", "Parameter included more than once: "+k)
+		return
 	}
 
 	clientID := q.Get("client_id")
@@ -56,7 +51,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target, err := url.Parse(redirectURI)
-	if err != nil || !validRedirect(target) {
+	if err != nil || !fake.ValidRedirectURI(target) {
 		authError(w, "redirect_uri_mismatch",
 			"You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy.")
 		return
@@ -82,21 +77,19 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		authError(w, "invalid_scope", "The scope must include openid.")
 		return
 	}
-	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
-	switch {
-	case challenge == "" && method != "":
+	// Google allows a confidential client to skip PKCE; the code remembers
+	// it (method ""), and the token endpoint then refuses a verifier.
+	challenge := q.Get("code_challenge")
+	method, err := fake.PKCEMethod(challenge, q.Get("code_challenge_method"))
+	switch err {
+	case fake.ErrChallengeMissing:
 		authError(w, "invalid_request", "Missing required parameter: code_challenge")
 		return
-	case challenge == "":
-		// Google allows a confidential client to skip PKCE; the code
-		// remembers it, and the token endpoint then refuses a verifier.
-	case !validPKCEString(challenge):
+	case fake.ErrChallengeInvalid:
 		authError(w, "invalid_request", "Invalid code_challenge.")
 		return
-	case method == "":
-		method = "plain" // RFC 7636 §4.3 default
-	case method != "S256" && method != "plain":
-		authError(w, "invalid_request", "Invalid code_challenge_method value: "+method)
+	case fake.ErrMethodUnsupported:
+		authError(w, "invalid_request", "Invalid code_challenge_method value: "+q.Get("code_challenge_method"))
 		return
 	}
 	accessType := q.Get("access_type")
@@ -112,11 +105,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.deny = false
 		s.mu.Unlock()
 		back.Set("error", "access_denied")
-		setNonEmptyParam(back, "state", state)
-		redirect(w, target, back)
+		fake.SetNonEmptyParam(back, "state", state)
+		fake.Redirect(w, target, back)
 		return
 	}
-	code := "4/0" + randomString(32)
+	code := "4/0" + fake.RandomString(32)
 	user := s.user
 	s.codes[code] = &authCode{
 		clientID:    clientID,
@@ -133,47 +126,17 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 	// Google adds authuser, prompt and (for Workspace) hd, and echoes the
 	// scopes in both short and URL form; a consumer must ignore extras.
-	setNonEmptyParam(back, "state", state)
+	fake.SetNonEmptyParam(back, "state", state)
 	back.Set("code", code)
 	back.Set("scope", strings.Join(echoedScopes(requested), " "))
 	back.Set("authuser", "0")
-	setNonEmptyParam(back, "hd", user.HD)
+	fake.SetNonEmptyParam(back, "hd", user.HD)
 	if slices.Contains(strings.Fields(q.Get("prompt")), "consent") {
 		back.Set("prompt", "consent")
 	} else {
 		back.Set("prompt", "none")
 	}
-	redirect(w, target, back)
-}
-
-// validRedirect accepts any absolute URI without a fragment (RFC 6749
-// §3.1.2); http and https ones need a host. Custom schemes of native apps
-// (com.example.app:/callback) pass.
-func validRedirect(u *url.URL) bool {
-	if !u.IsAbs() || u.Fragment != "" || u.RawFragment != "" {
-		return false
-	}
-	if u.Scheme == "http" || u.Scheme == "https" {
-		return u.Host != ""
-	}
-	return u.Opaque != "" || u.Path != ""
-}
-
-// validPKCEString checks RFC 7636's syntax for code_verifier and
-// code_challenge: 43 to 128 unreserved characters.
-func validPKCEString(v string) bool {
-	if len(v) < 43 || len(v) > 128 {
-		return false
-	}
-	for _, c := range []byte(v) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~':
-		default:
-			return false
-		}
-	}
-	return true
+	fake.Redirect(w, target, back)
 }
 
 // grantedScopes normalizes scopes like Google's token response: email and
@@ -204,22 +167,6 @@ func echoedScopes(requested []string) []string {
 		}
 	}
 	return out
-}
-
-func setNonEmptyParam(v url.Values, k, val string) {
-	if val != "" {
-		v.Set(k, val)
-	}
-}
-
-// redirect sends a 302 to target with its query replaced by q. The Location
-// is set as is: http.Redirect would rewrite a relative-looking URI.
-func redirect(w http.ResponseWriter, target *url.URL, q url.Values) {
-	u := *target
-	u.RawQuery = q.Encode()
-	w.Header().Set("Location", u.String())
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusFound)
 }
 
 // authError answers with Google's HTML error page, "Error 400: <code>".

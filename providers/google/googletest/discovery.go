@@ -1,10 +1,9 @@
 package googletest
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"math/big"
 	"net/http"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // discoveryDocument is Google's OpenID Provider Metadata, limited to what
@@ -50,42 +49,20 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-// jwk is a public RSA JSON Web Key (RFC 7517, RFC 7518 §6.3.1).
-type jwk struct {
-	Kty string `json:"kty"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-	Kid string `json:"kid"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-}
-
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	keys := make([]jwk, 0, len(s.published))
+	keys := make([]fake.JWK, 0, len(s.published))
 	for _, k := range s.published {
-		pub := k.priv.PublicKey
-		keys = append(keys, jwk{
-			Kty: "RSA", Alg: "RS256", Use: "sig", Kid: k.kid,
-			N: base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
-			E: base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-		})
+		keys = append(keys, fake.RSAJWK(k.kid, "RS256", &k.priv.PublicKey))
 	}
 	s.mu.Unlock()
 	// Google caches its certs for hours; a consumer must still refetch on
 	// an unknown kid (OIDC Core §10.1.1), which is what RotateKey tests.
 	w.Header().Set("Cache-Control", "public, max-age=3600, must-revalidate, no-transform")
-	writeJSON(w, http.StatusOK, map[string][]jwk{"keys": keys})
+	writeJSON(w, http.StatusOK, map[string][]fake.JWK{"keys": keys})
 }
 
 // writeJSON writes v as the JSON body of a response with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, "encode response", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	fake.WriteJSON(w, status, "application/json; charset=utf-8", v)
 }

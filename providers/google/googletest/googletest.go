@@ -9,19 +9,20 @@
 // cases, the HTTP layer and browser tests, so it is strict where Google is
 // strict and reports errors in Google's shapes. Tamper hooks (NextIDToken,
 // SignWithForeignKey, RotateKey, FailToken, Deny) let a test provoke the
-// failures a consumer must survive. It depends only on the standard library
-// and jwt/v5, so any package of this module may import it.
+// failures a consumer must survive. It depends only on the standard library,
+// jwt/v5 and providers/internal/fake, so any package of this module may
+// import it.
 package googletest
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // Default credentials of the client registered when no WithClient is given.
@@ -44,6 +45,12 @@ const (
 	codeTTL        = 5 * time.Minute
 	accessTokenTTL = 3599 * time.Second
 	idTokenTTL     = time.Hour
+)
+
+// Endpoints whose calls the Server counts and records.
+const (
+	authEndpoint  = "authorize"
+	tokenEndpoint = "token"
 )
 
 // Scopes Google expands the short "email" and "profile" scopes to.
@@ -110,6 +117,9 @@ type Server struct {
 	now func() time.Time
 	// accessTTL is the lifetime of access tokens.
 	accessTTL time.Duration
+	// calls counts and records the calls of the authorization and token
+	// endpoints.
+	calls fake.Recorder[string]
 
 	mu            sync.Mutex
 	clients       []client // the first is the default client
@@ -123,10 +133,6 @@ type Server struct {
 	deny          bool
 	failToken     *cannedResponse
 	nextIDToken   func(map[string]any)
-	tokenRequests int
-	lastTokenForm url.Values
-	authRequests  int
-	lastAuthForm  url.Values
 }
 
 type client struct{ id, secret string }
@@ -257,59 +263,28 @@ func (s *Server) NextIDToken(mutate func(claims map[string]any)) {
 // TokenRequests returns how many calls the token endpoint has received,
 // failed ones included.
 func (s *Server) TokenRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokenRequests
+	return s.calls.Count(tokenEndpoint)
 }
 
 // LastTokenRequest returns a copy of the form body of the last token call
 // (nil before the first). Credentials sent with HTTP Basic are not in it.
 func (s *Server) LastTokenRequest() url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return cloneValues(s.lastTokenForm)
+	return s.calls.Last(tokenEndpoint)
 }
 
 // AuthRequests returns how many calls the authorization endpoint has
 // received, rejected ones included.
 func (s *Server) AuthRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.authRequests
+	return s.calls.Count(authEndpoint)
 }
 
 // LastAuthRequest returns a copy of the parameters of the last
 // authorization request (nil before the first), for asserting what a
 // consumer sent: code_challenge, code_challenge_method, nonce, hd, ...
 func (s *Server) LastAuthRequest() url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return cloneValues(s.lastAuthForm)
+	return s.calls.Last(authEndpoint)
 }
 
 func (s *Server) client(id string) (client, bool) {
-	for _, c := range s.clients {
-		if c.id == id {
-			return c, true
-		}
-	}
-	return client{}, false
-}
-
-func cloneValues(v url.Values) url.Values {
-	if v == nil {
-		return nil
-	}
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
-}
-
-// randomString returns n random bytes, base64url-encoded.
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return fake.Lookup(s.clients, id, func(c client) string { return c.id })
 }

@@ -3,15 +3,13 @@ package googletest
 import (
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"fmt"
-	"maps"
 	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // signingKey is an RSA key and the kid it is published under.
@@ -109,48 +107,25 @@ func (s *Server) idTokenClaims(clientID string, u User, scopes []string, nonce, 
 		"exp": now.Add(idTokenTTL).Unix(),
 	}
 	if slices.Contains(scopes, scopeEmailURL) {
-		setNonEmpty(c, "email", u.Email)
+		fake.SetNonEmpty(c, "email", u.Email)
 		c["email_verified"] = u.EmailVerified
 	}
 	if slices.Contains(scopes, scopeProfileURL) {
-		setNonEmpty(c, "name", u.Name)
-		setNonEmpty(c, "given_name", u.GivenName)
-		setNonEmpty(c, "family_name", u.FamilyName)
-		setNonEmpty(c, "picture", u.Picture)
-		setNonEmpty(c, "locale", u.Locale)
+		fake.SetNonEmpty(c, "name", u.Name)
+		fake.SetNonEmpty(c, "given_name", u.GivenName)
+		fake.SetNonEmpty(c, "family_name", u.FamilyName)
+		fake.SetNonEmpty(c, "picture", u.Picture)
+		fake.SetNonEmpty(c, "locale", u.Locale)
 	}
-	setNonEmpty(c, "hd", u.HD)
-	setNonEmpty(c, "nonce", nonce)
+	fake.SetNonEmpty(c, "hd", u.HD)
+	fake.SetNonEmpty(c, "nonce", nonce)
 	if accessToken != "" {
-		c["at_hash"] = atHash(accessToken)
+		c["at_hash"] = fake.AtHash(accessToken)
 	}
 	return c
 }
 
-func setNonEmpty(m map[string]any, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
-}
-
-// atHash is OIDC Core §3.1.3.6's at_hash for RS256: the base64url-encoded
-// left half of the SHA-256 of the access token.
-func atHash(accessToken string) string {
-	sum := sha256.Sum256([]byte(accessToken))
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
-}
-
-// sign makes an RS256 JWT; jwt.NewWithClaims sets alg and typ "JWT".
+// sign makes an RS256 JWT with header typ JWT and kid.
 func sign(priv *rsa.PrivateKey, kid string, claims map[string]any) (string, error) {
-	mc := jwt.MapClaims(maps.Clone(claims))
-	if mc == nil {
-		mc = jwt.MapClaims{}
-	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, mc)
-	tok.Header["kid"] = kid
-	raw, err := tok.SignedString(priv)
-	if err != nil {
-		return "", fmt.Errorf("sign RS256 JWT: %w", err)
-	}
-	return raw, nil
+	return fake.SignJWT(jwt.SigningMethodRS256, priv, kid, claims)
 }

@@ -1,14 +1,15 @@
 package googletest
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // tokenResponse is Google's successful token response.
@@ -36,10 +37,9 @@ var errBadCode = &tokenError{status: http.StatusBadRequest, code: "invalid_grant
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
+	s.calls.Record(tokenEndpoint, r.PostForm)
 
 	s.mu.Lock()
-	s.tokenRequests++
-	s.lastTokenForm = cloneValues(r.PostForm)
 	canned := s.failToken
 	s.failToken = nil
 	s.mu.Unlock()
@@ -77,11 +77,8 @@ func (s *Server) token(r *http.Request, parseErr error) (*tokenResponse, *tokenE
 		return nil, badRequest("The request body could not be parsed.")
 	}
 	form := r.PostForm
-	for k, vs := range form {
-		// RFC 6749 §3.2: parameters must not be repeated.
-		if len(vs) > 1 {
-			return nil, badRequest("Parameter included more than once: " + k)
-		}
+	if k, ok := fake.RepeatedParam(form); ok {
+		return nil, badRequest("Parameter included more than once: " + k)
 	}
 	c, terr := s.authenticate(r, form)
 	if terr != nil {
@@ -102,22 +99,13 @@ func (s *Server) token(r *http.Request, parseErr error) (*tokenResponse, *tokenE
 // authenticate accepts client_secret_basic and client_secret_post, as
 // Google does, but not both at once (RFC 6749 §2.3).
 func (s *Server) authenticate(r *http.Request, form url.Values) (client, *tokenError) {
-	id, secret, basic := r.BasicAuth()
-	if basic {
-		// RFC 6749 §2.3.1: Basic credentials are form-encoded first.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil {
-			return client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", description: "Unauthorized", basicAuth: true}
-		}
-		if form.Has("client_secret") || (form.Has("client_id") && form.Get("client_id") != id) {
-			return client{}, badRequest("Only one client authentication method may be used.")
-		}
-	} else {
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	if id == "" {
+	id, secret, basic, err := fake.ClientCredentials(r, form)
+	switch {
+	case errors.Is(err, fake.ErrBasicNotFormEncoded):
+		return client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", description: "Unauthorized", basicAuth: true}
+	case err != nil:
+		return client{}, badRequest("Only one client authentication method may be used.")
+	case id == "":
 		return client{}, badRequest("Could not determine client ID from request.")
 	}
 	s.mu.Lock()
@@ -178,7 +166,7 @@ func (s *Server) exchangeCode(c client, form url.Values) (*tokenResponse, *token
 	ac.issuedAccess = access
 	var refresh string
 	if ac.offline {
-		refresh = "1//" + randomString(48)
+		refresh = "1//" + fake.RandomString(48)
 		s.refreshTokens[refresh] = &grant{clientID: c.id, user: ac.user, scopes: ac.scopes}
 		ac.issuedRefresh = refresh
 	}
@@ -189,30 +177,14 @@ func (s *Server) exchangeCode(c client, form url.Values) (*tokenResponse, *token
 }
 
 // checkPKCE verifies code_verifier against the code's challenge (RFC 7636
-// §4.6). RFC 9700 §2.1.1: a verifier for a code issued without a challenge
-// is refused, which stops PKCE downgrade attacks.
+// §4.6), refusing a verifier for a code issued without one (RFC 9700
+// §2.1.1), in Google's words.
 func checkPKCE(ac *authCode, form url.Values) *tokenError {
-	verifier := form.Get("code_verifier")
-	invalid := &tokenError{status: http.StatusBadRequest, code: "invalid_grant", description: "Invalid code verifier."}
-	if ac.challenge == "" {
-		if form.Has("code_verifier") {
-			return invalid
-		}
-		return nil
-	}
-	if verifier == "" {
+	switch fake.VerifyPKCE(ac.challenge, ac.method, form) {
+	case fake.ErrVerifierMissing:
 		return &tokenError{status: http.StatusBadRequest, code: "invalid_grant", description: "Missing code verifier."}
-	}
-	if !validPKCEString(verifier) {
-		return invalid
-	}
-	want := verifier
-	if ac.method == "S256" {
-		sum := sha256.Sum256([]byte(verifier))
-		want = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	if subtle.ConstantTimeCompare([]byte(want), []byte(ac.challenge)) != 1 {
-		return invalid
+	case fake.ErrVerifierMismatch:
+		return &tokenError{status: http.StatusBadRequest, code: "invalid_grant", description: "Invalid code verifier."}
 	}
 	return nil
 }
@@ -241,7 +213,7 @@ func (s *Server) refresh(c client, form url.Values) (*tokenResponse, *tokenError
 
 // newAccessToken mints and records an opaque access token. s.mu is held.
 func (s *Server) newAccessToken(clientID string, u User, scopes []string, now time.Time) string {
-	access := "ya29." + randomString(48)
+	access := "ya29." + fake.RandomString(48)
 	s.accessTokens[access] = &grant{clientID: clientID, user: u, scopes: scopes, expiry: now.Add(s.accessTTL)}
 	return access
 }

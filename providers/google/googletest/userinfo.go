@@ -3,7 +3,8 @@ package googletest
 import (
 	"net/http"
 	"slices"
-	"strings"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // userinfo is the body of Google's userinfo response. Like the id_token it
@@ -24,8 +25,8 @@ type userinfo struct {
 // handleUserinfo is Google's OpenID Connect userinfo endpoint; it takes the
 // access token as a Bearer token (RFC 6750 §2.1).
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := fake.BearerToken(r)
+	if !ok {
 		// RFC 6750 §3.1: no credentials at all get a bare challenge.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.Issuer()+`"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{

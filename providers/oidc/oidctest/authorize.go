@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // handleAuthorize is the authorization endpoint, with the user already
@@ -20,10 +22,7 @@ import (
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
-	c, hang := s.count(Authorize)
-	s.mu.Lock()
-	s.lastAuthForm = cloneValues(r.Form)
-	s.mu.Unlock()
+	c, hang := s.count(Authorize, r.Form)
 	if s.interfere(w, r, c, hang) {
 		return
 	}
@@ -32,12 +31,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.Form
-	for k, vs := range q {
-		// RFC 6749 §3.1: parameters must not be repeated.
-		if len(vs) > 1 {
-			errorPage(w, "invalid_request", "Parameter included more than once: "+k)
-			return
-		}
+	if k, ok := fake.RepeatedParam(q); ok {
+		errorPage(w, "invalid_request", "Parameter included more than once: "+k)
+		return
 	}
 	clientID := q.Get("client_id")
 	s.mu.Lock()
@@ -48,7 +44,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target, err := url.Parse(q.Get("redirect_uri"))
-	if q.Get("redirect_uri") == "" || err != nil || !validRedirect(target) {
+	if q.Get("redirect_uri") == "" || err != nil || !fake.ValidRedirectURI(target) {
 		errorPage(w, "invalid_redirect_uri", "Invalid parameter: redirect_uri")
 		return
 	}
@@ -77,7 +73,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	case q.Get("code_challenge_method") != "S256":
 		back("invalid_request", "Invalid parameter: code_challenge_method (S256 is required)")
 		return
-	case !validPKCEString(req.challenge):
+	case !fake.ValidPKCEString(req.challenge):
 		back("invalid_request", "Invalid parameter: code_challenge")
 		return
 	case slices.Contains(prompt, "none") && len(prompt) > 1:
@@ -121,7 +117,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 // approve issues a code for req to the current user and redirects back.
 func (s *Server) approve(w http.ResponseWriter, target *url.URL, req *authRequest) {
-	code := randomString(32)
+	code := fake.RandomString(32)
 	s.mu.Lock()
 	now := s.now()
 	if req.reauth {
@@ -132,15 +128,15 @@ func (s *Server) approve(w http.ResponseWriter, target *url.URL, req *authReques
 
 	back := target.Query()
 	back.Set("code", code)
-	setNonEmptyParam(back, "state", req.state)
+	fake.SetNonEmptyParam(back, "state", req.state)
 	back.Set("iss", s.Issuer()) // RFC 9207
-	redirect(w, target, back)
+	fake.Redirect(w, target, back)
 }
 
 // consent shows the page of WithConsentPage: the person clicks Continue
 // (button id "continue") or Cancel (id "cancel").
 func (s *Server) consent(w http.ResponseWriter, req *authRequest) {
-	id := randomString(16)
+	id := fake.RandomString(16)
 	s.mu.Lock()
 	s.pending[id] = req
 	who := s.user.Email
@@ -191,54 +187,9 @@ func (s *Server) redirectError(w http.ResponseWriter, target *url.URL, state, co
 	back := target.Query()
 	back.Set("error", code)
 	back.Set("error_description", description)
-	setNonEmptyParam(back, "state", state)
+	fake.SetNonEmptyParam(back, "state", state)
 	back.Set("iss", s.Issuer())
-	redirect(w, target, back)
-}
-
-// validRedirect accepts an absolute URI without a fragment (RFC 6749
-// §3.1.2); http and https ones need a host.
-func validRedirect(u *url.URL) bool {
-	if !u.IsAbs() || u.Fragment != "" || u.RawFragment != "" {
-		return false
-	}
-	if u.Scheme == "http" || u.Scheme == "https" {
-		return u.Host != ""
-	}
-	return u.Opaque != "" || u.Path != ""
-}
-
-// validPKCEString checks RFC 7636's syntax for code_verifier and
-// code_challenge: 43 to 128 unreserved characters.
-func validPKCEString(v string) bool {
-	if len(v) < 43 || len(v) > 128 {
-		return false
-	}
-	for _, c := range []byte(v) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func setNonEmptyParam(v url.Values, k, val string) {
-	if val != "" {
-		v.Set(k, val)
-	}
-}
-
-// redirect sends a 302 to target with its query replaced by q. The Location
-// is set as is: http.Redirect would rewrite a relative-looking URI.
-func redirect(w http.ResponseWriter, target *url.URL, q url.Values) {
-	u := *target
-	u.RawQuery = q.Encode()
-	w.Header().Set("Location", u.String())
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusFound)
+	fake.Redirect(w, target, back)
 }
 
 // errorPage answers 400 with an HTML page, for requests that must not be

@@ -6,17 +6,16 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"math/big"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // signingKey is a private key, its algorithm and the kid it is published
@@ -45,7 +44,7 @@ func (s *Server) newKey(alg string) *signingKey {
 	if err != nil {
 		s.t.Fatalf("oidctest: generate %s key: %v", alg, err)
 	}
-	return &signingKey{kid: randomString(16), alg: alg, priv: priv}
+	return &signingKey{kid: fake.RandomString(16), alg: alg, priv: priv}
 }
 
 // RotateKey makes a new key, with a new kid, the signing key of the
@@ -131,9 +130,9 @@ func (s *Server) idTokenClaims(clientID string, u User, scopes []string, nonce, 
 	c["iat"] = now.Unix()
 	c["exp"] = now.Add(idTokenTTL).Unix()
 	c["auth_time"] = authTime.Unix()
-	setNonEmpty(c, "nonce", nonce)
+	fake.SetNonEmpty(c, "nonce", nonce)
 	if accessToken != "" {
-		c["at_hash"] = atHash(accessToken)
+		c["at_hash"] = fake.AtHash(accessToken)
 	}
 	return c
 }
@@ -147,16 +146,16 @@ func userClaims(u User, scopes []string) map[string]any {
 		c["email_verified"] = u.EmailVerified
 	}
 	if slices.Contains(scopes, "profile") {
-		setNonEmpty(c, "name", u.Name)
-		setNonEmpty(c, "given_name", u.GivenName)
-		setNonEmpty(c, "family_name", u.FamilyName)
-		setNonEmpty(c, "preferred_username", u.PreferredUsername)
-		setNonEmpty(c, "picture", u.Picture)
-		setNonEmpty(c, "locale", u.Locale)
+		fake.SetNonEmpty(c, "name", u.Name)
+		fake.SetNonEmpty(c, "given_name", u.GivenName)
+		fake.SetNonEmpty(c, "family_name", u.FamilyName)
+		fake.SetNonEmpty(c, "preferred_username", u.PreferredUsername)
+		fake.SetNonEmpty(c, "picture", u.Picture)
+		fake.SetNonEmpty(c, "locale", u.Locale)
 	}
 	apply(c, u.Claims)
 	delete(c, "sub")
-	setNonEmpty(c, "sub", u.Subject)
+	fake.SetNonEmpty(c, "sub", u.Subject)
 	return c
 }
 
@@ -171,34 +170,9 @@ func apply(c, extra map[string]any) {
 	}
 }
 
-func setNonEmpty(m map[string]any, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
-}
-
-// atHash is OpenID Connect Core §3.1.3.6's at_hash for RS256 and ES256: the
-// base64url-encoded left half of the SHA-256 of the access token.
-func atHash(accessToken string) string {
-	sum := sha256.Sum256([]byte(accessToken))
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
-}
-
-// sign makes a JWT signed by k under kid; jwt.NewWithClaims sets alg and
-// typ "JWT".
+// sign makes a JWT signed by k under kid, with header typ JWT.
 func sign(k *signingKey, kid string, claims map[string]any) (string, error) {
-	mc := jwt.MapClaims(maps.Clone(claims))
-	if mc == nil {
-		mc = jwt.MapClaims{}
-	}
-	method := jwt.GetSigningMethod(k.alg)
-	tok := jwt.NewWithClaims(method, mc)
-	tok.Header["kid"] = kid
-	raw, err := tok.SignedString(k.priv)
-	if err != nil {
-		return "", fmt.Errorf("sign %s JWT: %w", k.alg, err)
-	}
-	return raw, nil
+	return fake.SignJWT(jwt.GetSigningMethod(k.alg), k.priv, kid, claims)
 }
 
 // unsigned makes an unsecured JWT (RFC 7519 §6): header alg "none", empty
@@ -212,48 +186,16 @@ func unsigned(claims map[string]any) (string, error) {
 	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(payload) + ".", nil
 }
 
-// jwk is a public JSON Web Key (RFC 7517; RFC 7518 §6.2.1 for EC, §6.3.1
-// for RSA).
-type jwk struct {
-	Kty string `json:"kty"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-	Kid string `json:"kid"`
-	N   string `json:"n,omitempty"`
-	E   string `json:"e,omitempty"`
-	Crv string `json:"crv,omitempty"`
-	X   string `json:"x,omitempty"`
-	Y   string `json:"y,omitempty"`
-}
-
-func publicJWK(k *signingKey) (jwk, error) {
-	enc := base64.RawURLEncoding.EncodeToString
-	out := jwk{Alg: k.alg, Use: "sig", Kid: k.kid}
-	switch pub := k.priv.Public().(type) {
-	case *rsa.PublicKey:
-		out.Kty, out.N, out.E = "RSA", enc(pub.N.Bytes()), enc(big.NewInt(int64(pub.E)).Bytes())
-	case *ecdsa.PublicKey:
-		point, err := pub.Bytes() // 0x04 || X || Y, each 32 bytes for P-256
-		if err != nil {
-			return jwk{}, err
-		}
-		out.Kty, out.Crv, out.X, out.Y = "EC", "P-256", enc(point[1:33]), enc(point[33:])
-	default:
-		return jwk{}, fmt.Errorf("unsupported key type %T", pub)
-	}
-	return out, nil
-}
-
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
-	if c, hang := s.count(JWKS); s.interfere(w, r, c, hang) {
+	if c, hang := s.count(JWKS, nil); s.interfere(w, r, c, hang) {
 		return
 	}
 	s.mu.Lock()
 	published := slices.Clone(s.published)
 	s.mu.Unlock()
-	keys := make([]jwk, 0, len(published))
+	keys := make([]fake.JWK, 0, len(published))
 	for _, k := range published {
-		j, err := publicJWK(k)
+		j, err := fake.PublicJWK(k.kid, k.alg, k.priv.Public())
 		if err != nil {
 			http.Error(w, "encode key", http.StatusInternalServerError)
 			return
@@ -263,7 +205,7 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	// A relying party may cache the set, but must refetch it on an unknown
 	// kid (OpenID Connect Core §10.1.1), which RotateKey tests.
 	w.Header().Set("Cache-Control", "public, max-age=3600")
-	writeJSON(w, http.StatusOK, map[string][]jwk{"keys": keys})
+	writeJSON(w, http.StatusOK, map[string][]fake.JWK{"keys": keys})
 }
 
 // discoveryDocument is the OpenID Provider Metadata, limited to what the
@@ -292,7 +234,7 @@ type discoveryDocument struct {
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	if c, hang := s.count(Discovery); s.interfere(w, r, c, hang) {
+	if c, hang := s.count(Discovery, nil); s.interfere(w, r, c, hang) {
 		return
 	}
 	iss := s.Issuer()
@@ -327,12 +269,5 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 
 // writeJSON writes v as the JSON body of a response with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, "encode response", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	fake.WriteJSON(w, status, "application/json", v)
 }

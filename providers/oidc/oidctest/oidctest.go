@@ -16,12 +16,11 @@
 // JSON bodies, RFC 6750 challenges). Knobs let a test provoke what a
 // relying party must survive: Deny, NextIDToken and ForgeNextIDToken,
 // NextUserinfo, FailNext and HangNext, RotateKey. It depends only on the
-// standard library and jwt/v5, so any package of this module may import it.
+// standard library, jwt/v5 and providers/internal/fake, so any package of
+// this module may import it.
 package oidctest
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +29,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // Default credentials of the client registered when no WithClient is given.
@@ -200,6 +201,9 @@ type Server struct {
 	rotateRefresh bool
 	authMethods   []string
 	closed        chan struct{} // closed at cleanup: releases hanging requests
+	// calls counts the calls of every endpoint and records those of the
+	// authorization and token endpoints.
+	calls fake.Recorder[Endpoint]
 
 	mu            sync.Mutex
 	clients       []client // the first is the default client
@@ -218,9 +222,6 @@ type Server struct {
 	nextUserinfo  func(map[string]any)    // one shot
 	fail          map[Endpoint]*canned    // one shot per endpoint
 	hang          map[Endpoint]bool       // one shot per endpoint
-	requests      map[Endpoint]int        // calls, failed ones included
-	lastAuthForm  url.Values
-	lastTokenForm url.Values
 	lastTokenAuth string
 }
 
@@ -280,7 +281,6 @@ func New(t testing.TB, opts ...Option) *Server {
 		refreshTokens: map[string]*grant{},
 		fail:          map[Endpoint]*canned{},
 		hang:          map[Endpoint]bool{},
-		requests:      map[Endpoint]int{},
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -435,26 +435,20 @@ func (s *Server) HangNext(e Endpoint) {
 
 // Requests returns how many calls e has received, refused ones included.
 func (s *Server) Requests(e Endpoint) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests[e]
+	return s.calls.Count(e)
 }
 
 // LastAuthRequest returns a copy of the parameters of the last
 // authorization request (nil before the first): nonce, code_challenge,
 // prompt, max_age, login_hint, ...
 func (s *Server) LastAuthRequest() url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return cloneValues(s.lastAuthForm)
+	return s.calls.Last(Authorize)
 }
 
 // LastTokenRequest returns a copy of the form body of the last token call
 // (nil before the first). Credentials sent with HTTP Basic are not in it.
 func (s *Server) LastTokenRequest() url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return cloneValues(s.lastTokenForm)
+	return s.calls.Last(Token)
 }
 
 // LastTokenClientAuth returns how the last token call authenticated the
@@ -466,11 +460,12 @@ func (s *Server) LastTokenClientAuth() string {
 	return s.lastTokenAuth
 }
 
-// count records a call of e and returns its one-shot failure and hang.
-func (s *Server) count(e Endpoint) (*canned, bool) {
+// count records a call of e with params (nil where no test asks for
+// them) and returns its one-shot failure and hang.
+func (s *Server) count(e Endpoint, params url.Values) (*canned, bool) {
+	s.calls.Record(e, params)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests[e]++
 	c, h := s.fail[e], s.hang[e]
 	delete(s.fail, e)
 	delete(s.hang, e)
@@ -498,28 +493,5 @@ func (s *Server) interfere(w http.ResponseWriter, r *http.Request, c *canned, ha
 }
 
 func (s *Server) client(id string) (client, bool) {
-	for _, c := range s.clients {
-		if c.id == id {
-			return c, true
-		}
-	}
-	return client{}, false
-}
-
-func cloneValues(v url.Values) url.Values {
-	if v == nil {
-		return nil
-	}
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
-}
-
-// randomString returns n random bytes, base64url-encoded.
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return fake.Lookup(s.clients, id, func(c client) string { return c.id })
 }

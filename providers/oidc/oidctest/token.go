@@ -1,15 +1,16 @@
 package oidctest
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // tokenResponse is a successful token response (RFC 6749 §5.1, OpenID
@@ -43,9 +44,8 @@ func invalidGrant(description string) *tokenError {
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
-	c, hang := s.count(Token)
+	c, hang := s.count(Token, r.PostForm)
 	s.mu.Lock()
-	s.lastTokenForm = cloneValues(r.PostForm)
 	s.lastTokenAuth = ""
 	s.mu.Unlock()
 	if s.interfere(w, r, c, hang) {
@@ -77,11 +77,8 @@ func (s *Server) token(r *http.Request, parseErr error) (*tokenResponse, *tokenE
 		return nil, badRequest("The request body could not be parsed.")
 	}
 	form := r.PostForm
-	for k, vs := range form {
-		// RFC 6749 §3.2: parameters must not be repeated.
-		if len(vs) > 1 {
-			return nil, badRequest("Parameter included more than once: " + k)
-		}
+	if k, ok := fake.RepeatedParam(form); ok {
+		return nil, badRequest("Parameter included more than once: " + k)
 	}
 	c, terr := s.authenticate(r, form)
 	if terr != nil {
@@ -102,25 +99,18 @@ func (s *Server) token(r *http.Request, parseErr error) (*tokenResponse, *tokenE
 // authenticate accepts the methods of WithTokenAuthMethods, but never two
 // at once (RFC 6749 §2.3).
 func (s *Server) authenticate(r *http.Request, form url.Values) (client, *tokenError) {
-	id, secret, basic := r.BasicAuth()
+	id, secret, basic, err := fake.ClientCredentials(r, form)
+	switch {
+	case errors.Is(err, fake.ErrBasicNotFormEncoded):
+		return client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", description: "Malformed client credentials.", basicAuth: true}
+	case err != nil:
+		return client{}, badRequest("Only one client authentication method may be used.")
+	case id == "":
+		return client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", description: "Client authentication is required."}
+	}
 	method := ClientSecretPost
 	if basic {
 		method = ClientSecretBasic
-		// RFC 6749 §2.3.1: Basic credentials are form-encoded first.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil {
-			return client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", description: "Malformed client credentials.", basicAuth: true}
-		}
-		if form.Has("client_secret") || (form.Has("client_id") && form.Get("client_id") != id) {
-			return client{}, badRequest("Only one client authentication method may be used.")
-		}
-	} else {
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	if id == "" {
-		return client{}, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", description: "Client authentication is required."}
 	}
 	s.mu.Lock()
 	c, ok := s.client(id)
@@ -187,16 +177,13 @@ func (s *Server) exchangeCode(c client, form url.Values) (*tokenResponse, *token
 	return s.respond(access, refresh, ac.req.scopes, claims)
 }
 
-// checkPKCE verifies code_verifier against the S256 challenge (RFC 7636
-// §4.6).
+// checkPKCE verifies code_verifier against the S256 challenge every code
+// has (RFC 7636 §4.6).
 func checkPKCE(challenge string, form url.Values) *tokenError {
-	verifier := form.Get("code_verifier")
-	if verifier == "" {
+	switch fake.VerifyPKCE(challenge, "S256", form) {
+	case fake.ErrVerifierMissing:
 		return invalidGrant("Missing parameter: code_verifier")
-	}
-	sum := sha256.Sum256([]byte(verifier))
-	if !validPKCEString(verifier) ||
-		subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) != 1 {
+	case fake.ErrVerifierMismatch:
 		return invalidGrant("PKCE verification failed")
 	}
 	return nil
@@ -241,14 +228,14 @@ func (s *Server) refresh(c client, form url.Values) (*tokenResponse, *tokenError
 
 // newAccessToken mints and records an opaque access token. s.mu is held.
 func (s *Server) newAccessToken(clientID string, u User, scopes []string, authTime, now time.Time) string {
-	access := randomString(32)
+	access := fake.RandomString(32)
 	s.accessTokens[access] = &grant{clientID: clientID, user: u, scopes: scopes, authTime: authTime, expiry: now.Add(accessTokenTTL)}
 	return access
 }
 
 // newRefreshToken mints and records a refresh token. s.mu is held.
 func (s *Server) newRefreshToken(clientID string, u User, scopes []string, authTime time.Time) string {
-	refresh := randomString(48)
+	refresh := fake.RandomString(48)
 	s.refreshTokens[refresh] = &grant{clientID: clientID, user: u, scopes: scopes, authTime: authTime}
 	return refresh
 }

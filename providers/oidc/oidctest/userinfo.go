@@ -2,7 +2,8 @@ package oidctest
 
 import (
 	"net/http"
-	"strings"
+
+	"github.com/socialbridge/socialbridge/providers/internal/fake"
 )
 
 // handleUserinfo is the userinfo endpoint (OpenID Connect Core §5.3); it
@@ -10,11 +11,11 @@ import (
 // (RFC 6750 §2.1) and answers with the user's claims the token's scopes
 // allow, plus the user's UserinfoClaims.
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	if c, hang := s.count(Userinfo); s.interfere(w, r, c, hang) {
+	if c, hang := s.count(Userinfo, nil); s.interfere(w, r, c, hang) {
 		return
 	}
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := fake.BearerToken(r)
+	if !ok {
 		// RFC 6750 §3.1: a request without credentials gets a bare
 		// challenge.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+s.Issuer()+`"`)

@@ -80,11 +80,12 @@ type Store interface {
 	RevocationsSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
 	// SweepExpired deletes flows and sessions whose absolute or idle
 	// expiry is older than now minus grace, and reports how many; link
-	// flows (ready, linked) go at their expiry like the others. Reads
-	// check expiry themselves; this only reclaims space. (A session's
-	// access tokens outlive its last rotation by one access-token
-	// lifetime, which is shorter than the idle lifetime plus the grace,
-	// so a swept revoked session has no live token left to revoke.)
+	// flows (ready, holding a link code, linked) go at their expiry like
+	// the others. Reads check expiry themselves; this only reclaims
+	// space. (A session's access tokens outlive its last rotation by one
+	// access-token lifetime, which is shorter than the idle lifetime plus
+	// the grace, so a swept revoked session has no live token left to
+	// revoke.)
 	SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error)
 	// Ping checks the database answers, for readiness probes.
 	Ping(ctx context.Context) error
@@ -116,25 +117,49 @@ type Sessions interface {
 	// IssueCode moves an exchanging (claimed), unexpired flow of provider
 	// to state code and returns it. ErrNotFound means the flow is unknown,
 	// expired, for another provider, not exchanging (not claimed yet, or
-	// already finished) or a link flow (one with a LinkUserID, which ends
-	// with CompleteLink and never becomes a session).
+	// already finished) or a link flow (one with a LinkUserID, whose code
+	// IssueLinkCode issues and which never becomes a session).
 	IssueCode(ctx context.Context, id, provider string, now time.Time, c CodeIssue) (*Session, error)
-	// CompleteLink moves an exchanging (claimed), unexpired link flow of
-	// provider (one with a LinkUserID) to state linked, where it ends, and
-	// returns it. The caller has linked the identity the provider vouched
-	// for to the LinkUserID user before. ErrNotFound means the flow is
+	// IssueLinkCode moves an exchanging (claimed), unexpired link flow of
+	// provider (one with a LinkUserID) to state code and returns it: the
+	// provider's callback of a link flow does not link (a link start URL
+	// sent to someone else would link their account to the sender), it
+	// keeps the identity the provider vouched for, sealed by the caller,
+	// in LinkSealed and hands the application a one-time link code that
+	// only CompleteLink redeems. It sets CodeHash, LinkSealed and
+	// ExpiresAt (to c.CodeExpiresAt). ErrNotFound means the flow is
 	// unknown, expired, for another provider, not exchanging or not a link
 	// flow.
-	CompleteLink(ctx context.Context, id, provider string, now time.Time) (*Session, error)
+	IssueLinkCode(ctx context.Context, id, provider string, now time.Time, c LinkCodeIssue) (*Session, error)
+	// CompleteLink redeems a link code: in one conditional update it moves
+	// the link flow id from state code to state linked, where it ends, if
+	// it is unexpired at r.Now and its CodeHash, ClientID, CodeChallenge
+	// (the application's S256 challenge, given when the flow was created),
+	// LinkUserID and LinkSessionID equal r's CodeHash, ClientID,
+	// CodeChallenge, UserID and SessionID: only the application that
+	// started the link, with its PKCE verifier and the same signed-in
+	// session, completes it. Of concurrent completions exactly one wins.
+	//
+	// It returns the flow as the update left it (state linked) but with
+	// the LinkSealed it held, and clears LinkSealed in the stored record:
+	// a finished flow keeps no sealed provider tokens. The caller then
+	// links the identity. ErrNotFound means the flow is unknown, expired,
+	// not a link flow, holds no code (not issued yet, or already
+	// completed), or one of the values did not match; an empty value in r
+	// never matches.
+	CompleteLink(ctx context.Context, id string, r LinkRedemption) (*Session, error)
 	// FailFlow moves a pending, exchanging or ready, unexpired flow of
 	// provider to state failed and returns it, so that the caller can send
 	// the client its error. ErrNotFound means the flow is unknown, expired,
-	// for another provider or already finished.
+	// for another provider or already finished (a link flow that holds its
+	// link code included: it ends with CompleteLink or expires).
 	FailFlow(ctx context.Context, id, provider string, now time.Time) (*Session, error)
 	// RedeemCode activates the session whose code this is, in one
 	// conditional update that checks code hash, client, redirect URI, PKCE
 	// challenge and expiry together; the session starts at generation 1.
-	// ErrNotFound means one of them did not hold or the code was redeemed.
+	// ErrNotFound means one of them did not hold, the code was redeemed, or
+	// it is a link code (a link flow never becomes a session, whatever is
+	// presented).
 	RedeemCode(ctx context.Context, id string, r Redemption) (*Session, error)
 	// Rotate advances an active session that is unexpired (absolute and
 	// idle) from generation gen to gen+1, sets RotatedAt to now and the
@@ -143,12 +168,13 @@ type Sessions interface {
 	Rotate(ctx context.Context, id string, gen int64, now, idleExpiresAt time.Time) (*Session, error)
 	// Revoke ends a session that is active or holds an unredeemed code,
 	// recording when and why. It reports whether this call revoked it.
-	// Flows, link flows included, are not sessions and are left alone.
+	// Flows, link flows included (one that holds a link code too), are
+	// not sessions and are left alone.
 	Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error)
 	// RevokeUserSessions revokes, as Revoke does each, every session of
-	// the user that is active or holds an unredeemed code (log out
-	// everywhere, a disabled user, a change of roles), whatever its
-	// expiry, and reports how many it revoked. They all get RevokedAt now
+	// the user that is active or holds an unredeemed code, never a link
+	// flow (log out everywhere, a disabled user, a change of roles),
+	// whatever its expiry, and reports how many it revoked. They all get RevokedAt now
 	// and enter the revocation feed.
 	//
 	// Each session's change is atomic, but the call is not a cut-off: a
@@ -164,7 +190,8 @@ type Sessions interface {
 	GetSession(ctx context.Context, id string) (*Session, error)
 	// ListUserSessions returns the user's active sessions that have not
 	// expired at now (absolute or idle), most recently rotated first. Link
-	// flows started by the user are not sessions and are not listed.
+	// flows started by the user, in any state, are not sessions and are
+	// not listed.
 	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 }
 
@@ -192,18 +219,32 @@ type Users interface {
 	// needed, and returns the user as it is after the write. It leaves
 	// Disabled, Roles and NotBefore as they are. l.Provider must be a
 	// valid provider name (ValidProviderName): it is the key of the link
-	// in User.Providers. The link replaces the provider's previous one
-	// whole, so a link email the provider no longer vouches for (or that
-	// configuration no longer trusts) is dropped by the caller passing
-	// LinkEmail "".
+	// in User.Providers.
+	//
+	// The link replaces the provider's previous one whole, so a link
+	// email the provider no longer vouches for (or that configuration no
+	// longer trusts) is dropped by the caller passing LinkEmail "", with
+	// one exception: when l.Link.RefreshTokenSealed is empty and the
+	// stored link has the same Subject, the stored RefreshTokenSealed
+	// stays. Google and many OpenID Connect providers return a refresh
+	// token only at the first consent, and a later sign-in without one
+	// must not erase it. A link of another subject (another account of
+	// the provider) is replaced whole, its refresh token with it. The
+	// choice is made in the same atomic write, against the link as it is
+	// then.
 	UpsertLogin(ctx context.Context, userID string, l Login) (*User, error)
-	// FindUsersByLinkEmail returns the ids of the users that hold a
-	// provider link whose LinkEmail is email (exact match: the caller
-	// lower-cases), sorted, at most MaxUsersByLinkEmail of them, through
-	// an index. An email stops finding a user as soon as no link of the
-	// user holds it (an unlink, or a sign-in whose link has another
-	// LinkEmail). An empty email finds no one.
-	FindUsersByLinkEmail(ctx context.Context, email string) ([]string, error)
+	// FindUsersByLinkEmail returns the ids of the users that hold a link
+	// of one of providers whose LinkEmail is email (exact match: the
+	// caller lower-cases), sorted, at most MaxUsersByLinkEmail of them,
+	// through an index. providers are the provider names configuration
+	// trusts for linking by email now: the links of other providers do
+	// not count, so an operator who stops trusting a provider stops its
+	// stored emails from attracting sign-ins at once. An email stops
+	// finding a user as soon as no such link of the user holds it (an
+	// unlink, or a sign-in whose link has another LinkEmail). An empty
+	// email, or no providers, finds no one. Every name in providers must
+	// be valid (ValidProviderName); an invalid one is an error.
+	FindUsersByLinkEmail(ctx context.Context, email string, providers []string) ([]string, error)
 	// UnlinkIdentity removes identity key from user userID: it deletes the
 	// identity record, removes key from User.Identities, removes the link
 	// User.Providers[provider] when that link's Subject is the identity's
@@ -307,9 +348,14 @@ type Keys interface {
 //
 // A link flow links another identity to a signed-in user instead of
 // signing in: it carries LinkUserID, starts ready and ends linked, and is
-// never a session (not listed, revoked or in the revocation feed):
+// never a session (not listed, revoked, redeemed as a sign-in code or in
+// the revocation feed, whatever its state). Its callback does not link:
+// it keeps the identity the provider vouched for (LinkSealed) and issues
+// a one-time link code, which the application that started the link
+// redeems with its PKCE verifier and the same signed-in session:
 //
-//	ready --(its browser starts it)--> pending --(callback claims it)--> exchanging --(identity linked)--> linked
+//	ready --(its browser starts it)--> pending --(callback claims it)--> exchanging
+//	exchanging --(provider vouched: IssueLinkCode)--> code --(application completes: CompleteLink)--> linked
 //	ready, pending or exchanging --(failure)--> failed
 //
 // Keeping the flow, the one-time code and the session in one record is what
@@ -329,7 +375,8 @@ const (
 	// browser (Sessions.StartFlow).
 	StateReady = "ready"
 	// StateLinked is a completed link flow (Sessions.CompleteLink); it
-	// ends there.
+	// ends there. (A link flow that holds its link code is in StateCode,
+	// as a sign-in's code is.)
 	StateLinked = "linked"
 )
 
@@ -361,6 +408,11 @@ type Session struct {
 	// LinkSessionID is the session of that user that started the link
 	// flow.
 	LinkSessionID string `bson:"link_session_id,omitempty"`
+	// LinkSealed is the verified identity of a link flow, sealed
+	// (encrypted) by the caller, held from the provider's callback
+	// (Sessions.IssueLinkCode) to the application's completion
+	// (Sessions.CompleteLink), which takes it out of the record.
+	LinkSealed string `bson:"link_sealed,omitempty"`
 
 	// Set when the provider has vouched for the user.
 	UserID   string    `bson:"user_id,omitempty"`
@@ -368,8 +420,10 @@ type Session struct {
 	// Claims is the snapshot of normalized claims the access token
 	// carries, so that a refresh needs no read of the user. Values are
 	// JSON-shaped (string, bool, float64, []any, map[string]any).
-	Claims   map[string]any `bson:"claims,omitempty"`
-	CodeHash string         `bson:"code_hash,omitempty"`
+	Claims map[string]any `bson:"claims,omitempty"`
+	// CodeHash is the hash of the one-time code: a sign-in's, or a link
+	// flow's link code.
+	CodeHash string `bson:"code_hash,omitempty"`
 
 	// Set when the code is redeemed.
 	Generation    int64     `bson:"generation,omitempty"`
@@ -398,6 +452,34 @@ type Redemption struct {
 	// IdleExpiresAt and ExpiresAt bound the new session.
 	IdleExpiresAt time.Time
 	ExpiresAt     time.Time
+}
+
+// LinkCodeIssue is what the provider callback of a link flow writes to it
+// (Sessions.IssueLinkCode).
+type LinkCodeIssue struct {
+	// CodeHash is the hash of the link code handed to the application.
+	CodeHash string
+	// CodeExpiresAt is when the link code expires.
+	CodeExpiresAt time.Time
+	// Sealed is the verified identity, sealed by the caller.
+	Sealed string
+}
+
+// LinkRedemption is an application's attempt to complete a link flow with
+// its link code (Sessions.CompleteLink).
+type LinkRedemption struct {
+	// CodeHash is the hash of the link code presented.
+	CodeHash string
+	// ClientID is the application presenting it.
+	ClientID string
+	// CodeChallenge is the S256 challenge computed from the PKCE verifier
+	// presented.
+	CodeChallenge string
+	// UserID and SessionID are the user and session of the access token
+	// presented with it: the ones that started the flow.
+	UserID    string
+	SessionID string
+	Now       time.Time
 }
 
 // Identity maps an identity key (provider|subject) to the user it belongs

@@ -87,12 +87,12 @@ func testLinkEmailsShape(t *testing.T, uri string, mongoDB bool) {
 	if _, err := users.UpdateOne(ctx, bson.M{"_id": "u1"}, bson.M{"$addToSet": bson.M{"link_emails": "stale@example.com"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.FindUsersByLinkEmail(ctx, "stale@example.com"); err != nil || len(got) != 0 {
+	if got, err := s.FindUsersByLinkEmail(ctx, "stale@example.com", []string{"google", "facebook"}); err != nil || len(got) != 0 {
 		t.Errorf("FindUsersByLinkEmail() of a stale email = %v, %v; want none", got, err)
 	}
 	signIn(t, s, "u1", "facebook", "f", "", t0.Add(5*time.Minute))
 	check("every link email dropped")
-	if got, err := s.FindUsersByLinkEmail(ctx, "two@example.com"); err != nil || len(got) != 0 {
+	if got, err := s.FindUsersByLinkEmail(ctx, "two@example.com", []string{"google", "facebook"}); err != nil || len(got) != 0 {
 		t.Errorf("FindUsersByLinkEmail() = %v, %v; want none", got, err)
 	}
 }
@@ -176,7 +176,7 @@ func testUnlinkMarks(t *testing.T, uri string, mongoDB bool) {
 	if err != nil || !slices.Equal(u.Identities, []string{"google|a"}) || len(u.Providers) != 1 {
 		t.Errorf("GetUser() after the repaired unlink = %+v, %v; want google|a only", u, err)
 	}
-	if got, err := s.FindUsersByLinkEmail(ctx, "a@example.com"); err != nil || !slices.Equal(got, []string{"u1"}) {
+	if got, err := s.FindUsersByLinkEmail(ctx, "a@example.com", []string{"google"}); err != nil || !slices.Equal(got, []string{"u1"}) {
 		t.Errorf("FindUsersByLinkEmail() = %v, %v; want [u1]", got, err)
 	}
 	if err := s.UnlinkIdentity(ctx, "u1", "google|a", later.Add(3*time.Minute)); !errors.Is(err, store.ErrLastIdentity) {

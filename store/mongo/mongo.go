@@ -43,9 +43,23 @@
 // write that left it (a sign-in that changed the link's email, an unlink)
 // removes it with a second update conditional on link_rev, a counter that
 // every such write increments, so that it cannot remove an email a newer
-// write has just added. FindUsersByLinkEmail checks each user it finds
-// against its links, so a stale email (one a crash between the two updates
-// left) costs a skipped document, never a wrong answer.
+// write has just added. FindUsersByLinkEmail's filter also requires a link
+// of one of the trusted providers that holds the email, so a stale email
+// (one a crash between the two updates left) costs a skipped document,
+// never a wrong answer.
+//
+// A sign-in without a provider refresh token keeps the stored one when the
+// stored link has the same subject. No update operator can compare with a
+// stored value, so UpsertLogin chooses between two alternative updates by
+// their filters (same subject: write the link field by field, leaving the
+// refresh token; another subject or none: replace the link whole); exactly
+// one of them applies, and it is the whole sign-in (see
+// Store.UpsertLogin).
+//
+// A link flow's sealed identity is taken out of its document by the same
+// findOneAndUpdate that completes the flow, which returns the document as
+// it was before, so the caller gets it and the finished flow no longer
+// holds it.
 //
 // UnlinkIdentity deletes an identity document and updates the user
 // document without a transaction, while a user must never lose its last

@@ -48,14 +48,22 @@ func (s *Store) ClaimFlow(ctx context.Context, id, provider string, now time.Tim
 	return s.transition(ctx, "claim login flow", filter, bson.M{"$set": bson.M{"state": store.StateExchanging}})
 }
 
+// notLinkFlow is the condition that a session is not a link flow:
+// link_user_id is absent from every other flow (it is omitted when
+// empty). Link flows are never sessions, not even in state code, where
+// they hold their link code.
+var notLinkFlow = bson.E{Key: "link_user_id", Value: bson.M{"$exists": false}}
+
+// isLinkFlow is the condition that a session is a link flow.
+var isLinkFlow = bson.E{Key: "link_user_id", Value: bson.M{"$exists": true, "$ne": ""}}
+
 // IssueCode moves an exchanging, unexpired flow of provider to state code
 // and returns it. store.ErrNotFound means the flow is unknown, expired, for
-// another provider, not exchanging or a link flow (link_user_id is absent
-// from every other flow: it is omitted when empty).
+// another provider, not exchanging or a link flow.
 func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Time, c store.CodeIssue) (*store.Session, error) {
 	filter := bson.D{
 		{Key: "_id", Value: id}, {Key: "state", Value: store.StateExchanging}, {Key: "provider", Value: provider},
-		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "link_user_id", Value: bson.M{"$exists": false}},
+		{Key: "expires_at", Value: bson.M{"$gt": now}}, notLinkFlow,
 	}
 	update := bson.M{"$set": bson.M{
 		"state": store.StateCode, "user_id": c.UserID, "auth_time": c.AuthTime, "claims": c.Claims,
@@ -64,16 +72,47 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 	return s.transition(ctx, "issue code", filter, update)
 }
 
-// CompleteLink moves an exchanging, unexpired link flow of provider to
-// state linked and returns it. store.ErrNotFound means the flow is
-// unknown, expired, for another provider, not exchanging or not a link
-// flow.
-func (s *Store) CompleteLink(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
+// IssueLinkCode moves an exchanging, unexpired link flow of provider to
+// state code with its link code and sealed identity, and returns it.
+// store.ErrNotFound means the flow is unknown, expired, for another
+// provider, not exchanging or not a link flow.
+func (s *Store) IssueLinkCode(ctx context.Context, id, provider string, now time.Time, c store.LinkCodeIssue) (*store.Session, error) {
 	filter := bson.D{
 		{Key: "_id", Value: id}, {Key: "state", Value: store.StateExchanging}, {Key: "provider", Value: provider},
-		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "link_user_id", Value: bson.M{"$exists": true, "$ne": ""}},
+		{Key: "expires_at", Value: bson.M{"$gt": now}}, isLinkFlow,
 	}
-	return s.transition(ctx, "complete link flow", filter, bson.M{"$set": bson.M{"state": store.StateLinked}})
+	update := bson.M{"$set": bson.M{
+		"state": store.StateCode, "code_hash": c.CodeHash, "expires_at": c.CodeExpiresAt, "link_sealed": c.Sealed,
+	}}
+	return s.transition(ctx, "issue link code", filter, update)
+}
+
+// CompleteLink redeems a link code in one findOneAndUpdate whose filter
+// is the whole condition: it moves the flow to state linked and takes
+// link_sealed out of it, and returns the document as it was before, which
+// still holds link_sealed, with the state the update wrote.
+// store.ErrNotFound means the flow is unknown, expired, not a link flow,
+// holds no code, or a value of r did not match.
+func (s *Store) CompleteLink(ctx context.Context, id string, r store.LinkRedemption) (*store.Session, error) {
+	if r.CodeHash == "" || r.ClientID == "" || r.CodeChallenge == "" || r.UserID == "" || r.SessionID == "" {
+		return nil, fmt.Errorf("complete link flow: %w", store.ErrNotFound)
+	}
+	// link_user_id equal to a non-empty r.UserID is what makes it a link
+	// flow (a filter must not name a field twice).
+	filter := bson.D{
+		{Key: "_id", Value: id}, {Key: "state", Value: store.StateCode},
+		{Key: "code_hash", Value: r.CodeHash}, {Key: "client_id", Value: r.ClientID},
+		{Key: "code_challenge", Value: r.CodeChallenge}, {Key: "link_user_id", Value: r.UserID},
+		{Key: "link_session_id", Value: r.SessionID}, {Key: "expires_at", Value: bson.M{"$gt": r.Now}},
+	}
+	update := bson.M{"$set": bson.M{"state": store.StateLinked}, "$unset": bson.M{"link_sealed": ""}}
+	var sess store.Session
+	opts := options.FindOneAndUpdate().SetReturnDocument(options.Before)
+	if err := s.sessions.FindOneAndUpdate(ctx, filter, update, opts).Decode(&sess); err != nil {
+		return nil, fmt.Errorf("complete link flow: %w", mapErr(err))
+	}
+	sess.State = store.StateLinked
+	return &sess, nil
 }
 
 // FailFlow moves a pending, exchanging or ready, unexpired flow of
@@ -97,7 +136,7 @@ func (s *Store) RedeemCode(ctx context.Context, id string, r store.Redemption) (
 	filter := bson.D{
 		{Key: "_id", Value: id}, {Key: "state", Value: store.StateCode}, {Key: "code_hash", Value: r.CodeHash},
 		{Key: "client_id", Value: r.ClientID}, {Key: "redirect_uri", Value: r.RedirectURI},
-		{Key: "code_challenge", Value: r.CodeChallenge}, {Key: "expires_at", Value: bson.M{"$gt": r.Now}},
+		{Key: "code_challenge", Value: r.CodeChallenge}, {Key: "expires_at", Value: bson.M{"$gt": r.Now}}, notLinkFlow,
 	}
 	update := bson.M{"$set": bson.M{
 		"state": store.StateActive, "generation": int64(1), "rotated_at": r.Now,
@@ -123,7 +162,7 @@ func (s *Store) Rotate(ctx context.Context, id string, gen int64, now, idleExpir
 // recording when and why. It reports whether this call revoked it.
 func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error) {
 	res, err := s.sessions.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}},
+		bson.D{{Key: "_id", Value: id}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}, notLinkFlow},
 		bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
 	if err != nil {
 		return false, fmt.Errorf("revoke session: %w", err)
@@ -137,7 +176,7 @@ func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (b
 // snapshot (see store.Sessions.RevokeUserSessions).
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error) {
 	res, err := s.sessions.UpdateMany(ctx,
-		bson.D{{Key: "user_id", Value: userID}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}},
+		bson.D{{Key: "user_id", Value: userID}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}, notLinkFlow},
 		bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
@@ -172,7 +211,7 @@ func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int
 			RevokedAt time.Time `bson:"revoked_at"`
 			ExpiresAt time.Time `bson:"expires_at"`
 		}
-		cur, err := s.sessions.Find(ctx, bson.M{"revoked_at": at}, sessionsOpts(limit))
+		cur, err := s.sessions.Find(ctx, bson.D{{Key: "revoked_at", Value: at}, notLinkFlow}, sessionsOpts(limit))
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +266,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (*store.Session, erro
 func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
 	filter := bson.D{
 		{Key: "user_id", Value: userID}, {Key: "state", Value: store.StateActive},
-		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "idle_expires_at", Value: bson.M{"$gt": now}},
+		{Key: "expires_at", Value: bson.M{"$gt": now}}, {Key: "idle_expires_at", Value: bson.M{"$gt": now}}, notLinkFlow,
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "rotated_at", Value: -1}, {Key: "_id", Value: 1}})
 	cur, err := s.sessions.Find(ctx, filter, opts)

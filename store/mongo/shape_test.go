@@ -2,6 +2,8 @@ package mongo_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"testing"
@@ -50,6 +52,12 @@ func TestStorageShape(t *testing.T) {
 			t.Run("an unlink's mark refuses other unlinks while fresh and is taken over or cleared once stale", func(t *testing.T) {
 				testUnlinkMarks(t, uri, mongoDB)
 			})
+			t.Run("a completed link flow's document no longer holds the sealed identity", func(t *testing.T) {
+				testLinkSealedRemoved(t, uri, mongoDB)
+			})
+			t.Run("a sign-in that keeps the refresh token stores the link as a whole replacement would, the refresh token aside", func(t *testing.T) {
+				testKeptLinkShape(t, uri, mongoDB)
+			})
 		})
 	}
 }
@@ -90,7 +98,7 @@ func testUnsetFieldsAbsent(t *testing.T, uri string, mongoDB bool) {
 	}
 	// A zero date would put every session in the sparse revoked_at_id index
 	// and read back as year 1 rather than "unset".
-	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state", "max_age", "link_user_id", "link_session_id"} {
+	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state", "max_age", "link_user_id", "link_session_id", "link_sealed"} {
 		if v, ok := doc[field]; ok {
 			t.Errorf("a new flow stores %s = %v; want the field absent", field, v)
 		}
@@ -239,5 +247,85 @@ func testNotBeforeAbsent(t *testing.T, uri string, mongoDB bool) {
 	}
 	if _, ok := doc["not_before"].(bson.DateTime); !ok {
 		t.Errorf("not_before is stored as %T, want a BSON date", doc["not_before"])
+	}
+}
+
+func testLinkSealedRemoved(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	sessions := rawDatabase(t, uri, db).Collection("sessions")
+	ctx := context.Background()
+	f := &store.Session{
+		ID: "link-1", State: store.StateReady, ExpiresAt: t0.Add(10 * time.Minute), CreatedAt: t0, ClientID: "spa",
+		CodeChallenge: "challenge", Provider: "google", LinkUserID: "u1", LinkSessionID: "s1",
+	}
+	if err := s.CreateFlow(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartFlow(ctx, f.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimFlow(ctx, f.ID, "google", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssueLinkCode(ctx, f.ID, "google", t0, store.LinkCodeIssue{CodeHash: "h", CodeExpiresAt: t0.Add(time.Minute), Sealed: "sealed"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := rawDoc(t, sessions, f.ID)["link_sealed"]; v != "sealed" {
+		t.Errorf("link_sealed of a flow holding its link code = %v, want \"sealed\"", v)
+	}
+	r := store.LinkRedemption{CodeHash: "h", ClientID: "spa", CodeChallenge: "challenge", UserID: "u1", SessionID: "s1", Now: t0}
+	if _, err := s.CompleteLink(ctx, f.ID, r); err != nil {
+		t.Fatal(err)
+	}
+	doc := rawDoc(t, sessions, f.ID)
+	if v, ok := doc["link_sealed"]; ok {
+		t.Errorf("a completed link flow stores link_sealed = %v; want the field absent", v)
+	}
+	if doc["state"] != store.StateLinked {
+		t.Errorf("state = %v, want linked", doc["state"])
+	}
+}
+
+func testKeptLinkShape(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	users := rawDatabase(t, uri, db).Collection("users")
+	ctx := context.Background()
+	full := store.ProviderLink{
+		Subject: "g", AccessTokenSealed: "a", RefreshTokenSealed: "r", IDTokenSealed: "i", Expiry: t0.Add(time.Hour),
+		Scopes: []string{"openid"}, LinkEmail: "a@example.com", UpdatedAt: t0,
+	}
+	if _, err := s.UpsertLogin(ctx, "u1", store.Login{IdentityKey: "google|g", Provider: "google", Link: full, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// googleLink reads user u1's google link as stored.
+	googleLink := func() bson.M {
+		t.Helper()
+		var doc struct {
+			Providers map[string]bson.M `bson:"providers"`
+		}
+		if err := users.FindOne(ctx, bson.M{"_id": "u1"}).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Providers["google"]
+	}
+	whole := googleLink()
+	less := store.ProviderLink{Subject: "g", AccessTokenSealed: "a2", UpdatedAt: t0.Add(time.Minute)}
+	if _, err := s.UpsertLogin(ctx, "u1", store.Login{IdentityKey: "google|g", Provider: "google", Link: less, Now: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	kept := googleLink()
+	keys := func(m bson.M) []string { return slices.Sorted(maps.Keys(m)) }
+	if got, want := keys(kept), []string{"access_token", "profile", "refresh_token", "subject", "updated_at"}; !slices.Equal(got, want) {
+		t.Errorf("the kept link's fields = %v, want %v (the empty ones absent, as in a replaced link)", got, want)
+	}
+	if kept["refresh_token"] != "r" {
+		t.Errorf("refresh_token = %v, want the stored r", kept["refresh_token"])
+	}
+	for _, field := range []string{"updated_at", "profile", "subject"} {
+		if g, w := fmt.Sprintf("%T", kept[field]), fmt.Sprintf("%T", whole[field]); g != w {
+			t.Errorf("%s is stored as %s by field, as %s whole", field, g, w)
+		}
 	}
 }

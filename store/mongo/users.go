@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -65,42 +67,140 @@ type userDoc struct {
 // needed, and returns the user as it is after the write. When the link
 // replaced one with another link email, a second, conditional update
 // takes the old email out of link_emails.
+//
+// A link without a refresh token keeps the stored link's when the stored
+// link has the same subject. Whether it does depends on the stored
+// subject, which an update operator cannot compare with (an
+// aggregation-pipeline update could, but the FerretDB stand-in has none),
+// so the choice is made by the filters of two alternative updates, each a
+// whole sign-in, of which exactly one applies:
+//
+//   - keep: filter _id and providers.<p>.subject = subject; it sets the
+//     link field by field and unsets its empty fields, except
+//     refresh_token, which it leaves as stored.
+//   - replace: filter _id and providers.<p>.subject ≠ subject (or no
+//     link at all); it sets the link whole, as a sign-in with a refresh
+//     token always does.
+//
+// Both upsert: keep creates a missing user in one round trip (a first
+// sign-in); when the user exists with another subject or no link of the
+// provider, its upsert fails with a duplicate key and replace applies. A
+// sign-in racing one of another subject may find the document changed
+// between the two (replace then fails with a duplicate key too), and
+// starts over. Each applied update is one single-document write that
+// checked the subject it depends on, so no interleaving or crash can
+// keep a refresh token under another subject or half-write a sign-in:
+// the updates that do not apply change nothing.
 func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (*store.User, error) {
 	// The provider name becomes part of a field path: a '.' or a '$'
 	// would reach elsewhere, and ValidProviderName allows neither.
 	if err := store.ValidProviderName(l.Provider); err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", userID, err)
 	}
+	path := "providers." + l.Provider
+	writes := []loginWrite{{
+		filter: bson.D{{Key: "_id", Value: userID}},
+		update: loginUpdate(l, bson.M{path: l.Link}, nil),
+	}}
+	if l.Link.RefreshTokenSealed == "" {
+		set, unset, err := linkByField(path, l.Link)
+		if err != nil {
+			return nil, fmt.Errorf("upsert user %s: %w", userID, err)
+		}
+		writes = []loginWrite{{
+			filter: bson.D{{Key: "_id", Value: userID}, {Key: path + ".subject", Value: l.Link.Subject}},
+			update: loginUpdate(l, set, unset),
+		}, {
+			filter: bson.D{{Key: "_id", Value: userID}, {Key: path + ".subject", Value: bson.M{"$ne": l.Link.Subject}}},
+			update: writes[0].update,
+		}}
+	}
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	var err error
+	for range upsertAttempts {
+		for _, w := range writes {
+			var u userDoc
+			err = s.users.FindOneAndUpdate(ctx, w.filter, w.update, opts).Decode(&u)
+			if mongo.IsDuplicateKeyError(err) {
+				// The user exists and does not match this write's
+				// filter (or a concurrent first sign-in created it):
+				// the next write, or the next round, matches it.
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("upsert user %s: %w", userID, err)
+			}
+			s.tidyLinkEmails(ctx, &u)
+			return &u.User, nil
+		}
+	}
+	return nil, fmt.Errorf("upsert user %s: gave up after %d duplicate-key retries: %w", userID, upsertAttempts, err)
+}
+
+// loginWrite is one conditional upsert of a sign-in.
+type loginWrite struct {
+	filter bson.D
+	update bson.M
+}
+
+// loginUpdate is the update of a sign-in that writes the provider's link
+// with set (and unset, if any): the profile, the identity key, the link
+// email and the timestamps with it.
+func loginUpdate(l store.Login, set, unset bson.M) bson.M {
+	set = maps.Clone(set)
+	set["profile"] = l.Profile
+	set["updated_at"] = l.Now
+	set["last_login_at"] = l.Now
 	addToSet := bson.M{"identities": l.IdentityKey}
 	if l.Link.LinkEmail != "" {
 		addToSet["link_emails"] = l.Link.LinkEmail
 	}
 	update := bson.M{
-		"$set": bson.M{
-			"profile":                 l.Profile,
-			"providers." + l.Provider: l.Link,
-			"updated_at":              l.Now,
-			"last_login_at":           l.Now,
-		},
+		"$set":         set,
 		"$setOnInsert": bson.M{"created_at": l.Now},
 		"$addToSet":    addToSet,
 		"$inc":         bson.M{"link_rev": int64(1)},
 	}
-	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
-	var err error
-	for range upsertAttempts {
-		var u userDoc
-		err = s.users.FindOneAndUpdate(ctx, bson.M{"_id": userID}, update, opts).Decode(&u)
-		if mongo.IsDuplicateKeyError(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("upsert user %s: %w", userID, err)
-		}
-		s.tidyLinkEmails(ctx, &u)
-		return &u.User, nil
+	if len(unset) > 0 {
+		update["$unset"] = unset
 	}
-	return nil, fmt.Errorf("upsert user %s: gave up after %d duplicate-key retries: %w", userID, upsertAttempts, err)
+	return update
+}
+
+// linkKeys are the field names of a stored store.ProviderLink.
+var linkKeys = func() []string {
+	t := reflect.TypeFor[store.ProviderLink]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("bson"), ",")
+		keys = append(keys, name)
+	}
+	return keys
+}()
+
+// linkByField returns the $set and $unset of an update that writes link
+// at path field by field, as a whole replacement would leave it (its
+// empty fields, omitted from the document, unset), except that it leaves
+// refresh_token alone when link has none.
+func linkByField(path string, link store.ProviderLink) (set, unset bson.M, err error) {
+	raw, err := bson.Marshal(link)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode provider link: %w", err)
+	}
+	var doc bson.D
+	if err := bson.Unmarshal(raw, &doc); err != nil {
+		return nil, nil, fmt.Errorf("encode provider link: %w", err)
+	}
+	set, unset = bson.M{}, bson.M{}
+	for _, e := range doc {
+		set[path+"."+e.Key] = e.Value
+	}
+	for _, key := range linkKeys {
+		if _, ok := set[path+"."+key]; !ok && key != "refresh_token" {
+			unset[path+"."+key] = ""
+		}
+	}
+	return set, unset, nil
 }
 
 // linkEmails returns the link emails of a user's links, sorted, each once.
@@ -141,34 +241,41 @@ func (s *Store) tidyLinkEmails(ctx context.Context, u *userDoc) {
 	}
 }
 
-// FindUsersByLinkEmail returns the ids of the users holding a link with
-// link email email, sorted, at most store.MaxUsersByLinkEmail, through the
-// link_emails_id index. link_emails may still hold an email that a link
-// held until a moment ago (see tidyLinkEmails), so each user found is
-// checked against its links.
-func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string) ([]string, error) {
-	if email == "" {
+// FindUsersByLinkEmail returns the ids of the users holding a link of one
+// of providers with link email email, sorted, at most
+// store.MaxUsersByLinkEmail, through the link_emails_id index. The index
+// finds the users whose link_emails hold the email; the filter then keeps
+// those with a link of a named provider that holds it, which also skips
+// an email that link_emails still holds although no link does any more
+// (see tidyLinkEmails).
+func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string, providers []string) ([]string, error) {
+	fail := func(err error) ([]string, error) { return nil, fmt.Errorf("find users by link email: %w", err) }
+	or := bson.A{}
+	for _, p := range providers {
+		// The provider name becomes part of a field path.
+		if err := store.ValidProviderName(p); err != nil {
+			return fail(err)
+		}
+		or = append(or, bson.M{"providers." + p + ".link_email": email})
+	}
+	if email == "" || len(providers) == 0 {
 		return nil, nil
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.M{"providers": 1}).
-		SetBatchSize(2 * store.MaxUsersByLinkEmail)
-	cur, err := s.users.Find(ctx, bson.M{"link_emails": email}, opts)
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.M{"_id": 1}).
+		SetLimit(store.MaxUsersByLinkEmail)
+	cur, err := s.users.Find(ctx, bson.D{{Key: "link_emails", Value: email}, {Key: "$or", Value: or}}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("find users by link email: %w", err)
+		return fail(err)
 	}
-	defer cur.Close(ctx)
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return fail(err)
+	}
 	var ids []string
-	for len(ids) < store.MaxUsersByLinkEmail && cur.Next(ctx) {
-		var u store.User
-		if err := cur.Decode(&u); err != nil {
-			return nil, fmt.Errorf("find users by link email: %w", err)
-		}
-		if slices.Contains(linkEmails(u.Providers), email) {
-			ids = append(ids, u.ID)
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return nil, fmt.Errorf("find users by link email: %w", err)
+	for _, d := range docs {
+		ids = append(ids, d.ID)
 	}
 	return ids, nil
 }

@@ -167,6 +167,19 @@ CREATE TRIGGER users_link_emails_update AFTER UPDATE OF providers ON users BEGIN
 			AND NOT EXISTS (SELECT 1 FROM user_link_emails AS e WHERE e.user_id = NEW.id AND e.provider = p.key);
 END;
 `,
+	// 6: link codes. A link flow's callback no longer links: it keeps the
+	// identity the provider vouched for, sealed, in link_sealed until the
+	// application completes the flow with its link code (which uses the
+	// existing code_hash column; the flow is then in state code, like a
+	// sign-in's code, and told apart by link_user_id). No index: link
+	// flows are found by id, and the statements that find sessions by
+	// user or revocation time exclude them with link_user_id = ''.
+	// FindUsersByLinkEmail's filter on the trusted providers needs none
+	// either: user_link_emails_email covers the provider (it is part of
+	// the table's primary key).
+	`
+ALTER TABLE sessions ADD COLUMN link_sealed TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // schemaVersion reads the schema version of the database.

@@ -142,13 +142,15 @@ func testMigrateFrom(t *testing.T, from int) {
 	}
 	// ?1 is t0, ?2 t0+1h, ?3 t0+24h in unix milliseconds. User u2's link
 	// holds a link email although no version before 5 wrote one, to check
-	// that version 5 indexes the links it finds.
-	for _, q := range []string{
+	// that version 5 indexes the links it finds. From version 5 on, a link
+	// flow waits for its provider's answer (exchanging), to check that
+	// version 6 lets it issue and complete a link code.
+	rows := []string{
 		`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('google|1', 'u1', 'google', '1', ?1)`,
 		`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('facebook|1', 'u1', 'facebook', '1', ?2)`,
 		`INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
 			VALUES ('u1', '{"email":"a@example.com","email_verified":true}', '["google|1","facebook|1"]',
-				'{"google":{"subject":"1","profile":{"email_verified":false},"access_token":"sealed","updated_at":"2026-11-23T12:00:00Z"},
+				'{"google":{"subject":"1","profile":{"email_verified":false},"access_token":"sealed","refresh_token":"r-sealed","updated_at":"2026-11-23T12:00:00Z"},
 				  "facebook":{"subject":"1","profile":{},"access_token":"fb-sealed","updated_at":"2026-11-23T13:00:00Z"}}',
 				?1, ?1, ?1)`,
 		`INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
@@ -163,7 +165,13 @@ func testMigrateFrom(t *testing.T, from int) {
 			VALUES ('access-1', 'k1', 'access', 'ES256', 1, 'sealed', ?1, ?1)`,
 		`INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider)
 			VALUES ('f1', 'pending', ?2, ?1, 'spa', 'https://app.example/cb', 'c', 'google')`,
-	} {
+	}
+	if from >= 5 {
+		rows = append(rows, `INSERT INTO sessions (id, state, expires_at, created_at, client_id, redirect_uri, code_challenge, provider,
+			link_user_id, link_session_id)
+			VALUES ('l0', 'exchanging', ?2, ?1, 'spa', 'https://app.example/account', 'c', 'google', 'u1', 's1')`)
+	}
+	for _, q := range rows {
 		args := []any{t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), t0.Add(24 * time.Hour).UnixMilli()}
 		if _, err := db.ExecContext(ctx, q, args...); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -242,8 +250,11 @@ func testMigrateFrom(t *testing.T, from int) {
 	}
 
 	// Account linking on the migrated rows.
-	if got, err := s.FindUsersByLinkEmail(ctx, "b@example.com"); err != nil || !slices.Equal(got, []string{"u2"}) {
+	if got, err := s.FindUsersByLinkEmail(ctx, "b@example.com", []string{"google"}); err != nil || !slices.Equal(got, []string{"u2"}) {
 		t.Errorf("FindUsersByLinkEmail() of a link email stored before version 5 = %v, %v; want [u2]", got, err)
+	}
+	if got, err := s.FindUsersByLinkEmail(ctx, "b@example.com", []string{"facebook"}); err != nil || len(got) != 0 {
+		t.Errorf("FindUsersByLinkEmail() through another provider = %v, %v; want none", got, err)
 	}
 	if err := s.UpdateProviderTokens(ctx, "u1", "facebook", t0.Add(time.Hour), store.ProviderLink{AccessTokenSealed: "fb-2", UpdatedAt: t0.Add(2 * time.Hour)}); err != nil {
 		t.Errorf("UpdateProviderTokens of a migrated link: %v", err)
@@ -258,17 +269,55 @@ func testMigrateFrom(t *testing.T, from int) {
 		IdentityKey: "google|1", Provider: "google", Now: t0.Add(4 * time.Hour),
 		Link: store.ProviderLink{Subject: "1", LinkEmail: "a@example.com", Scopes: []string{"openid"}, UpdatedAt: t0.Add(4 * time.Hour)},
 	}
-	if _, err := s.UpsertLogin(ctx, "u1", login); err != nil {
-		t.Fatal(err)
+	// The sign-in brings no refresh token: the migrated link's stays.
+	if u, err := s.UpsertLogin(ctx, "u1", login); err != nil || u.Providers["google"].RefreshTokenSealed != "r-sealed" ||
+		!slices.Equal(u.Providers["google"].Scopes, []string{"openid"}) {
+		t.Fatalf("UpsertLogin() of a migrated user = %+v, %v; want the new link with the stored refresh token", u, err)
 	}
-	if got, err := s.FindUsersByLinkEmail(ctx, "a@example.com"); err != nil || !slices.Equal(got, []string{"u1"}) {
+	if got, err := s.FindUsersByLinkEmail(ctx, "a@example.com", []string{"google"}); err != nil || !slices.Equal(got, []string{"u1"}) {
 		t.Errorf("FindUsersByLinkEmail() after a migrated user's sign-in = %v, %v; want [u1]", got, err)
 	}
-	ready := &store.Session{ID: "l1", State: store.StateReady, ExpiresAt: t0.Add(5 * time.Hour), Provider: "google", LinkUserID: "u1", LinkSessionID: "s1"}
+	ready := &store.Session{
+		ID: "l1", State: store.StateReady, ExpiresAt: t0.Add(5 * time.Hour), ClientID: "spa", CodeChallenge: "c", Provider: "google",
+		LinkUserID: "u1", LinkSessionID: "s1",
+	}
 	if err := s.CreateFlow(ctx, ready); err != nil {
 		t.Fatal(err)
 	}
 	if f, err := s.StartFlow(ctx, "l1", t0.Add(4*time.Hour)); err != nil || f.State != store.StatePending || f.LinkUserID != "u1" || f.LinkSessionID != "s1" {
 		t.Errorf("StartFlow() of a link flow = %+v, %v", f, err)
+	}
+
+	// Link codes on the migrated schema: a link flow created after the
+	// migration and, from version 5 on, one stored before it (which
+	// expires at t0+1h).
+	if _, err := s.ClaimFlow(ctx, "l1", "google", t0.Add(4*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	flows := []struct {
+		id  string
+		now time.Time
+	}{{"l1", t0.Add(4 * time.Hour)}}
+	if from >= 5 {
+		if f, err := s.GetSession(ctx, "l0"); err != nil || f.LinkSealed != "" || f.LinkUserID != "u1" || f.State != store.StateExchanging {
+			t.Errorf("GetSession() of a link flow stored before version 6 = %+v, %v; want it exchanging, with no sealed identity", f, err)
+		}
+		flows = append(flows, struct {
+			id  string
+			now time.Time
+		}{"l0", t0.Add(30 * time.Minute)})
+	}
+	for _, f := range flows {
+		c := store.LinkCodeIssue{CodeHash: "lh-" + f.id, CodeExpiresAt: f.now.Add(time.Minute), Sealed: "sealed-" + f.id}
+		if got, err := s.IssueLinkCode(ctx, f.id, "google", f.now, c); err != nil || got.State != store.StateCode || got.LinkSealed != c.Sealed {
+			t.Errorf("IssueLinkCode(%s) on the migrated schema = %+v, %v", f.id, got, err)
+		}
+		r := store.LinkRedemption{CodeHash: c.CodeHash, ClientID: "spa", CodeChallenge: "c", UserID: "u1", SessionID: "s1", Now: f.now}
+		if got, err := s.CompleteLink(ctx, f.id, r); err != nil || got.State != store.StateLinked || got.LinkSealed != c.Sealed {
+			t.Errorf("CompleteLink(%s) on the migrated schema = %+v, %v", f.id, got, err)
+		}
+		if got, err := s.GetSession(ctx, f.id); err != nil || got.State != store.StateLinked || got.LinkSealed != "" {
+			t.Errorf("GetSession(%s) after CompleteLink = %+v, %v; want it linked without the sealed identity", f.id, got, err)
+		}
 	}
 }

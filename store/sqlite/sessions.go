@@ -23,7 +23,7 @@ func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 		f.ID, initialState(f.State), millis(f.ExpiresAt), millis(f.CreatedAt), f.ClientID, f.RedirectURI, f.ClientState,
 		f.CodeChallenge, f.Nonce, f.Scope, f.Provider, f.UserID, millis(f.AuthTime), claims, f.CodeHash,
 		f.Generation, millis(f.RotatedAt), millis(f.IdleExpiresAt), millis(f.RevokedAt), f.RevokeReason, nullInt(f.MaxAge),
-		f.LinkUserID, f.LinkSessionID)
+		f.LinkUserID, f.LinkSessionID, f.LinkSealed)
 	if err != nil {
 		return fmt.Errorf("create login flow: %w", mapErr(err))
 	}
@@ -74,12 +74,54 @@ func (s *Store) IssueCode(ctx context.Context, id, provider string, now time.Tim
 	return sess, nil
 }
 
-// CompleteLink moves an exchanging, unexpired link flow of provider to
-// state linked and returns it.
-func (s *Store) CompleteLink(ctx context.Context, id, provider string, now time.Time) (*store.Session, error) {
-	sess, err := s.transition(ctx, s.stmt.completeLink, id, provider, now.UnixMilli())
+// IssueLinkCode moves an exchanging, unexpired link flow of provider to
+// state code with its link code and sealed identity, and returns it.
+func (s *Store) IssueLinkCode(ctx context.Context, id, provider string, now time.Time, c store.LinkCodeIssue) (*store.Session, error) {
+	sess, err := s.transition(ctx, s.stmt.issueLinkCode,
+		id, provider, now.UnixMilli(), c.CodeHash, millis(c.CodeExpiresAt), c.Sealed)
 	if err != nil {
-		return nil, fmt.Errorf("complete link flow: %w", mapErr(err))
+		return nil, fmt.Errorf("issue link code: %w", mapErr(err))
+	}
+	return sess, nil
+}
+
+// CompleteLink redeems a link code. The compare-and-set is one UPDATE …
+// RETURNING, which returns the sealed identity as it was; a second UPDATE
+// clears it from the record, in the same transaction, so that no crash
+// leaves a linked flow that holds it. (RETURNING gives only the values a
+// statement writes, so the one statement cannot both clear the column and
+// return what it held.)
+func (s *Store) CompleteLink(ctx context.Context, id string, r store.LinkRedemption) (sess *store.Session, err error) {
+	fail := func(err error) (*store.Session, error) { return nil, fmt.Errorf("complete link flow: %w", err) }
+	if r.CodeHash == "" || r.ClientID == "" || r.CodeChallenge == "" || r.UserID == "" || r.SessionID == "" {
+		return fail(store.ErrNotFound)
+	}
+	// The writer begins IMMEDIATE: nothing comes between the two
+	// statements.
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var row sessionRow
+	err = writeReturning(ctx, tx.StmtContext(ctx, s.stmt.completeLink), row.scan,
+		id, r.CodeHash, r.ClientID, r.CodeChallenge, r.UserID, r.SessionID, r.Now.UnixMilli())
+	if err != nil {
+		return fail(mapErr(err))
+	}
+	if _, err := tx.StmtContext(ctx, s.stmt.clearLinkSealed).ExecContext(ctx, id); err != nil {
+		return fail(fmt.Errorf("clear the sealed identity: %w", err))
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(fmt.Errorf("commit: %w", err))
+	}
+	sess, err = row.session()
+	if err != nil {
+		return fail(fmt.Errorf("completed, but %w", err))
 	}
 	return sess, nil
 }
@@ -262,7 +304,7 @@ func (row *sessionRow) scan(r rowScanner) error {
 	s := &row.s
 	return r.Scan(&s.ID, &s.State, &row.expires, &row.created, &s.ClientID, &s.RedirectURI, &s.ClientState,
 		&s.CodeChallenge, &s.Nonce, &s.Scope, &s.Provider, &s.UserID, &row.auth, &row.claims, &s.CodeHash, &s.Generation,
-		&row.rotated, &row.idle, &row.revd, &s.RevokeReason, &row.maxAge, &s.LinkUserID, &s.LinkSessionID)
+		&row.rotated, &row.idle, &row.revd, &s.RevokeReason, &row.maxAge, &s.LinkUserID, &s.LinkSessionID, &s.LinkSealed)
 }
 
 // session decodes the scanned row.

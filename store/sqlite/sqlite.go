@@ -13,14 +13,17 @@
 // reader sees the last committed state and neither blocks the writer nor
 // waits for it.
 //
-// Every compare-and-set of the contract (issue a code, fail a flow, redeem
-// a code, rotate, revoke, start or complete a link flow, store refreshed
-// provider tokens) is one UPDATE … WHERE … RETURNING statement, atomic by
-// itself, with no read before it; so are the upserts of a sign-in. The
-// link emails that FindUsersByLinkEmail reads are kept by triggers, inside
-// the statement that writes the links. Explicit transactions are used
-// where several statements must apply together (schema migrations,
-// unlinking an identity); they begin with BEGIN IMMEDIATE, which
+// Every compare-and-set of the contract (issue a code or a link code, fail
+// a flow, redeem a code, rotate, revoke, start or complete a link flow,
+// store refreshed provider tokens) is one UPDATE … WHERE … RETURNING
+// statement, atomic by itself, with no read before it; so are the upserts
+// of a sign-in, which also decide in the same statement whether the stored
+// provider refresh token stays. The link emails that FindUsersByLinkEmail
+// reads are kept by triggers, inside the statement that writes the links.
+// Explicit transactions are used where several statements must apply
+// together (schema migrations, unlinking an identity, and completing a
+// link flow, whose compare-and-set returns the sealed identity and a
+// second statement then clears it); they begin with BEGIN IMMEDIATE, which
 // takes the write lock at BEGIN. A deferred transaction takes it at its
 // first write instead, and if another process committed after the
 // transaction's first read, SQLite answers SQLITE_BUSY_SNAPSHOT at once,

@@ -170,7 +170,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for _, want := range []string{
 		"rotate", "list user sessions", "revoke user sessions", "list user identities", "sweep", "revoked since", "revoked at",
 		"not-before since", "not-before at", "upsert login", "count users", "list keys", "list audit", "list user audit", "sweep audit",
-		"start flow", "complete link", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
+		"start flow", "issue link code", "complete link", "clear link sealed", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
 	} {
 		if _, ok := plans[want]; !ok {
 			t.Errorf("no query plan for %q", want)

@@ -12,7 +12,7 @@ import (
 type statements struct {
 	// writer
 	createFlow, claimFlow, issueCode, failFlow, redeemCode, rotate, revoke *sql.Stmt
-	startFlow, completeLink                                                *sql.Stmt
+	startFlow, issueLinkCode, completeLink, clearLinkSealed                *sql.Stmt
 	revokeUser, claimIdentity, upsertLogin, setDisabled, setNotBefore      *sql.Stmt
 	unlinkIdentity, identityOwned, unlinkUser, updateTokens                *sql.Stmt
 	insertKey, sweep, appendAudit, sweepAudit                              *sql.Stmt
@@ -45,7 +45,9 @@ var queries = []query{
 	{"issue code", true, sqlIssueCode, func(st *statements) **sql.Stmt { return &st.issueCode }},
 	{"fail flow", true, sqlFailFlow, func(st *statements) **sql.Stmt { return &st.failFlow }},
 	{"start flow", true, sqlStartFlow, func(st *statements) **sql.Stmt { return &st.startFlow }},
+	{"issue link code", true, sqlIssueLinkCode, func(st *statements) **sql.Stmt { return &st.issueLinkCode }},
 	{"complete link", true, sqlCompleteLink, func(st *statements) **sql.Stmt { return &st.completeLink }},
+	{"clear link sealed", true, sqlClearLinkSealed, func(st *statements) **sql.Stmt { return &st.clearLinkSealed }},
 	{"redeem code", true, sqlRedeemCode, func(st *statements) **sql.Stmt { return &st.redeemCode }},
 	{"rotate", true, sqlRotate, func(st *statements) **sql.Stmt { return &st.rotate }},
 	{"revoke", true, sqlRevoke, func(st *statements) **sql.Stmt { return &st.revoke }},
@@ -82,7 +84,7 @@ var queries = []query{
 // sessionColumns is the column list sessionRow reads, in its order.
 const sessionColumns = `id, state, expires_at, created_at, client_id, redirect_uri, client_state,
 	code_challenge, nonce, scope, provider, user_id, auth_time, claims, code_hash, generation,
-	rotated_at, idle_expires_at, revoked_at, revoke_reason, max_age, link_user_id, link_session_id`
+	rotated_at, idle_expires_at, revoked_at, revoke_reason, max_age, link_user_id, link_session_id, link_sealed`
 
 // userColumns is the column list userRow reads, in its order.
 const userColumns = `id, profile, roles, disabled, identities, providers, created_at, updated_at, last_login_at, not_before`
@@ -104,7 +106,7 @@ const sweepBatch = 1000
 const (
 	// ?2 is the state: CreateFlow passes pending or ready.
 	sqlCreateFlow = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)`
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)`
 
 	sqlStartFlow = `UPDATE sessions SET state = 'pending'
 		WHERE id = ?1 AND state = 'ready' AND expires_at > ?2
@@ -114,15 +116,27 @@ const (
 		WHERE id = ?1 AND state = 'pending' AND provider = ?2 AND expires_at > ?3
 		RETURNING ` + sessionColumns
 
-	// A link flow never becomes a session: it ends with sqlCompleteLink.
+	// A link flow never becomes a session: its code is a link code
+	// (sqlIssueLinkCode), which only sqlCompleteLink redeems.
 	sqlIssueCode = `UPDATE sessions
 		SET state = 'code', user_id = ?4, auth_time = ?5, claims = ?6, code_hash = ?7, expires_at = ?8
 		WHERE id = ?1 AND state = 'exchanging' AND provider = ?2 AND expires_at > ?3 AND link_user_id = ''
 		RETURNING ` + sessionColumns
 
-	sqlCompleteLink = `UPDATE sessions SET state = 'linked'
+	sqlIssueLinkCode = `UPDATE sessions SET state = 'code', code_hash = ?4, expires_at = ?5, link_sealed = ?6
 		WHERE id = ?1 AND state = 'exchanging' AND provider = ?2 AND expires_at > ?3 AND link_user_id <> ''
 		RETURNING ` + sessionColumns
+
+	// The compare-and-set of a link completion: ?2 code hash, ?3 client,
+	// ?4 PKCE challenge, ?5 user, ?6 session of the access token, ?7
+	// now. It returns link_sealed as it was; sqlClearLinkSealed, in the
+	// same transaction, clears it.
+	sqlCompleteLink = `UPDATE sessions SET state = 'linked'
+		WHERE id = ?1 AND state = 'code' AND link_user_id <> '' AND code_hash = ?2 AND client_id = ?3
+			AND code_challenge = ?4 AND link_user_id = ?5 AND link_session_id = ?6 AND expires_at > ?7
+		RETURNING ` + sessionColumns
+
+	sqlClearLinkSealed = `UPDATE sessions SET link_sealed = '' WHERE id = ?1`
 
 	sqlFailFlow = `UPDATE sessions SET state = 'failed'
 		WHERE id = ?1 AND state IN ('pending', 'exchanging', 'ready') AND provider = ?2 AND expires_at > ?3
@@ -131,27 +145,30 @@ const (
 	sqlRedeemCode = `UPDATE sessions
 		SET state = 'active', generation = 1, rotated_at = ?6, idle_expires_at = ?7, expires_at = ?8
 		WHERE id = ?1 AND state = 'code' AND code_hash = ?2 AND client_id = ?3 AND redirect_uri = ?4
-			AND code_challenge = ?5 AND expires_at > ?6
+			AND code_challenge = ?5 AND expires_at > ?6 AND link_user_id = ''
 		RETURNING ` + sessionColumns
 
 	sqlRotate = `UPDATE sessions SET generation = ?2 + 1, rotated_at = ?3, idle_expires_at = ?4
 		WHERE id = ?1 AND state = 'active' AND generation = ?2 AND expires_at > ?3 AND idle_expires_at > ?3
 		RETURNING ` + sessionColumns
 
+	// Link flows are not sessions (link_user_id = ''), not even holding
+	// their link code in state code: here, in sqlRevokeUserSessions,
+	// sqlListUserSessions and the revocation feed.
 	sqlRevoke = `UPDATE sessions SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3
-		WHERE id = ?1 AND state IN ('active', 'code')`
+		WHERE id = ?1 AND state IN ('active', 'code') AND link_user_id = ''`
 
 	// The state condition is written exactly as the partial index
 	// sessions_live_user's, so that the planner can use it.
 	sqlRevokeUserSessions = `UPDATE sessions SET state = 'revoked', revoked_at = ?2, revoke_reason = ?3
-		WHERE user_id = ?1 AND (state = 'active' OR state = 'code')`
+		WHERE user_id = ?1 AND (state = 'active' OR state = 'code') AND link_user_id = ''`
 
 	sqlGetSession = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?1`
 
 	// state = 'active' is a literal so that the partial index
 	// sessions_live_user applies.
 	sqlListUserSessions = `SELECT ` + sessionColumns + ` FROM sessions
-		WHERE user_id = ?1 AND state = 'active' AND expires_at > ?2 AND idle_expires_at > ?2
+		WHERE user_id = ?1 AND state = 'active' AND expires_at > ?2 AND idle_expires_at > ?2 AND link_user_id = ''
 		ORDER BY rotated_at DESC, id`
 
 	// A session goes at its absolute or its idle expiry, whichever is
@@ -160,9 +177,9 @@ const (
 		(SELECT rowid FROM sessions WHERE expires_at < ?1 OR idle_expires_at < ?1 LIMIT ?2)`
 
 	sqlRevokedSince = `SELECT id, user_id, revoked_at, expires_at FROM sessions
-		WHERE revoked_at >= ?1 ORDER BY revoked_at, id LIMIT ?2`
+		WHERE revoked_at >= ?1 AND link_user_id = '' ORDER BY revoked_at, id LIMIT ?2`
 
-	sqlRevokedAt = `SELECT id, user_id, revoked_at, expires_at FROM sessions WHERE revoked_at = ?1`
+	sqlRevokedAt = `SELECT id, user_id, revoked_at, expires_at FROM sessions WHERE revoked_at = ?1 AND link_user_id = ''`
 
 	// DO NOTHING returns no row when the identity exists; the caller then
 	// reads its owner.
@@ -174,8 +191,11 @@ const (
 	// One statement creates or updates the user: ?1 id, ?2 profile JSON,
 	// ?3 identity key, ?4 provider name, ?5 provider link JSON, ?6 now.
 	// The identity key is appended only when absent, so the list keeps
-	// first-sign-in order. The provider's link is replaced whole; its
-	// path is built with json_quote, so a provider name is one key
+	// first-sign-in order. The provider's link is replaced whole, except
+	// that a link without a refresh token (the JSON omits an empty one)
+	// keeps the stored link's when the stored link has the same subject:
+	// the CASE reads the stored link in the same statement that replaces
+	// it. Paths are built with json_quote, so a provider name is one key
 	// whatever it holds (store.ValidProviderName restricts them anyway).
 	sqlUpsertLogin = `INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
 		VALUES (?1, ?2, json_array(?3), json_object(?4, json(?5)), ?6, ?6, ?6)
@@ -186,7 +206,13 @@ const (
 				THEN users.identities
 				ELSE json_insert(users.identities, '$[#]', ?3)
 			END,
-			providers = json_set(users.providers, '$.' || json_quote(?4), json(?5)),
+			providers = json_set(users.providers, '$.' || json_quote(?4), json(CASE
+				WHEN json_type(?5, '$.refresh_token') IS NULL
+					AND json_extract(users.providers, '$.' || json_quote(?4) || '.subject') = json_extract(?5, '$.subject')
+					AND json_type(users.providers, '$.' || json_quote(?4) || '.refresh_token') = 'text'
+				THEN json_set(?5, '$.refresh_token', json_extract(users.providers, '$.' || json_quote(?4) || '.refresh_token'))
+				ELSE ?5
+			END)),
 			updated_at = excluded.updated_at,
 			last_login_at = excluded.last_login_at
 		RETURNING ` + userColumns
@@ -223,7 +249,11 @@ const (
 	sqlUpdateProviderTokens = `UPDATE users SET providers = json_patch(providers, json_object(?2, json(?3)))
 		WHERE id = ?1 AND json_extract(providers, '$.' || json_quote(?2) || '.updated_at') = ?4`
 
-	sqlUsersByLinkEmail = `SELECT DISTINCT user_id FROM user_link_emails WHERE email = ?1 ORDER BY user_id LIMIT ?2`
+	// ?2 is the JSON array of the trusted providers' names. The index
+	// user_link_emails_email holds the provider too (the table's primary
+	// key), so the filter needs no read of the table.
+	sqlUsersByLinkEmail = `SELECT DISTINCT user_id FROM user_link_emails
+		WHERE email = ?1 AND provider IN (SELECT value FROM json_each(?2)) ORDER BY user_id LIMIT ?3`
 
 	sqlSetDisabled = `UPDATE users SET disabled = ?2 WHERE id = ?1`
 

@@ -51,6 +51,9 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 // UpsertLogin writes one sign-in to user userID in one statement: it
 // creates the user or updates profile, the provider's link, the identity
 // list and the timestamps together, and returns the user after the write.
+// The statement also decides, from the stored link it replaces, whether
+// the stored refresh token stays (see sqlUpsertLogin), so no write can
+// come between the decision and the write.
 func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (*store.User, error) {
 	if err := store.ValidProviderName(l.Provider); err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", userID, err)
@@ -81,18 +84,28 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 	return u, nil
 }
 
-// FindUsersByLinkEmail returns the ids of the users holding a link with
-// link email email, sorted, at most store.MaxUsersByLinkEmail, through the
-// user_link_emails table (which triggers keep equal to the links).
-func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string) ([]string, error) {
-	if email == "" {
+// FindUsersByLinkEmail returns the ids of the users holding a link of one
+// of providers with link email email, sorted, at most
+// store.MaxUsersByLinkEmail, through the user_link_emails table (which
+// triggers keep equal to the links).
+func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string, providers []string) ([]string, error) {
+	for _, p := range providers {
+		if err := store.ValidProviderName(p); err != nil {
+			return nil, fmt.Errorf("find users by link email: %w", err)
+		}
+	}
+	if email == "" || len(providers) == 0 {
 		return nil, nil
+	}
+	names, err := json.Marshal(providers)
+	if err != nil {
+		return nil, fmt.Errorf("find users by link email: %w", err)
 	}
 	ids, err := queryAll(ctx, s.stmt.usersByLinkEmail, func(r rowScanner) (string, error) {
 		var id string
 		err := r.Scan(&id)
 		return id, err
-	}, email, store.MaxUsersByLinkEmail)
+	}, email, string(names), store.MaxUsersByLinkEmail)
 	if err != nil {
 		return nil, fmt.Errorf("find users by link email: %w", err)
 	}

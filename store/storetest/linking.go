@@ -17,6 +17,10 @@ var linkingCases = []testCase{
 	{name: "a login stores the link's scopes and link email, and the provider's next login replaces them", run: testLinkFields},
 	{name: "users are found by their links' link email, exactly, sorted, once each and at most ten", run: testFindUsersByLinkEmail},
 	{name: "an email stops finding a user when no link of the user holds it any more", run: testLinkEmailLeaves},
+	{name: "only the links of the providers named find a user by link email, and no providers find no one", run: testFindUsersByLinkEmailProviders},
+	{name: "a sign-in without a refresh token keeps the stored one of the same subject, and replaces the rest of the link", run: testKeepRefreshToken},
+	{name: "a sign-in of another subject replaces the link whole, its refresh token with it", run: testReplaceRefreshToken},
+	{name: "a first sign-in, or a provider's first link, without a refresh token stores the link as given", run: testNoRefreshTokenFirstLink},
 	{name: "unlinking removes the identity, its key and its provider's link, and frees the identity", run: testUnlink},
 	{name: "unlinking keeps the provider's link when it is another identity's of that provider", run: testUnlinkKeepsOtherLink},
 	{name: "the last identity cannot be unlinked, and nothing changes", run: testUnlinkLast},
@@ -27,6 +31,7 @@ var linkingCases = []testCase{
 	{name: "concurrent links, unlinks and sign-ins of one user keep every identity with one existing user and the user with one at least", atomic: true, run: testConcurrentLinking},
 	{name: "concurrent unlinks of all of a user's identities leave it at least one", atomic: true, run: testConcurrentUnlinkAll},
 	{name: "twenty concurrent token updates from one version have exactly one winner", atomic: true, run: testConcurrentUpdateProviderTokens},
+	{name: "concurrent sign-ins of two subjects of one provider never leave one's refresh token with the other's link", atomic: true, run: testConcurrentRefreshTokenKeep},
 }
 
 // linkedLogin is a sign-in with identity provider|subject whose link holds
@@ -59,10 +64,22 @@ func link(t *testing.T, s store.Store, uid, provider, subject, email string, now
 	return u
 }
 
-// foundBy returns FindUsersByLinkEmail(email), failing the test on error.
+// trusted are the providers the suite's link-email lookups trust: every
+// provider its links use, unless a case says otherwise.
+var trusted = []string{"google", "facebook", "azure"}
+
+// foundBy returns FindUsersByLinkEmail(email, trusted), failing the test
+// on error.
 func foundBy(t *testing.T, s store.Store, email string) []string {
 	t.Helper()
-	ids, err := s.FindUsersByLinkEmail(ctx(), email)
+	return foundWith(t, s, email, trusted)
+}
+
+// foundWith returns FindUsersByLinkEmail(email, providers), failing the
+// test on error.
+func foundWith(t *testing.T, s store.Store, email string, providers []string) []string {
+	t.Helper()
+	ids, err := s.FindUsersByLinkEmail(ctx(), email, providers)
 	if err != nil {
 		t.Fatalf("FindUsersByLinkEmail(%q): %v", email, err)
 	}
@@ -189,6 +206,237 @@ func testLinkEmailLeaves(t *testing.T, s store.Store) {
 	// A later link of the same email finds the user again.
 	link(t, s, uid, "azure", uniq("az"), "two@example.com", t0.Add(4*time.Minute))
 	check("after azure linked the email", "two@example.com", uid)
+}
+
+func testFindUsersByLinkEmailProviders(t *testing.T, s store.Store) {
+	const email = "a@example.com"
+	// a: google and facebook links hold the email; b: facebook only;
+	// c: azure only; d: google holds another email, facebook this one.
+	a, b, c, d := "a-"+uniq("user"), "b-"+uniq("user"), "c-"+uniq("user"), "d-"+uniq("user")
+	link(t, s, a, "google", uniq("g"), email, t0)
+	link(t, s, a, "facebook", uniq("fb"), email, t0)
+	link(t, s, b, "facebook", uniq("fb"), email, t0)
+	link(t, s, c, "azure", uniq("az"), email, t0)
+	link(t, s, d, "google", uniq("g"), "other@example.com", t0)
+	link(t, s, d, "facebook", uniq("fb"), email, t0)
+	for _, tt := range []struct {
+		providers []string
+		want      []string
+	}{
+		{[]string{"google"}, []string{a}},
+		{[]string{"facebook"}, []string{a, b, d}},
+		{[]string{"google", "azure"}, []string{a, c}},
+		{[]string{"azure", "google", "facebook"}, []string{a, b, c, d}},
+		{[]string{"google", "google"}, []string{a}},
+		{[]string{"okta"}, nil}, // no link of that provider
+		{[]string{}, nil},
+		{nil, nil},
+	} {
+		if got := foundWith(t, s, email, tt.providers); !slices.Equal(got, tt.want) {
+			t.Errorf("FindUsersByLinkEmail(%q, %q) = %v, want %v", email, tt.providers, got, tt.want)
+		}
+	}
+	// The email and the provider must be one link's: d's google link
+	// holds another email.
+	if got := foundWith(t, s, "other@example.com", []string{"facebook"}); len(got) != 0 {
+		t.Errorf("FindUsersByLinkEmail(other@example.com, [facebook]) = %v, want none: only d's google link holds it", got)
+	}
+
+	// The limit counts the users found through the named providers only:
+	// twelve users whose untrusted links hold the email do not crowd out
+	// the three whose trusted links do.
+	const crowded = "crowded@example.com"
+	for range 12 {
+		link(t, s, "0-"+uniq("user"), "facebook", uniq("fb"), crowded, t0)
+	}
+	var want []string
+	for range 3 {
+		uid := "1-" + uniq("user")
+		link(t, s, uid, "google", uniq("g"), crowded, t0)
+		want = append(want, uid)
+	}
+	if got := foundWith(t, s, crowded, []string{"google"}); !slices.Equal(got, want) {
+		t.Errorf("FindUsersByLinkEmail(%q, [google]) = %v, want %v", crowded, got, want)
+	}
+	if got := foundWith(t, s, crowded, []string{"facebook"}); len(got) != store.MaxUsersByLinkEmail {
+		t.Errorf("FindUsersByLinkEmail(%q, [facebook]) = %d users, want %d", crowded, len(got), store.MaxUsersByLinkEmail)
+	}
+
+	for _, name := range []string{"", "google.link_email", "$where", "a b"} {
+		_, err := s.FindUsersByLinkEmail(ctx(), email, []string{"google", name})
+		checkInvalidName(t, "FindUsersByLinkEmail", name, err)
+	}
+}
+
+// noRefresh is linkedLogin without a refresh token, as a provider that
+// returns one only at the first consent answers later sign-ins.
+func noRefresh(l store.Login) store.Login {
+	l.Link.RefreshTokenSealed = ""
+	return l
+}
+
+// checkLink checks that user uid's link of provider, as UpsertLogin
+// returned it and as GetUser reads it, is want.
+func checkLink(t *testing.T, s store.Store, when string, u *store.User, provider string, want store.ProviderLink) {
+	t.Helper()
+	if got := u.Providers[provider]; !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: UpsertLogin() %s link = %+v\nwant %+v", when, provider, got, want)
+	}
+	stored, err := s.GetUser(ctx(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stored.Providers[provider]; !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: GetUser() %s link = %+v\nwant %+v", when, provider, got, want)
+	}
+}
+
+func testKeepRefreshToken(t *testing.T, s store.Store) {
+	uid := uniq("user")
+	g := uniq("g")
+	link(t, s, uid, "google", g, "g@example.com", t0) // refresh token "r-"+g
+	fb := link(t, s, uid, "facebook", uniq("fb"), "fb@example.com", t0)
+
+	// The next sign-in brings no refresh token, and less of everything
+	// else: no ID token, expiry, scopes or link email.
+	later := t0.Add(time.Hour)
+	next := noRefresh(linkedLogin("google", g, "", nil, later))
+	next.Link.AccessTokenSealed, next.Link.IDTokenSealed, next.Link.Expiry = "a-2", "", time.Time{}
+	next.Link.Profile = claims.Profile{Name: "Later"}
+	u, err := s.UpsertLogin(ctx(), uid, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := next.Link
+	want.RefreshTokenSealed = "r-" + g
+	checkLink(t, s, "a sign-in without a refresh token", u, "google", want)
+	if !reflect.DeepEqual(u.Providers["facebook"], fb.Providers["facebook"]) || !sameTime(u.UpdatedAt, later) || !sameTime(u.LastLoginAt, later) ||
+		!sameTime(u.CreatedAt, t0) || u.Profile != next.Profile || len(u.Identities) != 2 {
+		t.Errorf("the rest of the user after the sign-in: %+v", u)
+	}
+	if got := foundBy(t, s, "g@example.com"); len(got) != 0 {
+		t.Errorf("FindUsersByLinkEmail(g@example.com) = %v after a sign-in without link email; want none", got)
+	}
+	if got := foundBy(t, s, "fb@example.com"); !slices.Equal(got, []string{uid}) {
+		t.Errorf("FindUsersByLinkEmail(fb@example.com) = %v, want [%s]", got, uid)
+	}
+
+	// Again without one, now with a link email: still kept.
+	again := noRefresh(linkedLogin("google", g, "g2@example.com", []string{"openid"}, later.Add(time.Minute)))
+	u, err = s.UpsertLogin(ctx(), uid, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = again.Link
+	want.RefreshTokenSealed = "r-" + g
+	checkLink(t, s, "a second sign-in without a refresh token", u, "google", want)
+	if got := foundBy(t, s, "g2@example.com"); !slices.Equal(got, []string{uid}) {
+		t.Errorf("FindUsersByLinkEmail(g2@example.com) = %v, want [%s]", got, uid)
+	}
+
+	// A token refresh reads the link at the version the sign-in wrote.
+	refreshed := store.ProviderLink{AccessTokenSealed: "a-3", UpdatedAt: later.Add(2 * time.Minute)}
+	if err := s.UpdateProviderTokens(ctx(), uid, "google", again.Link.UpdatedAt, refreshed); err != nil {
+		t.Errorf("UpdateProviderTokens() after a sign-in that kept the refresh token = %v", err)
+	}
+
+	// A sign-in that brings a refresh token replaces it.
+	fresh := linkedLogin("google", g, "", nil, later.Add(3*time.Minute))
+	fresh.Link.RefreshTokenSealed = "r-new"
+	u, err = s.UpsertLogin(ctx(), uid, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLink(t, s, "a sign-in with a new refresh token", u, "google", fresh.Link)
+	// And the next one without keeps the new one.
+	last := noRefresh(linkedLogin("google", g, "", nil, later.Add(4*time.Minute)))
+	u, err = s.UpsertLogin(ctx(), uid, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = last.Link
+	want.RefreshTokenSealed = "r-new"
+	checkLink(t, s, "a sign-in without a refresh token after a new one", u, "google", want)
+}
+
+func testReplaceRefreshToken(t *testing.T, s store.Store) {
+	uid := uniq("user")
+	a, b := uniq("a"), uniq("b")
+	link(t, s, uid, "google", a, "a@example.com", t0) // refresh token "r-"+a
+	// Another google account of the same person, without a refresh token:
+	// the link is b's, whole, with none.
+	other := noRefresh(linkedLogin("google", b, "b@example.com", []string{"openid"}, t0.Add(time.Minute)))
+	if got, _, err := s.ClaimIdentity(ctx(), "google|"+b, "google", b, uid, t0.Add(time.Minute)); err != nil || got != uid {
+		t.Fatalf("ClaimIdentity(google|%s) = %q, %v", b, got, err)
+	}
+	u, err := s.UpsertLogin(ctx(), uid, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLink(t, s, "a sign-in of another subject without a refresh token", u, "google", other.Link)
+	if got := foundBy(t, s, "a@example.com"); len(got) != 0 {
+		t.Errorf("FindUsersByLinkEmail(a@example.com) = %v, want none: b's link replaced a's", got)
+	}
+	// a signs in again without one: a's old refresh token went with its
+	// link, and b's link (with none) is replaced whole.
+	back := noRefresh(linkedLogin("google", a, "", nil, t0.Add(2*time.Minute)))
+	u, err = s.UpsertLogin(ctx(), uid, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLink(t, s, "the first subject again without a refresh token", u, "google", back.Link)
+	// b with a refresh token, then a without: b's is not kept for a.
+	withToken := linkedLogin("google", b, "", nil, t0.Add(3*time.Minute))
+	if _, err := s.UpsertLogin(ctx(), uid, withToken); err != nil {
+		t.Fatal(err)
+	}
+	back = noRefresh(linkedLogin("google", a, "", nil, t0.Add(4*time.Minute)))
+	u, err = s.UpsertLogin(ctx(), uid, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLink(t, s, "a sign-in without a refresh token after another subject's with one", u, "google", back.Link)
+	if len(u.Identities) != 2 {
+		t.Errorf("identities = %v, want both google identities", u.Identities)
+	}
+}
+
+func testNoRefreshTokenFirstLink(t *testing.T, s store.Store) {
+	// A first sign-in without a refresh token creates the user.
+	uid := uniq("user")
+	g := uniq("g")
+	key := "google|" + g
+	if got, _, err := s.ClaimIdentity(ctx(), key, "google", g, uid, t0); err != nil || got != uid {
+		t.Fatalf("ClaimIdentity(%s) = %q, %v", key, got, err)
+	}
+	first := noRefresh(linkedLogin("google", g, "g@example.com", []string{"openid"}, t0))
+	u, err := s.UpsertLogin(ctx(), uid, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLink(t, s, "a first sign-in without a refresh token", u, "google", first.Link)
+	if u.ID != uid || u.Profile != first.Profile || !slices.Equal(u.Identities, []string{key}) || !sameTime(u.CreatedAt, t0) ||
+		!sameTime(u.UpdatedAt, t0) || !sameTime(u.LastLoginAt, t0) || u.Disabled || len(u.Providers) != 1 {
+		t.Errorf("the user a first sign-in without a refresh token created = %+v", u)
+	}
+	if got := foundBy(t, s, "g@example.com"); !slices.Equal(got, []string{uid}) {
+		t.Errorf("FindUsersByLinkEmail() = %v, want [%s]", got, uid)
+	}
+	// A provider's first link to an existing user, without one.
+	fb := uniq("fb")
+	if got, _, err := s.ClaimIdentity(ctx(), "facebook|"+fb, "facebook", fb, uid, t0.Add(time.Minute)); err != nil || got != uid {
+		t.Fatalf("ClaimIdentity(facebook|%s) = %q, %v", fb, got, err)
+	}
+	second := noRefresh(linkedLogin("facebook", fb, "fb@example.com", nil, t0.Add(time.Minute)))
+	u, err = s.UpsertLogin(ctx(), uid, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLink(t, s, "a provider's first link without a refresh token", u, "facebook", second.Link)
+	checkLink(t, s, "the other provider's link after it", u, "google", first.Link)
+	if !slices.Equal(u.Identities, []string{key, "facebook|" + fb}) || !sameTime(u.CreatedAt, t0) {
+		t.Errorf("the user after a provider's first link = %+v", u)
+	}
 }
 
 func testUnlink(t *testing.T, s store.Store) {
@@ -698,11 +946,52 @@ func testConcurrentUnlinkAll(t *testing.T, s store.Store) {
 			t.Errorf("identity %s kept %v, but its provider's link present %v", key, kept, ok)
 		}
 		email := fmt.Sprintf("e%02d@example.com", i)
-		if got := foundBy(t, s, email); (len(got) == 1) != kept {
+		if got := foundWith(t, s, email, []string{provider}); (len(got) == 1) != kept {
 			t.Errorf("identity %s kept %v, but FindUsersByLinkEmail(%s) = %v", key, kept, email, got)
 		}
 	}
 	t.Logf("%d of %d concurrent unlinks succeeded", unlinked, n)
+}
+
+// testConcurrentRefreshTokenKeep races sign-ins of two google accounts
+// of one user, with and without refresh tokens: whatever the order, the
+// stored link's refresh token is none or its own subject's.
+func testConcurrentRefreshTokenKeep(t *testing.T, s store.Store) {
+	uid := uniq("user")
+	a, b := uniq("a"), uniq("b")
+	link(t, s, uid, "google", a, "", t0)
+	link(t, s, uid, "google", b, "", t0)
+	const n = 32
+	errs := raceAll(n, func(i int) error {
+		sub := a
+		if i%2 == 1 {
+			sub = b
+		}
+		l := linkedLogin("google", sub, "", nil, t0.Add(time.Duration(i)*time.Millisecond))
+		if i%4 < 2 {
+			l = noRefresh(l)
+		}
+		u, err := s.UpsertLogin(ctx(), uid, l)
+		if err != nil {
+			return err
+		}
+		if got := u.Providers["google"]; got.RefreshTokenSealed != "" && got.RefreshTokenSealed != "r-"+got.Subject {
+			return fmt.Errorf("UpsertLogin() returned the link of %s with refresh token %q", got.Subject, got.RefreshTokenSealed)
+		}
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("sign-in %d: %v", i, err)
+		}
+	}
+	u, err := s.GetUser(ctx(), uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Providers["google"]; got.RefreshTokenSealed != "" && got.RefreshTokenSealed != "r-"+got.Subject {
+		t.Errorf("after the race the link of %s holds refresh token %q", got.Subject, got.RefreshTokenSealed)
+	}
 }
 
 func testConcurrentUpdateProviderTokens(t *testing.T, s store.Store) {

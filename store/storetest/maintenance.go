@@ -11,7 +11,7 @@ import (
 var maintenanceCases = []testCase{
 	{name: "the sweeper removes only records expired longer than the grace", run: testSweep},
 	{name: "the sweeper removes sessions idle-expired longer than the grace and keeps active ones", run: testSweepIdle},
-	{name: "the sweeper removes expired link flows, ready or linked, like the others", run: testSweepLinkFlows},
+	{name: "the sweeper removes expired link flows, ready, holding a link code or linked, like the others", run: testSweepLinkFlows},
 	{name: "the sweeper keeps users, identities and keys", run: testSweepKeepsOthers},
 	{name: "the background sweeper runs until its context ends", run: testRunSweeper},
 	{name: "ping answers", run: testPing},

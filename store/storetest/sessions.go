@@ -30,16 +30,20 @@ var sessionCases = []testCase{
 	{name: "a user's sessions are the active, unexpired ones, latest first", run: testListUserSessions},
 	{name: "a link flow is created ready with its user and session; other states still start pending", run: testCreateLinkFlow},
 	{name: "a ready flow is started once, only while unexpired, and only then claimed", run: testStartFlow},
-	{name: "a link flow ends linked once, only for its provider and only while unexpired, and never issues a code", run: testCompleteLink},
-	{name: "a sign-in flow cannot end as a link", run: testCompleteLinkRefusesSignIns},
+	{name: "a link flow's callback issues a link code once, only for its provider and only while exchanging and unexpired, and keeps the sealed identity", run: testIssueLinkCode},
+	{name: "a sign-in flow cannot issue a link code", run: testIssueLinkCodeRefusesSignIns},
+	{name: "a link code is completed once, only with its client, verifier, user and session and only while unexpired; it hands back the sealed identity and clears it", run: testCompleteLink},
+	{name: "a sign-in code cannot complete a link", run: testCompleteLinkRefusesSignIns},
+	{name: "a link code is never redeemed as a sign-in code", run: testRedeemRefusesLinkCode},
 	{name: "a ready flow can fail, and then cannot start", run: testFailReadyFlow},
-	{name: "link flows are not sessions: not listed, revoked or in the revocation feed", run: testLinkFlowsAreNotSessions},
+	{name: "link flows are not sessions, not even holding a link code: not listed, revoked or in the revocation feed", run: testLinkFlowsAreNotSessions},
 	{name: "fifty concurrent rotations of one generation have exactly one winner", atomic: true, run: testConcurrentRotate},
 	{name: "twenty concurrent claims of one flow have exactly one winner", atomic: true, run: testConcurrentClaim},
 	{name: "twenty concurrent redemptions of one code have exactly one winner", atomic: true, run: testConcurrentRedeem},
 	{name: "a revoke racing rotations leaves the session revoked", atomic: true, run: testRevokeRacesRotate},
 	{name: "revoking a user's sessions while they rotate leaves them all revoked", atomic: true, run: testRevokeUserSessionsRacesRotate},
 	{name: "twenty concurrent starts of one flow have exactly one winner", atomic: true, run: testConcurrentStart},
+	{name: "twenty concurrent completions of one link code have exactly one winner, which alone gets the sealed identity", atomic: true, run: testConcurrentCompleteLink},
 }
 
 // newFlow stores a pending flow of provider google for client spa.

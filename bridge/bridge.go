@@ -42,6 +42,9 @@ type Client struct {
 	// ProviderTokens lets this (confidential) client fetch users'
 	// provider access tokens (ProviderToken).
 	ProviderTokens bool
+	// AccountManagement lets this client ask for the account scope, whose
+	// access tokens list, link and unlink their user's identities.
+	AccountManagement bool
 	// IDTokenAlg signs this client's ID tokens (its
 	// id_token_signed_response_alg: RS256, ES256, PS256 or EdDSA); empty
 	// means the keyring's default ID algorithm. The keyring must have it

@@ -23,8 +23,9 @@ import (
 )
 
 const (
-	publicURL   = "https://sb.example.com"
-	spaRedirect = "https://app.example.com/cb"
+	publicURL      = "https://sb.example.com"
+	spaRedirect    = "https://app.example.com/cb"
+	portalRedirect = "https://portal.example.com/cb"
 )
 
 // clock is a controllable time source.
@@ -193,6 +194,8 @@ type env struct {
 	issuer *tokens.Issuer
 	sealer *tokens.Sealer
 	logs   *logBuffer
+	// opts are the bridge's options, for reconfigure.
+	opts bridge.Options
 }
 
 func newEnv(t testing.TB) *env {
@@ -255,24 +258,48 @@ func newEnvConfig(t testing.TB, cfg envConfig) *env {
 	if cfg.wrap != nil {
 		bst = cfg.wrap(st)
 	}
-	b, err := bridge.New(bridge.Options{
+	opts := bridge.Options{
 		PublicURL: publicURL, Store: bst, Issuer: iss, Sealer: sealer, Providers: provs, LinkByEmail: cfg.linkByEmail, ClaimRules: cfg.rules,
 		Clients: []bridge.Client{
 			{ID: "spa", Name: "The SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://app.example.com"},
-				Audience: []string{"https://api.example.com"}, AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+				Audience: []string{"https://api.example.com"}, AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour,
+				AccountManagement: true},
+			// Another application that manages accounts, limited to the
+			// providers fake and other.
+			{ID: "portal", Name: "The Portal", RedirectURIs: []string{portalRedirect}, Providers: []string{"fake", "other"},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, AccountManagement: true},
 			{ID: "backend", Name: "Backend", Secret: "s3cret", RedirectURIs: []string{"https://backend.example.com/cb"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, ProviderTokens: true},
 			// A confidential client that may not fetch provider tokens.
 			{ID: "reports", Name: "Reports", Secret: "r3ports", RedirectURIs: []string{"https://reports.example.com/cb"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+			// A backend that may fetch provider tokens of fake only.
+			{ID: "narrow", Name: "Narrow", Secret: "n4rrow", RedirectURIs: []string{"https://narrow.example.com/cb"}, Providers: []string{"fake"},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, ProviderTokens: true},
 		},
 		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	b, err := bridge.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{b: b, prov: fakes[provs[0].Name()], provs: fakes, clock: ck, store: st, issuer: iss, sealer: sealer, logs: logs}
+	return &env{b: b, prov: fakes[provs[0].Name()], provs: fakes, clock: ck, store: st, issuer: iss, sealer: sealer, logs: logs, opts: opts}
+}
+
+// reconfigure returns e with a new bridge on the same store, keys, clock
+// and providers, its options changed by edit: an operator who changed the
+// configuration and restarted.
+func (e *env) reconfigure(t testing.TB, edit func(*bridge.Options)) *env {
+	t.Helper()
+	next := *e
+	edit(&next.opts)
+	b, err := bridge.New(next.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.b = b
+	return &next
 }
 
 // pkce returns a verifier and its S256 challenge.

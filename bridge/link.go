@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -10,27 +11,35 @@ import (
 	"strings"
 	"time"
 
+	"github.com/socialbridge/socialbridge/claims"
 	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/store"
 )
 
 // Account linking. A signed-in user links another provider's identity in
-// three steps, each bound to the one before:
+// four steps, each bound to the one before:
 //
-//  1. BeginLink: the application, holding the user's access token, asks
-//     for a link to provider; a link flow is recorded (state ready) for
-//     the user and session the token names, and a one-time start URL is
-//     returned.
+//  1. BeginLink: the application, holding the user's access token (with
+//     the account scope, from a recent sign-in), asks for a link to
+//     provider with a PKCE challenge of its own; a link flow is recorded
+//     (state ready) for the user and session the token names, and a
+//     one-time start URL is returned.
 //  2. StartLink: the browser opens the start URL; the flow moves to
 //     pending (once: a second use fails), the browser gets the flow's
 //     binding cookie and goes to the provider, as in a sign-in.
-//  3. FinishLogin on the provider's callback sees a link flow: the
-//     identity is attached to the user (ClaimIdentity with the user's id),
-//     unless it belongs to someone else, and the browser returns to the
-//     application with linked=<provider>, or an error.
+//  3. FinishLogin on the provider's callback sees a link flow: it verifies
+//     the identity, keeps it sealed in the flow and sends the browser back
+//     to the application with a one-time link_code; nothing is linked yet.
+//  4. CompleteLink: the application that started the link redeems the
+//     link code with its PKCE verifier and the same session's access
+//     token; only then is the identity attached to the user, unless it
+//     belongs to someone else.
 //
-// The start URL carries no token; it is single use, short-lived (the flow
-// TTL) and only the browser that opens it first can finish the link.
+// Step 4 is what makes a start URL useless to anyone but the application
+// that asked for it: handed to another person, it would have them prove
+// their provider account, and the link code would come back to an
+// application that has no verifier for it, in a browser without the
+// requesting user's session.
 
 // LinkRequest is a signed-in user's request to link a provider.
 type LinkRequest struct {
@@ -42,6 +51,9 @@ type LinkRequest struct {
 	RedirectURI string
 	// State is the application's, returned with the result.
 	State string
+	// CodeChallenge is the application's S256 PKCE challenge; CompleteLink
+	// needs its verifier.
+	CodeChallenge string
 }
 
 // Link error codes, in the redirect back to the application or in the
@@ -56,7 +68,22 @@ const (
 	ErrCodeLastIdentity = "last_identity"
 	// ErrCodeNotLinked: the user has no identity of that provider.
 	ErrCodeNotLinked = "not_linked"
+	// ErrCodeInsufficientScope (RFC 6750 §3.1): the access token lacks
+	// the account scope.
+	ErrCodeInsufficientScope = "insufficient_scope"
+	// ErrCodeInsufficientAuth (RFC 9470): the sign-in behind the access
+	// token is older than AccountChangeMaxAge; sign in again.
+	ErrCodeInsufficientAuth = "insufficient_user_authentication"
 )
+
+// ScopeAccount is the scope that lets an access token manage its user's
+// linked identities. Only clients with AccountManagement may ask for it.
+const ScopeAccount = "account"
+
+// AccountChangeMaxAge is how recent the sign-in behind an access token
+// must be to link or unlink an identity: a token that leaked from an API
+// or a log soon stops being able to change how the account signs in.
+const AccountChangeMaxAge = 10 * time.Minute
 
 // AccountSession is the signed-in user an access token speaks for, with
 // its session checked active.
@@ -64,13 +91,20 @@ type AccountSession struct {
 	UserID    string
 	SessionID string
 	Client    *Client
+	// AuthTime is when the user last authenticated (the token's
+	// auth_time).
+	AuthTime time.Time
 }
 
-// Account checks an access token and that its session is still active.
+// Account checks an access token for the account endpoints: valid, with
+// the account scope, its session still active and its user enabled.
 func (b *Bridge) Account(ctx context.Context, accessToken string) (*AccountSession, error) {
 	at, err := b.o.Issuer.ParseAccess(accessToken)
 	if err != nil {
 		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the access token is invalid or expired"}
+	}
+	if !hasScope(at.Scope, ScopeAccount) {
+		return nil, &OAuthError{Code: ErrCodeInsufficientScope, Description: "managing linked accounts needs an access token with the account scope"}
 	}
 	sess, err := b.o.Store.GetSession(ctx, at.SessionID)
 	now := b.o.Now()
@@ -81,8 +115,8 @@ func (b *Bridge) Account(ctx context.Context, accessToken string) (*AccountSessi
 		return nil, fmt.Errorf("account: %w", err)
 	}
 	c, ok := b.clients[at.ClientID]
-	if !ok {
-		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the client of this access token is no longer registered"}
+	if !ok || !c.AccountManagement {
+		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the client of this access token may not manage accounts"}
 	}
 	u, err := b.o.Store.GetUser(ctx, at.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
@@ -91,7 +125,17 @@ func (b *Bridge) Account(ctx context.Context, accessToken string) (*AccountSessi
 	if err != nil {
 		return nil, fmt.Errorf("account: %w", err)
 	}
-	return &AccountSession{UserID: at.Subject, SessionID: at.SessionID, Client: c}, nil
+	return &AccountSession{UserID: at.Subject, SessionID: at.SessionID, Client: c, AuthTime: at.AuthTime}, nil
+}
+
+// recent refuses an account change behind an old sign-in.
+func (b *Bridge) recent(acct *AccountSession) error {
+	if acct.AuthTime.IsZero() || b.o.Now().Sub(acct.AuthTime) > AccountChangeMaxAge {
+		return &OAuthError{Code: ErrCodeInsufficientAuth, Description: fmt.Sprintf(
+			"changing linked accounts needs a sign-in from the last %d minutes: sign in again (max_age=%d)",
+			int(AccountChangeMaxAge/time.Minute), int(AccountChangeMaxAge/time.Second))}
+	}
+	return nil
 }
 
 // activeSessionOf reports whether sess is an active, unexpired session of
@@ -113,12 +157,17 @@ func (b *Bridge) BeginLink(ctx context.Context, req LinkRequest) (*LinkStart, er
 	if err != nil {
 		return nil, err
 	}
+	if err := b.recent(acct); err != nil {
+		return nil, err
+	}
 	c := acct.Client
 	switch {
 	case !slices.Contains(c.RedirectURIs, req.RedirectURI):
 		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: "redirect_uri is not registered for the client of this access token"}
 	case len(req.State) > maxStateLen:
 		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: fmt.Sprintf("state is longer than %d characters", maxStateLen)}
+	case !validChallenge(req.CodeChallenge):
+		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: "code_challenge is required: the base64url SHA-256 of a verifier the application keeps to complete the link (PKCE S256)"}
 	case req.Provider == "":
 		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: "provider is required"}
 	case !slices.Contains(b.clientProviders(c), req.Provider):
@@ -136,7 +185,7 @@ func (b *Bridge) BeginLink(ctx context.Context, req LinkRequest) (*LinkStart, er
 	if err := b.o.Store.CreateFlow(ctx, &store.Session{
 		ID: flowID, State: store.StateReady, ExpiresAt: now.Add(b.o.FlowTTL), CreatedAt: now,
 		ClientID: c.ID, RedirectURI: req.RedirectURI, ClientState: req.State, Provider: req.Provider,
-		LinkUserID: acct.UserID, LinkSessionID: acct.SessionID,
+		CodeChallenge: req.CodeChallenge, LinkUserID: acct.UserID, LinkSessionID: acct.SessionID,
 	}); err != nil {
 		return nil, fmt.Errorf("begin link: %w", err)
 	}
@@ -183,11 +232,35 @@ func (b *Bridge) StartLink(ctx context.Context, ticket string) (*Login, error) {
 	return &Login{ProviderURL: u, FlowID: flowID}, nil
 }
 
-// finishLink attaches the identity the provider vouched for to the user
-// of a claimed link flow (step 3) and returns the application redirect.
-// Linking an identity that belongs to another user changes nothing.
+// linkedIdentity is the verified identity a link flow keeps sealed
+// between the provider's callback and the application's completion.
+type linkedIdentity struct {
+	Provider string            `json:"provider"`
+	Subject  string            `json:"subject"`
+	Profile  claims.Profile    `json:"profile"`
+	Tokens   sealedTokenFields `json:"tokens"`
+}
+
+// sealedTokenFields are the provider's tokens, in the clear inside the
+// sealed link payload.
+type sealedTokenFields struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	IDToken      string    `json:"id_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	Scopes       []string  `json:"scopes,omitempty"`
+}
+
+// finishLink ends the provider part of a claimed link flow (step 3): the
+// identity the provider vouched for is sealed into the flow with a
+// one-time link code for the application. Nothing is linked yet; an
+// identity that is already another user's, or a second identity of the
+// provider, is refused now so that the person learns it at once (and
+// checked again at completion).
 func (b *Bridge) finishLink(ctx context.Context, flow *store.Session, provider string, ident *providers.Identity) (string, error) {
 	now := b.o.Now()
+	// The session that asked for the link must still be there, and its
+	// user enabled: otherwise nothing is kept (completion would refuse).
 	sess, err := b.o.Store.GetSession(ctx, flow.LinkSessionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && !activeSessionOf(sess, flow.LinkUserID, now)):
@@ -195,53 +268,162 @@ func (b *Bridge) finishLink(ctx context.Context, flow *store.Session, provider s
 	case err != nil:
 		return b.failClaimed(ctx, flow, provider, fmt.Errorf("read linking session: %w", err))
 	}
-	user, err := b.o.Store.GetUser(ctx, flow.LinkUserID)
-	if err != nil {
+	switch user, err := b.o.Store.GetUser(ctx, flow.LinkUserID); {
+	case err != nil:
 		return b.failClaimed(ctx, flow, provider, fmt.Errorf("read user: %w", err))
-	}
-	if user.Disabled {
+	case user.Disabled:
 		return b.failLogin(ctx, flow.ID, provider, ErrCodeAccessDenied, "this account is disabled")
 	}
-	// Checked again: another link of this provider may have finished
-	// since BeginLink checked.
-	idents, err := b.o.Store.ListUserIdentities(ctx, flow.LinkUserID)
-	if err != nil {
-		return b.failClaimed(ctx, flow, provider, fmt.Errorf("list identities: %w", err))
-	}
-	if slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == provider && i.Key != ident.Key() }) {
-		return b.failLogin(ctx, flow.ID, provider, ErrCodeAlreadyLinked,
-			fmt.Sprintf("this account already has a %s identity; unlink it first", b.ProviderLabel(provider)))
-	}
-	owner, _, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, flow.LinkUserID, now)
-	if err != nil {
-		return b.failClaimed(ctx, flow, provider, fmt.Errorf("claim identity: %w", err))
-	}
-	if owner != flow.LinkUserID {
-		b.o.Logger.InfoContext(ctx, "link refused: identity belongs to another user", "flow", flow.ID, "user_id", flow.LinkUserID,
-			"provider", provider)
-		return b.failLogin(ctx, flow.ID, provider, ErrCodeIdentityInUse,
-			fmt.Sprintf("this %s account is already linked to another user; sign in with it and unlink it there first", b.ProviderLabel(provider)))
-	}
-	link, err := b.sealLink(flow.LinkUserID, ident, now)
-	if err != nil {
+	if refusal, err := b.linkRefusal(ctx, flow.LinkUserID, ident); err != nil {
 		return b.failClaimed(ctx, flow, provider, err)
+	} else if refusal != nil {
+		return b.failLogin(ctx, flow.ID, provider, refusal.Code, refusal.Description)
 	}
-	// Linking keeps the user's profile: it is the one they signed in
-	// with; the next sign-in through the new provider refreshes it.
-	if _, err := b.o.Store.UpsertLogin(ctx, flow.LinkUserID, store.Login{
-		IdentityKey: ident.Key(), Provider: ident.Provider, Link: link, Profile: user.Profile, Now: now,
-	}); err != nil {
-		return b.failClaimed(ctx, flow, provider, fmt.Errorf("write link: %w", err))
+	payload, err := json.Marshal(linkedIdentity{
+		Provider: ident.Provider, Subject: ident.Subject, Profile: ident.Profile,
+		Tokens: sealedTokenFields{
+			AccessToken: ident.Tokens.AccessToken, RefreshToken: ident.Tokens.RefreshToken, IDToken: ident.Tokens.IDToken,
+			Expiry: ident.Tokens.Expiry, Scopes: ident.Tokens.Scopes,
+		},
+	})
+	if err != nil {
+		return b.failClaimed(ctx, flow, provider, fmt.Errorf("encode link: %w", err))
 	}
-	done, err := b.o.Store.CompleteLink(ctx, flow.ID, provider, now)
+	sealed, err := b.o.Sealer.Seal(payload, linkContext(flow.ID))
+	if err != nil {
+		return b.failClaimed(ctx, flow, provider, fmt.Errorf("seal link: %w", err))
+	}
+	code := flow.ID + "." + randomToken(32)
+	done, err := b.o.Store.IssueLinkCode(ctx, flow.ID, provider, now, store.LinkCodeIssue{
+		CodeHash: hashSecret(code), CodeExpiresAt: now.Add(b.o.CodeTTL), Sealed: sealed,
+	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return "", b.explainFlow(ctx, flow.ID, provider, err)
 	case err != nil:
-		return b.failClaimed(ctx, flow, provider, fmt.Errorf("complete link: %w", err))
+		return b.failClaimed(ctx, flow, provider, fmt.Errorf("issue link code: %w", err))
 	}
-	b.o.Logger.InfoContext(ctx, "identity linked", "flow", flow.ID, "user_id", flow.LinkUserID, "provider", provider, "client_id", done.ClientID)
-	return b.clientRedirect(done, url.Values{"linked": {provider}}), nil
+	b.o.Logger.InfoContext(ctx, "link verified at the provider", "flow", flow.ID, "user_id", flow.LinkUserID, "provider", provider)
+	return b.clientRedirect(done, url.Values{"link_code": {code}}), nil
+}
+
+// linkContext binds a sealed link payload to its flow.
+func linkContext(flowID string) string { return "link:" + flowID }
+
+// linkRefusal says why ident cannot be linked to user, or nil: it belongs
+// to another user, or the user has another identity of its provider.
+func (b *Bridge) linkRefusal(ctx context.Context, userID string, ident *providers.Identity) (*OAuthError, error) {
+	owner, err := b.o.Store.GetIdentity(ctx, ident.Key())
+	switch {
+	case err == nil && owner.UserID != userID:
+		return &OAuthError{Code: ErrCodeIdentityInUse, Description: fmt.Sprintf(
+			"this %s account is already linked to another user; sign in with it and unlink it there first", b.ProviderLabel(ident.Provider))}, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	idents, err := b.o.Store.ListUserIdentities(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list identities: %w", err)
+	}
+	if slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == ident.Provider && i.Key != ident.Key() }) {
+		return &OAuthError{Code: ErrCodeAlreadyLinked, Description: fmt.Sprintf(
+			"this account already has a %s identity; unlink it first", b.ProviderLabel(ident.Provider))}, nil
+	}
+	return nil, nil
+}
+
+// CompleteLinkRequest is the application's completion of a link (step 4).
+type CompleteLinkRequest struct {
+	// AccessToken is the access token of the session that began the link.
+	AccessToken string
+	// LinkCode is what the browser brought back; CodeVerifier the PKCE
+	// verifier of BeginLink's challenge.
+	LinkCode     string
+	CodeVerifier string
+}
+
+// CompleteLink redeems a link code and attaches the identity it carries
+// to the user (step 4). Linking an identity that belongs to another user
+// changes nothing.
+func (b *Bridge) CompleteLink(ctx context.Context, req CompleteLinkRequest) (*LinkedIdentity, error) {
+	acct, err := b.Account(ctx, req.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.recent(acct); err != nil {
+		return nil, err
+	}
+	flowID, _, ok := strings.Cut(req.LinkCode, ".")
+	bad := &OAuthError{Code: ErrCodeInvalidGrant, Description: "the link code is invalid, expired, already used, or was issued to another session or verifier"}
+	if !ok || len(flowID) != 22 || !validVerifier(req.CodeVerifier) {
+		return nil, bad
+	}
+	now := b.o.Now()
+	flow, err := b.o.Store.CompleteLink(ctx, flowID, store.LinkRedemption{
+		CodeHash: hashSecret(req.LinkCode), ClientID: acct.Client.ID, CodeChallenge: s256(req.CodeVerifier),
+		UserID: acct.UserID, SessionID: acct.SessionID, Now: now,
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, bad
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete link: %w", err)
+	}
+	payload, err := b.o.Sealer.Open(flow.LinkSealed, linkContext(flow.ID))
+	if err != nil {
+		return nil, fmt.Errorf("complete link: open the verified identity: %w", err)
+	}
+	var li linkedIdentity
+	if err := json.Unmarshal(payload, &li); err != nil {
+		return nil, fmt.Errorf("complete link: decode the verified identity: %w", err)
+	}
+	ident := &providers.Identity{Provider: li.Provider, Subject: li.Subject, Profile: li.Profile, Tokens: providers.Tokens{
+		AccessToken: li.Tokens.AccessToken, RefreshToken: li.Tokens.RefreshToken, IDToken: li.Tokens.IDToken,
+		Expiry: li.Tokens.Expiry, Scopes: li.Tokens.Scopes,
+	}}
+	if refusal, err := b.linkRefusal(ctx, acct.UserID, ident); err != nil {
+		return nil, fmt.Errorf("complete link: %w", err)
+	} else if refusal != nil {
+		return nil, refusal
+	}
+	owner, _, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, acct.UserID, now)
+	if err != nil {
+		return nil, fmt.Errorf("complete link: claim identity: %w", err)
+	}
+	if owner != acct.UserID {
+		b.o.Logger.InfoContext(ctx, "link refused: identity belongs to another user", "flow", flow.ID, "user_id", acct.UserID, "provider", ident.Provider)
+		return nil, &OAuthError{Code: ErrCodeIdentityInUse, Description: fmt.Sprintf(
+			"this %s account is already linked to another user; sign in with it and unlink it there first", b.ProviderLabel(ident.Provider))}
+	}
+	user, err := b.o.Store.GetUser(ctx, acct.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("complete link: read user: %w", err)
+	}
+	link, err := b.sealLink(acct.UserID, ident, now)
+	if err != nil {
+		return nil, fmt.Errorf("complete link: %w", err)
+	}
+	// Linking keeps the user's profile: it is the one they signed in
+	// with; the next sign-in through the new provider refreshes it.
+	if _, err := b.o.Store.UpsertLogin(ctx, acct.UserID, store.Login{
+		IdentityKey: ident.Key(), Provider: ident.Provider, Link: link, Profile: user.Profile, Now: now,
+	}); err != nil {
+		return nil, fmt.Errorf("complete link: write link: %w", err)
+	}
+	b.audit(ctx, store.AuditEvent{Type: "identity_linked", UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,
+		Detail: map[string]string{"provider": ident.Provider}})
+	b.o.Logger.InfoContext(ctx, "identity linked", "flow", flow.ID, "user_id", acct.UserID, "provider", ident.Provider, "client_id", acct.Client.ID)
+	return &LinkedIdentity{Provider: ident.Provider, Label: b.ProviderLabel(ident.Provider), Email: ident.Profile.Email,
+		Name: ident.Profile.Name, LinkedAt: now}, nil
+}
+
+// audit appends an audit event; a failure is logged, not returned: the
+// action it records has happened.
+func (b *Bridge) audit(ctx context.Context, e store.AuditEvent) {
+	e.ID, e.At = randomToken(16), b.o.Now()
+	if err := b.o.Store.AppendAudit(ctx, e); err != nil {
+		b.o.Logger.ErrorContext(ctx, "audit event not stored", "type", e.Type, "user_id", e.UserID, "err", err)
+	}
 }
 
 // LinkedIdentity is one identity of a user, as the account endpoints show
@@ -279,11 +461,16 @@ func (b *Bridge) Identities(ctx context.Context, accessToken string) ([]LinkedId
 	return out, nil
 }
 
-// Unlink removes the signed-in user's identity of provider. The last
-// identity cannot be removed.
+// Unlink removes the signed-in user's identity of provider, and ends the
+// user's other sessions that signed in with that provider (someone who
+// had that account may still be signed in). The last identity cannot be
+// removed.
 func (b *Bridge) Unlink(ctx context.Context, accessToken, provider string) error {
 	acct, err := b.Account(ctx, accessToken)
 	if err != nil {
+		return err
+	}
+	if err := b.recent(acct); err != nil {
 		return err
 	}
 	idents, err := b.o.Store.ListUserIdentities(ctx, acct.UserID)
@@ -294,7 +481,8 @@ func (b *Bridge) Unlink(ctx context.Context, accessToken, provider string) error
 	if i < 0 {
 		return &OAuthError{Code: ErrCodeNotLinked, Description: fmt.Sprintf("this account has no %s identity", b.ProviderLabel(provider))}
 	}
-	err = b.o.Store.UnlinkIdentity(ctx, acct.UserID, idents[i].Key, b.o.Now())
+	now := b.o.Now()
+	err = b.o.Store.UnlinkIdentity(ctx, acct.UserID, idents[i].Key, now)
 	switch {
 	case errors.Is(err, store.ErrLastIdentity):
 		return &OAuthError{Code: ErrCodeLastIdentity, Description: "this is the account's only way to sign in; link another provider before removing it"}
@@ -303,6 +491,26 @@ func (b *Bridge) Unlink(ctx context.Context, accessToken, provider string) error
 	case err != nil:
 		return fmt.Errorf("unlink: %w", err)
 	}
-	b.o.Logger.InfoContext(ctx, "identity unlinked", "user_id", acct.UserID, "provider", provider, "session", acct.SessionID)
+	revoked := 0
+	sessions, err := b.o.Store.ListUserSessions(ctx, acct.UserID, now)
+	if err != nil {
+		return fmt.Errorf("unlink: list sessions: %w", err)
+	}
+	for _, sess := range sessions {
+		if sess.Provider != provider || sess.ID == acct.SessionID {
+			continue
+		}
+		ok, err := b.o.Store.Revoke(ctx, sess.ID, "identity_unlinked", now)
+		if err != nil {
+			return fmt.Errorf("unlink: revoke session: %w", err)
+		}
+		if ok {
+			revoked++
+		}
+	}
+	b.audit(ctx, store.AuditEvent{Type: "identity_unlinked", UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,
+		Detail: map[string]string{"provider": provider, "sessions_revoked": fmt.Sprint(revoked)}})
+	b.o.Logger.InfoContext(ctx, "identity unlinked", "user_id", acct.UserID, "provider", provider, "session", acct.SessionID,
+		"sessions_revoked", revoked)
 	return nil
 }

@@ -1,6 +1,9 @@
 package bridge_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,6 +19,13 @@ import (
 	"github.com/socialbridge/socialbridge/store"
 )
 
+// accountScope is the scope of a sign-in whose access token manages its
+// user's linked identities.
+const accountScope = "openid email profile " + bridge.ScopeAccount
+
+// clientRedirect is the redirect URI of each public test client.
+var clientRedirect = map[string]string{"spa": spaRedirect, "portal": portalRedirect}
+
 // linkEnv is an env with the fake providers named (at least one), and
 // linkByEmail trusted for automatic linking.
 func linkEnv(t testing.TB, names []string, linkByEmail ...string) *env {
@@ -27,15 +37,16 @@ func linkEnv(t testing.TB, names []string, linkByEmail ...string) *env {
 	return newEnvConfig(t, envConfig{providers: provs, linkByEmail: linkByEmail})
 }
 
-// beginAt starts a sign-in of the SPA through provider; the person at the
-// provider approves as its identity changed by as (nil: unchanged).
-func (e *env) beginAt(t testing.TB, provider, challenge string, as func(*providers.Identity)) started {
+// beginAs starts a sign-in of a public client through provider, asking
+// for scope; the person at the provider approves as its identity changed
+// by as (nil: unchanged).
+func (e *env) beginAs(t testing.TB, client, provider, scope, challenge string, as func(*providers.Identity)) started {
 	t.Helper()
 	req := authorizeRequest(challenge)
-	req.Provider = provider
+	req.ClientID, req.RedirectURI, req.Provider, req.Scope = client, clientRedirect[client], provider, scope
 	login, err := e.b.BeginLogin(bg, req)
 	if err != nil {
-		t.Fatalf("BeginLogin(%s): %v", provider, err)
+		t.Fatalf("BeginLogin(%s at %s): %v", provider, client, err)
 	}
 	u, _ := url.Parse(login.ProviderURL)
 	state := u.Query().Get("state")
@@ -47,6 +58,13 @@ func (e *env) beginAt(t testing.TB, provider, challenge string, as func(*provide
 		code = p.approveAs(state, as)
 	}
 	return started{flowID: login.FlowID, state: state, code: code}
+}
+
+// beginAt starts a sign-in of the SPA with the account scope through
+// provider (see beginAs).
+func (e *env) beginAt(t testing.TB, provider, challenge string, as func(*providers.Identity)) started {
+	t.Helper()
+	return e.beginAs(t, "spa", provider, accountScope, challenge, as)
 }
 
 // callback is provider's callback of s in the browser that started it; it
@@ -64,17 +82,18 @@ func (e *env) callback(t testing.TB, provider string, s started) *url.URL {
 	return u
 }
 
-// signInAt signs in through provider as its identity changed by as (nil:
-// unchanged) and returns the tokens and the user id.
-func (e *env) signInAt(t testing.TB, provider string, as func(*providers.Identity)) (*bridge.TokenSet, string) {
+// signInAs signs in at a public client through provider, asking for
+// scope, as its identity changed by as (nil: unchanged), and returns the
+// tokens and the user id.
+func (e *env) signInAs(t testing.TB, client, provider, scope string, as func(*providers.Identity)) (*bridge.TokenSet, string) {
 	t.Helper()
 	verifier, challenge := pkce()
-	u := e.callback(t, provider, e.beginAt(t, provider, challenge, as))
+	u := e.callback(t, provider, e.beginAs(t, client, provider, scope, challenge, as))
 	if u.Query().Get("code") == "" {
-		t.Fatalf("sign-in with %s ended without a code: %s", provider, u)
+		t.Fatalf("sign-in with %s at %s ended without a code: %s", provider, client, u)
 	}
 	ts, err := e.b.ExchangeCode(bg, bridge.CodeGrant{
-		Client: bridge.ClientCredentials{ID: "spa"}, Code: u.Query().Get("code"), RedirectURI: spaRedirect, CodeVerifier: verifier,
+		Client: bridge.ClientCredentials{ID: client}, Code: u.Query().Get("code"), RedirectURI: clientRedirect[client], CodeVerifier: verifier,
 	})
 	if err != nil {
 		t.Fatalf("ExchangeCode: %v", err)
@@ -86,23 +105,40 @@ func (e *env) signInAt(t testing.TB, provider string, as func(*providers.Identit
 	return ts, at.Subject
 }
 
+// signInAt signs in at the SPA with the account scope (see signInAs).
+func (e *env) signInAt(t testing.TB, provider string, as func(*providers.Identity)) (*bridge.TokenSet, string) {
+	t.Helper()
+	return e.signInAs(t, "spa", provider, accountScope, as)
+}
+
+// s256 is the PKCE S256 challenge of verifier.
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 // subject returns an identity edit that sets the subject.
 func subject(sub string) func(*providers.Identity) {
 	return func(id *providers.Identity) { id.Subject = sub }
 }
 
-// linkStart is a link flow that reached the provider.
-type linkStart struct {
+// linkFlow is a link that reached the provider (steps 1 and 2) and that
+// the person approved there; verifier is the application's PKCE verifier.
+type linkFlow struct {
 	started
 	providerURL string
+	verifier    string
 }
 
-// startLink asks for a link of provider with access, opens the start
-// ticket and has the person approve at the provider as its identity
-// changed by as (nil: unchanged).
-func (e *env) startLink(t testing.TB, access, provider string, as func(*providers.Identity)) linkStart {
+// startLink asks for a link of provider with access at the SPA (state
+// link-state), opens the start ticket and has the person approve at the
+// provider as its identity changed by as (nil: unchanged).
+func (e *env) startLink(t testing.TB, access, provider string, as func(*providers.Identity)) linkFlow {
 	t.Helper()
-	start, err := e.b.BeginLink(bg, bridge.LinkRequest{AccessToken: access, Provider: provider, RedirectURI: spaRedirect, State: "link-state"})
+	verifier, challenge := pkce()
+	start, err := e.b.BeginLink(bg, bridge.LinkRequest{
+		AccessToken: access, Provider: provider, RedirectURI: spaRedirect, State: "link-state", CodeChallenge: challenge,
+	})
 	if err != nil {
 		t.Fatalf("BeginLink(%s): %v", provider, err)
 	}
@@ -122,7 +158,36 @@ func (e *env) startLink(t testing.TB, access, provider string, as func(*provider
 	} else {
 		code = p.approveAs(state, as)
 	}
-	return linkStart{started: started{flowID: login.FlowID, state: state, code: code}, providerURL: login.ProviderURL}
+	return linkFlow{started: started{flowID: login.FlowID, state: state, code: code}, providerURL: login.ProviderURL, verifier: verifier}
+}
+
+// linkCode runs the provider's callback of lf (step 3) and returns the
+// link code it sends the application.
+func (e *env) linkCode(t testing.TB, provider string, lf linkFlow) string {
+	t.Helper()
+	u := e.callback(t, provider, lf.started)
+	if errc := redirectError(t, u); errc != "" || u.Query().Get("link_code") == "" {
+		t.Fatalf("the link callback sent the application %s, want a link code", u)
+	}
+	return u.Query().Get("link_code")
+}
+
+// completeLink is step 4.
+func (e *env) completeLink(access, code, verifier string) (*bridge.LinkedIdentity, error) {
+	return e.b.CompleteLink(bg, bridge.CompleteLinkRequest{AccessToken: access, LinkCode: code, CodeVerifier: verifier})
+}
+
+// link links provider to the session of access in four steps, the
+// person approving at the provider as its identity changed by as (nil:
+// unchanged).
+func (e *env) link(t testing.TB, access, provider string, as func(*providers.Identity)) *bridge.LinkedIdentity {
+	t.Helper()
+	lf := e.startLink(t, access, provider, as)
+	li, err := e.completeLink(access, e.linkCode(t, provider, lf), lf.verifier)
+	if err != nil {
+		t.Fatalf("CompleteLink(%s): %v", provider, err)
+	}
+	return li
 }
 
 // identityKeys returns the keys of the user's identity records.
@@ -150,6 +215,33 @@ func (e *env) user(t testing.TB, id string) *store.User {
 	return u
 }
 
+// sessionOf returns the session id of an access token.
+func (e *env) sessionOf(t testing.TB, access string) string {
+	t.Helper()
+	at, err := e.issuer.ParseAccess(access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at.SessionID
+}
+
+// auditEvents returns the user's audit events of type typ, oldest first.
+func (e *env) auditEvents(t testing.TB, userID, typ string) []store.AuditEvent {
+	t.Helper()
+	all, err := e.store.ListAudit(bg, store.AuditQuery{UserID: userID, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.AuditEvent
+	for _, ev := range all {
+		if ev.Type == typ {
+			out = append(out, ev)
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
 // providerNames returns the keys of a user's provider links, sorted.
 func providerNames(u *store.User) []string {
 	var names []string
@@ -171,6 +263,9 @@ func redirectError(t testing.TB, u *url.URL) string {
 	if q.Get("iss") != publicURL {
 		t.Errorf("redirect iss = %q, want %q", q.Get("iss"), publicURL)
 	}
+	if q.Get("state") != "link-state" {
+		t.Errorf("redirect state = %q, want the link's", q.Get("state"))
+	}
 	return q.Get("error")
 }
 
@@ -185,13 +280,15 @@ func TestLinkingAddsTheIdentityToTheSignedInUser(t *testing.T) {
 	})
 	before := e.user(t, userID)
 
-	ls := e.startLink(t, ts.AccessToken, "other", nil)
-	pu, _ := url.Parse(ls.providerURL)
+	// Steps 1 and 2: the application asks, the browser goes to the
+	// provider.
+	lf := e.startLink(t, ts.AccessToken, "other", nil)
+	pu, _ := url.Parse(lf.providerURL)
 	if pu.Host != "idp.example.com" {
-		t.Errorf("StartLink went to %s, want the provider", ls.providerURL)
+		t.Errorf("StartLink went to %s, want the provider", lf.providerURL)
 	}
 	other.mu.Lock()
-	asked := other.asked[ls.state]
+	asked := other.asked[lf.state]
 	other.mu.Unlock()
 	if !slices.Contains(asked.Prompt, "select_account") {
 		t.Errorf("the provider was asked with prompt %v, want select_account", asked.Prompt)
@@ -203,16 +300,41 @@ func TestLinkingAddsTheIdentityToTheSignedInUser(t *testing.T) {
 		t.Errorf("the provider of the sign-in was asked %d times, want 1 (the link goes to other only)", n)
 	}
 
-	u := e.callback(t, "other", ls.started)
+	// Step 3: the provider's callback links nothing; it sends the
+	// application a link code.
+	u := e.callback(t, "other", lf.started)
 	if errc := redirectError(t, u); errc != "" {
 		t.Fatalf("link redirect has error %q: %s", errc, u)
 	}
 	q := u.Query()
-	if q.Get("linked") != "other" || q.Get("state") != "link-state" || q.Has("code") {
-		t.Errorf("link redirect query = %v, want linked=other and state=link-state, no code", q)
+	code := q.Get("link_code")
+	if code == "" || q.Has("code") || q.Has("linked") {
+		t.Fatalf("link redirect query = %v, want a link_code and no sign-in code", q)
 	}
-	if flow, err := e.store.GetSession(bg, ls.flowID); err != nil || flow.State != store.StateLinked {
-		t.Errorf("link flow = %+v, %v; want state linked", flow, err)
+	flow, err := e.store.GetSession(bg, lf.flowID)
+	if err != nil || flow.State != store.StateCode || flow.LinkSealed == "" || strings.Contains(flow.LinkSealed, "provider-access-secret") {
+		t.Fatalf("link flow after the callback = %+v, %v; want state code holding the sealed identity", flow, err)
+	}
+	if _, err := e.store.GetIdentity(bg, "other|other-alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetIdentity(other) after the callback: err = %v, want not found: the callback links nothing", err)
+	}
+	if ids, err := e.b.Identities(bg, ts.AccessToken); err != nil || len(ids) != 1 {
+		t.Errorf("Identities() after the callback = %+v, %v; want fake only", ids, err)
+	}
+
+	// Step 4: the application completes the link.
+	e.clock.Add(time.Second)
+	li, err := e.completeLink(ts.AccessToken, code, lf.verifier)
+	if err != nil {
+		t.Fatalf("CompleteLink: %v", err)
+	}
+	want := bridge.LinkedIdentity{Provider: "other", Label: "Other", Email: "alice@other.example", Name: "Alice at Other", LinkedAt: e.clock.Now()}
+	if !li.LinkedAt.Equal(want.LinkedAt) || li.Provider != want.Provider || li.Label != want.Label || li.Email != want.Email || li.Name != want.Name {
+		t.Errorf("CompleteLink() = %+v, want %+v", li, want)
+	}
+	flow, err = e.store.GetSession(bg, lf.flowID)
+	if err != nil || flow.State != store.StateLinked || flow.LinkSealed != "" {
+		t.Errorf("link flow after completion = state %q, sealed identity kept: %v (%v); want linked, nothing kept", flow.State, flow.LinkSealed != "", err)
 	}
 
 	ids, err := e.b.Identities(bg, ts.AccessToken)
@@ -236,6 +358,18 @@ func TestLinkingAddsTheIdentityToTheSignedInUser(t *testing.T) {
 		t.Errorf("the user's other link = %+v, want subject other-alice with sealed tokens", l)
 	}
 
+	events := e.auditEvents(t, userID, "identity_linked")
+	if len(events) != 1 {
+		t.Fatalf("identity_linked audit events = %+v, want one", events)
+	}
+	if ev := events[0]; ev.SessionID != e.sessionOf(t, ts.AccessToken) || ev.ClientID != "spa" || ev.Detail["provider"] != "other" || !ev.At.Equal(e.clock.Now()) {
+		t.Errorf("identity_linked event = %+v, want the session, the SPA and provider other", ev)
+	}
+	_, secret, _ := strings.Cut(code, ".")
+	if logs := e.logs.String(); secret == "" || strings.Contains(logs, secret) {
+		t.Error("the link code reached the log")
+	}
+
 	// The linked identity now signs the person in as the same user.
 	_, again := e.signInAt(t, "other", nil)
 	if again != userID {
@@ -254,13 +388,13 @@ func TestLinkingAnotherUsersIdentityChangesNothing(t *testing.T) {
 	bobBefore, aliceBefore := e.user(t, bob), e.user(t, alice)
 
 	// Alice tries to link Bob's account at other (she knows his password,
-	// or the provider's session is his).
-	ls := e.startLink(t, ts.AccessToken, "other", subject("bob-at-other"))
-	u := e.callback(t, "other", ls.started)
+	// or the provider's session is his): the callback refuses at once.
+	lf := e.startLink(t, ts.AccessToken, "other", subject("bob-at-other"))
+	u := e.callback(t, "other", lf.started)
 	if errc := redirectError(t, u); errc != bridge.ErrCodeIdentityInUse {
 		t.Fatalf("link redirect error = %q, want identity_in_use: %s", errc, u)
 	}
-	if u.Query().Get("state") != "link-state" || u.Query().Has("linked") {
+	if u.Query().Has("link_code") || u.Query().Has("linked") {
 		t.Errorf("refused link redirect query = %v", u.Query())
 	}
 	if got := e.identityKeys(t, alice); !slices.Equal(got, []string{"fake|subject-1"}) {
@@ -278,8 +412,200 @@ func TestLinkingAnotherUsersIdentityChangesNothing(t *testing.T) {
 	if got := e.user(t, bob); !reflect.DeepEqual(got.Providers, bobBefore.Providers) || !slices.Equal(got.Identities, bobBefore.Identities) {
 		t.Errorf("Bob's user changed: providers %v, identities %v", providerNames(got), got.Identities)
 	}
-	if flow, err := e.store.GetSession(bg, ls.flowID); err != nil || flow.State != store.StateFailed {
-		t.Errorf("link flow = %+v, %v; want state failed", flow, err)
+	if flow, err := e.store.GetSession(bg, lf.flowID); err != nil || flow.State != store.StateFailed || flow.LinkSealed != "" {
+		t.Errorf("link flow = %+v, %v; want state failed, holding nothing", flow, err)
+	}
+}
+
+func TestCompletingALinkOfAnIdentityTakenSinceTheCallbackChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := linkEnv(t, []string{"fake", "other"})
+	ts, alice := e.signInAt(t, "fake", nil)
+	lf := e.startLink(t, ts.AccessToken, "other", subject("contested"))
+	code := e.linkCode(t, "other", lf)
+	// Between the callback and the completion, the provider account signs
+	// in on its own and becomes a new user.
+	_, bob := e.signInAt(t, "other", subject("contested"))
+	if bob == alice {
+		t.Fatal("the sign-in joined Alice before the link completed")
+	}
+	aliceBefore := e.user(t, alice)
+
+	li, err := e.completeLink(ts.AccessToken, code, lf.verifier)
+	if oauthCode(err) != bridge.ErrCodeIdentityInUse || li != nil {
+		t.Fatalf("CompleteLink() = %+v, %v; want identity_in_use", li, err)
+	}
+	if id, err := e.store.GetIdentity(bg, "other|contested"); err != nil || id.UserID != bob {
+		t.Errorf("the contested identity = %+v, %v; want Bob's", id, err)
+	}
+	if got := e.user(t, alice); !reflect.DeepEqual(got.Providers, aliceBefore.Providers) || !slices.Equal(got.Identities, aliceBefore.Identities) {
+		t.Errorf("Alice's user changed: providers %v, identities %v", providerNames(got), got.Identities)
+	}
+	if got := e.auditEvents(t, alice, "identity_linked"); len(got) != 0 {
+		t.Errorf("a refused link was audited as linked: %+v", got)
+	}
+	// The link code was spent.
+	if _, err := e.completeLink(ts.AccessToken, code, lf.verifier); oauthCode(err) != bridge.ErrCodeInvalidGrant {
+		t.Errorf("completing again = %v, want invalid_grant", err)
+	}
+}
+
+func TestALinkCodeIsCompletedOnlyByTheApplicationAndSessionThatBeganIt(t *testing.T) {
+	t.Parallel()
+	// Link CSRF: Alice's application begins a link and its start URL
+	// reaches someone else, who opens it in their browser and approves
+	// with their own account at the provider. The link code comes back to
+	// that browser; without Alice's verifier, her session and her
+	// application it links nothing.
+	tests := []struct {
+		name string
+		// attempt returns the completion tried with the link code, the
+		// verifier and Alice's access token at hand.
+		attempt func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest
+		// want is the error code; "" means the link completes.
+		want string
+	}{
+		{"everything the application holds completes the link", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			return bridge.CompleteLinkRequest{AccessToken: alice.AccessToken, LinkCode: code, CodeVerifier: verifier}
+		}, ""},
+		{"a wrong verifier is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			wrong, _ := pkce()
+			return bridge.CompleteLinkRequest{AccessToken: alice.AccessToken, LinkCode: code, CodeVerifier: wrong}
+		}, bridge.ErrCodeInvalidGrant},
+		{"no verifier is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			return bridge.CompleteLinkRequest{AccessToken: alice.AccessToken, LinkCode: code}
+		}, bridge.ErrCodeInvalidGrant},
+		{"the challenge in place of the verifier is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			return bridge.CompleteLinkRequest{AccessToken: alice.AccessToken, LinkCode: code, CodeVerifier: s256(verifier)}
+		}, bridge.ErrCodeInvalidGrant},
+		{"another session of the same user is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			again, _ := e.signInAt(t, "fake", nil)
+			return bridge.CompleteLinkRequest{AccessToken: again.AccessToken, LinkCode: code, CodeVerifier: verifier}
+		}, bridge.ErrCodeInvalidGrant},
+		{"the session of the person who approved is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			victim, _ := e.signInAt(t, "fake", subject("victim"))
+			return bridge.CompleteLinkRequest{AccessToken: victim.AccessToken, LinkCode: code, CodeVerifier: verifier}
+		}, bridge.ErrCodeInvalidGrant},
+		{"the same user's session at another application is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			portal, _ := e.signInAs(t, "portal", "fake", accountScope, nil)
+			return bridge.CompleteLinkRequest{AccessToken: portal.AccessToken, LinkCode: code, CodeVerifier: verifier}
+		}, bridge.ErrCodeInvalidGrant},
+		{"an altered link code is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			return bridge.CompleteLinkRequest{AccessToken: alice.AccessToken, LinkCode: alter(code, len(code)-2), CodeVerifier: verifier}
+		}, bridge.ErrCodeInvalidGrant},
+		{"the link code's flow id alone is invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			id, _, _ := strings.Cut(code, ".")
+			return bridge.CompleteLinkRequest{AccessToken: alice.AccessToken, LinkCode: id, CodeVerifier: verifier}
+		}, bridge.ErrCodeInvalidGrant},
+		{"a sign-in's code and verifier are invalid_grant", func(t *testing.T, e *env, code, verifier string, alice *bridge.TokenSet) bridge.CompleteLinkRequest {
+			signInVerifier, challenge := pkce()
+			u := e.callback(t, "fake", e.beginAt(t, "fake", challenge, nil))
+			return bridge.CompleteLinkRequest{AccessToken: alice.AccessToken, LinkCode: u.Query().Get("code"), CodeVerifier: signInVerifier}
+		}, bridge.ErrCodeInvalidGrant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := linkEnv(t, []string{"fake", "other"})
+			alice, aliceID := e.signInAt(t, "fake", nil)
+			lf := e.startLink(t, alice.AccessToken, "other", subject("victim-other"))
+			code := e.linkCode(t, "other", lf)
+			req := tt.attempt(t, e, code, lf.verifier, alice)
+
+			li, err := e.b.CompleteLink(bg, req)
+			if tt.want == "" {
+				if err != nil || li == nil || li.Provider != "other" {
+					t.Fatalf("CompleteLink() = %+v, %v; want the link", li, err)
+				}
+				if got := e.identityKeys(t, aliceID); !slices.Equal(got, []string{"fake|subject-1", "other|victim-other"}) {
+					t.Errorf("Alice's identities = %v", got)
+				}
+				return
+			}
+			if got := oauthCode(err); got != tt.want || li != nil {
+				t.Fatalf("CompleteLink() = %+v, %v; want %s", li, err, tt.want)
+			}
+			if _, err := e.store.GetIdentity(bg, "other|victim-other"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetIdentity(other|victim-other) err = %v, want not found: nothing may be linked", err)
+			}
+			if got := e.identityKeys(t, aliceID); !slices.Equal(got, []string{"fake|subject-1"}) {
+				t.Errorf("Alice's identities = %v, want only fake", got)
+			}
+			if u := e.user(t, aliceID); slices.Contains(providerNames(u), "other") {
+				t.Error("Alice got an other link")
+			}
+			if n := e.userCount(t); n > 2 {
+				t.Errorf("CountUsers() = %d: the approved identity became a user", n)
+			}
+			if got := e.auditEvents(t, aliceID, "identity_linked"); len(got) != 0 {
+				t.Errorf("identity_linked events = %+v, want none", got)
+			}
+			if flow, err := e.store.GetSession(bg, lf.flowID); err != nil || flow.State != store.StateCode {
+				t.Errorf("link flow = %+v, %v; want it still holding its code", flow, err)
+			}
+		})
+	}
+}
+
+func TestALinkCodeIsNotASignInCode(t *testing.T) {
+	t.Parallel()
+	e := linkEnv(t, []string{"fake", "other"})
+	ts, userID := e.signInAt(t, "fake", nil)
+	lf := e.startLink(t, ts.AccessToken, "other", nil)
+	code := e.linkCode(t, "other", lf)
+	// The browser holds the link code and the application's verifier
+	// leaked: the token endpoint still makes no session of it.
+	got, err := e.b.ExchangeCode(bg, bridge.CodeGrant{Client: bridge.ClientCredentials{ID: "spa"}, Code: code, RedirectURI: spaRedirect, CodeVerifier: lf.verifier})
+	if oauthCode(err) != bridge.ErrCodeInvalidGrant || got != nil {
+		t.Fatalf("ExchangeCode(link code) = %+v, %v; want invalid_grant", got, err)
+	}
+	if sessions, err := e.store.ListUserSessions(bg, userID, e.clock.Now()); err != nil || len(sessions) != 1 {
+		t.Errorf("the user's sessions = %d, %v; want the one that began the link", len(sessions), err)
+	}
+}
+
+func TestALinkCodeWorksOnceAndExpires(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// before happens between the callback and the completion.
+		before func(t *testing.T, e *env, access, code, verifier string)
+		want   string
+		// wantLinked says whether other is linked in the end.
+		wantLinked bool
+	}{
+		{"a code completed before is invalid_grant", func(t *testing.T, e *env, access, code, verifier string) {
+			if _, err := e.completeLink(access, code, verifier); err != nil {
+				t.Fatal(err)
+			}
+		}, bridge.ErrCodeInvalidGrant, true},
+		{"a code past its lifetime is invalid_grant", func(t *testing.T, e *env, access, code, verifier string) {
+			e.clock.Add(time.Minute + time.Second)
+		}, bridge.ErrCodeInvalidGrant, false},
+		{"a code at the end of its lifetime still works", func(t *testing.T, e *env, access, code, verifier string) {
+			e.clock.Add(time.Minute - time.Second)
+		}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := linkEnv(t, []string{"fake", "other"})
+			ts, userID := e.signInAt(t, "fake", nil)
+			lf := e.startLink(t, ts.AccessToken, "other", nil)
+			code := e.linkCode(t, "other", lf)
+			tt.before(t, e, ts.AccessToken, code, lf.verifier)
+			li, err := e.completeLink(ts.AccessToken, code, lf.verifier)
+			if got := oauthCode(err); got != tt.want || (tt.want == "" && err != nil) {
+				t.Fatalf("CompleteLink() = %+v, %v; want %q", li, err, tt.want)
+			}
+			wantEvents := map[bool]int{true: 1}[tt.wantLinked]
+			if got := len(e.auditEvents(t, userID, "identity_linked")); got != wantEvents {
+				t.Errorf("identity_linked events = %d, want %d", got, wantEvents)
+			}
+			if linked := slices.Contains(e.identityKeys(t, userID), "other|subject-1"); linked != tt.wantLinked {
+				t.Errorf("other linked = %v, want %v", linked, tt.wantLinked)
+			}
+		})
 	}
 }
 
@@ -288,7 +614,7 @@ func TestBeginLinkRefusals(t *testing.T) {
 	tests := []struct {
 		name string
 		// edit changes a valid request of the signed-in user; the env has
-		// providers fake (the user's) and other.
+		// providers fake (the user's), other and third.
 		edit func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest)
 		want string
 	}{
@@ -306,14 +632,34 @@ func TestBeginLinkRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, bridge.ErrCodeInvalidToken},
+		{"an access token without the account scope is insufficient_scope", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
+			plain, _ := e.signInAs(t, "spa", "fake", "openid email profile", nil)
+			r.AccessToken = plain.AccessToken
+		}, bridge.ErrCodeInsufficientScope},
+		{"a sign-in eleven minutes old is insufficient_user_authentication", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
+			e.clock.Add(11 * time.Minute)
+		}, bridge.ErrCodeInsufficientAuth},
 		{"a redirect URI the client did not register is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
 			r.RedirectURI = "https://evil.example.com/cb"
 		}, bridge.ErrCodeInvalidRequest},
 		{"another client's redirect URI is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
-			r.RedirectURI = "https://backend.example.com/cb"
+			r.RedirectURI = portalRedirect
+		}, bridge.ErrCodeInvalidRequest},
+		{"no code challenge is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
+			r.CodeChallenge = ""
+		}, bridge.ErrCodeInvalidRequest},
+		{"a code challenge that is no S256 hash is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
+			r.CodeChallenge = "plain-verifier"
+		}, bridge.ErrCodeInvalidRequest},
+		{"a code challenge with characters outside base64url is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
+			r.CodeChallenge = r.CodeChallenge[:42] + "+"
 		}, bridge.ErrCodeInvalidRequest},
 		{"an unknown provider is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
 			r.Provider = "nope"
+		}, bridge.ErrCodeInvalidRequest},
+		{"a provider the client may not use is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
+			portal, _ := e.signInAs(t, "portal", "fake", accountScope, nil)
+			r.AccessToken, r.RedirectURI, r.Provider = portal.AccessToken, portalRedirect, "third"
 		}, bridge.ErrCodeInvalidRequest},
 		{"no provider is invalid_request", func(t *testing.T, e *env, ts *bridge.TokenSet, r *bridge.LinkRequest) {
 			r.Provider = ""
@@ -328,16 +674,19 @@ func TestBeginLinkRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := linkEnv(t, []string{"fake", "other"})
+			e := linkEnv(t, []string{"fake", "other", "third"})
 			ts, _ := e.signInAt(t, "fake", nil)
-			req := bridge.LinkRequest{AccessToken: ts.AccessToken, Provider: "other", RedirectURI: spaRedirect, State: "link-state"}
+			_, challenge := pkce()
+			req := bridge.LinkRequest{AccessToken: ts.AccessToken, Provider: "other", RedirectURI: spaRedirect, State: "link-state", CodeChallenge: challenge}
 			tt.edit(t, e, ts, &req)
 			start, err := e.b.BeginLink(bg, req)
 			if got := oauthCode(err); got != tt.want || start != nil {
 				t.Fatalf("BeginLink() = %v, %v; want %s", start, err, tt.want)
 			}
-			if n := len(e.provs["other"].asked); n != 0 {
-				t.Errorf("the provider was asked %d times", n)
+			for _, p := range []string{"other", "third"} {
+				if n := len(e.provs[p].asked); n != 0 {
+					t.Errorf("the provider %s was asked %d times", p, n)
+				}
 			}
 		})
 	}
@@ -384,7 +733,8 @@ func TestStartLinkRefusals(t *testing.T) {
 			t.Parallel()
 			e := linkEnv(t, []string{"fake", "other"})
 			ts, _ := e.signInAt(t, "fake", nil)
-			start, err := e.b.BeginLink(bg, bridge.LinkRequest{AccessToken: ts.AccessToken, Provider: "other", RedirectURI: spaRedirect})
+			_, challenge := pkce()
+			start, err := e.b.BeginLink(bg, bridge.LinkRequest{AccessToken: ts.AccessToken, Provider: "other", RedirectURI: spaRedirect, CodeChallenge: challenge})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -411,57 +761,66 @@ func alter(s string, i int) string {
 	return s[:i] + string(c) + s[i+1:]
 }
 
-func TestLinkCallbackRefusals(t *testing.T) {
+func TestALinkWhoseSessionEndedLinksNothing(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
 		// prepare happens between the approval at the provider and the
 		// callback.
 		prepare func(t *testing.T, e *env, ts *bridge.TokenSet, userID string)
-		// want is the error the client is sent; wantPage, when set, the
-		// error page instead.
-		want     string
+		// wantPage, when set, is the error page of the callback; otherwise
+		// the link is refused with access_denied at the callback or with
+		// invalid_token at the completion.
 		wantPage error
 	}{
 		{"the session that asked for the link was revoked", func(t *testing.T, e *env, ts *bridge.TokenSet, _ string) {
 			if err := e.b.Revoke(bg, bridge.RevokeRequest{Client: bridge.ClientCredentials{ID: "spa"}, Token: ts.RefreshToken}); err != nil {
 				t.Fatal(err)
 			}
-		}, bridge.ErrCodeAccessDenied, nil},
+		}, nil},
 		{"every session of the user was revoked", func(t *testing.T, e *env, _ *bridge.TokenSet, userID string) {
 			if _, err := e.store.RevokeUserSessions(bg, userID, "logout_everywhere", e.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
-		}, bridge.ErrCodeAccessDenied, nil},
+		}, nil},
 		{"the user was disabled", func(t *testing.T, e *env, _ *bridge.TokenSet, userID string) {
 			if err := e.store.SetDisabled(bg, userID, true); err != nil {
 				t.Fatal(err)
 			}
-		}, bridge.ErrCodeAccessDenied, nil},
+		}, nil},
 		{"the flow expired", func(t *testing.T, e *env, _ *bridge.TokenSet, _ string) {
 			e.clock.Add(11 * time.Minute)
-		}, "", bridge.ErrFlowExpired},
+		}, bridge.ErrFlowExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := linkEnv(t, []string{"fake", "other"})
 			ts, userID := e.signInAt(t, "fake", nil)
-			ls := e.startLink(t, ts.AccessToken, "other", nil)
+			lf := e.startLink(t, ts.AccessToken, "other", nil)
 			tt.prepare(t, e, ts, userID)
-			target, err := e.b.FinishLogin(bg, "other", bridge.Callback{State: ls.state, Code: ls.code, Binding: e.bound(ls.flowID)})
-			if tt.wantPage != nil {
+			target, err := e.b.FinishLogin(bg, "other", bridge.Callback{State: lf.state, Code: lf.code, Binding: e.bound(lf.flowID)})
+			switch {
+			case tt.wantPage != nil:
 				var pe *bridge.PageError
 				if !errors.As(err, &pe) || !errors.Is(err, tt.wantPage) {
 					t.Fatalf("FinishLogin() = %q, %v; want an error page for %q", target, err, tt.wantPage)
 				}
-			} else {
-				if err != nil {
-					t.Fatalf("FinishLogin: %v", err)
-				}
+			case err != nil:
+				t.Fatalf("FinishLogin: %v", err)
+			default:
+				// The session is checked when the link completes; the
+				// callback may refuse it earlier.
 				u, _ := url.Parse(target)
-				if got := redirectError(t, u); got != tt.want || u.Query().Has("linked") || u.Query().Get("state") != "link-state" {
-					t.Fatalf("link redirect = %s, want error=%s with the link's state", target, tt.want)
+				if errc := redirectError(t, u); errc != "" {
+					if errc != bridge.ErrCodeAccessDenied {
+						t.Fatalf("link redirect = %s, want error=access_denied or a link code", target)
+					}
+					break
+				}
+				li, err := e.completeLink(ts.AccessToken, u.Query().Get("link_code"), lf.verifier)
+				if oauthCode(err) != bridge.ErrCodeInvalidToken || li != nil {
+					t.Fatalf("CompleteLink() = %+v, %v; want invalid_token", li, err)
 				}
 			}
 			if _, err := e.store.GetIdentity(bg, "other|subject-1"); !errors.Is(err, store.ErrNotFound) {
@@ -481,10 +840,10 @@ func TestALinkCallbackInAnotherBrowserIsRefused(t *testing.T) {
 	t.Parallel()
 	e := linkEnv(t, []string{"fake", "other"})
 	ts, userID := e.signInAt(t, "fake", nil)
-	ls := e.startLink(t, ts.AccessToken, "other", nil)
+	lf := e.startLink(t, ts.AccessToken, "other", nil)
 	// The attacker's browser opened the start URL; the victim's browser
 	// returns from the provider without the flow's cookie.
-	_, err := e.b.FinishLogin(bg, "other", bridge.Callback{State: ls.state, Code: ls.code})
+	_, err := e.b.FinishLogin(bg, "other", bridge.Callback{State: lf.state, Code: lf.code})
 	if !errors.Is(err, bridge.ErrUnboundFlow) {
 		t.Fatalf("FinishLogin() err = %v, want %v", err, bridge.ErrUnboundFlow)
 	}
@@ -494,6 +853,133 @@ func TestALinkCallbackInAnotherBrowserIsRefused(t *testing.T) {
 	if n := e.provs["other"].exchangeCalls(); n != 0 {
 		t.Errorf("the provider's token endpoint was called %d times", n)
 	}
+}
+
+func TestAccountManagementNeedsTheAccountScope(t *testing.T) {
+	t.Parallel()
+	e := linkEnv(t, []string{"fake", "other", "third"})
+	full, userID := e.signInAt(t, "fake", nil)
+	e.link(t, full.AccessToken, "other", nil)
+	lf := e.startLink(t, full.AccessToken, "third", nil)
+	code := e.linkCode(t, "third", lf)
+	// The same user signs in at the same application without the scope.
+	plain, plainUser := e.signInAs(t, "spa", "fake", "openid email profile", nil)
+	if plainUser != userID {
+		t.Fatalf("the sign-in without the scope gave user %s, want %s", plainUser, userID)
+	}
+	access := plain.AccessToken
+	_, challenge := pkce()
+	calls := map[string]error{}
+	_, calls["BeginLink"] = e.b.BeginLink(bg, bridge.LinkRequest{AccessToken: access, Provider: "third", RedirectURI: spaRedirect, CodeChallenge: challenge})
+	_, calls["CompleteLink"] = e.completeLink(access, code, lf.verifier)
+	_, calls["Identities"] = e.b.Identities(bg, access)
+	calls["Unlink"] = e.b.Unlink(bg, access, "other")
+	for name, err := range calls {
+		if got := oauthCode(err); got != bridge.ErrCodeInsufficientScope {
+			t.Errorf("%s() err = %v, want insufficient_scope", name, err)
+		}
+	}
+	if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1", "other|subject-1"}) {
+		t.Errorf("the user's identities = %v, want fake and other, unchanged", got)
+	}
+}
+
+func TestOnlyClientsThatManageAccountsMayAskForTheAccountScope(t *testing.T) {
+	t.Parallel()
+	e := linkEnv(t, []string{"fake"})
+	_, challenge := pkce()
+	for _, tt := range []struct {
+		client, redirect, scope string
+		want                    string
+	}{
+		{"backend", "https://backend.example.com/cb", "openid " + bridge.ScopeAccount, bridge.ErrCodeInvalidScope},
+		{"backend", "https://backend.example.com/cb", "openid", ""},
+		{"spa", spaRedirect, "openid " + bridge.ScopeAccount, ""},
+	} {
+		req := authorizeRequest(challenge)
+		req.ClientID, req.RedirectURI, req.Scope = tt.client, tt.redirect, tt.scope
+		_, err := e.b.BeginLogin(bg, req)
+		var re *bridge.RedirectError
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s asking for %q: %v, want a login", tt.client, tt.scope, err)
+		case tt.want != "" && (!errors.As(err, &re) || re.Code != tt.want || re.RedirectURI != tt.redirect):
+			t.Errorf("%s asking for %q: %v, want %s sent to the client", tt.client, tt.scope, err, tt.want)
+		}
+	}
+}
+
+func TestAccountChangesNeedARecentSignIn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// run is done with the user's session, signed in with fake, with
+		// other linked (third is not), after it is advanced on the clock.
+		after time.Duration
+		run   func(t *testing.T, e *env, ts *bridge.TokenSet) error
+		want  string
+	}{
+		{"beginning a link ten minutes after the sign-in works", 10 * time.Minute, beginThird, ""},
+		{"beginning a link eleven minutes after the sign-in is refused", 11 * time.Minute, beginThird, bridge.ErrCodeInsufficientAuth},
+		{"unlinking eleven minutes after the sign-in is refused", 11 * time.Minute, func(t *testing.T, e *env, ts *bridge.TokenSet) error {
+			return e.b.Unlink(bg, ts.AccessToken, "other")
+		}, bridge.ErrCodeInsufficientAuth},
+		{"listing identities eleven minutes after the sign-in works", 11 * time.Minute, func(t *testing.T, e *env, ts *bridge.TokenSet) error {
+			ids, err := e.b.Identities(bg, ts.AccessToken)
+			if err == nil && len(ids) != 2 {
+				return fmt.Errorf("listed %d identities, want 2", len(ids))
+			}
+			return err
+		}, ""},
+		{"completing a link begun in time but completed too late is refused", 9*time.Minute + 50*time.Second, func(t *testing.T, e *env, ts *bridge.TokenSet) error {
+			lf := e.startLink(t, ts.AccessToken, "third", nil)
+			code := e.linkCode(t, "third", lf)
+			e.clock.Add(20 * time.Second) // the link code lives a minute
+			_, err := e.completeLink(ts.AccessToken, code, lf.verifier)
+			return err
+		}, bridge.ErrCodeInsufficientAuth},
+		{"a refreshed access token keeps the sign-in's time", 11 * time.Minute, func(t *testing.T, e *env, ts *bridge.TokenSet) error {
+			fresh, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: bridge.ClientCredentials{ID: "spa"}, RefreshToken: ts.RefreshToken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return beginThird(t, e, fresh)
+		}, bridge.ErrCodeInsufficientAuth},
+		{"signing in again makes the sign-in recent", 11 * time.Minute, func(t *testing.T, e *env, _ *bridge.TokenSet) error {
+			again, _ := e.signInAt(t, "fake", nil)
+			return beginThird(t, e, again)
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := linkEnv(t, []string{"fake", "other", "third"})
+			ts, userID := e.signInAt(t, "fake", nil)
+			e.link(t, ts.AccessToken, "other", nil)
+			e.clock.Add(tt.after)
+			err := tt.run(t, e, ts)
+			if got := oauthCode(err); got != tt.want || (tt.want == "" && err != nil) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+			if tt.want == "" {
+				return
+			}
+			if oe := (*bridge.OAuthError)(nil); errors.As(err, &oe) && !strings.Contains(oe.Description, "max_age=600") {
+				t.Errorf("description = %q, want it to say max_age=600", oe.Description)
+			}
+			if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1", "other|subject-1"}) {
+				t.Errorf("the user's identities = %v, want fake and other, unchanged", got)
+			}
+		})
+	}
+}
+
+// beginThird begins a link of third with the session of ts.
+func beginThird(t *testing.T, e *env, ts *bridge.TokenSet) error {
+	t.Helper()
+	_, challenge := pkce()
+	_, err := e.b.BeginLink(bg, bridge.LinkRequest{AccessToken: ts.AccessToken, Provider: "third", RedirectURI: spaRedirect, CodeChallenge: challenge})
+	return err
 }
 
 func TestUnlink(t *testing.T) {
@@ -522,10 +1008,7 @@ func TestUnlink(t *testing.T) {
 			e := linkEnv(t, []string{"fake", "other"})
 			ts, userID := e.signInAt(t, "fake", nil)
 			if tt.linked {
-				ls := e.startLink(t, ts.AccessToken, "other", subject("other-1"))
-				if u := e.callback(t, "other", ls.started); u.Query().Get("linked") != "other" {
-					t.Fatalf("link failed: %s", u)
-				}
+				e.link(t, ts.AccessToken, "other", subject("other-1"))
 			}
 			err := e.b.Unlink(bg, tt.token(ts), tt.provider)
 			if got := oauthCode(err); got != tt.want || (tt.want == "" && err != nil) {
@@ -534,8 +1017,15 @@ func TestUnlink(t *testing.T) {
 			if got := e.identityKeys(t, userID); !slices.Equal(got, tt.wantKeys) {
 				t.Errorf("identities afterwards = %v, want %v", got, tt.wantKeys)
 			}
+			events := e.auditEvents(t, userID, "identity_unlinked")
 			if tt.want != "" {
+				if len(events) != 0 {
+					t.Errorf("a refused unlink was audited: %+v", events)
+				}
 				return
+			}
+			if len(events) != 1 || events[0].Detail["provider"] != tt.provider || events[0].SessionID != e.sessionOf(t, ts.AccessToken) || events[0].ClientID != "spa" {
+				t.Errorf("identity_unlinked events = %+v, want one for %s by the session", events, tt.provider)
 			}
 			if u := e.user(t, userID); slices.Contains(providerNames(u), tt.provider) {
 				t.Errorf("the user still has a %s link", tt.provider)
@@ -557,6 +1047,83 @@ func TestUnlink(t *testing.T) {
 }
 
 func access(ts *bridge.TokenSet) string { return ts.AccessToken }
+
+func TestUnlinkEndsTheOtherSessionsOfThatProvider(t *testing.T) {
+	t.Parallel()
+	// The user signed in with fake, linked other, then signed in twice
+	// more with other and once more with fake; one session unlinks other.
+	tests := []struct {
+		name string
+		// caller is the session that unlinks: "fake" or "other1".
+		caller      string
+		wantRevoked []string
+	}{
+		{"a session of another provider ends every session of the unlinked one", "fake", []string{"other1", "other2"}},
+		{"a session of the unlinked provider ends the others but not itself", "other1", []string{"other2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := linkEnv(t, []string{"fake", "other"})
+			start := e.clock.Now()
+			first, userID := e.signInAt(t, "fake", nil)
+			e.link(t, first.AccessToken, "other", nil)
+			sessions := map[string]*bridge.TokenSet{"fake": first}
+			for _, name := range []string{"other1", "other2", "fake2"} {
+				ts, id := e.signInAt(t, strings.TrimRight(name, "12"), nil)
+				if id != userID {
+					t.Fatalf("sign-in %s gave user %s, want %s", name, id, userID)
+				}
+				sessions[name] = ts
+			}
+			// Someone else's session of other is not the user's to end.
+			bystander, _ := e.signInAt(t, "other", subject("bystander"))
+			e.clock.Add(time.Second)
+
+			if err := e.b.Unlink(bg, sessions[tt.caller].AccessToken, "other"); err != nil {
+				t.Fatalf("Unlink(other): %v", err)
+			}
+			for name, ts := range sessions {
+				sess, err := e.store.GetSession(bg, e.sessionOf(t, ts.AccessToken))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, rerr := e.b.Refresh(bg, bridge.RefreshGrant{Client: bridge.ClientCredentials{ID: "spa"}, RefreshToken: ts.RefreshToken})
+				if slices.Contains(tt.wantRevoked, name) {
+					if sess.State != store.StateRevoked || sess.RevokeReason != "identity_unlinked" || rerr == nil {
+						t.Errorf("session %s: state %s (%s), refresh err %v; want revoked for identity_unlinked", name, sess.State, sess.RevokeReason, rerr)
+					}
+				} else if sess.State != store.StateActive || rerr != nil {
+					t.Errorf("session %s: state %s, refresh err %v; want it active", name, sess.State, rerr)
+				}
+			}
+			if _, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: bridge.ClientCredentials{ID: "spa"}, RefreshToken: bystander.RefreshToken}); err != nil {
+				t.Errorf("the bystander's session: %v", err)
+			}
+			feed, err := e.store.RevocationsSince(bg, start, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inFeed []string
+			for _, r := range feed {
+				for name, ts := range sessions {
+					if r.Kind == store.RevokedSession && r.SessionID == e.sessionOf(t, ts.AccessToken) {
+						inFeed = append(inFeed, name)
+					}
+				}
+			}
+			slices.Sort(inFeed)
+			if !slices.Equal(inFeed, tt.wantRevoked) {
+				t.Errorf("revocation feed holds %v, want %v", inFeed, tt.wantRevoked)
+			}
+			events := e.auditEvents(t, userID, "identity_unlinked")
+			if len(events) != 1 || events[0].Detail["sessions_revoked"] != fmt.Sprint(len(tt.wantRevoked)) ||
+				events[0].SessionID != e.sessionOf(t, sessions[tt.caller].AccessToken) {
+				t.Errorf("identity_unlinked events = %+v, want one by the caller with sessions_revoked=%d", events, len(tt.wantRevoked))
+			}
+		})
+	}
+}
 
 func TestAutomaticLinkingByVerifiedEmail(t *testing.T) {
 	t.Parallel()
@@ -616,6 +1183,20 @@ func TestAutomaticLinkingByVerifiedEmail(t *testing.T) {
 			if got := e.identityKeys(t, firstUser); !slices.Equal(got, wantKeys) {
 				t.Errorf("the first user's identities = %v, want %v", got, wantKeys)
 			}
+			// The join is audited and logged as a join, not a new user.
+			events := e.auditEvents(t, firstUser, "identity_auto_linked")
+			wantLine := fmt.Sprintf("user_id=%s new_user=true auto_linked=false provider=other", secondUser)
+			if tt.wantSameUser {
+				if len(events) != 1 || events[0].Detail["provider"] != "other" || events[0].ClientID != "spa" {
+					t.Errorf("identity_auto_linked events = %+v, want one for other at the SPA", events)
+				}
+				wantLine = fmt.Sprintf("user_id=%s new_user=false auto_linked=true provider=other", firstUser)
+			} else if len(events) != 0 {
+				t.Errorf("identity_auto_linked events = %+v, want none", events)
+			}
+			if logs := e.logs.String(); !strings.Contains(logs, wantLine) {
+				t.Errorf("no login line with %q; logs:\n%s", wantLine, logs)
+			}
 			// A later sign-in with the first provider still finds its user.
 			if _, again := e.signInAt(t, "fake", first); again != firstUser {
 				t.Errorf("signing in with fake again gave user %s, want %s", again, firstUser)
@@ -624,9 +1205,157 @@ func TestAutomaticLinkingByVerifiedEmail(t *testing.T) {
 	}
 }
 
+func TestAutomaticLinkingCountsOnlyTheProvidersTrustedNow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// trustedLater is link_by_email after the restart.
+		trustedLater []string
+		wantSameUser bool
+	}{
+		{"an email from a provider still trusted joins its user", []string{"fake", "other"}, true},
+		{"an email from a provider no longer trusted joins no one", []string{"other"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := linkEnv(t, []string{"fake", "other"}, "fake", "other")
+			_, alice := e.signInAt(t, "fake", nil) // alice@example.com, trusted from fake
+			// The operator changes link_by_email and restarts; Alice's
+			// stored link still holds the email fake vouched for.
+			e = e.reconfigure(t, func(o *bridge.Options) { o.LinkByEmail = tt.trustedLater })
+			if l := e.user(t, alice).Providers["fake"]; l.LinkEmail != "alice@example.com" {
+				t.Fatalf("Alice's fake link email = %q", l.LinkEmail)
+			}
+			_, second := e.signInAt(t, "other", nil)
+			if got := second == alice; got != tt.wantSameUser {
+				t.Errorf("the sign-in with other joined Alice: %v, want %v", got, tt.wantSameUser)
+			}
+			if got := len(e.auditEvents(t, alice, "identity_auto_linked")); got != map[bool]int{true: 1}[tt.wantSameUser] {
+				t.Errorf("identity_auto_linked events = %d", got)
+			}
+		})
+	}
+}
+
+// countingStore counts the identity and email lookups of sign-ins.
+type countingStore struct {
+	store.Store
+	mu        sync.Mutex
+	calls     map[string]int
+	providers [][]string // of each FindUsersByLinkEmail
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[name]++
+}
+
+func (c *countingStore) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = map[string]int{}
+	return calls
+}
+
+func (c *countingStore) GetIdentity(ctx context.Context, key string) (*store.Identity, error) {
+	c.count("GetIdentity")
+	return c.Store.GetIdentity(ctx, key)
+}
+
+func (c *countingStore) FindUsersByLinkEmail(ctx context.Context, email string, providers []string) ([]string, error) {
+	c.count("FindUsersByLinkEmail")
+	c.mu.Lock()
+	c.providers = append(c.providers, slices.Clone(providers))
+	c.mu.Unlock()
+	return c.Store.FindUsersByLinkEmail(ctx, email, providers)
+}
+
+func (c *countingStore) ListUserIdentities(ctx context.Context, userID string) ([]store.Identity, error) {
+	c.count("ListUserIdentities")
+	return c.Store.ListUserIdentities(ctx, userID)
+}
+
+func TestAReturningSignInOfATrustedProviderReadsOnlyItsIdentity(t *testing.T) {
+	t.Parallel()
+	cs := &countingStore{calls: map[string]int{}}
+	e := newEnvConfig(t, envConfig{
+		providers:   []providers.Provider{newFakeProvider("fake"), newFakeProvider("other")},
+		linkByEmail: []string{"fake", "other"},
+		wrap:        func(s store.Store) store.Store { cs.Store = s; return cs },
+	})
+	e.signInAt(t, "fake", nil)
+	if got := cs.take(); got["FindUsersByLinkEmail"] != 1 {
+		t.Errorf("a first sign-in looked up the email %d times, want once", got["FindUsersByLinkEmail"])
+	}
+	if len(cs.providers) != 1 || !slices.Equal(cs.providers[0], []string{"fake", "other"}) {
+		t.Errorf("FindUsersByLinkEmail was asked for providers %v, want the trusted ones", cs.providers)
+	}
+	e.signInAt(t, "fake", nil)
+	if got := cs.take(); got["GetIdentity"] != 1 || got["FindUsersByLinkEmail"] != 0 || got["ListUserIdentities"] != 0 {
+		t.Errorf("a returning sign-in made %v, want one GetIdentity and no email lookup", got)
+	}
+}
+
+// unlinkOnRead is a store whose GetIdentity, once armed, unlinks the
+// identity it has just read from its user before it answers: an unlink
+// that finishes while a sign-in of that identity is under way.
+type unlinkOnRead struct {
+	store.Store
+	now   func() time.Time
+	mu    sync.Mutex
+	armed string // the identity key
+	err   error
+}
+
+func (u *unlinkOnRead) GetIdentity(ctx context.Context, key string) (*store.Identity, error) {
+	id, err := u.Store.GetIdentity(ctx, key)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err == nil && key == u.armed {
+		u.armed = ""
+		u.err = u.Store.UnlinkIdentity(ctx, id.UserID, key, u.now())
+	}
+	return id, err
+}
+
+func TestAnIdentityUnlinkedDuringItsSignInStaysUnlinked(t *testing.T) {
+	t.Parallel()
+	// Bug: newUserID returns the user of the identity it read as the id
+	// of a "new" user; when the identity is unlinked between that read and
+	// ClaimIdentity, ClaimIdentity creates it again for the user it was
+	// just unlinked from, undoing the unlink for good.
+	uo := &unlinkOnRead{}
+	e := newEnvConfig(t, envConfig{
+		providers:   []providers.Provider{newFakeProvider("fake"), newFakeProvider("other")},
+		linkByEmail: []string{"fake", "other"},
+		wrap:        func(s store.Store) store.Store { uo.Store = s; return uo },
+	})
+	uo.now = e.clock.Now
+	ts, alice := e.signInAt(t, "fake", nil)
+	e.link(t, ts.AccessToken, "other", subject("other-alice"))
+
+	uo.mu.Lock()
+	uo.armed = "other|other-alice"
+	uo.mu.Unlock()
+	_, who := e.signInAt(t, "other", subject("other-alice"))
+	if uo.err != nil {
+		t.Fatalf("the concurrent unlink: %v", uo.err)
+	}
+	if id, err := e.store.GetIdentity(bg, "other|other-alice"); err == nil && id.UserID == alice {
+		t.Errorf("the unlinked identity belongs to Alice again (the sign-in gave user %s)", who)
+	}
+	if got := e.identityKeys(t, alice); !slices.Equal(got, []string{"fake|subject-1"}) {
+		t.Errorf("Alice's identities = %v, want fake only", got)
+	}
+}
+
 func TestAutomaticLinkingRefusesAnAmbiguousEmail(t *testing.T) {
 	t.Parallel()
-	e := linkEnv(t, []string{"fake", "other", "third"}, "fake", "other", "third")
+	trusted := []string{"fake", "other", "third"}
+	e := linkEnv(t, trusted, trusted...)
 	_, alice := e.signInAt(t, "fake", nil)
 	// Bob signs up with another email, then his provider account's
 	// verified email becomes Alice's: two users hold it.
@@ -640,7 +1369,7 @@ func TestAutomaticLinkingRefusesAnAmbiguousEmail(t *testing.T) {
 	if _, again := e.signInAt(t, "other", bobAt("alice@example.com")); again != bob {
 		t.Fatalf("Bob's sign-in with a changed email gave user %s, want his own %s", again, bob)
 	}
-	if ids, err := e.store.FindUsersByLinkEmail(bg, "alice@example.com"); err != nil || len(ids) != 2 {
+	if ids, err := e.store.FindUsersByLinkEmail(bg, "alice@example.com", trusted); err != nil || len(ids) != 2 {
 		t.Fatalf("FindUsersByLinkEmail() = %v, %v; want both users", ids, err)
 	}
 
@@ -667,8 +1396,9 @@ func TestConcurrentSignInsLinksAndUnlinksKeepIdentitiesConsistent(t *testing.T) 
 			t.Parallel()
 			e := linkEnv(t, names)
 			ts, owner := e.signInAt(t, "fake", subject("owner"))
-			// The owner's link flows reach the provider before the race.
-			links := map[string]linkStart{
+			// The owner's link flows reach the provider before the race;
+			// the race runs their callbacks and completions.
+			links := map[string]linkFlow{
 				"other": e.startLink(t, ts.AccessToken, "other", subject("owner-other")),
 				"third": e.startLink(t, ts.AccessToken, "third", subject("owner-third")),
 			}
@@ -677,9 +1407,26 @@ func TestConcurrentSignInsLinksAndUnlinksKeepIdentitiesConsistent(t *testing.T) 
 				run  func() error
 			}
 			var ops []op
-			for p, ls := range links {
+			for p, lf := range links {
 				ops = append(ops, op{"link " + p, func() error {
-					_, err := e.b.FinishLogin(bg, p, bridge.Callback{State: ls.state, Code: ls.code, Binding: e.bound(ls.flowID)})
+					target, err := e.b.FinishLogin(bg, p, bridge.Callback{State: lf.state, Code: lf.code, Binding: e.bound(lf.flowID)})
+					if err != nil {
+						return err
+					}
+					u, err := url.Parse(target)
+					if err != nil {
+						return err
+					}
+					switch q := u.Query(); {
+					case q.Get("error") == bridge.ErrCodeIdentityInUse:
+						return nil // a sign-in of the identity came first
+					case q.Get("error") != "":
+						return fmt.Errorf("link callback: %s", target)
+					}
+					_, err = e.completeLink(ts.AccessToken, u.Query().Get("link_code"), lf.verifier)
+					if oauthCode(err) == bridge.ErrCodeIdentityInUse {
+						return nil
+					}
 					return err
 				}})
 			}
@@ -778,25 +1525,46 @@ func TestConcurrentSignInsLinksAndUnlinksKeepIdentitiesConsistent(t *testing.T) 
 
 func TestTwoLinkFlowsOfOneProviderLinkOnlyOne(t *testing.T) {
 	t.Parallel()
-	// Bug: BeginLink refuses a provider the user has, but finishLink does
-	// not check again; two link flows of one provider begun before either
-	// finishes give the user two identities of it (User.Providers keeps
-	// one, Identities lists both, the second without email or name).
-	e := linkEnv(t, []string{"fake", "other"})
-	ts, userID := e.signInAt(t, "fake", nil)
-	first := e.startLink(t, ts.AccessToken, "other", subject("other-1"))
-	second := e.startLink(t, ts.AccessToken, "other", subject("other-2"))
-	if u := e.callback(t, "other", first.started); u.Query().Get("linked") != "other" {
-		t.Fatalf("first link: %s", u)
+	// Two link flows of one provider begun before either finishes must
+	// not give the user two identities of it: the second is refused at its
+	// callback when the first has completed, at its completion otherwise.
+	tests := []struct {
+		name string
+		// bothCallbacksFirst runs both callbacks before either completion.
+		bothCallbacksFirst bool
+	}{
+		{"the second callback after the first link completed is already_linked", false},
+		{"the second completion after the first is already_linked", true},
 	}
-	if u := e.callback(t, "other", second.started); redirectError(t, u) != bridge.ErrCodeAlreadyLinked {
-		t.Errorf("second link redirect = %s, want error=already_linked", u)
-	}
-	if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1", "other|other-1"}) {
-		t.Errorf("the user's identities = %v, want fake and the first other", got)
-	}
-	if _, err := e.store.GetIdentity(bg, "other|other-2"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetIdentity(other|other-2) err = %v, want not found", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := linkEnv(t, []string{"fake", "other"})
+			ts, userID := e.signInAt(t, "fake", nil)
+			first := e.startLink(t, ts.AccessToken, "other", subject("other-1"))
+			second := e.startLink(t, ts.AccessToken, "other", subject("other-2"))
+			firstCode := e.linkCode(t, "other", first)
+			secondCode := ""
+			if tt.bothCallbacksFirst {
+				secondCode = e.linkCode(t, "other", second)
+			}
+			if _, err := e.completeLink(ts.AccessToken, firstCode, first.verifier); err != nil {
+				t.Fatalf("first completion: %v", err)
+			}
+			if tt.bothCallbacksFirst {
+				if li, err := e.completeLink(ts.AccessToken, secondCode, second.verifier); oauthCode(err) != bridge.ErrCodeAlreadyLinked {
+					t.Errorf("second completion = %+v, %v; want already_linked", li, err)
+				}
+			} else if u := e.callback(t, "other", second.started); redirectError(t, u) != bridge.ErrCodeAlreadyLinked || u.Query().Has("link_code") {
+				t.Errorf("second link redirect = %s, want error=already_linked", u)
+			}
+			if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1", "other|other-1"}) {
+				t.Errorf("the user's identities = %v, want fake and the first other", got)
+			}
+			if _, err := e.store.GetIdentity(bg, "other|other-2"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetIdentity(other|other-2) err = %v, want not found", err)
+			}
+		})
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // Scopes socialbridge understands. openid adds an ID token to the response.
-var supportedScopes = []string{"openid", "profile", "email", "offline_access"}
+var supportedScopes = []string{"openid", "profile", "email", "offline_access", ScopeAccount}
 
 // defaultScope is used when the client asks for none.
 const defaultScope = "openid profile email"
@@ -148,8 +148,10 @@ func (b *Bridge) checkAuthorize(req AuthorizeRequest) (*LoginChoice, authOptions
 	case len(allowed) == 0:
 		return nil, opts, fail(ErrCodeServerError, "no identity provider is enabled for this client")
 	}
-	if _, err := normalizeScope(req.Scope); err != nil {
+	if scope, err := normalizeScope(req.Scope); err != nil {
 		return nil, opts, fail(ErrCodeInvalidScope, err.Error())
+	} else if hasScope(scope, ScopeAccount) && !c.AccountManagement {
+		return nil, opts, fail(ErrCodeInvalidScope, "this client may not ask for the account scope (clients[].account_management)")
 	}
 	var err error
 	if opts, err = parseAuthOptions(req); err != nil {
@@ -460,13 +462,18 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 			authTime = ident.AuthTime
 		}
 	}
-	newUserID, err := b.newUserID(ctx, ident)
+	newUserID, joins, err := b.newUserID(ctx, ident)
 	if err != nil {
 		return b.failClaimed(ctx, flow, provider, err)
 	}
 	userID, created, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, newUserID, now)
 	if err != nil {
 		return b.failClaimed(ctx, flow, provider, fmt.Errorf("claim identity: %w", err))
+	}
+	autoLinked := created && joins
+	if autoLinked {
+		b.audit(ctx, store.AuditEvent{Type: "identity_auto_linked", UserID: userID, ClientID: flow.ClientID,
+			Detail: map[string]string{"provider": ident.Provider}})
 	}
 	link, err := b.sealLink(userID, ident, now)
 	if err != nil {
@@ -495,7 +502,8 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 	case err != nil:
 		return b.failClaimed(ctx, flow, provider, fmt.Errorf("issue code: %w", err))
 	}
-	b.o.Logger.InfoContext(ctx, "login finished", "flow", flow.ID, "user_id", userID, "new_user", created,
+	b.o.Logger.InfoContext(ctx, "login finished", "flow", flow.ID, "user_id", userID, "new_user", created && !autoLinked,
+		"auto_linked", autoLinked,
 		"provider", provider, "client_id", sess.ClientID)
 	return b.clientRedirect(sess, url.Values{"code": {code}}), nil
 }
@@ -549,36 +557,48 @@ func (b *Bridge) linkEmail(ident *providers.Identity) string {
 }
 
 // newUserID is the user a first sign-in of ident creates or joins: the
-// one existing user that holds ident's email as a trusted link email
-// (automatic linking), else a new id. Two or more such users are
-// ambiguous: the sign-in gets a new user rather than guess. When ident
-// already has a user, ClaimIdentity returns that one whatever this says.
-func (b *Bridge) newUserID(ctx context.Context, ident *providers.Identity) (string, error) {
+// one existing user that holds ident's email as a link email from a
+// provider trusted for linking now (automatic linking), else a new id;
+// joins says which. Two or more such users are ambiguous: the sign-in
+// gets a new user rather than guess. An identity that already has a user
+// keeps it (ClaimIdentity returns that one): for a provider trusted for
+// linking a returning person costs one read, GetIdentity, and nothing
+// more.
+func (b *Bridge) newUserID(ctx context.Context, ident *providers.Identity) (id string, joins bool, err error) {
 	email := b.linkEmail(ident)
 	if email == "" {
-		return randomToken(16), nil
+		return randomToken(16), false, nil
 	}
-	ids, err := b.o.Store.FindUsersByLinkEmail(ctx, email)
+	switch _, err := b.o.Store.GetIdentity(ctx, ident.Key()); {
+	case err == nil:
+		// A returning person: ClaimIdentity finds the owner. A fresh id,
+		// not the owner's, so that an unlink finishing in between cannot
+		// be undone by this sign-in recreating the identity for them.
+		return randomToken(16), false, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return "", false, fmt.Errorf("read identity: %w", err)
+	}
+	ids, err := b.o.Store.FindUsersByLinkEmail(ctx, email, b.o.LinkByEmail)
 	if err != nil {
-		return "", fmt.Errorf("find users by email: %w", err)
+		return "", false, fmt.Errorf("find users by email: %w", err)
 	}
 	if len(ids) > 1 {
 		b.o.Logger.WarnContext(ctx, "several users hold this verified email; not linking automatically", "provider", ident.Provider, "users", len(ids))
 	}
 	if len(ids) != 1 {
-		return randomToken(16), nil
+		return randomToken(16), false, nil
 	}
 	// A user with another identity of this provider is another account
 	// at the provider: joining it would give the user two, which an
 	// explicit link refuses too.
 	idents, err := b.o.Store.ListUserIdentities(ctx, ids[0])
 	if err != nil {
-		return "", fmt.Errorf("list identities: %w", err)
+		return "", false, fmt.Errorf("list identities: %w", err)
 	}
 	if slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == ident.Provider && i.Key != ident.Key() }) {
-		return randomToken(16), nil
+		return randomToken(16), false, nil
 	}
-	return ids[0], nil
+	return ids[0], true, nil
 }
 
 // providerTokenContext binds a sealed provider token to where it is stored.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/socialbridge/socialbridge/providers"
@@ -56,17 +57,30 @@ func (b *Bridge) ProviderToken(ctx context.Context, r ProviderTokenRequest) (*Pr
 		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: "user_id and provider are required"}
 	}
 	prov, ok := b.providers[r.Provider]
-	if !ok {
-		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: fmt.Sprintf("provider %q is not enabled", r.Provider)}
+	if !ok || !slices.Contains(b.clientProviders(c), r.Provider) {
+		return nil, &OAuthError{Code: ErrCodeInvalidRequest, Description: fmt.Sprintf("provider %q is not enabled for this client", r.Provider)}
 	}
-	tok, _, err := b.storedProviderToken(ctx, r.UserID, r.Provider)
+	tok, refreshed, err := b.providerToken(ctx, prov, r.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if b.fresh(tok) {
-		return tok, nil
+	b.audit(ctx, store.AuditEvent{Type: "provider_token", UserID: r.UserID, ClientID: c.ID, Actor: c.ID,
+		Detail: map[string]string{"provider": r.Provider, "refreshed": fmt.Sprint(refreshed)}})
+	return tok, nil
+}
+
+// providerToken returns the user's fresh provider token, and whether it
+// was refreshed for this request.
+func (b *Bridge) providerToken(ctx context.Context, prov providers.Provider, userID string) (*ProviderToken, bool, error) {
+	name := prov.Name()
+	tok, _, err := b.storedProviderToken(ctx, userID, name)
+	if err != nil {
+		return nil, false, err
 	}
-	key := r.UserID + "|" + r.Provider
+	if b.fresh(tok) {
+		return tok, false, nil
+	}
+	key := userID + "|" + name
 	v, err, _ := b.refreshes.Do(key, func() (any, error) {
 		// A fresh context: the shared refresh must not fail because the
 		// first caller went away.
@@ -75,19 +89,19 @@ func (b *Bridge) ProviderToken(ctx context.Context, r ProviderTokenRequest) (*Pr
 		// Read again: a refresh that finished since the read above has
 		// rotated the refresh token that read returned, and presenting a
 		// rotated-out refresh token makes some providers revoke them all.
-		tok, link, err := b.storedProviderToken(rctx, r.UserID, r.Provider)
+		tok, link, err := b.storedProviderToken(rctx, userID, name)
 		if err != nil {
 			return nil, err
 		}
 		if b.fresh(tok) {
 			return tok, nil
 		}
-		return b.refreshProviderToken(rctx, prov, r.UserID, link)
+		return b.refreshProviderToken(rctx, prov, userID, link)
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return v.(*ProviderToken), nil
+	return v.(*ProviderToken), true, nil
 }
 
 // fresh reports whether a stored provider token can be handed out as is.
@@ -116,9 +130,20 @@ func (b *Bridge) storedProviderToken(ctx context.Context, userID, provider strin
 	if u.Disabled {
 		return nil, store.ProviderLink{}, &OAuthError{Code: ErrCodeAccessDenied, Description: "the user is disabled"}
 	}
+	notLinked := &OAuthError{Code: ErrCodeNotLinked, Description: fmt.Sprintf("the user has no %s identity", b.ProviderLabel(provider))}
 	link, ok := u.Providers[provider]
 	if !ok {
-		return nil, store.ProviderLink{}, &OAuthError{Code: ErrCodeNotLinked, Description: fmt.Sprintf("the user has no %s identity", b.ProviderLabel(provider))}
+		return nil, store.ProviderLink{}, notLinked
+	}
+	// The identity record is authoritative: a sign-in that raced an
+	// unlink can leave the unlinked identity's link on the user, whose
+	// tokens must not be handed out.
+	ident, err := b.o.Store.GetIdentity(ctx, provider+"|"+link.Subject)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && ident.UserID != userID) {
+		return nil, store.ProviderLink{}, notLinked
+	}
+	if err != nil {
+		return nil, store.ProviderLink{}, fmt.Errorf("provider token: %w", err)
 	}
 	access, err := b.openToken(link.AccessTokenSealed, userID, provider, "access_token")
 	if err != nil {

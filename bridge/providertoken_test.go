@@ -98,6 +98,30 @@ func newTokenEnv(t testing.TB, life time.Duration, edit func(*providers.Identity
 	return &tokenEnv{env: e, rp: rp, userID: userID}
 }
 
+// writeLink writes a link of provider with subject to the user, with
+// tokens valid an hour, as a sign-in would, but without claiming the
+// identity: only the identity record says whose it is.
+func (e *tokenEnv) writeLink(t testing.TB, provider, subject string) {
+	t.Helper()
+	seal := func(value, field string) string {
+		sealed, err := e.sealer.SealString(value, "user:"+e.userID+":"+provider+":"+field)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sealed
+	}
+	now := e.clock.Now()
+	if _, err := e.store.UpsertLogin(bg, e.userID, store.Login{
+		IdentityKey: provider + "|" + subject, Provider: provider, Profile: e.user(t, e.userID).Profile, Now: now,
+		Link: store.ProviderLink{
+			Subject: subject, AccessTokenSealed: seal(subject+"-access", "access_token"), RefreshTokenSealed: seal(subject+"-refresh", "refresh_token"),
+			IDTokenSealed: seal("", "id_token"), Expiry: now.Add(time.Hour), UpdatedAt: now,
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // providerToken asks for the user's token of provider as the backend.
 func (e *tokenEnv) providerToken(provider string) (*bridge.ProviderToken, error) {
 	return e.b.ProviderToken(bg, bridge.ProviderTokenRequest{
@@ -361,10 +385,13 @@ func TestARefreshInTheSignInsMillisecondSucceeds(t *testing.T) {
 func TestProviderTokenRefusals(t *testing.T) {
 	t.Parallel()
 	backend := bridge.ClientCredentials{ID: "backend", Secret: "s3cret"}
+	narrow := bridge.ClientCredentials{ID: "narrow", Secret: "n4rrow"}
 	tests := []struct {
 		name string
 		// life is the provider access token's lifetime at sign-in.
 		life time.Duration
+		// identity edits the identity of the sign-in (nil: as is).
+		identity func(*providers.Identity)
 		// setup prepares the env and returns the request (nil: the
 		// backend's for the user's fake token).
 		setup func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest
@@ -372,73 +399,83 @@ func TestProviderTokenRefusals(t *testing.T) {
 		// wantCalls is how many refreshes the provider sees.
 		wantCalls int
 	}{
-		{"a public client is unauthorized_client", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a public client is unauthorized_client", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: bridge.ClientCredentials{ID: "spa"}, UserID: e.userID, Provider: "fake"}
 		}, bridge.ErrCodeUnauthorizedClient, 0},
-		{"a confidential client without provider_tokens is unauthorized_client", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a confidential client without provider_tokens is unauthorized_client", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: bridge.ClientCredentials{ID: "reports", Secret: "r3ports"}, UserID: e.userID, Provider: "fake"}
 		}, bridge.ErrCodeUnauthorizedClient, 0},
-		{"a wrong secret is invalid_client", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a wrong secret is invalid_client", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: bridge.ClientCredentials{ID: "backend", Secret: "guess"}, UserID: e.userID, Provider: "fake"}
 		}, bridge.ErrCodeInvalidClient, 0},
-		{"an unknown client is invalid_client", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"an unknown client is invalid_client", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: bridge.ClientCredentials{ID: "nobody", Secret: "s3cret"}, UserID: e.userID, Provider: "fake"}
 		}, bridge.ErrCodeInvalidClient, 0},
-		{"no user is invalid_request", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"no user is invalid_request", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: backend, Provider: "fake"}
 		}, bridge.ErrCodeInvalidRequest, 0},
-		{"a provider that is not enabled is invalid_request", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a provider that is not enabled is invalid_request", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: backend, UserID: e.userID, Provider: "nope"}
 		}, bridge.ErrCodeInvalidRequest, 0},
-		{"an unknown user is not_linked", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"an unknown user is not_linked", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: backend, UserID: "no-such-user", Provider: "fake"}
 		}, bridge.ErrCodeNotLinked, 0},
-		{"a provider the user has no identity of is not_linked", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a provider the user has no identity of is not_linked", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			return &bridge.ProviderTokenRequest{Client: backend, UserID: e.userID, Provider: "plain"}
 		}, bridge.ErrCodeNotLinked, 0},
-		{"a disabled user is access_denied", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a disabled user is access_denied", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			if err := e.store.SetDisabled(bg, e.userID, true); err != nil {
 				t.Fatal(err)
 			}
 			return nil
 		}, bridge.ErrCodeAccessDenied, 0},
-		{"an expiring token without a refresh token is interaction_required", time.Minute, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
-			// The person signs in again; this time the provider sends no
-			// refresh token.
-			e.rp.setIdentity(func(id *providers.Identity) { id.Tokens.RefreshToken = "" })
-			e.clock.Add(time.Second)
-			e.signInAt(t, "fake", nil)
-			e.clock.Add(time.Second)
-			return nil
-		}, bridge.ErrCodeInteractionRequired, 0},
-		{"a refresh token the provider refuses is interaction_required", time.Minute, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"an expiring token without a refresh token is interaction_required", time.Minute, func(id *providers.Identity) { id.Tokens.RefreshToken = "" },
+			func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+				return nil
+			}, bridge.ErrCodeInteractionRequired, 0},
+		{"a refresh token the provider refuses is interaction_required", time.Minute, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			e.rp.err = &providers.Error{Provider: "fake", Code: providers.CodeInvalidGrant, Message: "refresh token revoked"}
 			return nil
 		}, bridge.ErrCodeInteractionRequired, 1},
-		{"a provider that is unavailable is temporarily_unavailable", time.Minute, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a provider that is unavailable is temporarily_unavailable", time.Minute, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			e.rp.err = &providers.Error{Provider: "fake", Code: providers.CodeUnavailable, Message: "503"}
 			return nil
 		}, bridge.ErrCodeTemporarilyUnavail, 1},
-		{"a provider failing in another way is temporarily_unavailable", time.Minute, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"a provider failing in another way is temporarily_unavailable", time.Minute, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			e.rp.err = errors.New("connection reset")
 			return nil
 		}, bridge.ErrCodeTemporarilyUnavail, 1},
-		{"an expired token of a provider that cannot refresh is interaction_required", time.Hour, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+		{"an expired token of a provider that cannot refresh is interaction_required", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
 			// The user links plain, whose token expires in a minute.
 			e.provs["plain"].setIdentity(func(id *providers.Identity) { id.Tokens.Expiry = e.clock.Now().Add(time.Minute) })
 			ts, _ := e.signInAt(t, "fake", nil)
-			ls := e.startLink(t, ts.AccessToken, "plain", nil)
-			if u := e.callback(t, "plain", ls.started); u.Query().Get("linked") != "plain" {
-				t.Fatalf("link failed: %s", u)
-			}
+			e.link(t, ts.AccessToken, "plain", nil)
 			e.clock.Add(2 * time.Minute)
 			return &bridge.ProviderTokenRequest{Client: backend, UserID: e.userID, Provider: "plain"}
 		}, bridge.ErrCodeInteractionRequired, 0},
+		{"a provider the client may not use is invalid_request", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+			// The user has plain, but narrow may fetch tokens of fake only.
+			ts, _ := e.signInAt(t, "fake", nil)
+			e.link(t, ts.AccessToken, "plain", nil)
+			return &bridge.ProviderTokenRequest{Client: narrow, UserID: e.userID, Provider: "plain"}
+		}, bridge.ErrCodeInvalidRequest, 0},
+		{"a link whose identity record is gone is not_linked", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+			// A sign-in that raced an unlink wrote the link back.
+			e.writeLink(t, "plain", "ghost")
+			return &bridge.ProviderTokenRequest{Client: backend, UserID: e.userID, Provider: "plain"}
+		}, bridge.ErrCodeNotLinked, 0},
+		{"a link whose identity is another user's is not_linked", time.Hour, nil, func(t *testing.T, e *tokenEnv) *bridge.ProviderTokenRequest {
+			if _, _, err := e.store.ClaimIdentity(bg, "plain|taken", "plain", "taken", "someone-else", e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			e.writeLink(t, "plain", "taken")
+			return &bridge.ProviderTokenRequest{Client: backend, UserID: e.userID, Provider: "plain"}
+		}, bridge.ErrCodeNotLinked, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTokenEnv(t, tt.life, nil)
+			e := newTokenEnv(t, tt.life, tt.identity)
 			e.clock.Add(time.Second)
 			req := tt.setup(t, e)
 			if req == nil {
@@ -454,6 +491,9 @@ func TestProviderTokenRefusals(t *testing.T) {
 			}
 			if after, _ := e.store.GetUser(bg, e.userID); before != nil && after.Providers["fake"].UpdatedAt != before.Providers["fake"].UpdatedAt {
 				t.Error("a refused request changed the stored provider link")
+			}
+			if events := e.auditEvents(t, e.userID, "provider_token"); len(events) != 0 {
+				t.Errorf("a refused request was audited: %+v", events)
 			}
 		})
 	}
@@ -485,5 +525,100 @@ func TestProviderTokensStaySealedInTheStore(t *testing.T) {
 	}
 	if logs := e.logs.String(); strings.Contains(logs, "refreshed-access-1") || strings.Contains(logs, "rotated-refresh-1") || strings.Contains(logs, "provider-refresh-secret") {
 		t.Error("a provider token reached the log")
+	}
+}
+
+func TestASignInWithoutARefreshTokenKeepsTheStoredOne(t *testing.T) {
+	t.Parallel()
+	// Google and many OpenID Connect providers send a refresh token at the
+	// first consent only.
+	e := newTokenEnv(t, time.Hour, nil)
+	e.clock.Add(time.Second)
+	e.rp.setIdentity(func(id *providers.Identity) {
+		id.Tokens.AccessToken, id.Tokens.RefreshToken, id.Tokens.Expiry = "provider-access-2", "", e.clock.Now().Add(time.Minute)
+	})
+	if _, again := e.signInAt(t, "fake", nil); again != e.userID {
+		t.Fatalf("the second sign-in gave user %s, want %s", again, e.userID)
+	}
+	link := e.storedLink(t, "fake")
+	if got := e.open(t, link.AccessTokenSealed, "fake", "access_token"); got != "provider-access-2" {
+		t.Errorf("stored access token = %q, want the second sign-in's", got)
+	}
+	if got := e.open(t, link.RefreshTokenSealed, "fake", "refresh_token"); got != "provider-refresh-secret" {
+		t.Errorf("stored refresh token = %q, want the first sign-in's", got)
+	}
+	e.clock.Add(time.Second)
+	tok, err := e.providerToken("fake")
+	if err != nil || tok.AccessToken != "refreshed-access-1" {
+		t.Fatalf("ProviderToken() = %+v, %v; want a refresh with the first refresh token", tok, err)
+	}
+	if got := e.rp.calls(); len(got) != 1 || got[0] != "provider-refresh-secret" {
+		t.Errorf("refresh tokens presented = %v, want the first sign-in's", got)
+	}
+}
+
+func TestProviderTokensAreLimitedToTheClientsProviders(t *testing.T) {
+	t.Parallel()
+	e := newTokenEnv(t, time.Hour, nil)
+	ts, _ := e.signInAt(t, "fake", nil)
+	e.link(t, ts.AccessToken, "plain", nil)
+	tests := []struct {
+		client   bridge.ClientCredentials
+		provider string
+		want     string // "" for the token
+	}{
+		{bridge.ClientCredentials{ID: "narrow", Secret: "n4rrow"}, "fake", ""},
+		{bridge.ClientCredentials{ID: "narrow", Secret: "n4rrow"}, "plain", bridge.ErrCodeInvalidRequest},
+		{bridge.ClientCredentials{ID: "backend", Secret: "s3cret"}, "plain", ""},
+		{bridge.ClientCredentials{ID: "backend", Secret: "s3cret"}, "fake", ""},
+	}
+	for _, tt := range tests {
+		tok, err := e.b.ProviderToken(bg, bridge.ProviderTokenRequest{Client: tt.client, UserID: e.userID, Provider: tt.provider})
+		if got := oauthCode(err); got != tt.want || (tt.want == "" && (err != nil || tok.AccessToken != "provider-access-secret")) {
+			t.Errorf("%s asking for %s: %+v, %v; want %q", tt.client.ID, tt.provider, tok, err, tt.want)
+		}
+	}
+}
+
+func TestProviderTokenNeedsTheUsersIdentityRecord(t *testing.T) {
+	t.Parallel()
+	// The control of the not_linked cases of TestProviderTokenRefusals: a
+	// link written the same way, whose identity record is the user's.
+	e := newTokenEnv(t, time.Hour, nil)
+	if _, _, err := e.store.ClaimIdentity(bg, "plain|mine", "plain", "mine", e.userID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.writeLink(t, "plain", "mine")
+	if tok, err := e.providerToken("plain"); err != nil || tok.AccessToken != "mine-access" {
+		t.Fatalf("ProviderToken(plain) = %+v, %v; want the stored token", tok, err)
+	}
+}
+
+func TestProviderTokenFetchesAreAudited(t *testing.T) {
+	t.Parallel()
+	e := newTokenEnv(t, 3*time.Minute, nil)
+	e.clock.Add(time.Second)
+	if _, err := e.providerToken("fake"); err != nil { // as stored
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	if _, err := e.providerToken("fake"); err != nil { // refreshed
+		t.Fatal(err)
+	}
+	if _, err := e.providerToken("plain"); oauthCode(err) != bridge.ErrCodeNotLinked {
+		t.Fatalf("ProviderToken(plain) = %v, want not_linked", err)
+	}
+	events := e.auditEvents(t, e.userID, "provider_token")
+	if len(events) != 2 {
+		t.Fatalf("provider_token events = %+v, want two", events)
+	}
+	for i, refreshed := range []string{"false", "true"} {
+		ev := events[i]
+		if ev.ClientID != "backend" || ev.Actor != "backend" || ev.UserID != e.userID || ev.Detail["provider"] != "fake" || ev.Detail["refreshed"] != refreshed {
+			t.Errorf("event %d = %+v, want the backend fetching fake, refreshed=%s", i, ev, refreshed)
+		}
+	}
+	if !events[1].At.Equal(e.clock.Now()) {
+		t.Errorf("the second event is at %v, want %v", events[1].At, e.clock.Now())
 	}
 }

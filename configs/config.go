@@ -189,6 +189,10 @@ type Client struct {
 	AccessTTL          time.Duration `yaml:"access_ttl"`
 	RefreshIdleTTL     time.Duration `yaml:"refresh_idle_ttl"`
 	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
+	// AccountManagement lets this client ask for the account scope, whose
+	// access tokens list, link and unlink the user's identities. Give it
+	// only to your own first-party apps.
+	AccountManagement bool `yaml:"account_management"`
 	// ProviderTokens lets this client (a backend; it must have a secret)
 	// fetch its users' provider access tokens at POST /provider-token.
 	ProviderTokens bool `yaml:"provider_tokens"`

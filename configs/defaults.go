@@ -101,6 +101,8 @@ func (c *Config) addDemoClient() {
 		Name:         "socialbridge demo",
 		RedirectURIs: []string{strings.TrimSuffix(c.Server.PublicURL, "/") + "/demo/"},
 		CORSOrigins:  []string{u.Scheme + "://" + u.Host},
+		// The demo page shows linked accounts and links more.
+		AccountManagement: true,
 	})
 }
 

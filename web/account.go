@@ -57,7 +57,8 @@ func readForm(c *gin.Context) (url.Values, error) {
 const linkStartPath = "/link/start"
 
 // beginLink records a link request of the signed-in user and answers with
-// the one-time URL the application sends the browser to.
+// the one-time URL the application sends the browser to; the browser comes
+// back to the application with a link code for completeLink.
 func (s *Server) beginLink(c *gin.Context) {
 	tok := bearer(c)
 	if tok == "" {
@@ -70,6 +71,7 @@ func (s *Server) beginLink(c *gin.Context) {
 	}
 	start, err := s.o.Bridge.BeginLink(c.Request.Context(), bridge.LinkRequest{
 		AccessToken: tok, Provider: form.Get("provider"), RedirectURI: form.Get("redirect_uri"), State: form.Get("state"),
+		CodeChallenge: form.Get("code_challenge"),
 	})
 	if err != nil {
 		s.apiError(c, err)
@@ -95,6 +97,30 @@ func (s *Server) startLink(c *gin.Context) {
 	}
 	noStore(c)
 	c.Redirect(http.StatusFound, login.ProviderURL)
+}
+
+// completeLink redeems a link code: the application that began the link
+// proves it with its PKCE verifier and the same session's access token,
+// and the identity is linked.
+func (s *Server) completeLink(c *gin.Context) {
+	tok := bearer(c)
+	if tok == "" {
+		return
+	}
+	form, err := readForm(c)
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	linked, err := s.o.Bridge.CompleteLink(c.Request.Context(), bridge.CompleteLinkRequest{
+		AccessToken: tok, LinkCode: form.Get("link_code"), CodeVerifier: form.Get("code_verifier"),
+	})
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	noStore(c)
+	c.JSON(http.StatusCreated, linked)
 }
 
 // identities lists the signed-in user's linked identities.

@@ -96,19 +96,23 @@ func (a *app) call(t testing.TB, method, path, bearer, contentType, body string,
 	return out
 }
 
-// linkOther links the other provider to the user of access through the
-// browser: ask, open the start URL, approve, come back. It returns where
-// the browser ends.
-func (a *app) linkOther(t testing.TB, access string) *url.URL {
+// beginLink asks for a link of other with access (POST /account/links)
+// and returns the answer and the verifier the application keeps.
+func (a *app) beginLink(t testing.TB, access string) (apiResponse, string) {
 	t.Helper()
-	r := a.call(t, http.MethodPost, "/account/identities", access, "", url.Values{
-		"provider": {"other"}, "redirect_uri": {spaRedirect}, "state": {"link-state"},
+	verifier, challenge := pkce()
+	r := a.call(t, http.MethodPost, "/account/links", access, "", url.Values{
+		"provider": {"other"}, "redirect_uri": {spaRedirect}, "state": {"link-state"}, "code_challenge": {challenge},
 	}.Encode(), nil)
-	if r.StatusCode != http.StatusOK {
-		t.Fatalf("POST /account/identities: %d %v", r.StatusCode, r.JSON)
-	}
+	return r, verifier
+}
+
+// browseLink is the browser part of a link: open the start URL, approve
+// at other, come back. It returns where the browser ends.
+func (a *app) browseLink(t testing.TB, location string) *url.URL {
+	t.Helper()
 	browser := a.browser(t)
-	resp, err := browser.Get(r.JSON["location"].(string))
+	resp, err := browser.Get(location)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +121,14 @@ func (a *app) linkOther(t testing.TB, access string) *url.URL {
 	if err != nil || to.Host != "other-idp.example.com" {
 		t.Fatalf("GET /link/start: %d to %v, want a redirect to the provider", resp.StatusCode, to)
 	}
-	resp, err = browser.Get(a.url + "/callback/other?" + url.Values{"state": {to.Query().Get("state")}, "code": {"other-code"}}.Encode())
+	return a.otherCallback(t, browser, to)
+}
+
+// otherCallback is other's callback in browser, approving the request the
+// browser was sent to at to; it returns where the browser ends.
+func (a *app) otherCallback(t testing.TB, browser *http.Client, to *url.URL) *url.URL {
+	t.Helper()
+	resp, err := browser.Get(a.url + "/callback/other?" + url.Values{"state": {to.Query().Get("state")}, "code": {"other-code"}}.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,26 +140,67 @@ func (a *app) linkOther(t testing.TB, access string) *url.URL {
 	return back
 }
 
+// startOtherLink runs the first three steps of a link of other for the
+// session of access and returns the link code the application gets back
+// and its verifier.
+func (a *app) startOtherLink(t testing.TB, access string) (code, verifier string) {
+	t.Helper()
+	r, verifier := a.beginLink(t, access)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("POST /account/links: %d %v", r.StatusCode, r.JSON)
+	}
+	back := a.browseLink(t, r.JSON["location"].(string))
+	if code = back.Query().Get("link_code"); code == "" {
+		t.Fatalf("the link ended at %s, want a link code", back)
+	}
+	return code, verifier
+}
+
+// completeLink is the last step of a link (POST /account/identities).
+func (a *app) completeLink(t testing.TB, access, code, verifier string) apiResponse {
+	t.Helper()
+	return a.call(t, http.MethodPost, "/account/identities", access, "", url.Values{
+		"link_code": {code}, "code_verifier": {verifier},
+	}.Encode(), nil)
+}
+
+// linkOther links the other provider to the user of access in four steps
+// and returns the identity the completion answered with.
+func (a *app) linkOther(t testing.TB, access string) map[string]any {
+	t.Helper()
+	code, verifier := a.startOtherLink(t, access)
+	r := a.completeLink(t, access, code, verifier)
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /account/identities: %d %v, want 201", r.StatusCode, r.JSON)
+	}
+	return r.JSON
+}
+
 // errorCode is the error of a JSON error body.
 func (r apiResponse) errorCode() string {
 	code, _ := r.JSON["error"].(string)
 	return code
 }
 
+// accountEndpoints are the account endpoints, each with a body that
+// would be valid from a session with the account scope.
+func accountEndpoints() []struct{ method, path, body string } {
+	_, challenge := pkce()
+	return []struct{ method, path, body string }{
+		{http.MethodGet, "/account/identities", ""},
+		{http.MethodPost, "/account/links", url.Values{"provider": {"other"}, "redirect_uri": {spaRedirect}, "code_challenge": {challenge}}.Encode()},
+		{http.MethodPost, "/account/identities", url.Values{"link_code": {"AAAAAAAAAAAAAAAAAAAAAA.AAAA"}, "code_verifier": {strings.Repeat("v", 43)}}.Encode()},
+		{http.MethodDelete, "/account/identities/dev", ""},
+	}
+}
+
 func TestAccountEndpointsNeedABearerToken(t *testing.T) {
 	t.Parallel()
 	a := accountApp(t)
-	valid := a.signIn(t)
-	revoked := a.signIn(t)
+	valid := a.accountSignIn(t)
+	revoked := a.accountSignIn(t)
 	if resp, _ := a.post(t, "/revoke", url.Values{"token": {revoked.RefreshToken}, "client_id": {"spa"}}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %d", resp.StatusCode)
-	}
-	endpoints := []struct {
-		method, path, body string
-	}{
-		{http.MethodGet, "/account/identities", ""},
-		{http.MethodPost, "/account/identities", "provider=other&redirect_uri=" + url.QueryEscape(spaRedirect)},
-		{http.MethodDelete, "/account/identities/dev", ""},
 	}
 	tests := []struct {
 		name string
@@ -166,7 +218,7 @@ func TestAccountEndpointsNeedABearerToken(t *testing.T) {
 		{"a refresh token is invalid_token", "", "Bearer " + valid.RefreshToken, "invalid_token", `Bearer error="invalid_token"`},
 		{"the token of a revoked session is invalid_token", "", "Bearer " + revoked.AccessToken, "invalid_token", `Bearer error="invalid_token"`},
 	}
-	for _, ep := range endpoints {
+	for _, ep := range accountEndpoints() {
 		for _, tt := range tests {
 			t.Run(ep.method+" "+ep.path+": "+tt.name, func(t *testing.T) {
 				t.Parallel()
@@ -189,16 +241,65 @@ func TestAccountEndpointsNeedABearerToken(t *testing.T) {
 	}
 }
 
+func TestAccountEndpointsNeedTheAccountScope(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	plain := a.signIn(t) // openid email profile
+	for _, ep := range accountEndpoints() {
+		t.Run(ep.method+" "+ep.path, func(t *testing.T) {
+			t.Parallel()
+			r := a.call(t, ep.method, ep.path, plain.AccessToken, "", ep.body, nil)
+			if r.StatusCode != http.StatusForbidden || r.errorCode() != "insufficient_scope" {
+				t.Fatalf("got %d %v, want 403 insufficient_scope", r.StatusCode, r.JSON)
+			}
+			if got, want := r.Header.Get("WWW-Authenticate"), `Bearer error="insufficient_scope", scope="account"`; got != want {
+				t.Errorf("WWW-Authenticate = %q, want %q (RFC 6750 §3.1)", got, want)
+			}
+			if r.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", r.Header.Get("Cache-Control"))
+			}
+		})
+	}
+}
+
+func TestAccountChangesNeedARecentSignInOverHTTP(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	tr := a.accountSignIn(t)
+	a.clock.Add(11 * time.Minute) // the access token lives 15
+	for _, ep := range accountEndpoints() {
+		r := a.call(t, ep.method, ep.path, tr.AccessToken, "", ep.body, nil)
+		if ep.method == http.MethodGet {
+			if r.StatusCode != http.StatusOK {
+				t.Errorf("%s %s: %d %v, want 200: listing needs no recent sign-in", ep.method, ep.path, r.StatusCode, r.JSON)
+			}
+			continue
+		}
+		if r.StatusCode != http.StatusUnauthorized || r.errorCode() != "insufficient_user_authentication" {
+			t.Errorf("%s %s: %d %v, want 401 insufficient_user_authentication", ep.method, ep.path, r.StatusCode, r.JSON)
+			continue
+		}
+		// RFC 9470 §3: the challenge says how recent a sign-in must be.
+		if got := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, `Bearer error="insufficient_user_authentication"`) || !strings.Contains(got, "max_age=600") {
+			t.Errorf("%s %s: WWW-Authenticate = %q, want insufficient_user_authentication with max_age=600", ep.method, ep.path, got)
+		}
+	}
+	// Signing in again is enough.
+	again := a.accountSignIn(t)
+	if r, _ := a.beginLink(t, again.AccessToken); r.StatusCode != http.StatusOK {
+		t.Errorf("POST /account/links after a new sign-in: %d %v, want 200", r.StatusCode, r.JSON)
+	}
+}
+
 func TestLinkingOverHTTP(t *testing.T) {
 	t.Parallel()
 	a := accountApp(t)
-	tr := a.signIn(t)
+	tr := a.accountSignIn(t)
 
-	r := a.call(t, http.MethodPost, "/account/identities", tr.AccessToken, "", url.Values{
-		"provider": {"other"}, "redirect_uri": {spaRedirect}, "state": {"link-state"},
-	}.Encode(), nil)
+	// Step 1: the application asks for a link with its PKCE challenge.
+	r, verifier := a.beginLink(t, tr.AccessToken)
 	if r.StatusCode != http.StatusOK {
-		t.Fatalf("POST /account/identities: %d %v", r.StatusCode, r.JSON)
+		t.Fatalf("POST /account/links: %d %v", r.StatusCode, r.JSON)
 	}
 	if r.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", r.Header.Get("Cache-Control"))
@@ -215,8 +316,8 @@ func TestLinkingOverHTTP(t *testing.T) {
 		t.Error("the start URL carries the access token")
 	}
 
-	// The browser opens the start URL: it gets the flow's cookie and goes
-	// to the provider.
+	// Step 2: the browser opens the start URL; it gets the flow's cookie
+	// and goes to the provider.
 	browser := a.browser(t)
 	resp, err := browser.Get(location)
 	if err != nil {
@@ -254,18 +355,42 @@ func TestLinkingOverHTTP(t *testing.T) {
 		t.Errorf("second GET /link/start: %d, want 400 with the already-used page", again.StatusCode)
 	}
 
-	// The provider sends the first browser back.
-	resp, err = browser.Get(a.url + "/callback/other?" + url.Values{"state": {to.Query().Get("state")}, "code": {"other-code"}}.Encode())
-	if err != nil {
-		t.Fatal(err)
+	// Step 3: the provider sends the first browser back; it brings the
+	// application a link code, and nothing is linked yet.
+	back := a.otherCallback(t, browser, to)
+	if !strings.HasPrefix(back.String(), spaRedirect+"?") {
+		t.Fatalf("callback to %v, want the SPA", back)
 	}
-	resp.Body.Close()
-	back, err := resp.Location()
-	if err != nil || !strings.HasPrefix(back.String(), spaRedirect+"?") {
-		t.Fatalf("callback: %d to %v, want the SPA", resp.StatusCode, back)
+	q := back.Query()
+	code := q.Get("link_code")
+	if code == "" || q.Get("state") != "link-state" || q.Get("iss") != a.url || q.Has("error") || q.Has("code") {
+		t.Fatalf("back at the SPA with %v, want a link_code, the state and our issuer", q)
 	}
-	if q := back.Query(); q.Get("linked") != "other" || q.Get("state") != "link-state" || q.Get("iss") != a.url || q.Has("error") {
-		t.Errorf("back at the SPA with %v, want linked=other, the state and our issuer", q)
+	if list := a.call(t, http.MethodGet, "/account/identities", tr.AccessToken, "", "", nil); len(list.JSON["identities"].([]any)) != 1 {
+		t.Errorf("identities before the completion = %v, want dev only", list.JSON)
+	}
+
+	// Step 4: only the application's verifier completes the link, once.
+	if r := a.completeLink(t, tr.AccessToken, code, strings.Repeat("w", 43)); r.StatusCode != http.StatusBadRequest || r.errorCode() != "invalid_grant" {
+		t.Errorf("completing with a wrong verifier: %d %v, want 400 invalid_grant", r.StatusCode, r.JSON)
+	}
+	r = a.completeLink(t, tr.AccessToken, code, verifier)
+	if r.StatusCode != http.StatusCreated || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("POST /account/identities: %d %v (Cache-Control %q), want 201", r.StatusCode, r.JSON, r.Header.Get("Cache-Control"))
+	}
+	if r.JSON["provider"] != "other" || r.JSON["label"] != "Other" || r.JSON["email"] != "alice@other.example" || r.JSON["name"] != "Alice at Other" || r.JSON["linked_at"] == nil {
+		t.Errorf("the linked identity = %v", r.JSON)
+	}
+	for _, secret := range []string{"access_token", "refresh_token", "subject"} {
+		if _, ok := r.JSON[secret]; ok {
+			t.Errorf("the linked identity comes with %s", secret)
+		}
+	}
+	if r := a.completeLink(t, tr.AccessToken, code, verifier); r.StatusCode != http.StatusBadRequest || r.errorCode() != "invalid_grant" {
+		t.Errorf("completing again: %d %v, want 400 invalid_grant", r.StatusCode, r.JSON)
+	}
+	if _, secret, _ := strings.Cut(code, "."); strings.Contains(a.logs.String(), secret) {
+		t.Error("the link code reached the log")
 	}
 
 	r = a.call(t, http.MethodGet, "/account/identities", tr.AccessToken, "", "", nil)
@@ -301,10 +426,47 @@ func TestLinkingOverHTTP(t *testing.T) {
 	}
 }
 
+func TestCompletingALinkOfAnIdentityTakenMeanwhileIs409(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	tr := a.accountSignIn(t)
+	code, verifier := a.startOtherLink(t, tr.AccessToken)
+	// Before the application completes, the account at other signs in on
+	// its own and becomes another user.
+	_, challenge := pkce()
+	browser := a.browser(t)
+	resp, err := browser.Get(a.authorizeURL(challenge, "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	to, err := resp.Location()
+	if err != nil || to.Host != "other-idp.example.com" {
+		t.Fatalf("GET /authorize with other: %d to %v", resp.StatusCode, to)
+	}
+	if back := a.otherCallback(t, browser, to); back.Query().Get("code") == "" {
+		t.Fatalf("the sign-in with other ended at %s", back)
+	}
+
+	r := a.completeLink(t, tr.AccessToken, code, verifier)
+	if r.StatusCode != http.StatusConflict || r.errorCode() != "identity_in_use" {
+		t.Fatalf("POST /account/identities: %d %v, want 409 identity_in_use", r.StatusCode, r.JSON)
+	}
+	if r := a.call(t, http.MethodGet, "/account/identities", tr.AccessToken, "", "", nil); len(r.JSON["identities"].([]any)) != 1 {
+		t.Errorf("identities = %v, want dev only", r.JSON)
+	}
+}
+
 func TestAccountErrorsOverHTTP(t *testing.T) {
 	t.Parallel()
 	a := accountApp(t)
-	tr := a.signIn(t)
+	tr := a.accountSignIn(t)
+	_, challenge := pkce()
+	link := func(edit func(url.Values)) string {
+		form := url.Values{"provider": {"other"}, "redirect_uri": {spaRedirect}, "code_challenge": {challenge}}
+		edit(form)
+		return form.Encode()
+	}
 	tests := []struct {
 		name, method, path, contentType, body string
 		status                                int
@@ -312,16 +474,26 @@ func TestAccountErrorsOverHTTP(t *testing.T) {
 	}{
 		{"deleting the only identity is 409 last_identity", http.MethodDelete, "/account/identities/dev", "", "", http.StatusConflict, "last_identity"},
 		{"deleting a provider the user has not linked is 404 not_linked", http.MethodDelete, "/account/identities/other", "", "", http.StatusNotFound, "not_linked"},
-		{"linking a provider the user has is 409 already_linked", http.MethodPost, "/account/identities", "",
-			"provider=dev&redirect_uri=" + url.QueryEscape(spaRedirect), http.StatusConflict, "already_linked"},
-		{"a JSON body is 400 invalid_request", http.MethodPost, "/account/identities", "application/json",
-			`{"provider":"other","redirect_uri":"` + spaRedirect + `"}`, http.StatusBadRequest, "invalid_request"},
-		{"a repeated parameter is 400 invalid_request", http.MethodPost, "/account/identities", "",
-			"provider=other&provider=dev&redirect_uri=" + url.QueryEscape(spaRedirect), http.StatusBadRequest, "invalid_request"},
-		{"an unregistered redirect URI is 400 invalid_request", http.MethodPost, "/account/identities", "",
-			"provider=other&redirect_uri=" + url.QueryEscape("https://evil.example.com/cb"), http.StatusBadRequest, "invalid_request"},
-		{"an unknown provider is 400 invalid_request", http.MethodPost, "/account/identities", "",
-			"provider=nope&redirect_uri=" + url.QueryEscape(spaRedirect), http.StatusBadRequest, "invalid_request"},
+		{"linking a provider the user has is 409 already_linked", http.MethodPost, "/account/links", "",
+			link(func(f url.Values) { f.Set("provider", "dev") }), http.StatusConflict, "already_linked"},
+		{"a JSON body is 400 invalid_request", http.MethodPost, "/account/links", "application/json",
+			`{"provider":"other","redirect_uri":"` + spaRedirect + `","code_challenge":"` + challenge + `"}`, http.StatusBadRequest, "invalid_request"},
+		{"a repeated parameter is 400 invalid_request", http.MethodPost, "/account/links", "",
+			link(func(f url.Values) { f.Add("provider", "dev") }), http.StatusBadRequest, "invalid_request"},
+		{"an unregistered redirect URI is 400 invalid_request", http.MethodPost, "/account/links", "",
+			link(func(f url.Values) { f.Set("redirect_uri", "https://evil.example.com/cb") }), http.StatusBadRequest, "invalid_request"},
+		{"an unknown provider is 400 invalid_request", http.MethodPost, "/account/links", "",
+			link(func(f url.Values) { f.Set("provider", "nope") }), http.StatusBadRequest, "invalid_request"},
+		{"a link without a code challenge is 400 invalid_request", http.MethodPost, "/account/links", "",
+			link(func(f url.Values) { f.Del("code_challenge") }), http.StatusBadRequest, "invalid_request"},
+		{"completing with an unknown link code is 400 invalid_grant", http.MethodPost, "/account/identities", "",
+			url.Values{"link_code": {"AAAAAAAAAAAAAAAAAAAAAA.AAAA"}, "code_verifier": {strings.Repeat("v", 43)}}.Encode(), http.StatusBadRequest, "invalid_grant"},
+		{"completing without a link code is 400 invalid_grant", http.MethodPost, "/account/identities", "",
+			url.Values{"code_verifier": {strings.Repeat("v", 43)}}.Encode(), http.StatusBadRequest, "invalid_grant"},
+		{"completing with a JSON body is 400 invalid_request", http.MethodPost, "/account/identities", "application/json",
+			`{"link_code":"x","code_verifier":"y"}`, http.StatusBadRequest, "invalid_request"},
+		{"the old way of asking for a link is 400", http.MethodPost, "/account/identities", "",
+			link(func(url.Values) {}), http.StatusBadRequest, "invalid_grant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,11 +612,9 @@ func TestProviderTokenOverHTTP(t *testing.T) {
 func TestProviderTokenOfAnUnavailableProviderIs503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	a := accountApp(t)
-	tr := a.signIn(t)
+	tr := a.accountSignIn(t)
 	at, _ := a.issuer.ParseAccess(tr.AccessToken)
-	if back := a.linkOther(t, tr.AccessToken); back.Query().Get("linked") != "other" {
-		t.Fatalf("link ended at %s", back)
-	}
+	a.linkOther(t, tr.AccessToken)
 	// other's token has expired and its token endpoint is down.
 	r := a.call(t, http.MethodPost, "/provider-token", "", "", url.Values{"user_id": {at.Subject}, "provider": {"other"}}.Encode(),
 		func(r *http.Request) { r.SetBasicAuth("backend", backendSecret) })
@@ -459,7 +629,7 @@ func TestProviderTokenOfAnUnavailableProviderIs503WithRetryAfter(t *testing.T) {
 func TestAccountEndpointsCORS(t *testing.T) {
 	t.Parallel()
 	a := accountApp(t)
-	tr := a.signIn(t)
+	tr := a.accountSignIn(t)
 	preflight := func(path, origin, method string) apiResponse {
 		return a.call(t, http.MethodOptions, path, "", "", "", func(r *http.Request) {
 			r.Header.Set("Origin", origin)
@@ -472,7 +642,9 @@ func TestAccountEndpointsCORS(t *testing.T) {
 		allowed                    bool
 	}{
 		{"a registered origin may list identities", "/account/identities", "https://spa.example.com", "GET", true},
-		{"a registered origin may ask for a link", "/account/identities", "https://spa.example.com", "POST", true},
+		{"a registered origin may ask for a link", "/account/links", "https://spa.example.com", "POST", true},
+		{"a registered origin may complete a link", "/account/identities", "https://spa.example.com", "POST", true},
+		{"another origin may not ask for a link", "/account/links", "https://evil.example.com", "POST", false},
 		{"a registered origin may unlink", "/account/identities/dev", "https://spa.example.com", "DELETE", true},
 		{"another origin may not unlink", "/account/identities/dev", "https://evil.example.com", "DELETE", false},
 		{"another origin may not list identities", "/account/identities", "https://evil.example.com", "GET", false},

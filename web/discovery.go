@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/socialbridge/socialbridge/bridge"
 )
 
 // discovery serves OpenID Connect Discovery 1.0 and RFC 8414 metadata (one
@@ -36,7 +38,7 @@ func (s *Server) discovery(c *gin.Context) {
 		"revocation_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post"},
 		"code_challenge_methods_supported":           []string{"S256"},
 		"prompt_values_supported":                    []string{"none", "login", "consent", "select_account"},
-		"scopes_supported":                           []string{"openid", "profile", "email", "offline_access"},
+		"scopes_supported":                           []string{"openid", "profile", "email", "offline_access", bridge.ScopeAccount},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
 			"email", "email_verified", "name", "given_name", "family_name", "picture", "locale", "tenant", "roles", "idp"},
 		"authorization_response_iss_parameter_supported": true,

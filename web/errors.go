@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -50,9 +51,17 @@ func (s *Server) apiError(c *gin.Context, err error) {
 			c.Header("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(oe.Description, `"`, "'")+`"`)
 		case bridge.ErrCodeUnauthorizedClient, bridge.ErrCodeAccessDenied:
 			status = http.StatusForbidden
+		case bridge.ErrCodeInsufficientScope:
+			status = http.StatusForbidden
+			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+bridge.ScopeAccount+`"`)
+		case bridge.ErrCodeInsufficientAuth:
+			// RFC 9470: sign in again, no longer ago than max_age.
+			status = http.StatusUnauthorized
+			c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_user_authentication", error_description="%s", max_age=%d`,
+				strings.ReplaceAll(oe.Description, `"`, "'"), int(bridge.AccountChangeMaxAge/time.Second)))
 		case bridge.ErrCodeNotLinked:
 			status = http.StatusNotFound
-		case bridge.ErrCodeLastIdentity, bridge.ErrCodeAlreadyLinked:
+		case bridge.ErrCodeLastIdentity, bridge.ErrCodeAlreadyLinked, bridge.ErrCodeIdentityInUse:
 			status = http.StatusConflict
 		case bridge.ErrCodeTemporarilyUnavail:
 			status = http.StatusServiceUnavailable

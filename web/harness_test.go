@@ -45,14 +45,34 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// clock is an app's time: the real time, moved forward by Add.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Add moves the clock forward by d.
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
 // app is a whole socialbridge behind an httptest server, with its store
-// to see what a request wrote.
+// to see what a request wrote and its clock.
 type app struct {
 	srv    *httptest.Server
 	url    string
 	issuer *tokens.Issuer
 	store  store.Store
 	logs   *syncBuffer
+	clock  *clock
 }
 
 const spaRedirect = "https://spa.example.com/callback"
@@ -80,6 +100,7 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 	t.Cleanup(srv.Close)
 
 	st := teststore.Open(t)
+	ck := &clock{}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, err := tokens.NewSealer(key)
@@ -88,7 +109,7 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 	}
 	kr, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
 		Algorithm: "ES256", Rotation: 720 * time.Hour, PublishAhead: time.Hour,
-		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour,
+		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour, Now: ck.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +117,8 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 	if err := kr.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	iss := tokens.NewIssuer(kr, srv.URL, nil)
-	d := dev.New(srv.URL, nil, nil)
+	iss := tokens.NewIssuer(kr, srv.URL, ck.Now)
+	d := dev.New(srv.URL, nil, ck.Now)
 	provs := []providers.Provider{d}
 	if extra != nil {
 		provs = append(provs, extra(srv.URL)...)
@@ -106,16 +127,16 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 		PublicURL: srv.URL, Store: st, Issuer: iss, Sealer: sealer, Providers: provs,
 		Clients: []bridge.Client{
 			{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://spa.example.com"},
-				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, AccountManagement: true},
 			{ID: "demo", Name: "demo", RedirectURIs: []string{srv.URL + "/demo/"}, CORSOrigins: []string{srv.URL},
-				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, AccountManagement: true},
 			// Backends: one may fetch users' provider tokens, one may not.
 			{ID: "backend", Name: "Backend", Secret: backendSecret, RedirectURIs: []string{"https://backend.example.com/cb"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, ProviderTokens: true},
 			{ID: "reports", Name: "Reports", Secret: backendSecret, RedirectURIs: []string{"https://reports.example.com/cb"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
 		},
-		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Logger: logger,
+		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +153,7 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 		t.Fatal(err)
 	}
 	handler = s
-	return &app{srv: srv, url: srv.URL, issuer: iss, store: st, logs: logs}
+	return &app{srv: srv, url: srv.URL, issuer: iss, store: st, logs: logs, clock: ck}
 }
 
 // browser is an HTTP client with cookies that stops at the SPA's redirect.
@@ -170,7 +191,13 @@ func (a *app) authorizeURL(challenge, provider string) string {
 // the SPA redirect it ends at.
 func (a *app) devSignIn(t testing.TB, c *http.Client, challenge, user string) *url.URL {
 	t.Helper()
-	resp, err := c.Get(a.authorizeURL(challenge, "dev"))
+	return a.devSignInAt(t, c, a.authorizeURL(challenge, "dev"), user)
+}
+
+// devSignInAt is devSignIn from the authorization request authorizeURL.
+func (a *app) devSignInAt(t testing.TB, c *http.Client, authorizeURL, user string) *url.URL {
+	t.Helper()
+	resp, err := c.Get(authorizeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +253,27 @@ func (a *app) post(t testing.TB, path string, form url.Values) (*http.Response, 
 // signIn runs a whole dev sign-in and code exchange.
 func (a *app) signIn(t testing.TB) tokenResponse {
 	t.Helper()
+	return a.signInScope(t, "openid email profile")
+}
+
+// accountScope is the scope of a sign-in that manages its account.
+const accountScope = "openid email profile " + bridge.ScopeAccount
+
+// accountSignIn is signIn with the account scope.
+func (a *app) accountSignIn(t testing.TB) tokenResponse {
+	t.Helper()
+	return a.signInScope(t, accountScope)
+}
+
+// signInScope is signIn asking for scope.
+func (a *app) signInScope(t testing.TB, scope string) tokenResponse {
+	t.Helper()
 	verifier, challenge := pkce()
-	loc := a.devSignIn(t, a.browser(t), challenge, "alice")
+	u, _ := url.Parse(a.authorizeURL(challenge, "dev"))
+	q := u.Query()
+	q.Set("scope", scope)
+	u.RawQuery = q.Encode()
+	loc := a.devSignInAt(t, a.browser(t), u.String(), "alice")
 	resp, tr := a.post(t, "/token", url.Values{
 		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spaRedirect},
 		"client_id": {"spa"}, "code_verifier": {verifier},

@@ -98,13 +98,16 @@ func (s *Server) routes() {
 	api.POST("/revoke", s.rateLimit, s.revoke)
 	api.GET("/userinfo", s.rateLimit, s.userinfo)
 	api.POST("/userinfo", s.rateLimit, s.userinfo)
-	// The signed-in user's account: linked identities (Bearer token).
+	// The signed-in user's account: linked identities (Bearer token with
+	// the account scope). A link begins at /account/links and completes
+	// by creating the identity with the link code.
 	api.GET("/account/identities", s.rateLimit, s.identities)
-	api.POST("/account/identities", s.rateLimit, s.beginLink)
+	api.POST("/account/links", s.rateLimit, s.beginLink)
+	api.POST("/account/identities", s.rateLimit, s.completeLink)
 	api.DELETE("/account/identities/:provider", s.rateLimit, s.unlink)
 	// Backends (client credentials): a user's provider access token.
 	e.POST("/provider-token", s.rateLimit, s.providerToken)
-	for _, p := range []string{"/token", "/revoke", "/userinfo", "/account/identities", "/account/identities/:provider",
+	for _, p := range []string{"/token", "/revoke", "/userinfo", "/account/identities", "/account/identities/:provider", "/account/links",
 		"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json"} {
 		api.OPTIONS(p, s.preflight)
 	}

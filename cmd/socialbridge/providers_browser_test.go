@@ -166,7 +166,7 @@ func TestDemoPageEveryProviderLinkingAndABackendsProviderToken(t *testing.T) {
 		Name: "Grace Hopper", PreferredUsername: "grace@contoso.com", Email: "grace@contoso.com"})
 	do(t, ctx, "link Microsoft", chromedp.Click(`button[data-link="microsoft"]`))
 	clickThroughProvider(t, ctx, "microsoft")
-	waitText(t, ctx, "#status", func(s string) bool { return strings.Contains(s, "microsoft linked") })
+	waitText(t, ctx, "#status", func(s string) bool { return strings.Contains(s, "Microsoft linked") })
 	listed := waitText(t, ctx, "#identities", func(s string) bool { return strings.Contains(s, "Microsoft") })
 	if !strings.Contains(listed, "Google") {
 		t.Errorf("after linking, the account lists %q; want Google and Microsoft", listed)

@@ -105,7 +105,7 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 			ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, CORSOrigins: c.CORSOrigins, Secret: c.Secret,
 			Audience: c.Audience, Providers: c.Providers,
 			AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdleTTL, RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
-			IDTokenAlg: c.IDTokenSignedResponseAlg, ProviderTokens: c.ProviderTokens,
+			IDTokenAlg: c.IDTokenSignedResponseAlg, ProviderTokens: c.ProviderTokens, AccountManagement: c.AccountManagement,
 		})
 	}
 	s.bridge, err = bridge.New(bridge.Options{

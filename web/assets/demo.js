@@ -39,7 +39,7 @@
     const state = randomString(16);
     store.setItem("sb_pkce", JSON.stringify({ verifier, state }));
     const q = new URLSearchParams({
-      client_id: clientID, redirect_uri: redirectURI, response_type: "code", scope: "openid profile email",
+      client_id: clientID, redirect_uri: redirectURI, response_type: "code", scope: "openid profile email account",
       state, code_challenge: await s256(verifier), code_challenge_method: "S256", provider,
     });
     window.location.assign(issuer + "/authorize?" + q.toString());
@@ -140,25 +140,35 @@
     document.querySelectorAll("button[data-link]").forEach((b) => { b.hidden = linked.has(b.dataset.link); });
   }
 
+  // Linking: ask for a one-time start URL with a PKCE challenge, send the
+  // browser through the provider, then complete the link with the link
+  // code that comes back and the verifier only this page has.
   async function link(provider) {
+    const verifier = randomString(32);
     const state = randomString(16);
-    store.setItem("sb_link_state", state);
-    const body = await accountRequest("POST", "/account/identities", { provider, redirect_uri: redirectURI, state });
+    store.setItem("sb_link", JSON.stringify({ verifier, state }));
+    const body = await accountRequest("POST", "/account/links", {
+      provider, redirect_uri: redirectURI, state, code_challenge: await s256(verifier),
+    });
     window.location.assign(body.location);
   }
 
   async function finishLink(params) {
-    const state = store.getItem("sb_link_state");
-    store.removeItem("sb_link_state");
-    window.history.replaceState(null, "", redirectURI);
-    if (!state || params.get("state") !== state) {
+    const saved = JSON.parse(store.getItem("sb_link") || "null");
+    store.removeItem("sb_link");
+    window.history.replaceState(null, "", redirectURI); // drop the link code from the address bar
+    if (!saved || params.get("state") !== saved.state) {
       throw new Error("state mismatch: this response does not belong to a link started here");
     }
     show(JSON.parse(store.getItem("sb_tokens")));
     if (params.get("error")) {
       throw new Error(params.get("error") + ": " + (params.get("error_description") || ""));
     }
-    setStatus(params.get("linked") + " linked to this account.");
+    const linked = await accountRequest("POST", "/account/identities", {
+      link_code: params.get("link_code"), code_verifier: saved.verifier,
+    });
+    setStatus(linked.label + " linked to this account.");
+    await loadIdentities();
   }
 
   async function refresh() {
@@ -201,7 +211,7 @@
   $("logout").addEventListener("click", guard(logout));
 
   const params = new URLSearchParams(window.location.search);
-  if (store.getItem("sb_link_state") && (params.has("linked") || params.has("error"))) {
+  if (store.getItem("sb_link") && (params.has("link_code") || params.has("error"))) {
     guard(() => finishLink(params))();
   } else if (params.has("code") || params.has("error")) {
     guard(() => finishSignIn(params))();

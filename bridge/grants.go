@@ -74,7 +74,7 @@ func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (*TokenSet, erro
 		return nil, fmt.Errorf("redeem code: %w", err)
 	}
 	b.o.Logger.InfoContext(ctx, "session started", "sid", sess.ID, "user_id", sess.UserID, "client_id", c.ID)
-	return b.mint(c, sess, true)
+	return b.mint(c, sess, true, sess.Scope)
 }
 
 // explainCodeFailure says why a code did not redeem. A code presented
@@ -139,6 +139,25 @@ func (b *Bridge) Refresh(ctx context.Context, g RefreshGrant) (*TokenSet, error)
 	if rt.ClientID != c.ID {
 		return nil, invalidGrant("the refresh token was issued to another client")
 	}
+	// A requested scope is checked before anything rotates: a refused one
+	// must not spend the refresh token (a retry with it would look like a
+	// reuse). The token carries the granted scope; a token minted before
+	// it did is checked against the session, one read.
+	if strings.TrimSpace(g.Scope) != "" {
+		granted := rt.Scope
+		if granted == "" {
+			sess, err := b.o.Store.GetSession(ctx, rt.SessionID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("read session: %w", err)
+			}
+			if err == nil {
+				granted = sess.Scope
+			}
+		}
+		if _, err := narrowScope(granted, g.Scope); err != nil {
+			return nil, err
+		}
+	}
 	now := b.o.Now()
 	sess, err := b.o.Store.Rotate(ctx, rt.SessionID, rt.Generation, now, now.Add(c.RefreshIdleTTL))
 	if err == nil {
@@ -152,22 +171,41 @@ func (b *Bridge) Refresh(ctx context.Context, g RefreshGrant) (*TokenSet, error)
 
 // mintScoped mints refreshed tokens. A requested scope must be within the
 // granted one (RFC 6749 §6); OIDC libraries send the granted scope again
-// on every refresh. Narrowing is not supported: the session keeps its
-// scope, which the response reports.
+// on every refresh. A narrower one narrows this access token only (the
+// session and its refresh token keep the granted scope): an app that holds
+// the account scope sends its APIs a token without it.
 func (b *Bridge) mintScoped(c *Client, sess *store.Session, requested string) (*TokenSet, error) {
-	if requested != "" {
-		req, err := normalizeScope(requested)
-		if err != nil {
-			return nil, &OAuthError{Code: ErrCodeInvalidScope, Description: err.Error()}
-		}
-		granted := strings.Fields(sess.Scope)
-		for _, s := range strings.Fields(req) {
-			if !slices.Contains(granted, s) {
-				return nil, &OAuthError{Code: ErrCodeInvalidScope, Description: fmt.Sprintf("scope %q was not granted to this session", s)}
-			}
+	scope, err := narrowScope(sess.Scope, requested)
+	if err != nil {
+		return nil, err
+	}
+	return b.mint(c, sess, false, scope)
+}
+
+// narrowScope returns the scope of a refreshed access token: the granted
+// one when none is requested, else the requested one, which must be within
+// it, in the granted order.
+func narrowScope(granted, requested string) (string, error) {
+	if strings.TrimSpace(requested) == "" {
+		return granted, nil
+	}
+	req, err := normalizeScope(requested)
+	if err != nil {
+		return "", &OAuthError{Code: ErrCodeInvalidScope, Description: err.Error()}
+	}
+	asked := strings.Fields(req)
+	for _, s := range asked {
+		if !hasScope(granted, s) {
+			return "", &OAuthError{Code: ErrCodeInvalidScope, Description: fmt.Sprintf("scope %q was not granted to this session", s)}
 		}
 	}
-	return b.mint(c, sess, false)
+	var out []string
+	for _, s := range strings.Fields(granted) {
+		if slices.Contains(asked, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " "), nil
 }
 
 // refreshRetry handles a refresh token that did not match the session's
@@ -198,12 +236,13 @@ func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh,
 	return nil, invalidGrant("the refresh token is invalid or expired")
 }
 
-// mint signs the tokens of an active session at its current generation.
+// mint signs the tokens of an active session at its current generation,
+// the access token with scope (the session's, or narrower).
 // The access token's claims come from the session's snapshot, so no user
 // read is needed.
-func (b *Bridge) mint(c *Client, sess *store.Session, withID bool) (*TokenSet, error) {
+func (b *Bridge) mint(c *Client, sess *store.Session, withID bool, scope string) (*TokenSet, error) {
 	access, _, err := b.o.Issuer.MintAccess(tokens.Access{
-		Subject: sess.UserID, Audience: c.Audience, ClientID: c.ID, SessionID: sess.ID, Scope: sess.Scope,
+		Subject: sess.UserID, Audience: c.Audience, ClientID: c.ID, SessionID: sess.ID, Scope: scope,
 		AuthTime: sess.AuthTime, IDP: sess.Provider, TTL: c.AccessTTL, Claims: sess.Claims,
 	})
 	if err != nil {
@@ -212,14 +251,14 @@ func (b *Bridge) mint(c *Client, sess *store.Session, withID bool) (*TokenSet, e
 	refreshExp := earliest(sess.IdleExpiresAt, sess.ExpiresAt)
 	refresh, err := b.o.Issuer.MintRefresh(tokens.Refresh{
 		Subject: sess.UserID, ClientID: c.ID, SessionID: sess.ID, Generation: sess.Generation,
-		IssuedAt: sess.RotatedAt, Expiry: refreshExp,
+		IssuedAt: sess.RotatedAt, Expiry: refreshExp, Scope: sess.Scope,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mint refresh token: %w", err)
 	}
 	ts := &TokenSet{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(c.AccessTTL / time.Second),
-		RefreshToken: refresh, RefreshExpiresAt: refreshExp, Scope: sess.Scope,
+		RefreshToken: refresh, RefreshExpiresAt: refreshExp, Scope: scope,
 	}
 	// Only the code exchange asks for an ID token (OpenID Connect Core
 	// §12.2 lets a refresh omit it), so the refresh grant never pays for

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -24,7 +25,9 @@ import (
 //     provider with a PKCE challenge of its own; a link flow is recorded
 //     (state ready) for the user and session the token names, and a
 //     one-time start URL is returned.
-//  2. StartLink: the browser opens the start URL; the flow moves to
+//  2. PreviewLink, then StartLink: the browser opens the start URL, a page
+//     that names the provider, the application and the account the
+//     identity would join; when the person confirms, the flow moves to
 //     pending (once: a second use fails), the browser gets the flow's
 //     binding cookie and goes to the provider, as in a sign-in.
 //  3. FinishLogin on the provider's callback sees a link flow: it verifies
@@ -115,8 +118,11 @@ func (b *Bridge) Account(ctx context.Context, accessToken string) (*AccountSessi
 		return nil, fmt.Errorf("account: %w", err)
 	}
 	c, ok := b.clients[at.ClientID]
-	if !ok || !c.AccountManagement {
-		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the client of this access token may not manage accounts"}
+	switch {
+	case !ok:
+		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the client of this access token is no longer registered"}
+	case !c.AccountManagement:
+		return nil, &OAuthError{Code: ErrCodeInsufficientScope, Description: "the client of this access token may not manage accounts (clients[].account_management)"}
 	}
 	u, err := b.o.Store.GetUser(ctx, at.Subject)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
@@ -193,11 +199,95 @@ func (b *Bridge) BeginLink(ctx context.Context, req LinkRequest) (*LinkStart, er
 	return &LinkStart{Ticket: flowID + "." + mac(b.o.FlowKey, "link-start", flowID)}, nil
 }
 
-// StartLink starts the link flow a ticket names (step 2): once, for the
-// browser that opens it first.
-func (b *Bridge) StartLink(ctx context.Context, ticket string) (*Login, error) {
+// TicketFlowID returns the link flow a start ticket names, when the
+// ticket's MAC holds.
+func (b *Bridge) TicketFlowID(ticket string) (string, bool) {
 	flowID, sig, ok := strings.Cut(ticket, ".")
 	if !ok || len(flowID) != 22 || subtle.ConstantTimeCompare([]byte(sig), []byte(mac(b.o.FlowKey, "link-start", flowID))) != 1 {
+		return "", false
+	}
+	return flowID, true
+}
+
+// LinkConfirmation is the value of the cookie that the start page of link
+// flow flowID sets and its confirmation must bring back: a page of another
+// site cannot submit the confirmation for the person (the cookie is
+// SameSite=Strict).
+func (b *Bridge) LinkConfirmation(flowID string) string {
+	return mac(b.o.FlowKey, "link-confirm", flowID)
+}
+
+// LinkPreview is what the start page of a link shows before anything
+// happens: which provider, for which application, into whose account.
+type LinkPreview struct {
+	Ticket        string
+	FlowID        string
+	ProviderLabel string
+	ClientName    string
+	// Account names the socialbridge user the identity would join (their
+	// email, else their name).
+	Account string
+}
+
+// PreviewLink describes the link flow a ticket names, for its start page,
+// without changing it: a link preview or scanner that fetches the start
+// URL uses nothing up, and the person sees whose account they would link
+// their provider account to before they sign in there.
+func (b *Bridge) PreviewLink(ctx context.Context, ticket string) (*LinkPreview, error) {
+	flow, err := b.readyLink(ctx, ticket)
+	if err != nil {
+		return nil, err
+	}
+	u, err := b.o.Store.GetUser(ctx, flow.LinkUserID)
+	if err != nil {
+		return nil, fmt.Errorf("preview link: %w", err)
+	}
+	account := cmp.Or(u.Profile.Email, u.Profile.Name, "this account")
+	clientName := flow.ClientID
+	if c, ok := b.clients[flow.ClientID]; ok {
+		clientName = c.Name
+	}
+	return &LinkPreview{Ticket: ticket, FlowID: flow.ID, ProviderLabel: b.ProviderLabel(flow.Provider), ClientName: clientName, Account: account}, nil
+}
+
+// readyLink returns the link flow of a ticket while it waits for its
+// browser; a page error explains any other case.
+func (b *Bridge) readyLink(ctx context.Context, ticket string) (*store.Session, error) {
+	flowID, ok := b.TicketFlowID(ticket)
+	if !ok {
+		return nil, &PageError{Kind: ErrInvalidState}
+	}
+	flow, err := b.o.Store.GetSession(ctx, flowID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, &PageError{Kind: ErrFlowExpired, Err: err}
+	case err != nil:
+		return nil, fmt.Errorf("read link flow: %w", err)
+	case flow.LinkUserID == "":
+		return nil, &PageError{Kind: ErrInvalidState}
+	case !b.o.Now().Before(flow.ExpiresAt):
+		return nil, &PageError{Kind: ErrFlowExpired}
+	case flow.State != store.StateReady:
+		return nil, &PageError{Kind: ErrFlowUsed}
+	}
+	return flow, nil
+}
+
+// CancelLink ends a link flow the person declined on its start page and
+// returns the application redirect with error=access_denied.
+func (b *Bridge) CancelLink(ctx context.Context, ticket string) (string, error) {
+	flow, err := b.readyLink(ctx, ticket)
+	if err != nil {
+		return "", err
+	}
+	return b.failLogin(ctx, flow.ID, flow.Provider, ErrCodeAccessDenied, "the person declined to link the account")
+}
+
+// StartLink starts the link flow a ticket names (step 2), once: the
+// person confirmed on the start page.
+func (b *Bridge) StartLink(ctx context.Context, ticket string) (*Login, error) {
+	flowID, ok := b.TicketFlowID(ticket)
+	if !ok {
 		return nil, &PageError{Kind: ErrInvalidState}
 	}
 	flow, err := b.o.Store.StartFlow(ctx, flowID, b.o.Now())

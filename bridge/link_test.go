@@ -130,10 +130,10 @@ type linkFlow struct {
 	verifier    string
 }
 
-// startLink asks for a link of provider with access at the SPA (state
-// link-state), opens the start ticket and has the person approve at the
-// provider as its identity changed by as (nil: unchanged).
-func (e *env) startLink(t testing.TB, access, provider string, as func(*providers.Identity)) linkFlow {
+// beginLink asks for a link of provider with access at the SPA (state
+// link-state) and returns the start ticket and the application's PKCE
+// verifier.
+func (e *env) beginLink(t testing.TB, access, provider string) (ticket, verifier string) {
 	t.Helper()
 	verifier, challenge := pkce()
 	start, err := e.b.BeginLink(bg, bridge.LinkRequest{
@@ -142,7 +142,20 @@ func (e *env) startLink(t testing.TB, access, provider string, as func(*provider
 	if err != nil {
 		t.Fatalf("BeginLink(%s): %v", provider, err)
 	}
-	login, err := e.b.StartLink(bg, start.Ticket)
+	return start.Ticket, verifier
+}
+
+// startLink asks for a link of provider with access at the SPA (state
+// link-state), opens the start page (PreviewLink), confirms it
+// (StartLink) and has the person approve at the provider as its identity
+// changed by as (nil: unchanged).
+func (e *env) startLink(t testing.TB, access, provider string, as func(*providers.Identity)) linkFlow {
+	t.Helper()
+	ticket, verifier := e.beginLink(t, access, provider)
+	if _, err := e.b.PreviewLink(bg, ticket); err != nil {
+		t.Fatalf("PreviewLink: %v", err)
+	}
+	login, err := e.b.StartLink(bg, ticket)
 	if err != nil {
 		t.Fatalf("StartLink: %v", err)
 	}
@@ -692,11 +705,43 @@ func TestBeginLinkRefusals(t *testing.T) {
 	}
 }
 
-func TestStartLinkRefusals(t *testing.T) {
+// linkStep is one way a browser can use a start ticket: its start page,
+// confirming the link or declining it. It returns an error only.
+type linkStep struct {
+	name string
+	use  func(e *env, ticket string) error
+}
+
+// linkSteps are the uses of a start ticket.
+var linkSteps = []linkStep{
+	{"the start page (PreviewLink)", func(e *env, ticket string) error {
+		p, err := e.b.PreviewLink(bg, ticket)
+		if err == nil && p == nil {
+			return errors.New("PreviewLink returned nothing")
+		}
+		return err
+	}},
+	{"confirming (StartLink)", func(e *env, ticket string) error {
+		l, err := e.b.StartLink(bg, ticket)
+		if err == nil && l == nil {
+			return errors.New("StartLink returned nothing")
+		}
+		return err
+	}},
+	{"declining (CancelLink)", func(e *env, ticket string) error {
+		target, err := e.b.CancelLink(bg, ticket)
+		if err != nil && target != "" {
+			return fmt.Errorf("CancelLink returned %q with its error %w", target, err)
+		}
+		return err
+	}},
+}
+
+func TestStartTicketRefusals(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		// ticket returns the ticket to start from a valid, unused one.
+		// ticket returns the ticket to use from a valid, unused one.
 		ticket func(t *testing.T, e *env, valid string) string
 		want   error
 	}{
@@ -706,8 +751,25 @@ func TestStartLinkRefusals(t *testing.T) {
 			}
 			return valid
 		}, bridge.ErrFlowUsed},
+		{"a declined ticket is refused as used", func(t *testing.T, e *env, valid string) string {
+			if _, err := e.b.CancelLink(bg, valid); err != nil {
+				t.Fatal(err)
+			}
+			return valid
+		}, bridge.ErrFlowUsed},
 		{"a ticket past the flow lifetime has expired", func(t *testing.T, e *env, valid string) string {
 			e.clock.Add(10*time.Minute + time.Second)
+			return valid
+		}, bridge.ErrFlowExpired},
+		{"a ticket at the end of the flow lifetime has expired", func(t *testing.T, e *env, valid string) string {
+			e.clock.Add(10 * time.Minute)
+			return valid
+		}, bridge.ErrFlowExpired},
+		{"a ticket used and then past the flow lifetime has expired", func(t *testing.T, e *env, valid string) string {
+			if _, err := e.b.StartLink(bg, valid); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Add(11 * time.Minute)
 			return valid
 		}, bridge.ErrFlowExpired},
 		{"a ticket with an altered MAC is refused", func(t *testing.T, e *env, valid string) string {
@@ -720,6 +782,10 @@ func TestStartLinkRefusals(t *testing.T) {
 			id, _, _ := strings.Cut(valid, ".")
 			return id
 		}, bridge.ErrInvalidState},
+		{"the flow's confirmation is not a ticket", func(t *testing.T, e *env, valid string) string {
+			id, _, _ := strings.Cut(valid, ".")
+			return id + "." + e.b.LinkConfirmation(id)
+		}, bridge.ErrInvalidState},
 		{"an empty ticket is refused", func(t *testing.T, e *env, valid string) string {
 			return ""
 		}, bridge.ErrInvalidState},
@@ -729,26 +795,166 @@ func TestStartLinkRefusals(t *testing.T) {
 		}, bridge.ErrInvalidState},
 	}
 	for _, tt := range tests {
+		for _, step := range linkSteps {
+			t.Run(tt.name+": "+step.name, func(t *testing.T) {
+				t.Parallel()
+				e := linkEnv(t, []string{"fake", "other"})
+				ts, _ := e.signInAt(t, "fake", nil)
+				valid, _ := e.beginLink(t, ts.AccessToken, "other")
+				flowID, _, _ := strings.Cut(valid, ".")
+				ticket := tt.ticket(t, e, valid)
+				before, err := e.store.GetSession(bg, flowID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				asked := len(e.provs["other"].asked)
+				err = step.use(e, ticket)
+				var pe *bridge.PageError
+				if !errors.As(err, &pe) || !errors.Is(err, tt.want) {
+					t.Fatalf("got %v; want an error page for %q", err, tt.want)
+				}
+				if n := len(e.provs["other"].asked); n != asked {
+					t.Errorf("the provider was asked %d more times", n-asked)
+				}
+				if after, err := e.store.GetSession(bg, flowID); err != nil || after.State != before.State {
+					t.Errorf("the refused use moved the flow from %s to %+v (%v)", before.State, after, err)
+				}
+			})
+		}
+	}
+}
+
+func TestTheStartPageNamesTheLinkAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// profile edits the profile the user signs in with.
+		profile func(*providers.Identity)
+		client  string
+		want    bridge.LinkPreview
+	}{
+		{"the account is named by its email", nil, "spa",
+			bridge.LinkPreview{ProviderLabel: "Other", ClientName: "The SPA", Account: "alice@example.com"}},
+		{"an account without an email is named by its name", func(id *providers.Identity) { id.Profile.Email, id.Profile.EmailVerified = "", false }, "spa",
+			bridge.LinkPreview{ProviderLabel: "Other", ClientName: "The SPA", Account: "Alice"}},
+		{"an account without an email or name is this account", func(id *providers.Identity) {
+			id.Profile.Email, id.Profile.EmailVerified, id.Profile.Name = "", false, ""
+		}, "spa", bridge.LinkPreview{ProviderLabel: "Other", ClientName: "The SPA", Account: "this account"}},
+		{"the application is the one that asked", nil, "portal",
+			bridge.LinkPreview{ProviderLabel: "Other", ClientName: "The Portal", Account: "alice@example.com"}},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := linkEnv(t, []string{"fake", "other"})
-			ts, _ := e.signInAt(t, "fake", nil)
+			ts, _ := e.signInAs(t, tt.client, "fake", accountScope, tt.profile)
 			_, challenge := pkce()
-			start, err := e.b.BeginLink(bg, bridge.LinkRequest{AccessToken: ts.AccessToken, Provider: "other", RedirectURI: spaRedirect, CodeChallenge: challenge})
+			start, err := e.b.BeginLink(bg, bridge.LinkRequest{
+				AccessToken: ts.AccessToken, Provider: "other", RedirectURI: clientRedirect[tt.client], State: "link-state", CodeChallenge: challenge,
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ticket := tt.ticket(t, e, start.Ticket)
-			asked := len(e.provs["other"].asked)
-			login, err := e.b.StartLink(bg, ticket)
-			var pe *bridge.PageError
-			if !errors.As(err, &pe) || !errors.Is(err, tt.want) || login != nil {
-				t.Fatalf("StartLink() = %+v, %v; want an error page for %q", login, err, tt.want)
+			flowID, ok := e.b.TicketFlowID(start.Ticket)
+			if !ok || !strings.HasPrefix(start.Ticket, flowID+".") {
+				t.Fatalf("TicketFlowID(%q) = %q, %v; want the ticket's flow", start.Ticket, flowID, ok)
 			}
-			if n := len(e.provs["other"].asked); n != asked {
-				t.Errorf("the provider was asked %d more times", n-asked)
+			// A link scanner fetches the page first; the person opens it
+			// next.
+			for i := range 2 {
+				p, err := e.b.PreviewLink(bg, start.Ticket)
+				if err != nil {
+					t.Fatalf("PreviewLink #%d: %v", i+1, err)
+				}
+				want := tt.want
+				want.Ticket, want.FlowID = start.Ticket, flowID
+				if *p != want {
+					t.Errorf("PreviewLink #%d = %+v, want %+v", i+1, *p, want)
+				}
+			}
+			flow, err := e.store.GetSession(bg, flowID)
+			if err != nil || flow.State != store.StateReady {
+				t.Fatalf("the flow after its start page = %+v, %v; want it still ready", flow, err)
+			}
+			if n := len(e.provs["other"].asked); n != 0 {
+				t.Errorf("the start page asked the provider %d times", n)
+			}
+			if _, err := e.b.StartLink(bg, start.Ticket); err != nil {
+				t.Errorf("StartLink after the start page: %v", err)
 			}
 		})
+	}
+}
+
+func TestLinkConfirmationIsPerFlowAndNotTheTicket(t *testing.T) {
+	t.Parallel()
+	e := linkEnv(t, []string{"fake", "other", "third"})
+	ts, _ := e.signInAt(t, "fake", nil)
+	first, _ := e.beginLink(t, ts.AccessToken, "other")
+	second, _ := e.beginLink(t, ts.AccessToken, "third")
+	firstID, _ := e.b.TicketFlowID(first)
+	secondID, _ := e.b.TicketFlowID(second)
+	c1, c2 := e.b.LinkConfirmation(firstID), e.b.LinkConfirmation(secondID)
+	if c1 == "" || c1 == c2 || c1 != e.b.LinkConfirmation(firstID) {
+		t.Errorf("confirmations = %q and %q, want one stable value per flow", c1, c2)
+	}
+	for _, secret := range []string{first, second} {
+		if _, mac, _ := strings.Cut(secret, "."); strings.Contains(c1, mac) || strings.Contains(c2, mac) {
+			t.Error("a confirmation holds a ticket's MAC")
+		}
+	}
+	if c1 == e.b.FlowBinding(firstID) {
+		t.Error("the confirmation is the flow's binding cookie")
+	}
+	// Another deployment (another flow key) confirms nothing here.
+	other := linkEnv(t, []string{"fake", "other"})
+	if other.b.LinkConfirmation(firstID) == c1 {
+		t.Error("the confirmation does not depend on the flow key")
+	}
+	if _, ok := other.b.TicketFlowID(first); ok {
+		t.Error("another deployment accepts this deployment's ticket")
+	}
+}
+
+func TestDecliningALinkSendsTheApplicationAccessDenied(t *testing.T) {
+	t.Parallel()
+	e := linkEnv(t, []string{"fake", "other"})
+	ts, userID := e.signInAt(t, "fake", nil)
+	ticket, _ := e.beginLink(t, ts.AccessToken, "other")
+	flowID, _ := e.b.TicketFlowID(ticket)
+	if _, err := e.b.PreviewLink(bg, ticket); err != nil {
+		t.Fatal(err)
+	}
+	target, err := e.b.CancelLink(bg, ticket)
+	if err != nil {
+		t.Fatalf("CancelLink: %v", err)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errc := redirectError(t, u); errc != bridge.ErrCodeAccessDenied || u.Query().Get("error_description") == "" {
+		t.Errorf("CancelLink() = %s, want error=access_denied with a description", target)
+	}
+	if q := u.Query(); q.Has("link_code") || q.Has("code") {
+		t.Errorf("the declined link sends the application %v", q)
+	}
+	if flow, err := e.store.GetSession(bg, flowID); err != nil || flow.State != store.StateFailed {
+		t.Errorf("the declined flow = %+v, %v; want failed", flow, err)
+	}
+	if n := len(e.provs["other"].asked); n != 0 {
+		t.Errorf("declining asked the provider %d times", n)
+	}
+	if _, err := e.b.StartLink(bg, ticket); !errors.Is(err, bridge.ErrFlowUsed) {
+		t.Errorf("StartLink after declining: %v, want %v", err, bridge.ErrFlowUsed)
+	}
+	if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1"}) {
+		t.Errorf("the user's identities = %v, want only fake", got)
+	}
+	// The person can change their mind: a new link works.
+	e.link(t, ts.AccessToken, "other", nil)
+	if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1", "other|subject-1"}) {
+		t.Errorf("the user's identities after a new link = %v, want fake and other", got)
 	}
 }
 
@@ -881,6 +1087,60 @@ func TestAccountManagementNeedsTheAccountScope(t *testing.T) {
 	}
 	if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1", "other|subject-1"}) {
 		t.Errorf("the user's identities = %v, want fake and other, unchanged", got)
+	}
+}
+
+func TestATokenOfAClientThatNoLongerManagesAccountsIsRefused(t *testing.T) {
+	t.Parallel()
+	// The operator turns account_management off for the SPA, or removes
+	// the SPA, and restarts: the tokens it holds with the account scope
+	// manage nothing any more.
+	tests := []struct {
+		name string
+		edit func(clients []bridge.Client) []bridge.Client
+		want string
+	}{
+		{"a client without account management is insufficient_scope", func(clients []bridge.Client) []bridge.Client {
+			for i := range clients {
+				if clients[i].ID == "spa" {
+					clients[i].AccountManagement = false
+				}
+			}
+			return clients
+		}, bridge.ErrCodeInsufficientScope},
+		{"a client no longer registered is invalid_token", func(clients []bridge.Client) []bridge.Client {
+			return slices.DeleteFunc(clients, func(c bridge.Client) bool { return c.ID == "spa" })
+		}, bridge.ErrCodeInvalidToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := linkEnv(t, []string{"fake", "other", "third"})
+			ts, userID := e.signInAt(t, "fake", nil)
+			e.link(t, ts.AccessToken, "other", nil)
+			lf := e.startLink(t, ts.AccessToken, "third", nil)
+			code := e.linkCode(t, "third", lf)
+			if _, err := e.b.Account(bg, ts.AccessToken); err != nil {
+				t.Fatalf("Account() before the change: %v", err)
+			}
+			after := e.reconfigure(t, func(o *bridge.Options) { o.Clients = tt.edit(slices.Clone(o.Clients)) })
+			access := ts.AccessToken
+			_, challenge := pkce()
+			calls := map[string]error{}
+			_, calls["Account"] = after.b.Account(bg, access)
+			_, calls["BeginLink"] = after.b.BeginLink(bg, bridge.LinkRequest{AccessToken: access, Provider: "third", RedirectURI: spaRedirect, CodeChallenge: challenge})
+			_, calls["CompleteLink"] = after.completeLink(access, code, lf.verifier)
+			_, calls["Identities"] = after.b.Identities(bg, access)
+			calls["Unlink"] = after.b.Unlink(bg, access, "other")
+			for name, err := range calls {
+				if got := oauthCode(err); got != tt.want {
+					t.Errorf("%s() err = %v, want %s", name, err, tt.want)
+				}
+			}
+			if got := e.identityKeys(t, userID); !slices.Equal(got, []string{"fake|subject-1", "other|subject-1"}) {
+				t.Errorf("the user's identities = %v, want fake and other, unchanged", got)
+			}
+		})
 	}
 }
 
@@ -1580,5 +1840,132 @@ func TestAutomaticLinkingDoesNotJoinAUserWithAnotherIdentityOfTheProvider(t *tes
 	_, second := e.signInAt(t, "fake", subject("second-account"))
 	if second == first {
 		t.Errorf("a second fake account with the same email joined the user, who now has %v", e.identityKeys(t, first))
+	}
+}
+
+// sameScope reports whether two scope strings name the same scopes (RFC
+// 6749 §3.3: their order does not matter).
+func sameScope(a, b string) bool {
+	x, y := strings.Fields(a), strings.Fields(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+func TestARefreshCanNarrowTheAccessTokenOnly(t *testing.T) {
+	t.Parallel()
+	// An application that holds the account scope sends its own APIs an
+	// access token without it; the session keeps the scope it was granted.
+	e := linkEnv(t, []string{"fake", "other"})
+	full, _ := e.signInAt(t, "fake", nil)
+	spa := bridge.ClientCredentials{ID: "spa"}
+	sid := e.sessionOf(t, full.AccessToken)
+
+	narrow, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: full.RefreshToken, Scope: "openid email profile"})
+	if err != nil {
+		t.Fatalf("Refresh(narrower scope): %v", err)
+	}
+	at, err := e.issuer.ParseAccess(narrow.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameScope(narrow.Scope, "openid email profile") || !sameScope(at.Scope, "openid email profile") {
+		t.Errorf("narrowed scope = %q, access token scope %q; want openid email profile", narrow.Scope, at.Scope)
+	}
+	if at.SessionID != sid {
+		t.Errorf("the narrowed token is of session %s, want %s", at.SessionID, sid)
+	}
+	if sess, err := e.store.GetSession(bg, sid); err != nil || !sameScope(sess.Scope, accountScope) {
+		t.Errorf("the session's scope after narrowing = %+v, %v; want %q", sess, err, accountScope)
+	}
+	// The narrowed token manages nothing; the full one still does.
+	if _, err := e.b.Identities(bg, narrow.AccessToken); oauthCode(err) != bridge.ErrCodeInsufficientScope {
+		t.Errorf("Identities(narrowed token) err = %v, want insufficient_scope", err)
+	}
+	_, challenge := pkce()
+	if _, err := e.b.BeginLink(bg, bridge.LinkRequest{AccessToken: narrow.AccessToken, Provider: "other", RedirectURI: spaRedirect, CodeChallenge: challenge}); oauthCode(err) != bridge.ErrCodeInsufficientScope {
+		t.Errorf("BeginLink(narrowed token) err = %v, want insufficient_scope", err)
+	}
+	if ids, err := e.b.Identities(bg, full.AccessToken); err != nil || len(ids) != 1 {
+		t.Errorf("Identities(full token) = %+v, %v; want fake", ids, err)
+	}
+	if _, err := e.b.UserInfo(bg, narrow.AccessToken); err != nil {
+		t.Errorf("UserInfo(narrowed token): %v", err)
+	}
+
+	// The refresh token it came with keeps the granted scope: a refresh
+	// without scope gets it all back.
+	again, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: narrow.RefreshToken})
+	if err != nil {
+		t.Fatalf("Refresh(no scope) after narrowing: %v", err)
+	}
+	if !sameScope(again.Scope, accountScope) {
+		t.Errorf("scope after narrowing and refreshing without scope = %q, want %q", again.Scope, accountScope)
+	}
+	if ids, err := e.b.Identities(bg, again.AccessToken); err != nil || len(ids) != 1 {
+		t.Errorf("Identities(token refreshed without scope) = %+v, %v; want fake", ids, err)
+	}
+
+	// Narrowing to the account scope alone works too; widening does not.
+	only, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: again.RefreshToken, Scope: bridge.ScopeAccount})
+	if err != nil {
+		t.Fatalf("Refresh(account): %v", err)
+	}
+	if only.Scope != bridge.ScopeAccount {
+		t.Errorf("Refresh(account) scope = %q, want account", only.Scope)
+	}
+	for _, wider := range []string{"openid offline_access", accountScope + " offline_access", "openid nonsense"} {
+		if _, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: only.RefreshToken, Scope: wider}); oauthCode(err) != bridge.ErrCodeInvalidScope {
+			t.Errorf("Refresh(%q) err = %v, want invalid_scope", wider, err)
+		}
+	}
+}
+
+func TestANarrowedRefreshRetriedWithinTheGraceWindowIsNarrowed(t *testing.T) {
+	t.Parallel()
+	// Two tabs race: one refreshes with the full scope, the other, a
+	// moment later with the same refresh token, asks for less. It gets
+	// the same successor refresh token and an access token as narrow as it
+	// asked.
+	e := linkEnv(t, []string{"fake"})
+	full, _ := e.signInAt(t, "fake", nil)
+	spa := bridge.ClientCredentials{ID: "spa"}
+	first, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: full.RefreshToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(5 * time.Second)
+	second, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: full.RefreshToken, Scope: "openid"})
+	if err != nil {
+		t.Fatalf("second refresh within the grace window: %v", err)
+	}
+	at, _ := e.issuer.ParseAccess(second.AccessToken)
+	if second.Scope != "openid" || at.Scope != "openid" || !sameScope(first.Scope, accountScope) {
+		t.Errorf("scopes = first %q, second %q (token %q); want the full scope, then openid", first.Scope, second.Scope, at.Scope)
+	}
+	r1, _ := e.issuer.ParseRefresh(first.RefreshToken)
+	r2, _ := e.issuer.ParseRefresh(second.RefreshToken)
+	if r1.Generation != r2.Generation {
+		t.Errorf("the racing refreshes got generations %d and %d, want the same successor", r1.Generation, r2.Generation)
+	}
+}
+
+func TestARefusedScopeDoesNotSpendTheRefreshToken(t *testing.T) {
+	t.Parallel()
+	// A refresh refused with invalid_scope must change nothing: the
+	// application retries with the same refresh token, the only one it
+	// has, possibly well after the reuse grace window.
+	e := linkEnv(t, []string{"fake"})
+	full, _ := e.signInAt(t, "fake", nil)
+	spa := bridge.ClientCredentials{ID: "spa"}
+	if _, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: full.RefreshToken, Scope: "openid offline_access"}); oauthCode(err) != bridge.ErrCodeInvalidScope {
+		t.Fatalf("Refresh(wider scope) err = %v, want invalid_scope", err)
+	}
+	e.clock.Add(time.Minute)
+	if _, err := e.b.Refresh(bg, bridge.RefreshGrant{Client: spa, RefreshToken: full.RefreshToken}); err != nil {
+		t.Errorf("Refresh after a refused scope: %v, want new tokens", err)
+	}
+	if _, err := e.b.Identities(bg, full.AccessToken); err != nil {
+		t.Errorf("the session after a refused scope: %v, want it active", err)
 	}
 }

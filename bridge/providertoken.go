@@ -81,6 +81,11 @@ func (b *Bridge) providerToken(ctx context.Context, prov providers.Provider, use
 		return tok, false, nil
 	}
 	key := userID + "|" + name
+	// result is what the shared refresh hands every waiting request.
+	type result struct {
+		tok       *ProviderToken
+		refreshed bool
+	}
 	v, err, _ := b.refreshes.Do(key, func() (any, error) {
 		// A fresh context: the shared refresh must not fail because the
 		// first caller went away.
@@ -94,14 +99,19 @@ func (b *Bridge) providerToken(ctx context.Context, prov providers.Provider, use
 			return nil, err
 		}
 		if b.fresh(tok) {
-			return tok, nil
+			return result{tok, false}, nil
 		}
-		return b.refreshProviderToken(rctx, prov, userID, link)
+		tok, err = b.refreshProviderToken(rctx, prov, userID, link)
+		if err != nil {
+			return nil, err
+		}
+		return result{tok, true}, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	return v.(*ProviderToken), true, nil
+	r := v.(result)
+	return r.tok, r.refreshed, nil
 }
 
 // fresh reports whether a stored provider token can be handed out as is.

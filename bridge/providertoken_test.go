@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -366,6 +367,16 @@ func TestARequestThatReadTheTokenBeforeARefreshDoesNotRefreshAgain(t *testing.T)
 	}
 	if got := rp.calls(); len(got) != 1 {
 		t.Errorf("refresh tokens presented = %v, want one refresh", got)
+	}
+	// The late request found the fresh token inside the shared refresh: it
+	// refreshed nothing, and its audit event says so.
+	events := e.auditEvents(t, userID, "provider_token")
+	var refreshed []string
+	for _, ev := range events {
+		refreshed = append(refreshed, ev.Detail["refreshed"])
+	}
+	if slices.Sort(refreshed); !slices.Equal(refreshed, []string{"false", "true"}) {
+		t.Errorf("provider_token events say refreshed = %v, want one true (the refresh) and one false (the late request)", refreshed)
 	}
 }
 

@@ -156,6 +156,10 @@ type Refresh struct {
 	Generation int64
 	IssuedAt   time.Time
 	Expiry     time.Time
+	// Scope is the session's granted scope, so that a refresh can check a
+	// requested scope before it rotates anything ("" in tokens minted
+	// before it was carried).
+	Scope string
 }
 
 // refreshClaims is the JSON form of Refresh.
@@ -164,6 +168,7 @@ type refreshClaims struct {
 	ClientID   string `json:"client_id"`
 	SessionID  string `json:"sid"`
 	Generation int64  `json:"gen"`
+	Scope      string `json:"scope,omitempty"`
 }
 
 // MintRefresh signs a refresh token. Its audience is socialbridge itself.
@@ -180,6 +185,7 @@ func (i *Issuer) MintRefresh(r Refresh) (string, error) {
 		ClientID:   r.ClientID,
 		SessionID:  r.SessionID,
 		Generation: r.Generation,
+		Scope:      r.Scope,
 	}
 	return i.sign(UseRefresh, "", TypeRefresh, c)
 }
@@ -196,7 +202,7 @@ func (i *Issuer) ParseRefresh(token string) (Refresh, error) {
 	}
 	return Refresh{
 		Subject: c.Subject, ClientID: c.ClientID, SessionID: c.SessionID, Generation: c.Generation,
-		IssuedAt: c.IssuedAt.Time, Expiry: c.ExpiresAt.Time,
+		IssuedAt: c.IssuedAt.Time, Expiry: c.ExpiresAt.Time, Scope: c.Scope,
 	}, nil
 }
 

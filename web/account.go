@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/subtle"
 	"errors"
 	"io"
 	"mime"
@@ -84,10 +85,69 @@ func (s *Server) beginLink(c *gin.Context) {
 	})
 }
 
-// startLink is the browser's first step of a link: it binds the flow to
-// this browser and goes to the provider.
+// linkCookiePrefix names the cookie of a link start page: SameSite=Strict,
+// so that the confirmation can only come from the page itself, never from
+// a form of another site.
+const linkCookiePrefix = "sb_link_"
+
+// linkPage shows a link's start page: the provider, the application and
+// the account the identity would join; nothing changes until the person
+// confirms (a link scanner's fetch uses nothing up).
+func (s *Server) linkPage(c *gin.Context) {
+	preview, err := s.o.Bridge.PreviewLink(c.Request.Context(), c.Query("ticket"))
+	if err != nil {
+		s.browserError(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: linkCookiePrefix + preview.FlowID, Value: s.o.Bridge.LinkConfirmation(preview.FlowID), Path: linkStartPath,
+		MaxAge: int(s.o.FlowTTL.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+	})
+	s.render(c, http.StatusOK, "link.html", map[string]any{
+		"Title": "Link your " + preview.ProviderLabel + " account", "Provider": preview.ProviderLabel, "Client": preview.ClientName,
+		"Account": preview.Account, "Ticket": preview.Ticket, "DevMode": s.o.DevMode,
+	})
+}
+
+// startLink takes the start page's answer: with its cookie, it binds the
+// flow to this browser and goes to the provider, or tells the application
+// the person declined.
 func (s *Server) startLink(c *gin.Context) {
-	login, err := s.o.Bridge.StartLink(c.Request.Context(), c.Query("ticket"))
+	form, err := readForm(c)
+	if err != nil {
+		s.errorPage(c, &page{Status: http.StatusBadRequest, Title: "Malformed request", Message: "The link request could not be read."})
+		return
+	}
+	ticket := form.Get("ticket")
+	flowID, ok := s.o.Bridge.TicketFlowID(ticket)
+	if !ok {
+		s.browserError(c, &bridge.PageError{Kind: bridge.ErrInvalidState})
+		return
+	}
+	ck, err := c.Request.Cookie(linkCookiePrefix + flowID)
+	if err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(s.o.Bridge.LinkConfirmation(flowID))) != 1 {
+		s.errorPage(c, &page{Status: http.StatusForbidden, Title: "Link not confirmed here",
+			Message: "This link must be confirmed on its own page. Go back to the application and start linking again."})
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: linkCookiePrefix + flowID, Value: "", Path: linkStartPath, MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode})
+	noStore(c)
+	decision := form.Get("decision")
+	if decision != "continue" && decision != "cancel" {
+		s.errorPage(c, &page{Status: http.StatusBadRequest, Title: "Malformed request", Message: "The link request could not be read."})
+		return
+	}
+	if decision == "cancel" {
+		target, err := s.o.Bridge.CancelLink(c.Request.Context(), ticket)
+		if err != nil {
+			s.browserError(c, err)
+			return
+		}
+		c.Redirect(http.StatusSeeOther, target)
+		return
+	}
+	login, err := s.o.Bridge.StartLink(c.Request.Context(), ticket)
 	if err != nil {
 		s.browserError(c, err)
 		return
@@ -95,8 +155,7 @@ func (s *Server) startLink(c *gin.Context) {
 	if login.FlowID != "" {
 		http.SetCookie(c.Writer, s.flowCookie(login.FlowID, s.o.Bridge.FlowBinding(login.FlowID), int(s.o.FlowTTL.Seconds())))
 	}
-	noStore(c)
-	c.Redirect(http.StatusFound, login.ProviderURL)
+	c.Redirect(http.StatusSeeOther, login.ProviderURL)
 }
 
 // completeLink redeems a link code: the application that began the link

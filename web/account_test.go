@@ -6,12 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/socialbridge/socialbridge/claims"
 	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/tokens"
+	"github.com/socialbridge/socialbridge/web"
 )
 
 // otherProvider is a second provider to link over HTTP. Its authorization
@@ -107,19 +111,103 @@ func (a *app) beginLink(t testing.TB, access string) (apiResponse, string) {
 	return r, verifier
 }
 
-// browseLink is the browser part of a link: open the start URL, approve
-// at other, come back. It returns where the browser ends.
-func (a *app) browseLink(t testing.TB, location string) *url.URL {
+// pageResponse is a response a browser shows, with its body read.
+type pageResponse struct {
+	*http.Response
+	Body string
+}
+
+// cookie returns the cookie the response sets whose name starts with
+// prefix (nil when none).
+func (r pageResponse) cookie(prefix string) *http.Cookie {
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(c.Name, prefix) {
+			return c
+		}
+	}
+	return nil
+}
+
+// readPage reads and closes resp.
+func readPage(t testing.TB, resp *http.Response) pageResponse {
 	t.Helper()
-	browser := a.browser(t)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pageResponse{Response: resp, Body: string(body)}
+}
+
+// openLinkPage opens a link's start URL in browser.
+func (a *app) openLinkPage(t testing.TB, browser *http.Client, location string) pageResponse {
+	t.Helper()
 	resp, err := browser.Get(location)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	return readPage(t, resp)
+}
+
+// answerLinkPage is the start page's form sent from browser: ticket and
+// decision (continue or cancel), the request edited by edit (nil: as
+// is).
+func (a *app) answerLinkPage(t testing.TB, browser *http.Client, ticket, decision string, edit func(*http.Request)) pageResponse {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, a.url+"/link/start", strings.NewReader(url.Values{"ticket": {ticket}, "decision": {decision}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if edit != nil {
+		edit(req)
+	}
+	resp, err := browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readPage(t, resp)
+}
+
+// ticketOf returns the ticket of a start URL and the flow it names.
+func ticketOf(t testing.TB, location string) (ticket, flowID string) {
+	t.Helper()
+	u, err := url.Parse(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket = u.Query().Get("ticket")
+	flowID, _, ok := strings.Cut(ticket, ".")
+	if !ok {
+		t.Fatalf("start URL %s carries no ticket", location)
+	}
+	return ticket, flowID
+}
+
+// flowState returns the state of a flow in the store.
+func (a *app) flowState(t testing.TB, flowID string) string {
+	t.Helper()
+	flow, err := a.store.GetSession(context.Background(), flowID)
+	if err != nil {
+		t.Fatalf("GetSession(%s): %v", flowID, err)
+	}
+	return flow.State
+}
+
+// browseLink is the browser part of a link: open the start URL, confirm
+// on the page, approve at other, come back. It returns where the browser
+// ends.
+func (a *app) browseLink(t testing.TB, location string) *url.URL {
+	t.Helper()
+	browser := a.browser(t)
+	if pg := a.openLinkPage(t, browser, location); pg.StatusCode != http.StatusOK {
+		t.Fatalf("GET /link/start: %d, want the start page", pg.StatusCode)
+	}
+	ticket, _ := ticketOf(t, location)
+	resp := a.answerLinkPage(t, browser, ticket, "continue", nil)
 	to, err := resp.Location()
 	if err != nil || to.Host != "other-idp.example.com" {
-		t.Fatalf("GET /link/start: %d to %v, want a redirect to the provider", resp.StatusCode, to)
+		t.Fatalf("POST /link/start: %d to %v, want a redirect to the provider", resp.StatusCode, to)
 	}
 	return a.otherCallback(t, browser, to)
 }
@@ -252,13 +340,101 @@ func TestAccountEndpointsNeedTheAccountScope(t *testing.T) {
 			if r.StatusCode != http.StatusForbidden || r.errorCode() != "insufficient_scope" {
 				t.Fatalf("got %d %v, want 403 insufficient_scope", r.StatusCode, r.JSON)
 			}
-			if got, want := r.Header.Get("WWW-Authenticate"), `Bearer error="insufficient_scope", scope="account"`; got != want {
-				t.Errorf("WWW-Authenticate = %q, want %q (RFC 6750 §3.1)", got, want)
+			if got, want := r.Header.Get("WWW-Authenticate"), `Bearer error="insufficient_scope", scope="account", error_description="`; !strings.HasPrefix(got, want) {
+				t.Errorf("WWW-Authenticate = %q, want it to start %q (RFC 6750 §3.1)", got, want)
 			}
 			if r.Header.Get("Cache-Control") != "no-store" {
 				t.Errorf("Cache-Control = %q, want no-store", r.Header.Get("Cache-Control"))
 			}
 		})
+	}
+}
+
+// sameScope reports whether two scope strings name the same scopes, in
+// any order (RFC 6749 §3.3).
+func sameScope(a, b string) bool {
+	x, y := strings.Fields(a), strings.Fields(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+func TestARefreshNarrowsTheAccessTokenOverHTTP(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	full := a.accountSignIn(t)
+	refresh := func(refreshToken, scope string) (*http.Response, tokenResponse) {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {"spa"}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		return a.post(t, "/token", form)
+	}
+
+	// The application asks for a token for its own API, without account.
+	resp, narrow := refresh(full.RefreshToken, "openid email profile")
+	if resp.StatusCode != http.StatusOK || !sameScope(narrow.Scope, "openid email profile") {
+		t.Fatalf("refresh with a narrower scope: %d, scope %q %s, want scope openid email profile", resp.StatusCode, narrow.Scope, narrow.Error)
+	}
+	if at, err := a.issuer.ParseAccess(narrow.AccessToken); err != nil || !sameScope(at.Scope, "openid email profile") {
+		t.Errorf("the narrowed access token's scope = %q (%v), want openid email profile", at.Scope, err)
+	}
+	for _, ep := range accountEndpoints() {
+		r := a.call(t, ep.method, ep.path, narrow.AccessToken, "", ep.body, nil)
+		if r.StatusCode != http.StatusForbidden || r.errorCode() != "insufficient_scope" {
+			t.Errorf("%s %s with the narrowed token: %d %v, want 403 insufficient_scope", ep.method, ep.path, r.StatusCode, r.JSON)
+		}
+	}
+	if r := a.call(t, http.MethodGet, "/account/identities", full.AccessToken, "", "", nil); r.StatusCode != http.StatusOK {
+		t.Errorf("GET /account/identities with the full token: %d %v, want 200", r.StatusCode, r.JSON)
+	}
+
+	// Its refresh token still carries the whole grant.
+	resp, again := refresh(narrow.RefreshToken, "")
+	if resp.StatusCode != http.StatusOK || !sameScope(again.Scope, accountScope) {
+		t.Fatalf("refresh without scope after narrowing: %d, scope %q %s, want scope %q", resp.StatusCode, again.Scope, again.Error, accountScope)
+	}
+	if r := a.call(t, http.MethodGet, "/account/identities", again.AccessToken, "", "", nil); r.StatusCode != http.StatusOK {
+		t.Errorf("GET /account/identities with the token refreshed without scope: %d %v, want 200", r.StatusCode, r.JSON)
+	}
+
+	// Widening is refused.
+	if resp, wide := refresh(again.RefreshToken, accountScope+" offline_access"); resp.StatusCode != http.StatusBadRequest || wide.Error != "invalid_scope" {
+		t.Errorf("refresh with a wider scope: %d %q, want 400 invalid_scope", resp.StatusCode, wide.Error)
+	}
+}
+
+func TestAnAccessTokenOfAClientThatMayNotManageAccountsIs403(t *testing.T) {
+	t.Parallel()
+	// A token with the account scope whose client may not manage accounts
+	// (account_management was turned off after it was issued): the token
+	// is valid, it just may not do this.
+	a := accountApp(t)
+	tr := a.accountSignIn(t)
+	at, err := a.issuer.ParseAccess(tr.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range []string{"backend", "reports"} {
+		access, _, err := a.issuer.MintAccess(tokens.Access{
+			Subject: at.Subject, ClientID: client, SessionID: at.SessionID, Scope: accountScope, AuthTime: at.AuthTime, TTL: 15 * time.Minute,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range accountEndpoints() {
+			r := a.call(t, ep.method, ep.path, access, "", ep.body, nil)
+			if r.StatusCode != http.StatusForbidden || r.errorCode() != "insufficient_scope" {
+				t.Errorf("%s: %s %s: %d %v, want 403 insufficient_scope", client, ep.method, ep.path, r.StatusCode, r.JSON)
+			}
+			if got := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, `Bearer error="insufficient_scope"`) {
+				t.Errorf("%s: %s %s: WWW-Authenticate = %q, want an insufficient_scope challenge", client, ep.method, ep.path, got)
+			}
+		}
+	}
+	// The same session's own token still works.
+	if r := a.call(t, http.MethodGet, "/account/identities", tr.AccessToken, "", "", nil); r.StatusCode != http.StatusOK {
+		t.Errorf("GET /account/identities with the SPA's token: %d %v, want 200", r.StatusCode, r.JSON)
 	}
 }
 
@@ -316,43 +492,64 @@ func TestLinkingOverHTTP(t *testing.T) {
 		t.Error("the start URL carries the access token")
 	}
 
-	// Step 2: the browser opens the start URL; it gets the flow's cookie
-	// and goes to the provider.
+	// Step 2: the browser opens the start URL, a page that says which
+	// account of which provider would join whose account, for which
+	// application; it changes nothing.
+	ticket, flowID := ticketOf(t, location)
 	browser := a.browser(t)
-	resp, err := browser.Get(location)
-	if err != nil {
-		t.Fatal(err)
+	pg := a.openLinkPage(t, browser, location)
+	if pg.StatusCode != http.StatusOK || !strings.HasPrefix(pg.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /link/start: %d %s, want the start page", pg.StatusCode, pg.Header.Get("Content-Type"))
 	}
-	resp.Body.Close()
+	for _, want := range []string{"Example SPA", "Other account", `id="link-account">alice@example.com<`,
+		`name="ticket" value="` + ticket + `"`, `name="decision" value="continue"`, `name="decision" value="cancel"`} {
+		if !strings.Contains(pg.Body, want) {
+			t.Errorf("the start page does not contain %q", want)
+		}
+	}
+	if pg.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET /link/start Cache-Control = %q, want no-store", pg.Header.Get("Cache-Control"))
+	}
+	linkCookie := pg.cookie("sb_link_")
+	if linkCookie == nil || linkCookie.Name != "sb_link_"+flowID || !linkCookie.HttpOnly || linkCookie.SameSite != http.SameSiteStrictMode ||
+		linkCookie.Path != "/link/start" || linkCookie.MaxAge != 600 || linkCookie.Value == "" || strings.Contains(ticket, linkCookie.Value) {
+		t.Errorf("link cookie = %v, want sb_link_%s, HttpOnly, SameSite=Strict, Path=/link/start, for the flow lifetime, not the ticket", linkCookie, flowID)
+	}
+	if c := pg.cookie("sb_flow_"); c != nil {
+		t.Errorf("the start page bound the flow already: %v", c)
+	}
+	if got := a.flowState(t, flowID); got != store.StateReady {
+		t.Errorf("the flow after its start page is %s, want ready", got)
+	}
+
+	// The person continues: the browser gets the flow's cookie and goes
+	// to the provider.
+	resp := a.answerLinkPage(t, browser, ticket, "continue", nil)
 	to, err := resp.Location()
-	if resp.StatusCode != http.StatusFound || err != nil || to.Host != "other-idp.example.com" {
-		t.Fatalf("GET /link/start: %d to %v, want 302 to the provider", resp.StatusCode, to)
+	if resp.StatusCode != http.StatusSeeOther || err != nil || to.Host != "other-idp.example.com" {
+		t.Fatalf("POST /link/start: %d to %v, want 303 to the provider", resp.StatusCode, to)
 	}
 	if to.Query().Get("prompt") != "select_account" || to.Query().Get("redirect_uri") != a.url+"/callback/other" {
 		t.Errorf("provider request = %v, want prompt=select_account and our callback", to.Query())
 	}
 	if resp.Header.Get("Cache-Control") != "no-store" {
-		t.Errorf("GET /link/start Cache-Control = %q, want no-store", resp.Header.Get("Cache-Control"))
+		t.Errorf("POST /link/start Cache-Control = %q, want no-store", resp.Header.Get("Cache-Control"))
 	}
-	var flowCookie *http.Cookie
-	for _, c := range resp.Cookies() {
-		if strings.HasPrefix(c.Name, "sb_flow_") {
-			flowCookie = c
-		}
-	}
+	flowCookie := resp.cookie("sb_flow_")
 	if flowCookie == nil || !flowCookie.HttpOnly || flowCookie.SameSite != http.SameSiteLaxMode || flowCookie.MaxAge != 600 || flowCookie.Value == "" {
 		t.Fatalf("flow cookie = %+v, want an HttpOnly, SameSite=Lax cookie for the flow lifetime", flowCookie)
 	}
+	if c := resp.cookie("sb_link_"); c == nil || c.Name != "sb_link_"+flowID || c.MaxAge >= 0 || c.Path != "/link/start" {
+		t.Errorf("the link cookie after confirming = %v, want it deleted", c)
+	}
+	if got := a.flowState(t, flowID); got != store.StatePending {
+		t.Errorf("the flow after confirming is %s, want pending", got)
+	}
 
 	// The start URL works once.
-	again, err := a.browser(t).Get(location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(again.Body)
-	again.Body.Close()
-	if again.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "already used") {
-		t.Errorf("second GET /link/start: %d, want 400 with the already-used page", again.StatusCode)
+	again := a.openLinkPage(t, a.browser(t), location)
+	if again.StatusCode != http.StatusBadRequest || !strings.Contains(again.Body, "already used") || again.cookie("sb_link_") != nil {
+		t.Errorf("second GET /link/start: %d with cookies %v, want 400 with the already-used page and no cookie", again.StatusCode, again.Cookies())
 	}
 
 	// Step 3: the provider sends the first browser back; it brings the
@@ -513,18 +710,286 @@ func TestStartLinkWithABadTicketShowsAnErrorPage(t *testing.T) {
 	t.Parallel()
 	a := accountApp(t)
 	for _, ticket := range []string{"", "garbage", "AAAAAAAAAAAAAAAAAAAAAA.AAAA"} {
-		resp, err := a.browser(t).Get(a.url + "/link/start?" + url.Values{"ticket": {ticket}}.Encode())
-		if err != nil {
-			t.Fatal(err)
+		for name, open := range map[string]func() pageResponse{
+			"GET": func() pageResponse {
+				return a.openLinkPage(t, a.browser(t), a.url+"/link/start?"+url.Values{"ticket": {ticket}}.Encode())
+			},
+			"POST": func() pageResponse { return a.answerLinkPage(t, a.browser(t), ticket, "continue", nil) },
+		} {
+			pg := open()
+			if pg.StatusCode != http.StatusBadRequest || !strings.Contains(pg.Header.Get("Content-Type"), "text/html") || len(pg.Cookies()) != 0 {
+				t.Errorf("%s ticket %q: %d %s with cookies %v, want a 400 page and no cookie", name, ticket, pg.StatusCode, pg.Header.Get("Content-Type"), pg.Cookies())
+			}
+			if !strings.Contains(pg.Body, "Invalid sign-in response") {
+				t.Errorf("%s ticket %q: the page does not say the request was altered", name, ticket)
+			}
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || len(resp.Cookies()) != 0 {
-			t.Errorf("ticket %q: %d %s with cookies %v, want a 400 page and no cookie", ticket, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Cookies())
+	}
+}
+
+// linkStart is a link of other begun by the SPA for a fresh sign-in of
+// alice: its start URL, ticket and flow.
+type linkStart struct {
+	location, ticket, flowID string
+	access                   string
+}
+
+// beginOtherLink signs alice in with the account scope and begins a link
+// of other.
+func (a *app) beginOtherLink(t testing.TB) linkStart {
+	t.Helper()
+	tr := a.accountSignIn(t)
+	r, _ := a.beginLink(t, tr.AccessToken)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("POST /account/links: %d %v", r.StatusCode, r.JSON)
+	}
+	location, _ := r.JSON["location"].(string)
+	ticket, flowID := ticketOf(t, location)
+	return linkStart{location: location, ticket: ticket, flowID: flowID, access: tr.AccessToken}
+}
+
+// openedLinkPage is a new browser that opened the start page of ls.
+func (a *app) openedLinkPage(t testing.TB, ls linkStart) *http.Client {
+	t.Helper()
+	browser := a.browser(t)
+	if pg := a.openLinkPage(t, browser, ls.location); pg.StatusCode != http.StatusOK {
+		t.Fatalf("GET /link/start: %d, want the start page", pg.StatusCode)
+	}
+	return browser
+}
+
+func TestALinkStartPageFetchedTwiceStillWorks(t *testing.T) {
+	t.Parallel()
+	// A mail or chat link scanner fetches the start URL before the person
+	// does, without cookies, and may fetch it again.
+	a := accountApp(t)
+	ls := a.beginOtherLink(t)
+	for i := range 2 {
+		pg := a.openLinkPage(t, noFollow, ls.location)
+		if pg.StatusCode != http.StatusOK || !strings.Contains(pg.Body, "alice@example.com") {
+			t.Fatalf("scanner fetch #%d: %d, want the start page", i+1, pg.StatusCode)
 		}
-		if !strings.Contains(string(body), "Invalid sign-in response") {
-			t.Errorf("ticket %q: the page does not say the request was altered", ticket)
+	}
+	if got := a.flowState(t, ls.flowID); got != store.StateReady {
+		t.Fatalf("the flow after two fetches is %s, want ready", got)
+	}
+	back := a.browseLink(t, ls.location)
+	if back.Query().Get("link_code") == "" {
+		t.Fatalf("the person's link ended at %s, want a link code", back)
+	}
+}
+
+func TestALinkIsConfirmedOnlyFromItsOwnStartPage(t *testing.T) {
+	t.Parallel()
+	// Another site's form (or a link to a POST) cannot confirm a link for
+	// the person: the confirmation needs the SameSite=Strict cookie that
+	// the start page of that very flow set in that browser.
+	tests := []struct {
+		name string
+		// send answers the start page of ls; other is another link's start.
+		send func(t *testing.T, a *app, ls, other linkStart) pageResponse
+	}{
+		{"continuing without the page's cookie", func(t *testing.T, a *app, ls, _ linkStart) pageResponse {
+			return a.answerLinkPage(t, a.browser(t), ls.ticket, "continue", nil)
+		}},
+		{"declining without the page's cookie", func(t *testing.T, a *app, ls, _ linkStart) pageResponse {
+			return a.answerLinkPage(t, a.browser(t), ls.ticket, "cancel", nil)
+		}},
+		{"continuing with an altered cookie", func(t *testing.T, a *app, ls, _ linkStart) pageResponse {
+			ck := a.openLinkPage(t, a.browser(t), ls.location).cookie("sb_link_")
+			return a.answerLinkPage(t, a.browser(t), ls.ticket, "continue", func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: ck.Name, Value: alter(ck.Value)})
+			})
+		}},
+		{"continuing with an empty cookie", func(t *testing.T, a *app, ls, _ linkStart) pageResponse {
+			return a.answerLinkPage(t, a.browser(t), ls.ticket, "continue", func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "sb_link_" + ls.flowID, Value: ""})
+			})
+		}},
+		{"continuing with the ticket as the cookie", func(t *testing.T, a *app, ls, _ linkStart) pageResponse {
+			_, mac, _ := strings.Cut(ls.ticket, ".")
+			return a.answerLinkPage(t, a.browser(t), ls.ticket, "continue", func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "sb_link_" + ls.flowID, Value: mac})
+			})
+		}},
+		{"continuing from a browser that opened another link's page", func(t *testing.T, a *app, ls, other linkStart) pageResponse {
+			browser := a.browser(t)
+			if pg := a.openLinkPage(t, browser, other.location); pg.StatusCode != http.StatusOK {
+				t.Fatalf("the other start page: %d", pg.StatusCode)
+			}
+			return a.answerLinkPage(t, browser, ls.ticket, "continue", nil)
+		}},
+		{"continuing with another link's cookie under this link's name", func(t *testing.T, a *app, ls, other linkStart) pageResponse {
+			ck := a.openLinkPage(t, a.browser(t), other.location).cookie("sb_link_")
+			return a.answerLinkPage(t, a.browser(t), ls.ticket, "continue", func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "sb_link_" + ls.flowID, Value: ck.Value})
+			})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := accountApp(t)
+			ls, other := a.beginOtherLink(t), a.beginOtherLink(t)
+			pg := tt.send(t, a, ls, other)
+			if pg.StatusCode != http.StatusForbidden || !strings.Contains(pg.Body, "Link not confirmed here") || pg.Header.Get("Location") != "" {
+				t.Fatalf("POST /link/start: %d to %q, want the 403 page %q", pg.StatusCode, pg.Header.Get("Location"), "Link not confirmed here")
+			}
+			if c := pg.cookie("sb_flow_"); c != nil {
+				t.Errorf("a refused confirmation bound the flow: %v", c)
+			}
+			if got := a.flowState(t, ls.flowID); got != store.StateReady {
+				t.Errorf("the flow after a refused confirmation is %s, want ready", got)
+			}
+			// The person's own browser still can.
+			if back := a.browseLink(t, ls.location); back.Query().Get("link_code") == "" {
+				t.Errorf("the person's link after a refused confirmation ended at %s, want a link code", back)
+			}
+		})
+	}
+}
+
+// alter changes the first character of s.
+func alter(s string) string {
+	if s == "" {
+		return "x"
+	}
+	c := byte('A')
+	if s[0] == 'A' {
+		c = 'B'
+	}
+	return string(c) + s[1:]
+}
+
+func TestDecliningALinkOverHTTP(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	ls := a.beginOtherLink(t)
+	// Three browsers hold the page: the person's, and two more (other
+	// tabs or devices) whose answers come after the person declined.
+	browser, lateContinue, lateCancel := a.openedLinkPage(t, ls), a.openedLinkPage(t, ls), a.openedLinkPage(t, ls)
+
+	resp := a.answerLinkPage(t, browser, ls.ticket, "cancel", nil)
+	to, err := resp.Location()
+	if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(to.String(), spaRedirect+"?") {
+		t.Fatalf("POST /link/start cancel: %d to %v, want 303 to the SPA", resp.StatusCode, to)
+	}
+	if q := to.Query(); q.Get("error") != "access_denied" || q.Get("state") != "link-state" || q.Get("iss") != a.url || q.Has("link_code") {
+		t.Errorf("back at the SPA with %v, want error=access_denied, the link's state and our issuer", q)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", resp.Header.Get("Cache-Control"))
+	}
+	if c := resp.cookie("sb_flow_"); c != nil {
+		t.Errorf("declining bound the flow: %v", c)
+	}
+	if c := resp.cookie("sb_link_"); c == nil || c.MaxAge >= 0 {
+		t.Errorf("the link cookie after declining = %v, want it deleted", c)
+	}
+	if got := a.flowState(t, ls.flowID); got != store.StateFailed {
+		t.Errorf("the declined flow is %s, want failed", got)
+	}
+
+	// The declined link cannot start any more, from any page.
+	for _, tc := range []struct {
+		name string
+		pg   pageResponse
+	}{
+		{"the start page again", a.openLinkPage(t, a.browser(t), ls.location)},
+		{"continuing from another page", a.answerLinkPage(t, lateContinue, ls.ticket, "continue", nil)},
+		{"declining from another page", a.answerLinkPage(t, lateCancel, ls.ticket, "cancel", nil)},
+	} {
+		if tc.pg.StatusCode != http.StatusBadRequest || !strings.Contains(tc.pg.Body, "already used") || tc.pg.Header.Get("Location") != "" {
+			t.Errorf("%s: %d to %q, want 400 with the already-used page", tc.name, tc.pg.StatusCode, tc.pg.Header.Get("Location"))
 		}
+	}
+	if r := a.call(t, http.MethodGet, "/account/identities", ls.access, "", "", nil); len(r.JSON["identities"].([]any)) != 1 {
+		t.Errorf("identities after declining = %v, want dev only", r.JSON)
+	}
+}
+
+func TestALinkConfirmedInOneBrowserIsUsedUpInTheOther(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	ls := a.beginOtherLink(t)
+	// The page is open in three browsers; the first continues.
+	first := a.openedLinkPage(t, ls)
+	late := map[string]*http.Client{"continue": a.openedLinkPage(t, ls), "cancel": a.openedLinkPage(t, ls)}
+	resp := a.answerLinkPage(t, first, ls.ticket, "continue", nil)
+	to, err := resp.Location()
+	if err != nil || to.Host != "other-idp.example.com" {
+		t.Fatalf("POST /link/start in the first browser: %d to %v, want the provider", resp.StatusCode, to)
+	}
+	for decision, browser := range late {
+		pg := a.answerLinkPage(t, browser, ls.ticket, decision, nil)
+		if pg.StatusCode != http.StatusBadRequest || !strings.Contains(pg.Body, "already used") || pg.Header.Get("Location") != "" || pg.cookie("sb_flow_") != nil {
+			t.Errorf("%s in another browser: %d to %q, want 400 with the already-used page", decision, pg.StatusCode, pg.Header.Get("Location"))
+		}
+	}
+	// Declining in another browser did not end the first one's link.
+	if got := a.flowState(t, ls.flowID); got != store.StatePending {
+		t.Fatalf("the flow is %s, want pending at the provider", got)
+	}
+	if back := a.otherCallback(t, first, to); back.Query().Get("link_code") == "" {
+		t.Errorf("the first browser's link ended at %s, want a link code", back)
+	}
+}
+
+func TestAnExpiredLinkShowsTheExpiredPage(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	ls := a.beginOtherLink(t)
+	continuing, declining := a.openedLinkPage(t, ls), a.openedLinkPage(t, ls)
+	a.clock.Add(10*time.Minute + time.Second) // the flow lives 10 minutes
+	for _, tc := range []struct {
+		name string
+		pg   pageResponse
+	}{
+		{"the start page", a.openLinkPage(t, a.browser(t), ls.location)},
+		{"continuing", a.answerLinkPage(t, continuing, ls.ticket, "continue", nil)},
+		{"declining", a.answerLinkPage(t, declining, ls.ticket, "cancel", nil)},
+	} {
+		if tc.pg.StatusCode != http.StatusBadRequest || !strings.Contains(tc.pg.Body, "Sign-in expired") || tc.pg.Header.Get("Location") != "" {
+			t.Errorf("%s after the flow lifetime: %d to %q, want 400 with the expired page", tc.name, tc.pg.StatusCode, tc.pg.Header.Get("Location"))
+		}
+		if c := tc.pg.cookie("sb_"); c != nil && c.MaxAge >= 0 {
+			t.Errorf("%s after the flow lifetime sets cookie %v", tc.name, c)
+		}
+	}
+}
+
+func TestAMalformedLinkConfirmationIs400(t *testing.T) {
+	t.Parallel()
+	a := accountApp(t)
+	ls := a.beginOtherLink(t)
+	browser := a.browser(t)
+	a.openLinkPage(t, browser, ls.location)
+	for name, edit := range map[string]func(*http.Request){
+		"a JSON body": func(r *http.Request) { r.Header.Set("Content-Type", "application/json") },
+		"a repeated ticket": func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader(url.Values{"ticket": {ls.ticket, ls.ticket}, "decision": {"continue"}}.Encode()))
+			r.ContentLength = -1
+		},
+	} {
+		pg := a.answerLinkPage(t, browser, ls.ticket, "continue", edit)
+		if pg.StatusCode != http.StatusBadRequest || !strings.Contains(pg.Header.Get("Content-Type"), "text/html") || pg.Header.Get("Location") != "" {
+			t.Errorf("%s: %d %s to %q, want a 400 page", name, pg.StatusCode, pg.Header.Get("Content-Type"), pg.Header.Get("Location"))
+		}
+	}
+	if got := a.flowState(t, ls.flowID); got != store.StateReady {
+		t.Errorf("the flow after malformed confirmations is %s, want ready", got)
+	}
+}
+
+func TestTheLinkCookieIsSecureOverHTTPS(t *testing.T) {
+	t.Parallel()
+	a := newAppWith(t, func(string) []providers.Provider { return []providers.Provider{otherProvider{}} },
+		func(o *web.Options) { o.PublicURL = "https://sb.example.com" })
+	ls := a.beginOtherLink(t)
+	u, _ := url.Parse(ls.location)
+	pg := a.openLinkPage(t, noFollow, a.url+u.RequestURI())
+	if c := pg.cookie("sb_link_"); pg.StatusCode != http.StatusOK || c == nil || !c.Secure || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("GET /link/start over https: %d with cookie %v, want a Secure, SameSite=Strict cookie", pg.StatusCode, c)
 	}
 }
 

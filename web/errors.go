@@ -53,7 +53,8 @@ func (s *Server) apiError(c *gin.Context, err error) {
 			status = http.StatusForbidden
 		case bridge.ErrCodeInsufficientScope:
 			status = http.StatusForbidden
-			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+bridge.ScopeAccount+`"`)
+			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+bridge.ScopeAccount+`", error_description="`+
+				strings.ReplaceAll(oe.Description, `"`, "'")+`"`)
 		case bridge.ErrCodeInsufficientAuth:
 			// RFC 9470: sign in again, no longer ago than max_age.
 			status = http.StatusUnauthorized

@@ -118,8 +118,12 @@ func (s *Server) demo(c *gin.Context) {
 	for _, p := range s.o.Bridge.ClientProviders(s.o.DemoClientID) {
 		links = append(links, providerLink{Name: p, Label: s.o.Bridge.ProviderLabel(p)})
 	}
+	account := false
+	if cl, ok := s.o.Bridge.Client(s.o.DemoClientID); ok {
+		account = cl.AccountManagement
+	}
 	s.render(c, http.StatusOK, "demo.html", map[string]any{
 		"Title": "socialbridge demo", "ClientID": s.o.DemoClientID, "RedirectURI": s.o.PublicURL + "/demo/",
-		"Issuer": s.o.PublicURL, "Providers": links, "DevMode": s.o.DevMode,
+		"Issuer": s.o.PublicURL, "Providers": links, "DevMode": s.o.DevMode, "Account": account,
 	})
 }

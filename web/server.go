@@ -118,7 +118,8 @@ func (s *Server) routes() {
 	// would arrive cross-site without the SameSite=Lax flow cookie, so it
 	// is not offered until a provider needs it.
 	e.GET("/callback/:provider", s.rateLimit, s.callback)
-	e.GET(linkStartPath, s.rateLimit, s.startLink)
+	e.GET(linkStartPath, s.rateLimit, s.linkPage)
+	e.POST(linkStartPath, s.rateLimit, s.startLink)
 
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)

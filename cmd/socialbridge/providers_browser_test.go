@@ -164,7 +164,12 @@ func TestDemoPageEveryProviderLinkingAndABackendsProviderToken(t *testing.T) {
 	waitText(t, ctx, "#identities", func(s string) bool { return strings.Contains(s, "Google") })
 	m.azure.SetUser(azuretest.User{OID: "2d5b3c7f-1111-4a9e-8d3c-2f5e6a7b8c9d", TenantID: azuretest.ContosoTenantID,
 		Name: "Grace Hopper", PreferredUsername: "grace@contoso.com", Email: "grace@contoso.com"})
-	do(t, ctx, "link Microsoft", chromedp.Click(`button[data-link="microsoft"]`))
+	do(t, ctx, "link Microsoft", chromedp.Click(`button[data-link="microsoft"]`), chromedp.WaitVisible("#link-continue"))
+	// The start page names the account the Microsoft identity would join.
+	if got := text(t, ctx, "#link-account"); got != "grace@gmail.com" {
+		t.Errorf("the link page names account %q, want grace@gmail.com", got)
+	}
+	do(t, ctx, "confirm the link", chromedp.Click("#link-continue"))
 	clickThroughProvider(t, ctx, "microsoft")
 	waitText(t, ctx, "#status", func(s string) bool { return strings.Contains(s, "Microsoft linked") })
 	listed := waitText(t, ctx, "#identities", func(s string) bool { return strings.Contains(s, "Microsoft") })
@@ -182,7 +187,8 @@ func TestDemoPageEveryProviderLinkingAndABackendsProviderToken(t *testing.T) {
 
 	// Linking Facebook, whose account is already another user's (the
 	// Facebook sign-in above), fails clearly and changes nothing.
-	do(t, ctx, "link Facebook", chromedp.WaitVisible(`button[data-link="facebook"]`), chromedp.Click(`button[data-link="facebook"]`))
+	do(t, ctx, "link Facebook", chromedp.WaitVisible(`button[data-link="facebook"]`), chromedp.Click(`button[data-link="facebook"]`),
+		chromedp.WaitVisible("#link-continue"), chromedp.Click("#link-continue"))
 	clickThroughProvider(t, ctx, "facebook")
 	errText := waitText(t, ctx, "#error", func(s string) bool { return s != "" })
 	if !strings.Contains(errText, "identity_in_use") {

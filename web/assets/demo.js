@@ -6,6 +6,7 @@
   const clientID = root.dataset.clientId;
   const redirectURI = root.dataset.redirectUri;
   const issuer = root.dataset.issuer;
+  const account = root.dataset.account === "true"; // the client may manage linked accounts
   const $ = (id) => document.getElementById(id);
   const store = window.sessionStorage; // a demo: a real app should keep tokens in memory
 
@@ -34,13 +35,16 @@
   }
   function setStatus(msg) { $("status").textContent = msg; }
 
-  async function signIn(provider) {
+  // signIn starts a sign-in; extra adds parameters (max_age=0 to prove a
+  // fresh sign-in before changing linked accounts).
+  async function signIn(provider, extra) {
     const verifier = randomString(32);
     const state = randomString(16);
     store.setItem("sb_pkce", JSON.stringify({ verifier, state }));
     const q = new URLSearchParams({
-      client_id: clientID, redirect_uri: redirectURI, response_type: "code", scope: "openid profile email account",
-      state, code_challenge: await s256(verifier), code_challenge_method: "S256", provider,
+      client_id: clientID, redirect_uri: redirectURI, response_type: "code",
+      scope: account ? "openid profile email account" : "openid profile email",
+      state, code_challenge: await s256(verifier), code_challenge_method: "S256", provider, ...(extra || {}),
     });
     window.location.assign(issuer + "/authorize?" + q.toString());
   }
@@ -68,18 +72,22 @@
     $("signed-in").hidden = false;
     $("signed-out").hidden = true;
     setStatus("Signed in as " + (claims.email || claims.name || claims.sub) + " via " + claims.idp + ".");
-    loadIdentities().catch((e) => showError(String(e.message || e)));
+    if (account) {
+      loadIdentities().catch((e) => showError(String(e.message || e)));
+    }
   }
 
   async function finishSignIn(params) {
     const saved = JSON.parse(store.getItem("sb_pkce") || "null");
     store.removeItem("sb_pkce");
     window.history.replaceState(null, "", redirectURI); // drop the code from the address bar
-    if (params.get("error")) {
-      throw new Error(params.get("error") + ": " + (params.get("error_description") || ""));
-    }
+    // State first: a response this page did not ask for shows nothing of
+    // what it carries.
     if (!saved || params.get("state") !== saved.state) {
       throw new Error("state mismatch: this response does not belong to a sign-in started here");
+    }
+    if (params.get("error")) {
+      throw new Error(params.get("error") + ": " + (params.get("error_description") || ""));
     }
     if (params.get("iss") && params.get("iss") !== issuer) {
       throw new Error("iss mismatch in the authorization response");
@@ -107,9 +115,27 @@
     }
     const body = await res.json();
     if (!res.ok) {
-      throw new Error(body.error + ": " + (body.error_description || ""));
+      const err = new Error(body.error + ": " + (body.error_description || ""));
+      err.code = body.error;
+      throw err;
     }
     return body;
+  }
+
+  // changeAccount runs an account change; when socialbridge asks for a
+  // fresh sign-in first (RFC 9470), it signs in again with max_age=0 and
+  // leaves the change for the person to repeat.
+  async function changeAccount(fn) {
+    try {
+      await fn();
+    } catch (e) {
+      if (e.code !== "insufficient_user_authentication") {
+        throw e;
+      }
+      const claims = decodeJWT(accessToken());
+      showError("Changing linked accounts needs a fresh sign-in; signing in again with " + claims.idp + "…");
+      await signIn(claims.idp, { max_age: "0" });
+    }
   }
 
   async function loadIdentities() {
@@ -129,11 +155,11 @@
       unlink.textContent = "Unlink";
       unlink.dataset.unlink = id.provider;
       unlink.disabled = body.identities.length < 2;
-      unlink.addEventListener("click", guard(async () => {
+      unlink.addEventListener("click", guard(() => changeAccount(async () => {
         await accountRequest("DELETE", "/account/identities/" + encodeURIComponent(id.provider));
         setStatus(id.label + " unlinked.");
         await loadIdentities();
-      }));
+      })));
       li.append(text, " ", unlink);
       list.append(li);
     });
@@ -146,10 +172,10 @@
   async function link(provider) {
     const verifier = randomString(32);
     const state = randomString(16);
-    store.setItem("sb_link", JSON.stringify({ verifier, state }));
     const body = await accountRequest("POST", "/account/links", {
       provider, redirect_uri: redirectURI, state, code_challenge: await s256(verifier),
     });
+    store.setItem("sb_link", JSON.stringify({ verifier, state }));
     window.location.assign(body.location);
   }
 
@@ -160,7 +186,11 @@
     if (!saved || params.get("state") !== saved.state) {
       throw new Error("state mismatch: this response does not belong to a link started here");
     }
-    show(JSON.parse(store.getItem("sb_tokens")));
+    const tokens = JSON.parse(store.getItem("sb_tokens") || "null");
+    if (!tokens) {
+      throw new Error("signed out while linking: sign in and link again");
+    }
+    show(tokens);
     if (params.get("error")) {
       throw new Error(params.get("error") + ": " + (params.get("error_description") || ""));
     }
@@ -205,17 +235,27 @@
     b.addEventListener("click", guard(() => signIn(b.dataset.provider)));
   });
   document.querySelectorAll("button[data-link]").forEach((b) => {
-    b.addEventListener("click", guard(() => link(b.dataset.link)));
+    b.addEventListener("click", guard(() => changeAccount(() => link(b.dataset.link))));
   });
   $("refresh").addEventListener("click", guard(refresh));
   $("logout").addEventListener("click", guard(logout));
 
+  function restore() {
+    if (store.getItem("sb_tokens")) {
+      try { show(JSON.parse(store.getItem("sb_tokens"))); } catch (e) { store.removeItem("sb_tokens"); }
+    }
+  }
+
   const params = new URLSearchParams(window.location.search);
-  if (store.getItem("sb_link") && (params.has("link_code") || params.has("error"))) {
+  if (params.has("link_code") && !store.getItem("sb_link")) {
+    window.history.replaceState(null, "", redirectURI); // not ours: drop it from the address bar
+    restore();
+    showError("a link code arrived that this page did not ask for; it was ignored");
+  } else if (store.getItem("sb_link") && (params.has("link_code") || params.has("error"))) {
     guard(() => finishLink(params))();
   } else if (params.has("code") || params.has("error")) {
     guard(() => finishSignIn(params))();
-  } else if (store.getItem("sb_tokens")) {
-    try { show(JSON.parse(store.getItem("sb_tokens"))); } catch (e) { store.removeItem("sb_tokens"); }
+  } else {
+    restore();
   }
 })();

@@ -8,6 +8,7 @@
 // tenants side by side are two instances of type azure). What an adapter
 // can do beyond the browser flow is a small optional interface checked by
 // type assertion: Refresher (refresh a provider access token),
+// NativeVerifier (verify a native SDK's token, for mobile sign-in),
 // AccessTokenVerifier (verify a native SDK's access token) and Mounter
 // (serve pages of its own).
 package providers
@@ -56,6 +57,42 @@ type Refresher interface {
 // the caller.
 type AccessTokenVerifier interface {
 	VerifyAccessToken(ctx context.Context, token string) (*Identity, error)
+}
+
+// Subject token types of a native token exchange (RFC 8693 §3).
+const (
+	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// NativeToken is a token a native app got from the provider's SDK and
+// sends socialbridge to sign the person in (RFC 8693 token exchange).
+type NativeToken struct {
+	// Token is the provider's token, as the SDK returned it.
+	Token string
+	// Type is TokenTypeIDToken or TokenTypeAccessToken.
+	Type string
+	// Nonce is the nonce the app gave the SDK ("" when it gave none).
+	// When set, an ID token must carry it, as is or as its SHA-256
+	// (hex or base64url, as some SDKs send it).
+	Nonce string
+}
+
+// NativeVerifier is the optional ability to verify a native SDK's token
+// completely (signature against the provider's current keys, issuer,
+// audience among the app ids configured for native sign-in, expiry, iat,
+// nonce) and return the identity it proves, the same identity the browser
+// flow returns for the same person.
+type NativeVerifier interface {
+	// NativeTokenTypes lists the subject token types the instance accepts
+	// (none: native sign-in is not configured for it).
+	NativeTokenTypes() []string
+	// VerifyNative verifies t. expires is when the token stops being
+	// valid, so that socialbridge can refuse a replay until then. A
+	// refusal is an *Error with CodeInvalidToken whose message says what
+	// was wrong (wrong audience, expired, bad signature, nonce mismatch,
+	// wrong tenant) and holds no token.
+	VerifyNative(ctx context.Context, t NativeToken) (ident *Identity, expires time.Time, err error)
 }
 
 // Mounter is the optional ability to serve pages of its own (the dev

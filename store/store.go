@@ -15,13 +15,17 @@
 //
 // Besides the records of sign-ins, the store keeps what revocation and
 // administration need: a per-user not-before time, the revocation feed
-// that backends poll (RevocationsSince) and an audit trail (Audit).
+// that backends poll (RevocationsSince) and an audit trail (Audit); and,
+// for the token exchange of native apps, which signs in without a flow
+// (Sessions.CreateSession), the hashes of the provider tokens it accepted,
+// so that each is accepted once (Sessions.RememberToken).
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/socialbridge/socialbridge/claims"
@@ -33,8 +37,8 @@ import (
 var ErrNotFound = errors.New("store: not found")
 
 // ErrConflict means a record with the same key already exists (a
-// duplicate flow id, or a signing-key generation another replica added
-// first).
+// duplicate flow or session id, a signing-key generation another replica
+// added first, or a subject token remembered before: a replay).
 var ErrConflict = errors.New("store: already exists")
 
 // ErrLastIdentity means an identity cannot be unlinked because it is the
@@ -79,13 +83,15 @@ type Store interface {
 	// younger than the longest access-token lifetime anyway.
 	RevocationsSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
 	// SweepExpired deletes flows and sessions whose absolute or idle
-	// expiry is older than now minus grace, and reports how many; link
-	// flows (ready, holding a link code, linked) go at their expiry like
-	// the others. Reads check expiry themselves; this only reclaims
-	// space. (A session's access tokens outlive its last rotation by one
-	// access-token lifetime, which is shorter than the idle lifetime plus
-	// the grace, so a swept revoked session has no live token left to
-	// revoke.)
+	// expiry is older than now minus grace, and remembered subject tokens
+	// (Sessions.RememberToken) whose expiry is, and reports how many
+	// records it deleted, the remembered tokens included; link flows
+	// (ready, holding a link code, linked) and sessions created by a token
+	// exchange go at their expiry like the others. Reads check expiry
+	// themselves; this only reclaims space. (A session's access tokens
+	// outlive its last rotation by one access-token lifetime, which is
+	// shorter than the idle lifetime plus the grace, so a swept revoked
+	// session has no live token left to revoke.)
 	SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error)
 	// Ping checks the database answers, for readiness probes.
 	Ping(ctx context.Context) error
@@ -185,13 +191,45 @@ type Sessions interface {
 	// not-before (SetUserNotBefore) or disable the user, and check both
 	// when they redeem a code and refresh.
 	RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error)
+	// CreateSession stores a session that starts active, with no flow and
+	// no code before it: a native app's token exchange (RFC 8693) signs
+	// the user in with one request. It keeps s's ID, UserID, ClientID,
+	// Provider, Scope, Nonce, AuthTime, Claims, CreatedAt, ExpiresAt (the
+	// absolute end), IdleExpiresAt, RotatedAt, UserAgent and IP; it sets
+	// State to active and Generation to 1 whatever s says, and keeps none
+	// of s's other fields (those of a flow, a code, a link flow or a
+	// revocation). s must pass ValidNewSession and is not modified.
+	// ErrConflict means the id is taken, by a session or a flow.
+	//
+	// From then on it is a session like one RedeemCode activated: it
+	// rotates from generation 1, is revoked by Revoke and
+	// RevokeUserSessions and then enters the revocation feed, is listed by
+	// ListUserSessions and swept by SweepExpired.
+	CreateSession(ctx context.Context, s *Session) error
+	// RememberToken is the replay guard of the token exchange: it records
+	// hash, the caller's hash (SHA-256) of a provider token it accepted as
+	// a subject token, until expiresAt, the last instant at which the
+	// caller would still accept that token (its expiry plus the
+	// verification leeway). ErrConflict means hash is recorded and
+	// unexpired at now: the token was presented before (a replay: a
+	// provider token is a bearer credential, and one presented twice may
+	// be a stolen copy), and the caller refuses it. A record expired at
+	// now (its expiry not after now) is replaced, so the hash is recorded
+	// again: by then the token itself is refused as expired. Of
+	// concurrent calls with one hash exactly one succeeds.
+	//
+	// The caller remembers the token before it signs anyone in with it: a
+	// crash in between costs the user a retry with a fresh token, never a
+	// replay. hash, expiresAt and now must pass ValidTokenRecord.
+	RememberToken(ctx context.Context, hash string, expiresAt, now time.Time) error
 	// GetSession returns a flow or session by id whatever its state and
 	// expiry: callers that act on it check both.
 	GetSession(ctx context.Context, id string) (*Session, error)
 	// ListUserSessions returns the user's active sessions that have not
-	// expired at now (absolute or idle), most recently rotated first. Link
-	// flows started by the user, in any state, are not sessions and are
-	// not listed.
+	// expired at now (absolute or idle), most recently rotated first,
+	// whether they came from a code or from CreateSession, each with its
+	// device (UserAgent, IP). Link flows started by the user, in any
+	// state, are not sessions and are not listed.
 	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 }
 
@@ -346,6 +384,12 @@ type Keys interface {
 //	exchanging --(exchange or checks failed)--> failed
 //	code --(revoked before redemption)--> revoked
 //
+// A native app's token exchange has no flow and no code: its session is
+// created active (Sessions.CreateSession) and goes on from there like any
+// other:
+//
+//	(created by a token exchange) --> active --> revoked
+//
 // A link flow links another identity to a signed-in user instead of
 // signing in: it carries LinkUserID, starts ready and ends linked, and is
 // never a session (not listed, revoked, redeemed as a sign-in code or in
@@ -431,6 +475,14 @@ type Session struct {
 	IdleExpiresAt time.Time `bson:"idle_expires_at,omitempty"`
 	RevokedAt     time.Time `bson:"revoked_at,omitempty"`
 	RevokeReason  string    `bson:"revoke_reason,omitempty"`
+
+	// UserAgent and IP describe the device the session was created for
+	// (the User-Agent header and client address of the request that
+	// created it, bounded in length by the caller), so that the user can
+	// tell their sessions apart; nothing checks them. CreateSession and
+	// CreateFlow keep them, and the session keeps them for its life.
+	UserAgent string `bson:"user_agent,omitempty"`
+	IP        string `bson:"ip,omitempty"`
 }
 
 // CodeIssue is what the provider callback writes to a flow.
@@ -654,6 +706,49 @@ func ValidAuditEvent(e AuditEvent) error {
 		if !validName(k) {
 			return fmt.Errorf("audit event %s: detail key %q is invalid: want 1 to %d ASCII letters, digits, '-' or '_'", e.ID, k, maxNameLen)
 		}
+	}
+	return nil
+}
+
+// ValidNewSession reports whether s can be stored by
+// Sessions.CreateSession: it has an ID, a user, a client and a provider
+// (whose session it is, and where), and an absolute and an idle expiry
+// (without them it would never end, and never be swept).
+func ValidNewSession(s *Session) error {
+	var missing []string
+	for _, f := range []struct {
+		name  string
+		unset bool
+	}{
+		{"ID", s.ID == ""},
+		{"UserID", s.UserID == ""},
+		{"ClientID", s.ClientID == ""},
+		{"Provider", s.Provider == ""},
+		{"ExpiresAt", s.ExpiresAt.IsZero()},
+		{"IdleExpiresAt", s.IdleExpiresAt.IsZero()},
+	} {
+		if f.unset {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("new session %q has no %s", s.ID, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// ValidTokenRecord reports whether Sessions.RememberToken can record hash
+// until expiresAt at now: hash is not empty, and expiresAt is after now to
+// the millisecond, as times are stored. A record that expires at once
+// guards nothing, so a caller that asks for one (a token whose expiry is
+// already past, without the leeway that still accepts it) has a bug that
+// would let the token be replayed; it gets an error instead.
+func ValidTokenRecord(hash string, expiresAt, now time.Time) error {
+	switch {
+	case hash == "":
+		return errors.New("remember token: empty hash")
+	case expiresAt.UnixMilli() <= now.UnixMilli():
+		return fmt.Errorf("remember token: its expiry %s is not after now %s", expiresAt.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }

@@ -75,6 +75,31 @@
 // ordered by the time each replica stamps, and its readers re-read an
 // overlap window (see store.Store.RevocationsSince).
 //
+// # Token exchange
+//
+// A native app's token exchange creates its session active at once
+// (CreateSession, one insert: _id uniqueness refuses a taken id), and
+// remembers the hash of the provider token it accepted in remembered_tokens,
+// one document {_id: hash, expires_at} per token, so that the token is
+// accepted once. RememberToken is one updateOne with upsert whose filter is
+// {_id: hash, expires_at: {$lte: now}}: it matches only a record that has
+// expired, and then sets its new expiry; with no match it inserts {_id:
+// hash, expires_at}. A live record is therefore never matched, and the
+// insert of its _id fails with a duplicate-key error, which is the replay
+// (store.ErrConflict). Racing calls with one hash have one winner: the
+// inserts of a new hash collide on _id, which is unique, so one succeeds and
+// the others fail with a duplicate key; the updates of an expired record are
+// conditional updates of one document, atomic as every compare-and-set here
+// is (the server applies them one at a time and checks the filter against
+// the document as the previous one left it), so after the first has moved
+// the expiry on the others no longer match, fall back to the insert, and
+// collide with the _id. Either way the outcome rests on the two guarantees
+// above and nothing else: an atomic single-document update and a unique _id.
+// (The server's own retry of an upsert that hit a duplicate key applies only
+// to filters of equality conditions on the key; this one has a range on
+// expires_at, and a retry would fail the same way anyway.) The filter names
+// its document by _id, so the operation goes to one shard.
+//
 // # Expiry
 //
 // Two TTL indexes let the server delete sessions an hour
@@ -84,6 +109,8 @@
 // an $or of the two, also on servers without TTL indexes. Neither is needed
 // for correctness: every conditional update and listing checks expiry
 // itself, and the TTL monitor runs only about once a minute anyway.
+// Remembered tokens have a TTL index on expires_at too, an hour after
+// their expiry likewise, and SweepExpired deletes them as it does sessions.
 //
 // A single gc_at = min(idle_expires_at, expires_at) field with one TTL
 // index would do the same with one index, but Rotate would have to compute
@@ -132,6 +159,7 @@ const (
 	collSessions   = "sessions"
 	collKeys       = "signing_keys"
 	collAudit      = "audit_events"
+	collTokens     = "remembered_tokens"
 )
 
 // upsertAttempts bounds the retries of an upsert that lost a race to create
@@ -183,6 +211,7 @@ type Store struct {
 	sessions   *mongo.Collection
 	keys       *mongo.Collection
 	audit      *mongo.Collection
+	tokens     *mongo.Collection
 	logger     *slog.Logger
 }
 
@@ -221,6 +250,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		sessions:   db.Collection(collSessions),
 		keys:       db.Collection(collKeys),
 		audit:      db.Collection(collAudit),
+		tokens:     db.Collection(collTokens),
 		logger:     logger,
 	}
 	indexTimeout := o.IndexTimeout
@@ -261,6 +291,11 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		if err := s.ensureTTLIndex(ctx, s.sessions, field, store.SweepGrace); err != nil {
 			return err
 		}
+	}
+	// Remembered subject tokens go like sessions, SweepGrace after their
+	// expiry (RememberToken replaces an expired one anyway).
+	if err := s.ensureTTLIndex(ctx, s.tokens, "expires_at", store.SweepGrace); err != nil {
+		return err
 	}
 	for _, ix := range []struct {
 		coll *mongo.Collection
@@ -357,8 +392,9 @@ func (s *Store) DropDatabase(ctx context.Context) error {
 }
 
 // SweepExpired deletes flows and sessions whose absolute or idle expiry is
-// older than now minus grace, and reports how many. Each branch of the $or
-// has its index.
+// older than now minus grace, then remembered tokens whose expiry is, and
+// reports how many documents it deleted in all. Each branch of the $or,
+// and the tokens' expiry, has its index.
 func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error) {
 	cutoff := now.Add(-grace)
 	res, err := s.sessions.DeleteMany(ctx, bson.M{"$or": bson.A{
@@ -368,7 +404,12 @@ func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Dura
 	if err != nil {
 		return 0, fmt.Errorf("sweep expired sessions: %w", err)
 	}
-	return res.DeletedCount, nil
+	n := res.DeletedCount
+	res, err = s.tokens.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": cutoff}})
+	if err != nil {
+		return n, fmt.Errorf("sweep expired remembered tokens: %w", err)
+	}
+	return n + res.DeletedCount, nil
 }
 
 // mapErr turns the driver's "no document" into store.ErrNotFound and a

@@ -26,6 +26,42 @@ func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 	return nil
 }
 
+// CreateSession stores a session of a token exchange, active at
+// generation 1, in one insert of a document that holds only the fields
+// the contract keeps. store.ErrConflict means the id is taken.
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
+	if err := store.ValidNewSession(sess); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	doc := store.Session{
+		ID: sess.ID, State: store.StateActive, Generation: 1,
+		UserID: sess.UserID, ClientID: sess.ClientID, Provider: sess.Provider, Scope: sess.Scope, Nonce: sess.Nonce,
+		AuthTime: sess.AuthTime, Claims: sess.Claims, CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt,
+		IdleExpiresAt: sess.IdleExpiresAt, RotatedAt: sess.RotatedAt, UserAgent: sess.UserAgent, IP: sess.IP,
+	}
+	if _, err := s.sessions.InsertOne(ctx, &doc); err != nil {
+		return fmt.Errorf("create session: %w", mapErr(err))
+	}
+	return nil
+}
+
+// RememberToken records a subject token's hash until expiresAt: one
+// updateOne with upsert that matches only an expired record of the hash
+// and otherwise inserts one, so that a live record makes the insert fail
+// on _id, which is the replay (store.ErrConflict). See the package
+// documentation for why racing calls have one winner.
+func (s *Store) RememberToken(ctx context.Context, hash string, expiresAt, now time.Time) error {
+	if err := store.ValidTokenRecord(hash, expiresAt, now); err != nil {
+		return err
+	}
+	filter := bson.D{{Key: "_id", Value: hash}, {Key: "expires_at", Value: bson.M{"$lte": now}}}
+	update := bson.M{"$set": bson.M{"expires_at": expiresAt}}
+	if _, err := s.tokens.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true)); err != nil {
+		return fmt.Errorf("remember token: %w", mapErr(err))
+	}
+	return nil
+}
+
 // StartFlow moves a ready, unexpired flow to state pending in one
 // findOneAndUpdate, and returns it. store.ErrNotFound means the flow is
 // unknown, expired or not ready.

@@ -58,6 +58,12 @@ func TestStorageShape(t *testing.T) {
 			t.Run("a sign-in that keeps the refresh token stores the link as a whole replacement would, the refresh token aside", func(t *testing.T) {
 				testKeptLinkShape(t, uri, mongoDB)
 			})
+			t.Run("a created session is a session document without flow, code, link or revocation fields", func(t *testing.T) {
+				testCreatedSessionShape(t, uri, mongoDB)
+			})
+			t.Run("a remembered token is its hash as _id and a BSON date, replaced in place when expired", func(t *testing.T) {
+				testRememberedTokenShape(t, uri, mongoDB)
+			})
 		})
 	}
 }
@@ -98,7 +104,7 @@ func testUnsetFieldsAbsent(t *testing.T, uri string, mongoDB bool) {
 	}
 	// A zero date would put every session in the sparse revoked_at_id index
 	// and read back as year 1 rather than "unset".
-	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state", "max_age", "link_user_id", "link_session_id", "link_sealed"} {
+	for _, field := range []string{"auth_time", "rotated_at", "idle_expires_at", "revoked_at", "user_id", "claims", "code_hash", "generation", "revoke_reason", "nonce", "scope", "client_state", "max_age", "link_user_id", "link_session_id", "link_sealed", "user_agent", "ip"} {
 		if v, ok := doc[field]; ok {
 			t.Errorf("a new flow stores %s = %v; want the field absent", field, v)
 		}
@@ -174,6 +180,8 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 		"identities":   {"_id_", "user_id"},
 		"signing_keys": {"_id_", "use_generation"},
 		"audit_events": {"_id_", "at_id", "user_id_at_id"},
+		// RememberToken and the sweeper.
+		"remembered_tokens": {"_id_", "expires_at" + ttl},
 	}
 	raw := rawDatabase(t, uri, db)
 	for coll, names := range want {
@@ -327,5 +335,64 @@ func testKeptLinkShape(t *testing.T, uri string, mongoDB bool) {
 		if g, w := fmt.Sprintf("%T", kept[field]), fmt.Sprintf("%T", whole[field]); g != w {
 			t.Errorf("%s is stored as %s by field, as %s whole", field, g, w)
 		}
+	}
+}
+
+func testCreatedSessionShape(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	sess := &store.Session{
+		ID: "session-1", UserID: "u1", ClientID: "mobile", Provider: "google", Scope: "openid",
+		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), IdleExpiresAt: t0.Add(time.Hour), RotatedAt: t0,
+		UserAgent: "ExampleApp/1.0", IP: "192.0.2.1",
+		// Not kept: a created session has none of these.
+		State: store.StateRevoked, Generation: 9, CodeHash: "h", LinkUserID: "u2", RevokedAt: t0,
+	}
+	if err := s.CreateSession(context.Background(), sess); err != nil {
+		t.Fatal(err)
+	}
+	doc := rawDoc(t, rawDatabase(t, uri, db).Collection("sessions"), sess.ID)
+	if doc["state"] != store.StateActive || doc["generation"] != int64(1) || doc["user_agent"] != "ExampleApp/1.0" || doc["ip"] != "192.0.2.1" {
+		t.Errorf("state, generation, user_agent, ip = %#v, %#v, %#v, %#v; want active, int64 1 (as RedeemCode writes it) and the device",
+			doc["state"], doc["generation"], doc["user_agent"], doc["ip"])
+	}
+	// link_user_id would make it a link flow; revoked_at would put it in
+	// the sparse feed index.
+	for _, field := range []string{"code_hash", "link_user_id", "link_session_id", "link_sealed", "revoked_at", "revoke_reason", "max_age", "auth_time", "claims", "nonce"} {
+		if v, ok := doc[field]; ok {
+			t.Errorf("a created session stores %s = %v; want the field absent", field, v)
+		}
+	}
+	for _, field := range []string{"expires_at", "idle_expires_at", "rotated_at", "created_at"} {
+		if _, ok := doc[field].(bson.DateTime); !ok {
+			t.Errorf("%s is stored as %T, want a BSON date", field, doc[field])
+		}
+	}
+}
+
+func testRememberedTokenShape(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	tokens := rawDatabase(t, uri, db).Collection("remembered_tokens")
+	ctx := context.Background()
+	if err := s.RememberToken(ctx, "hash-1", t0.Add(time.Minute), t0); err != nil {
+		t.Fatal(err)
+	}
+	doc := rawDoc(t, tokens, "hash-1")
+	if got := slices.Sorted(maps.Keys(doc)); !slices.Equal(got, []string{"_id", "expires_at"}) {
+		t.Errorf("a remembered token's fields = %v, want [_id expires_at]", got)
+	}
+	// The TTL index needs a date.
+	if d, ok := doc["expires_at"].(bson.DateTime); !ok || !d.Time().Equal(t0.Add(time.Minute)) {
+		t.Errorf("expires_at = %#v, want the BSON date %v", doc["expires_at"], t0.Add(time.Minute))
+	}
+	if err := s.RememberToken(ctx, "hash-1", t0.Add(time.Hour), t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tokens.CountDocuments(ctx, bson.M{}); err != nil || n != 1 {
+		t.Errorf("documents after an expired record was replaced = %d, %v; want 1", n, err)
+	}
+	if d, ok := rawDoc(t, tokens, "hash-1")["expires_at"].(bson.DateTime); !ok || !d.Time().Equal(t0.Add(time.Hour)) {
+		t.Errorf("expires_at after the replacement = %v, want %v", d, t0.Add(time.Hour))
 	}
 }

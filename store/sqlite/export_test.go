@@ -81,7 +81,7 @@ func (s *Store) SeedSessions(ctx context.Context, prefix string, n int, now time
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
 		VALUES (?1, 'active', ?2, ?3, 'spa', 'https://app.example/cb', '', 'c', '', 'openid email', 'google',
-			?4, ?3, ?5, '', 1, ?3, ?6, NULL, '', NULL, '', '', '')`)
+			?4, ?3, ?5, '', 1, ?3, ?6, NULL, '', NULL, '', '', '', '', '')`)
 	if err != nil {
 		return err
 	}

@@ -180,6 +180,23 @@ END;
 	`
 ALTER TABLE sessions ADD COLUMN link_sealed TEXT NOT NULL DEFAULT '';
 `,
+	// 7: mobile sign-in by token exchange. Sessions record the device
+	// they were created for (no index: they are read with the session).
+	// remembered_tokens is the replay guard of subject tokens, one row
+	// per accepted token's hash until it expires: the hash is the primary
+	// key, so RememberToken is one upsert on it, and the sweeper finds
+	// expired rows through their expiry's index. WITHOUT ROWID: the rows
+	// are a key and a time, and no query needs a rowid.
+	`
+ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE remembered_tokens (
+	hash       TEXT PRIMARY KEY,
+	expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX remembered_tokens_expires_at ON remembered_tokens (expires_at);
+`,
 }
 
 // schemaVersion reads the schema version of the database.

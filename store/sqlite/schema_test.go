@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -195,6 +196,7 @@ func testMigrateFrom(t *testing.T, from int) {
 		{"index", "signing_keys_use_generation"}, {"index", "audit_events_at"}, {"index", "audit_events_user"},
 		{"table", "user_link_emails"}, {"index", "user_link_emails_email"},
 		{"trigger", "users_link_emails_insert"}, {"trigger", "users_link_emails_update"},
+		{"table", "remembered_tokens"}, {"index", "remembered_tokens_expires_at"},
 	} {
 		var n int
 		err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = ?1 AND name = ?2", tt.kind, tt.name).Scan(&n)
@@ -220,7 +222,7 @@ func testMigrateFrom(t *testing.T, from int) {
 	}
 	list, err := s.ListUserSessions(ctx, "u1", t0)
 	if err != nil || len(list) != 1 || list[0].Generation != 3 || list[0].Claims["email"] != "a@example.com" ||
-		list[0].LinkUserID != "" || list[0].LinkSessionID != "" {
+		list[0].LinkUserID != "" || list[0].LinkSessionID != "" || list[0].UserAgent != "" || list[0].IP != "" {
 		t.Errorf("ListUserSessions() = %+v, %v", list, err)
 	}
 	if _, err := s.Rotate(ctx, "s1", 3, t0.Add(time.Minute), t0.Add(time.Hour)); err != nil {
@@ -319,5 +321,39 @@ func testMigrateFrom(t *testing.T, from int) {
 		if got, err := s.GetSession(ctx, f.id); err != nil || got.State != store.StateLinked || got.LinkSealed != "" {
 			t.Errorf("GetSession(%s) after CompleteLink = %+v, %v; want it linked without the sealed identity", f.id, got, err)
 		}
+	}
+
+	// The token exchange on the migrated schema: a session created
+	// active, with its device, listed and rotated beside the migrated
+	// ones, and the replay guard of subject tokens, swept with them.
+	now := t0.Add(5 * time.Hour)
+	created := &store.Session{
+		ID: "x1", UserID: "u2", ClientID: "mobile", Provider: "google", CreatedAt: now, RotatedAt: now,
+		ExpiresAt: now.Add(24 * time.Hour), IdleExpiresAt: now.Add(time.Hour), UserAgent: "ExampleApp/1.0", IP: "192.0.2.1",
+	}
+	if err := s.CreateSession(ctx, created); err != nil {
+		t.Fatalf("CreateSession on the migrated schema: %v", err)
+	}
+	if list, err := s.ListUserSessions(ctx, "u2", now); err != nil || len(list) != 1 || list[0].ID != "x1" || list[0].Generation != 1 ||
+		list[0].UserAgent != "ExampleApp/1.0" || list[0].IP != "192.0.2.1" {
+		t.Errorf("ListUserSessions() of the created session = %+v, %v", list, err)
+	}
+	if got, err := s.Rotate(ctx, "x1", 1, now.Add(time.Minute), now.Add(time.Hour)); err != nil || got.Generation != 2 || got.UserAgent != "ExampleApp/1.0" {
+		t.Errorf("Rotate() of the created session = %+v, %v", got, err)
+	}
+	if err := s.RememberToken(ctx, "hash-1", now.Add(time.Minute), now); err != nil {
+		t.Errorf("RememberToken() on the migrated schema: %v", err)
+	}
+	if err := s.RememberToken(ctx, "hash-1", now.Add(time.Minute), now); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("RememberToken() of the same hash again = %v, want ErrConflict", err)
+	}
+	// A week on, everything above has expired: the migrated rows, the
+	// flows and sessions of this test and the remembered token.
+	if n, err := s.SweepExpired(ctx, now.Add(7*24*time.Hour), time.Hour); err != nil || n < 2 {
+		t.Errorf("SweepExpired() = %d, %v; want every row gone", n, err)
+	}
+	var left int
+	if err := s.write.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM remembered_tokens)").Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d sessions and remembered tokens left after the sweep, %v; want none", left, err)
 	}
 }

@@ -23,9 +23,46 @@ func (s *Store) CreateFlow(ctx context.Context, f *store.Session) error {
 		f.ID, initialState(f.State), millis(f.ExpiresAt), millis(f.CreatedAt), f.ClientID, f.RedirectURI, f.ClientState,
 		f.CodeChallenge, f.Nonce, f.Scope, f.Provider, f.UserID, millis(f.AuthTime), claims, f.CodeHash,
 		f.Generation, millis(f.RotatedAt), millis(f.IdleExpiresAt), millis(f.RevokedAt), f.RevokeReason, nullInt(f.MaxAge),
-		f.LinkUserID, f.LinkSessionID, f.LinkSealed)
+		f.LinkUserID, f.LinkSessionID, f.LinkSealed, f.UserAgent, f.IP)
 	if err != nil {
 		return fmt.Errorf("create login flow: %w", mapErr(err))
+	}
+	return nil
+}
+
+// CreateSession stores a session of a token exchange, active at
+// generation 1, in one INSERT. ErrConflict means the id is taken.
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
+	if err := store.ValidNewSession(sess); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	claims, err := encodeClaims(sess.Claims)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	_, err = s.stmt.createSession.ExecContext(ctx,
+		sess.ID, sess.UserID, sess.ClientID, sess.Provider, sess.Scope, sess.Nonce, millis(sess.AuthTime),
+		claims, millis(sess.CreatedAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt), millis(sess.RotatedAt),
+		sess.UserAgent, sess.IP)
+	if err != nil {
+		return fmt.Errorf("create session: %w", mapErr(err))
+	}
+	return nil
+}
+
+// RememberToken records a subject token's hash until expiresAt in one
+// upsert that replaces only an expired record; ErrConflict means the hash
+// is recorded and unexpired (a replay).
+func (s *Store) RememberToken(ctx context.Context, hash string, expiresAt, now time.Time) error {
+	if err := store.ValidTokenRecord(hash, expiresAt, now); err != nil {
+		return err
+	}
+	n, err := execCount(ctx, s.stmt.rememberToken, hash, expiresAt.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("remember token: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("remember token: %w", store.ErrConflict)
 	}
 	return nil
 }
@@ -208,14 +245,20 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 }
 
 // SweepExpired deletes flows and sessions whose absolute or idle expiry is
-// older than now minus grace, in batches so that the write lock is held in
-// short turns.
+// older than now minus grace, then remembered tokens whose expiry is, in
+// batches so that the write lock is held in short turns, and reports how
+// many rows it deleted in all.
 func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Duration) (int64, error) {
-	n, err := deleteInBatches(ctx, s.stmt.sweep, now.Add(-grace).UnixMilli())
+	cutoff := now.Add(-grace).UnixMilli()
+	n, err := deleteInBatches(ctx, s.stmt.sweep, cutoff)
 	if err != nil {
 		return n, fmt.Errorf("sweep expired sessions: %w", err)
 	}
-	return n, nil
+	m, err := deleteInBatches(ctx, s.stmt.sweepTokens, cutoff)
+	if err != nil {
+		return n + m, fmt.Errorf("sweep expired remembered tokens: %w", err)
+	}
+	return n + m, nil
 }
 
 // RevocationsSince reads the revocation feed: revoked sessions and users'
@@ -304,7 +347,8 @@ func (row *sessionRow) scan(r rowScanner) error {
 	s := &row.s
 	return r.Scan(&s.ID, &s.State, &row.expires, &row.created, &s.ClientID, &s.RedirectURI, &s.ClientState,
 		&s.CodeChallenge, &s.Nonce, &s.Scope, &s.Provider, &s.UserID, &row.auth, &row.claims, &s.CodeHash, &s.Generation,
-		&row.rotated, &row.idle, &row.revd, &s.RevokeReason, &row.maxAge, &s.LinkUserID, &s.LinkSessionID, &s.LinkSealed)
+		&row.rotated, &row.idle, &row.revd, &s.RevokeReason, &row.maxAge, &s.LinkUserID, &s.LinkSessionID, &s.LinkSealed,
+		&s.UserAgent, &s.IP)
 }
 
 // session decodes the scanned row.

@@ -18,7 +18,9 @@
 // store refreshed provider tokens) is one UPDATE … WHERE … RETURNING
 // statement, atomic by itself, with no read before it; so are the upserts
 // of a sign-in, which also decide in the same statement whether the stored
-// provider refresh token stays. The link emails that FindUsersByLinkEmail
+// provider refresh token stays, and the replay guard of the token exchange
+// (RememberToken), an INSERT … ON CONFLICT DO UPDATE … WHERE that replaces
+// a remembered token's hash only when its record has expired. The link emails that FindUsersByLinkEmail
 // reads are kept by triggers, inside the statement that writes the links.
 // Explicit transactions are used where several statements must apply
 // together (schema migrations, unlinking an identity, and completing a

@@ -171,6 +171,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"rotate", "list user sessions", "revoke user sessions", "list user identities", "sweep", "revoked since", "revoked at",
 		"not-before since", "not-before at", "upsert login", "count users", "list keys", "list audit", "list user audit", "sweep audit",
 		"start flow", "issue link code", "complete link", "clear link sealed", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
+		"create session", "remember token", "sweep remembered tokens",
 	} {
 		if _, ok := plans[want]; !ok {
 			t.Errorf("no query plan for %q", want)
@@ -179,16 +180,17 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	// The indexes the plans must name, so that a plan that happens to
 	// SEARCH some other way is noticed.
 	for name, index := range map[string]string{
-		"revoke user sessions": "sessions_live_user",
-		"list user sessions":   "sessions_live_user",
-		"revoked since":        "sessions_revoked",
-		"not-before since":     "users_not_before",
-		"sweep":                "sessions_idle_expires_at",
-		"list user audit":      "audit_events_user",
-		"list audit":           "audit_events_at",
-		"sweep audit":          "audit_events_at",
-		"users by link email":  "user_link_emails_email",
-		"unlink identity":      "identities_user",
+		"revoke user sessions":    "sessions_live_user",
+		"list user sessions":      "sessions_live_user",
+		"revoked since":           "sessions_revoked",
+		"not-before since":        "users_not_before",
+		"sweep":                   "sessions_idle_expires_at",
+		"list user audit":         "audit_events_user",
+		"list audit":              "audit_events_at",
+		"sweep audit":             "audit_events_at",
+		"users by link email":     "user_link_emails_email",
+		"unlink identity":         "identities_user",
+		"sweep remembered tokens": "remembered_tokens_expires_at",
 	} {
 		if !slices.ContainsFunc(plans[name], func(l string) bool { return strings.Contains(l, index+" ") }) {
 			t.Errorf("%s does not use index %s:\n%s", name, index, strings.Join(plans[name], "\n"))
@@ -435,6 +437,29 @@ func TestTwoProcesses(t *testing.T) {
 		got, err := b.GetSession(ctx, sess.ID)
 		if err != nil || got.Generation != 2 {
 			t.Errorf("GetSession() = %+v, %v; want generation 2", got, err)
+		}
+	})
+
+	t.Run("fifty records of one subject token's hash from both have one winner, new or expired", func(t *testing.T) {
+		for _, expired := range []bool{false, true} {
+			hash := fmt.Sprintf("shared-hash-%v", expired)
+			now := t0
+			if expired {
+				if err := a.RememberToken(ctx, hash, t0.Add(time.Minute), t0); err != nil {
+					t.Fatal(err)
+				}
+				now = t0.Add(2 * time.Minute)
+			}
+			wins := raceBoth(t, a, b, 50, func(s store.Store, i int) error {
+				err := s.RememberToken(ctx, hash, now.Add(10*time.Minute), now)
+				if errors.Is(err, store.ErrConflict) {
+					return store.ErrNotFound // a replay: the loser's answer
+				}
+				return err
+			})
+			if wins != 1 {
+				t.Errorf("%d records of one hash won (expired before: %v), want 1", wins, expired)
+			}
 		}
 	})
 

@@ -16,6 +16,7 @@ type statements struct {
 	revokeUser, claimIdentity, upsertLogin, setDisabled, setNotBefore      *sql.Stmt
 	unlinkIdentity, identityOwned, unlinkUser, updateTokens                *sql.Stmt
 	insertKey, sweep, appendAudit, sweepAudit                              *sql.Stmt
+	createSession, rememberToken, sweepTokens                              *sql.Stmt
 	// read pool
 	getSession, listUserSessions                                   *sql.Stmt
 	getUser, getIdentity, identityUser, listIdentities, countUsers *sql.Stmt
@@ -53,6 +54,9 @@ var queries = []query{
 	{"revoke", true, sqlRevoke, func(st *statements) **sql.Stmt { return &st.revoke }},
 	{"revoke user sessions", true, sqlRevokeUserSessions, func(st *statements) **sql.Stmt { return &st.revokeUser }},
 	{"sweep", true, sqlSweep, func(st *statements) **sql.Stmt { return &st.sweep }},
+	{"create session", true, sqlCreateSession, func(st *statements) **sql.Stmt { return &st.createSession }},
+	{"remember token", true, sqlRememberToken, func(st *statements) **sql.Stmt { return &st.rememberToken }},
+	{"sweep remembered tokens", true, sqlSweepTokens, func(st *statements) **sql.Stmt { return &st.sweepTokens }},
 	{"claim identity", true, sqlClaimIdentity, func(st *statements) **sql.Stmt { return &st.claimIdentity }},
 	{"upsert login", true, sqlUpsertLogin, func(st *statements) **sql.Stmt { return &st.upsertLogin }},
 	{"set disabled", true, sqlSetDisabled, func(st *statements) **sql.Stmt { return &st.setDisabled }},
@@ -84,7 +88,8 @@ var queries = []query{
 // sessionColumns is the column list sessionRow reads, in its order.
 const sessionColumns = `id, state, expires_at, created_at, client_id, redirect_uri, client_state,
 	code_challenge, nonce, scope, provider, user_id, auth_time, claims, code_hash, generation,
-	rotated_at, idle_expires_at, revoked_at, revoke_reason, max_age, link_user_id, link_session_id, link_sealed`
+	rotated_at, idle_expires_at, revoked_at, revoke_reason, max_age, link_user_id, link_session_id, link_sealed,
+	user_agent, ip`
 
 // userColumns is the column list userRow reads, in its order.
 const userColumns = `id, profile, roles, disabled, identities, providers, created_at, updated_at, last_login_at, not_before`
@@ -106,7 +111,24 @@ const sweepBatch = 1000
 const (
 	// ?2 is the state: CreateFlow passes pending or ready.
 	sqlCreateFlow = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)`
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,
+			?25, ?26)`
+
+	// A session of a token exchange starts active at generation 1; the
+	// columns of a flow, a code, a link flow and a revocation keep their
+	// defaults.
+	sqlCreateSession = `INSERT INTO sessions (id, state, generation, user_id, client_id, provider, scope, nonce, auth_time,
+			claims, created_at, expires_at, idle_expires_at, rotated_at, user_agent, ip)
+		VALUES (?1, 'active', 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
+
+	// The replay guard: ?1 hash, ?2 its expiry, ?3 now. A new hash is
+	// inserted; a recorded one is replaced only when it has expired
+	// (expires_at <= now), otherwise the statement changes no row, which
+	// is the replay. One statement, so concurrent calls are serialized by
+	// the write lock and exactly one of them changes the row.
+	sqlRememberToken = `INSERT INTO remembered_tokens (hash, expires_at) VALUES (?1, ?2)
+		ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE remembered_tokens.expires_at <= ?3`
 
 	sqlStartFlow = `UPDATE sessions SET state = 'pending'
 		WHERE id = ?1 AND state = 'ready' AND expires_at > ?2
@@ -175,6 +197,9 @@ const (
 	// first; each condition has its index (a MULTI-INDEX OR plan).
 	sqlSweep = `DELETE FROM sessions WHERE rowid IN
 		(SELECT rowid FROM sessions WHERE expires_at < ?1 OR idle_expires_at < ?1 LIMIT ?2)`
+
+	sqlSweepTokens = `DELETE FROM remembered_tokens WHERE hash IN
+		(SELECT hash FROM remembered_tokens WHERE expires_at < ?1 LIMIT ?2)`
 
 	sqlRevokedSince = `SELECT id, user_id, revoked_at, expires_at FROM sessions
 		WHERE revoked_at >= ?1 AND link_user_id = '' ORDER BY revoked_at, id LIMIT ?2`

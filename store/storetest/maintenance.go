@@ -13,6 +13,7 @@ var maintenanceCases = []testCase{
 	{name: "the sweeper removes sessions idle-expired longer than the grace and keeps active ones", run: testSweepIdle},
 	{name: "the sweeper removes expired link flows, ready, holding a link code or linked, like the others", run: testSweepLinkFlows},
 	{name: "the sweeper keeps users, identities and keys", run: testSweepKeepsOthers},
+	{name: "the sweeper removes remembered tokens expired longer than the grace, counts them with the sessions, and keeps the others", run: testSweepRememberedTokens},
 	{name: "the background sweeper runs until its context ends", run: testRunSweeper},
 	{name: "ping answers", run: testPing},
 }
@@ -93,6 +94,46 @@ func testSweepIdle(t *testing.T, s store.Store) {
 	}
 	if got, err := s.ListUserSessions(ctx(), "u1", sweep); err != nil || names(got) != active.ID {
 		t.Errorf("ListUserSessions() after the sweep = [%s], %v; want [%s]", names(got), err, active.ID)
+	}
+}
+
+func testSweepRememberedTokens(t *testing.T, s store.Store) {
+	old, justExpired, atCutoff, live := tokenHash(), tokenHash(), tokenHash(), tokenHash()
+	for _, r := range []struct {
+		hash    string
+		expires time.Time
+	}{
+		{old, t0.Add(time.Minute)},
+		{justExpired, t0.Add(90 * time.Minute)}, // expired, but within the grace at t0+2h
+		{atCutoff, t0.Add(time.Hour)},           // expired exactly the grace ago at t0+2h: kept
+		{live, t0.Add(3 * time.Hour)},
+	} {
+		if err := s.RememberToken(ctx(), r.hash, r.expires, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldFlow := newFlow(t, s, t0.Add(-48*time.Hour))
+	sweep := t0.Add(2 * time.Hour)
+	if n, err := s.SweepExpired(ctx(), sweep, time.Hour); err != nil || n != 2 {
+		t.Errorf("SweepExpired() at t0+2h = %d, %v; want 2 (the token expired at t0+1m and the old flow)", n, err)
+	}
+	_, err := s.GetSession(ctx(), oldFlow.ID)
+	mustNotFound(t, "GetSession of the swept flow", err)
+	// The live record still guards its token; the swept and the expired
+	// ones are no longer a replay.
+	mustConflict(t, "RememberToken() of a live token after the sweep", s.RememberToken(ctx(), live, sweep.Add(time.Hour), sweep))
+	for _, h := range []string{old, justExpired, atCutoff} {
+		if err := s.RememberToken(ctx(), h, sweep.Add(2*time.Hour), sweep); err != nil {
+			t.Errorf("RememberToken() of an expired token after the sweep: %v", err)
+		}
+	}
+	// Those are remembered until t0+4h now, so a sweep just after t0+4h
+	// keeps them: only live's record (expired at t0+3h) goes.
+	if n, err := s.SweepExpired(ctx(), t0.Add(4*time.Hour), time.Hour); err != nil || n != 0 {
+		t.Errorf("SweepExpired() at t0+4h = %d, %v; want 0 (live expired exactly the grace ago)", n, err)
+	}
+	if n, err := s.SweepExpired(ctx(), t0.Add(4*time.Hour+time.Millisecond), time.Hour); err != nil || n != 1 {
+		t.Errorf("SweepExpired() just after t0+4h = %d, %v; want 1 (live's record)", n, err)
 	}
 }
 

@@ -624,6 +624,14 @@ func testListUserSessions(t *testing.T, s store.Store) {
 // succeeded; other errors than ErrNotFound fail the test.
 func race(t *testing.T, n int, f func(i int) error) int {
 	t.Helper()
+	return raceLosing(t, n, store.ErrNotFound, f)
+}
+
+// raceLosing starts n goroutines at once and returns how many of f's calls
+// succeeded; a call that lost returns lose (errors.Is), and other errors
+// fail the test.
+func raceLosing(t *testing.T, n int, lose error, f func(i int) error) int {
+	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	wins := 0
@@ -640,7 +648,7 @@ func race(t *testing.T, n int, f func(i int) error) int {
 			switch {
 			case err == nil:
 				wins++
-			case !errors.Is(err, store.ErrNotFound):
+			case !errors.Is(err, lose):
 				errs = append(errs, fmt.Errorf("call %d: %w", i, err))
 			}
 		}()

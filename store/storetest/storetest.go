@@ -10,8 +10,9 @@
 // gets a fresh, empty store from newStore and may run in parallel with the
 // others.
 //
-// The cases are grouped by what they exercise (sessions, users, the
-// revocation feed, audit, keys, maintenance); each group is a table of
+// The cases are grouped by what they exercise (sessions, users, linking,
+// the token exchange's sessions and replay guard, the revocation feed,
+// audit, keys, maintenance); each group is a table of
 // cases, and the concurrency cases that need atomic compare-and-set are
 // marked so that a backend without it can skip them visibly (see
 // Options.NoAtomicCAS and AtomicCases).
@@ -90,6 +91,7 @@ func groups() []group {
 		{"sessions", sessionCases},
 		{"users", userCases},
 		{"linking", linkingCases},
+		{"exchange", exchangeCases},
 		{"revocations", revocationCases},
 		{"audit", auditCases},
 		{"keys", keyCases},

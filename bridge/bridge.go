@@ -42,6 +42,9 @@ type Client struct {
 	// ProviderTokens lets this (confidential) client fetch users'
 	// provider access tokens (ProviderToken).
 	ProviderTokens bool
+	// TokenExchange lets this (public, native) client exchange provider
+	// tokens from native SDKs for socialbridge's tokens (RFC 8693).
+	TokenExchange bool
 	// AccountManagement lets this client ask for the account scope, whose
 	// access tokens list, link and unlink their user's identities.
 	AccountManagement bool

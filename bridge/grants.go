@@ -25,6 +25,8 @@ type TokenSet struct {
 	RefreshExpiresAt time.Time
 	IDToken          string
 	Scope            string
+	// IssuedTokenType is set for a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string
 }
 
 // ClientCredentials identify the client at the token endpoint.

@@ -462,29 +462,11 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 			authTime = ident.AuthTime
 		}
 	}
-	newUserID, joins, err := b.newUserID(ctx, ident)
+	signedIn, err := b.signInUser(ctx, ident, flow.ClientID, now)
 	if err != nil {
 		return b.failClaimed(ctx, flow, provider, err)
 	}
-	userID, created, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, newUserID, now)
-	if err != nil {
-		return b.failClaimed(ctx, flow, provider, fmt.Errorf("claim identity: %w", err))
-	}
-	autoLinked := created && joins
-	if autoLinked {
-		b.audit(ctx, store.AuditEvent{Type: "identity_auto_linked", UserID: userID, ClientID: flow.ClientID,
-			Detail: map[string]string{"provider": ident.Provider}})
-	}
-	link, err := b.sealLink(userID, ident, now)
-	if err != nil {
-		return b.failClaimed(ctx, flow, provider, err)
-	}
-	user, err := b.o.Store.UpsertLogin(ctx, userID, store.Login{
-		IdentityKey: ident.Key(), Provider: ident.Provider, Link: link, Profile: ident.Profile, Now: now,
-	})
-	if err != nil {
-		return b.failClaimed(ctx, flow, provider, fmt.Errorf("write user: %w", err))
-	}
+	userID, user := signedIn.user.ID, signedIn.user
 	if user.Disabled {
 		return b.failLogin(ctx, flow.ID, provider, ErrCodeAccessDenied, "this account is disabled")
 	}
@@ -502,10 +484,76 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 	case err != nil:
 		return b.failClaimed(ctx, flow, provider, fmt.Errorf("issue code: %w", err))
 	}
-	b.o.Logger.InfoContext(ctx, "login finished", "flow", flow.ID, "user_id", userID, "new_user", created && !autoLinked,
-		"auto_linked", autoLinked,
-		"provider", provider, "client_id", sess.ClientID)
+	b.o.Logger.InfoContext(ctx, "login finished", "flow", flow.ID, "user_id", userID, "new_user", signedIn.newUser,
+		"auto_linked", signedIn.autoLinked, "provider", provider, "client_id", sess.ClientID)
 	return b.clientRedirect(sess, url.Values{"code": {code}}), nil
+}
+
+// signedIn is the user a verified identity signed in as.
+type signedIn struct {
+	user       *store.User
+	newUser    bool // the sign-in created the user
+	autoLinked bool // the identity joined an existing user by email
+}
+
+// signInUser records a sign-in of a verified identity, for the browser
+// flow and the native token exchange alike, so that one person gets one
+// user whichever way they come: the user of the identity (creating the
+// identity first, joining a user by trusted email or creating one), then
+// the profile and the sealed provider tokens written to it in one update.
+// A disabled user is returned as such; the caller refuses it.
+func (b *Bridge) signInUser(ctx context.Context, ident *providers.Identity, clientID string, now time.Time) (*signedIn, error) {
+	newUserID, joins, err := b.newUserID(ctx, ident)
+	if err != nil {
+		return nil, err
+	}
+	userID, created, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, newUserID, now)
+	if err != nil {
+		return nil, fmt.Errorf("claim identity: %w", err)
+	}
+	autoLinked := created && joins
+	if autoLinked {
+		b.audit(ctx, store.AuditEvent{Type: "identity_auto_linked", UserID: userID, ClientID: clientID,
+			Detail: map[string]string{"provider": ident.Provider}})
+	}
+	link, err := b.sealLink(userID, ident, now)
+	if err != nil {
+		return nil, err
+	}
+	if ident.Tokens.AccessToken == "" {
+		// A native ID token brings no provider tokens: keep the ones a
+		// browser sign-in of this identity stored.
+		if err := b.keepStoredTokens(ctx, userID, ident.Provider, &link); err != nil {
+			return nil, err
+		}
+	}
+	user, err := b.o.Store.UpsertLogin(ctx, userID, store.Login{
+		IdentityKey: ident.Key(), Provider: ident.Provider, Link: link, Profile: ident.Profile, Now: now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write user: %w", err)
+	}
+	return &signedIn{user: user, newUser: created && !autoLinked, autoLinked: autoLinked}, nil
+}
+
+// keepStoredTokens copies into link (provider's, without tokens) the
+// provider access and refresh tokens stored for the same identity, if
+// any.
+func (b *Bridge) keepStoredTokens(ctx context.Context, userID, provider string, link *store.ProviderLink) error {
+	u, err := b.o.Store.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read user: %w", err)
+	}
+	old, ok := u.Providers[provider]
+	if !ok || old.Subject != link.Subject {
+		return nil
+	}
+	link.AccessTokenSealed, link.RefreshTokenSealed = old.AccessTokenSealed, old.RefreshTokenSealed
+	link.Expiry, link.Scopes = old.Expiry, old.Scopes
+	return nil
 }
 
 // failClaimed ends a claimed flow that could not be finished because of

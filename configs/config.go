@@ -189,6 +189,10 @@ type Client struct {
 	AccessTTL          time.Duration `yaml:"access_ttl"`
 	RefreshIdleTTL     time.Duration `yaml:"refresh_idle_ttl"`
 	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
+	// TokenExchange lets this client (a native app: public, no secret)
+	// exchange tokens from providers' native SDKs at POST /token (RFC
+	// 8693) for the providers it may use (Providers).
+	TokenExchange bool `yaml:"token_exchange"`
 	// AccountManagement lets this client ask for the account scope, whose
 	// access tokens list, link and unlink the user's identities. Give it
 	// only to your own first-party apps.

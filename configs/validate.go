@@ -323,6 +323,9 @@ func (v *validator) clients(c *Config) {
 			v.add(path+".providers", "none of the listed providers is enabled")
 		}
 
+		if cl.TokenExchange && cl.Secret != "" {
+			v.add(path+".token_exchange", "is for native apps, which are public clients: remove the secret (a secret in an app is not a secret)")
+		}
 		if cl.ProviderTokens && cl.Secret == "" {
 			v.add(path+".provider_tokens", "needs a confidential client (secret): provider tokens are for backends, never for browsers or apps")
 		}

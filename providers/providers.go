@@ -250,6 +250,10 @@ const (
 	// CodeNotAllowed: the account is valid but policy rejects it (e.g. a
 	// hosted domain not in the allow-list).
 	CodeNotAllowed = "account_not_allowed"
+	// CodeUnsupportedTokenType: the instance does not accept a native
+	// token of this type (RFC 8693 §2.2.2 unsupported_token_type), as
+	// opposed to a token of a supported type that failed verification.
+	CodeUnsupportedTokenType = "unsupported_token_type"
 )
 
 // AsError returns the *Error inside err, if any.

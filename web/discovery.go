@@ -30,7 +30,7 @@ func (s *Server) discovery(c *gin.Context) {
 		"jwks_uri":                                   base + "/.well-known/jwks.json",
 		"response_types_supported":                   []string{"code"},
 		"response_modes_supported":                   []string{"query"},
-		"grant_types_supported":                      []string{"authorization_code", "refresh_token"},
+		"grant_types_supported":                      []string{"authorization_code", "refresh_token", bridge.GrantTypeTokenExchange},
 		"subject_types_supported":                    []string{"public"},
 		"id_token_signing_alg_values_supported":      keys.IDAlgorithms(),
 		"access_token_signing_alg_values_supported":  keys.AccessAlgorithms(),

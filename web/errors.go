@@ -49,8 +49,15 @@ func (s *Server) apiError(c *gin.Context, err error) {
 		case bridge.ErrCodeInvalidToken:
 			status = http.StatusUnauthorized
 			c.Header("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(oe.Description, `"`, "'")+`"`)
-		case bridge.ErrCodeUnauthorizedClient, bridge.ErrCodeAccessDenied:
+		case bridge.ErrCodeAccessDenied:
 			status = http.StatusForbidden
+		case bridge.ErrCodeUnauthorizedClient:
+			// RFC 6749 §5.2 answers the token endpoint's unauthorized_client
+			// with 400; elsewhere (provider tokens) it is a 403.
+			status = http.StatusForbidden
+			if c.Request.URL.Path == "/token" {
+				status = http.StatusBadRequest
+			}
 		case bridge.ErrCodeInsufficientScope:
 			status = http.StatusForbidden
 			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+bridge.ScopeAccount+`", error_description="`+

@@ -25,6 +25,8 @@ type tokenResponse struct {
 	RefreshExpiresIn int64  `json:"refresh_expires_in,omitempty"`
 	IDToken          string `json:"id_token,omitempty"`
 	Scope            string `json:"scope,omitempty"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // token is the token endpoint (RFC 6749 §3.2).
@@ -44,11 +46,17 @@ func (s *Server) token(c *gin.Context) {
 		ts, err = s.o.Bridge.Refresh(c.Request.Context(), bridge.RefreshGrant{
 			Client: creds, RefreshToken: form.Get("refresh_token"), Scope: form.Get("scope"),
 		})
+	case bridge.GrantTypeTokenExchange:
+		ts, err = s.o.Bridge.ExchangeToken(c.Request.Context(), bridge.TokenExchangeGrant{
+			Client: creds, SubjectToken: form.Get("subject_token"), SubjectTokenType: form.Get("subject_token_type"),
+			Provider: form.Get("provider"), Nonce: form.Get("nonce"), Scope: form.Get("scope"),
+			UserAgent: c.GetHeader("User-Agent"), IP: c.ClientIP(),
+		})
 	case "":
 		err = &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest, Description: "grant_type is required"}
 	default:
 		err = &bridge.OAuthError{Code: bridge.ErrCodeUnsupportedGrantType,
-			Description: "grant_type must be authorization_code or refresh_token"}
+			Description: "grant_type must be authorization_code, refresh_token or " + bridge.GrantTypeTokenExchange}
 	}
 	if err != nil {
 		s.apiError(c, err)
@@ -59,7 +67,7 @@ func (s *Server) token(c *gin.Context) {
 	c.JSON(http.StatusOK, tokenResponse{
 		AccessToken: ts.AccessToken, TokenType: ts.TokenType, ExpiresIn: ts.ExpiresIn,
 		RefreshToken: ts.RefreshToken, RefreshExpiresIn: int64(time.Until(ts.RefreshExpiresAt) / time.Second),
-		IDToken: ts.IDToken, Scope: ts.Scope,
+		IDToken: ts.IDToken, Scope: ts.Scope, IssuedTokenType: ts.IssuedTokenType,
 	})
 }
 

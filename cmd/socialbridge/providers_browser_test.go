@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,6 +53,7 @@ providers:
     client_secret: %q
     issuer: %q
     offline_access: true
+    native_client_ids: [android-app.apps.googleusercontent.com]
   microsoft:
     type: azure
     client_id: %q
@@ -75,6 +77,9 @@ clients:
     secret: %q
     redirect_uris: [https://reports.example.com/cb]
     provider_tokens: true
+  - id: mobile
+    redirect_uris: [com.example.app:/oauth]
+    token_exchange: true
 `, m.google.ClientID(), m.google.ClientSecret(), m.google.URL(),
 		m.azure.ClientID(), m.azure.ClientSecret(), m.azure.URL(),
 		m.facebook.AppID(), m.facebook.AppSecret(), m.facebook.URL(), m.facebook.URL(),
@@ -198,6 +203,22 @@ func TestDemoPageEveryProviderLinkingAndABackendsProviderToken(t *testing.T) {
 		t.Errorf("a refused link still lists Facebook: %q", listed)
 	}
 
+	// Grace also signs in on her phone: the Android app sends the Google
+	// ID token it got from Credential Manager, and ends as the same user.
+	now := time.Now()
+	idToken := m.google.SignIDToken(map[string]any{
+		"iss": m.google.Issuer(), "aud": m.google.ClientID(), "azp": "android-app.apps.googleusercontent.com",
+		"sub": "g-1", "email": "grace@gmail.com", "email_verified": true, "name": "Grace Hopper", "nonce": "phone-nonce",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+	mobile := exchangeNative(t, m.inst.url, url.Values{
+		"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "client_id": {"mobile"}, "provider": {"google"},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}, "subject_token": {idToken}, "nonce": {"phone-nonce"},
+	})
+	if mobile["sub"] != grace["sub"] || mobile["idp"] != "google" {
+		t.Errorf("the phone's token exchange signed in as %v via %v, want Grace's user %v via google", mobile["sub"], mobile["idp"], grace["sub"])
+	}
+
 	// A backend fetches Grace's Google access token. The stored one has
 	// under two minutes left, so socialbridge refreshes it with the stored
 	// Google refresh token first; Google accepts the result.
@@ -249,4 +270,43 @@ func fetchProviderToken(t *testing.T, base, userID, provider string) string {
 		t.Errorf("/provider-token Cache-Control %q, want no-store", cc)
 	}
 	return out.AccessToken
+}
+
+// exchangeNative runs a token exchange at /token and returns the access
+// token's claims (decoded without verification: the server just issued
+// it, and other tests verify its signature).
+func exchangeNative(t *testing.T, base string, form url.Values) map[string]any {
+	t.Helper()
+	resp, err := http.PostForm(base+"/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken     string `json:"access_token"`
+		RefreshToken    string `json:"refresh_token"`
+		IssuedTokenType string `json:"issued_token_type"`
+		Error           string `json:"error"`
+		Description     string `json:"error_description"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || out.AccessToken == "" || out.RefreshToken == "" ||
+		out.IssuedTokenType != "urn:ietf:params:oauth:token-type:access_token" {
+		t.Fatalf("token exchange: %d %+v", resp.StatusCode, out)
+	}
+	parts := strings.Split(out.AccessToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token is not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }

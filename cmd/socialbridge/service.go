@@ -106,6 +106,7 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 			Audience: c.Audience, Providers: c.Providers,
 			AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdleTTL, RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
 			IDTokenAlg: c.IDTokenSignedResponseAlg, ProviderTokens: c.ProviderTokens, AccountManagement: c.AccountManagement,
+			TokenExchange: c.TokenExchange,
 		})
 	}
 	s.bridge, err = bridge.New(bridge.Options{

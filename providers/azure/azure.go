@@ -96,6 +96,14 @@ type Config struct {
 	// OfflineAccess adds the offline_access scope, for an Entra refresh
 	// token.
 	OfflineAccess bool
+	// NativeClientIDs are the Application (client) IDs of the app
+	// registrations mobile apps sign in with (MSAL), for native sign-in
+	// (VerifyNative); ClientID always counts. The identity key does not
+	// depend on the app: tid and oid are the same for every app, where
+	// sub is not.
+	NativeClientIDs []string
+	// NativeRequireNonce refuses native ID tokens sent without a nonce.
+	NativeRequireNonce bool
 	// HTTPClient talks to Entra (default: 10 s timeout).
 	HTTPClient *http.Client
 	// Now is the clock for token expiry checks (default time.Now).
@@ -109,11 +117,15 @@ type Provider struct {
 	mode          mode
 	allowPersonal bool
 	rp            *oidc.RP
+	// domainTenant is the tenant id of a tenant named by domain, for
+	// native sign-in.
+	domainTenant tenantOfDomain
 }
 
 var (
-	_ providers.Provider  = (*Provider)(nil)
-	_ providers.Refresher = (*Provider)(nil)
+	_ providers.Provider       = (*Provider)(nil)
+	_ providers.Refresher      = (*Provider)(nil)
+	_ providers.NativeVerifier = (*Provider)(nil)
 )
 
 // New returns the adapter, or every problem of cfg. It makes no request:
@@ -138,6 +150,9 @@ func New(cfg Config) (*Provider, error) {
 		Scopes:      cfg.Scopes,
 		Algorithms:  []string{"RS256"}, // Entra signs id_tokens with RS256 only
 		CheckIssuer: p.checkIssuer,
+		// Entra writes client ids in lower case.
+		NativeClientIDs:    append([]string{strings.ToLower(cfg.ClientID)}, cfg.NativeClientIDs...),
+		NativeRequireNonce: cfg.NativeRequireNonce,
 		// client_secret_post, as Microsoft documents it first; Entra also
 		// takes HTTP Basic.
 		AuthStyle:  oauth2.AuthStyleInParams,
@@ -216,22 +231,27 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers
 // checkIssuer is the relying party's issuer check (it runs after the
 // signature, audience and expiry checks): iss must be the issuer of the
 // token's own tenant, and in modes that name one tenant, that tenant's.
+// Its refusals are CodeInvalidToken errors that say which check failed;
+// what the operator configured goes to Err, which only the log shows.
 func (p *Provider) checkIssuer(iss string, raw map[string]any) error {
 	tid, _ := raw["tid"].(string)
 	switch {
 	case tid == "":
-		return fmt.Errorf("the id_token has no tid claim")
+		return p.rp.Invalid("the ID token has no tid claim (tenant id)", nil)
 	case !isGUID(tid):
-		return fmt.Errorf("the id_token's tid %q is not a tenant id", clip(tid))
+		return p.rp.Invalid("the ID token's tid claim is not a tenant id", fmt.Errorf("tid %q", clip(tid)))
 	}
 	if want := strings.ReplaceAll(p.cfg.IssuerTemplate, TenantIDPlaceholder, tid); iss != want {
-		return fmt.Errorf("iss %q is not the issuer of the token's tenant %s (%q)", clip(iss), tid, want)
+		return p.rp.Invalid("the ID token's issuer (iss) is not the issuer of its tenant (tid)",
+			fmt.Errorf("iss %q is not the issuer of the token's tenant %s (%q)", clip(iss), tid, want))
 	}
 	switch {
 	case p.mode == modeTenantID && !strings.EqualFold(tid, p.cfg.Tenant):
-		return fmt.Errorf("the token is from tenant %s, but providers.%s.tenant is %s", tid, p.cfg.Name, p.cfg.Tenant)
+		return p.rp.Invalid(fmt.Sprintf("the ID token is from the wrong tenant (%s)", strings.ToLower(tid)),
+			fmt.Errorf("providers.%s.tenant is %s", p.cfg.Name, p.cfg.Tenant))
 	case p.mode == modeConsumers && !strings.EqualFold(tid, PersonalTenantID):
-		return fmt.Errorf("the token is from tenant %s, but consumers issues tokens of personal accounts (tenant %s) only", tid, PersonalTenantID)
+		return p.rp.Invalid(fmt.Sprintf("the ID token is from the wrong tenant (%s): only personal Microsoft accounts sign in here", strings.ToLower(tid)),
+			fmt.Errorf("providers.%s.tenant is consumers: tokens of personal accounts (tenant %s) only", p.cfg.Name, PersonalTenantID))
 	}
 	return nil
 }

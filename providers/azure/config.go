@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/providers/oidc"
 )
 
 // Tenant modes: the values of Config.Tenant that name a set of tenants
@@ -90,6 +91,7 @@ func (c Config) withDefaults() Config {
 	c.JWKSURL = cmp.Or(c.JWKSURL, base+"/discovery/v2.0/keys")
 	c.AllowedTenants = lower(c.AllowedTenants)
 	c.TrustedEmailTenants = lower(c.TrustedEmailTenants)
+	c.NativeClientIDs = lower(c.NativeClientIDs)
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{"openid", "profile", "email"}
 	} else {
@@ -188,6 +190,12 @@ func (c *Config) check(report func(key, message string)) {
 			report(key, fmt.Sprintf("tenant %s can never sign in: it is not in allowed_tenants", t))
 		}
 	}
+	oidc.CheckNativeClientIDs(c.NativeClientIDs, func(id string) string {
+		if !isGUID(id) {
+			return fmt.Sprintf("must be an app registration's Application (client) ID, a GUID, from %s → Overview; got %q", portal, id)
+		}
+		return ""
+	}, report)
 	for _, want := range []string{"openid", "profile"} {
 		if !slices.Contains(c.Scopes, want) {
 			report("scopes", "must include openid and profile: sign-in relies on the ID token, and its oid claim (half of the identity key) comes with the profile scope")

@@ -44,6 +44,14 @@ type Settings struct {
 	// OfflineAccess asks for a refresh token, for backends that call
 	// Microsoft Graph on the user's behalf.
 	OfflineAccess bool `yaml:"offline_access"`
+	// NativeClientIDs are the Application (client) IDs of the app
+	// registrations that mobile apps sign in with through MSAL, whose ID
+	// tokens may be exchanged for native sign-in; client_id counts too.
+	NativeClientIDs []string `yaml:"native_client_ids"`
+	// NativeRequireNonce refuses native ID tokens sent without a nonce.
+	// MSAL for Android and iOS sets a nonce of its own that the app cannot
+	// read: leave it off for MSAL apps.
+	NativeRequireNonce bool `yaml:"native_require_nonce"`
 }
 
 // config is the adapter configuration of these settings.
@@ -54,6 +62,7 @@ func (s *Settings) config() Config {
 		AuthURL: s.AuthURL, TokenURL: s.TokenURL, JWKSURL: s.JWKSURL,
 		AllowedTenants: s.AllowedTenants, AllowPersonalAccounts: s.AllowPersonalAccounts,
 		TrustedEmailTenants: s.TrustedEmailTenants, Scopes: s.Scopes, OfflineAccess: s.OfflineAccess,
+		NativeClientIDs: s.NativeClientIDs, NativeRequireNonce: s.NativeRequireNonce,
 	}
 }
 

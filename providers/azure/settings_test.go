@@ -104,6 +104,13 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "a loopback fake is fine outside dev mode", edit: func(s *azure.Settings) { s.AuthorityHost = "http://127.0.0.1:8080" }},
 		{name: "an authority host with a query is refused", edit: func(s *azure.Settings) { s.AuthorityHost = "https://login.microsoftonline.com/?x=1" },
 			want: map[string]string{"authority_host": "no query"}},
+		{name: "native client ids of MSAL app registrations pass, in any case", edit: func(s *azure.Settings) {
+			s.NativeClientIDs = []string{"22222222-2222-4222-8222-222222222222", strings.ToUpper(azuretest.DefaultClientID)}
+			s.NativeRequireNonce = true
+		}},
+		{name: "native client ids must be GUIDs, each once", edit: func(s *azure.Settings) {
+			s.NativeClientIDs = []string{"com.contoso.app", "", validClientID, strings.ToUpper(validClientID)}
+		}, want: map[string]string{"native_client_ids[0]": "GUID", "native_client_ids[1]": "empty", "native_client_ids[3]": "repeats"}},
 		{name: "every problem is reported at once", edit: func(s *azure.Settings) { *s = azure.Settings{} },
 			want: map[string]string{"client_id": "required", "client_secret": "required", "tenant": "required"}},
 	}

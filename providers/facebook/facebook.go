@@ -1,8 +1,12 @@
 // Package facebook signs people in with Facebook Login: the OAuth 2.0
 // authorization-code flow with PKCE (S256) at Facebook's login dialog, the
 // code exchange at the versioned Graph API, and the profile from Graph's
-// /me. VerifyAccessToken checks an access token that a native app got from
-// a Facebook SDK, with Graph's debug_token.
+// /me. For mobile sign-in (providers.NativeVerifier), VerifyNative checks
+// what a native app got from a Facebook SDK: a user access token, with
+// Graph's debug_token and /me, or an iOS Limited Login id_token (the SDK's
+// AuthenticationToken), an OpenID Connect token signed with RS256 that is
+// verified against Facebook's published keys
+// (developers.facebook.com/docs/facebook-login/limited-login/token/validating).
 //
 // Facebook's OAuth flow returns no id_token, so there is no nonce to check
 // and ExchangeRequest.Nonce is ignored: the sign-in is bound to the browser
@@ -16,10 +20,13 @@
 // app's "Require App Secret" setting is on.
 //
 // The identity key is the Graph id, which Facebook scopes to the app: the
-// same person has another id in another app. Facebook does not say whether
-// the email address it shares was verified, and it may share none (the
-// person declined the email permission, or signed up with a phone number),
-// so Profile.EmailVerified is false unless the operator sets TrustEmail.
+// same person has another id in another app. A Limited Login token's sub
+// is that same app-scoped id, so the browser flow, an access token and a
+// Limited Login token of one person in one app are one identity. Facebook
+// does not say whether the email address it shares was verified, and it
+// may share none (the person declined the email permission, or signed up
+// with a phone number), so Profile.EmailVerified is false unless the
+// operator sets TrustEmail.
 //
 // Facebook user access tokens come without a refresh token (a token from
 // the code exchange lasts about 60 days and only a new sign-in renews it),
@@ -89,6 +96,20 @@ type Config struct {
 	// controls a Facebook account with someone's unconfirmed address be
 	// linked to that person's account by email.
 	TrustEmail bool
+	// LimitedLoginJWKSURL is where the keys that sign iOS Limited Login
+	// id_tokens are published (default DefaultLimitedLoginJWKSURL).
+	LimitedLoginJWKSURL string
+	// LimitedLoginIssuer is the iss those tokens must carry (default
+	// DefaultLimitedLoginIssuer).
+	LimitedLoginIssuer string
+	// DisableLimitedLogin refuses Limited Login id_tokens; only access
+	// tokens are then accepted from native apps.
+	DisableLimitedLogin bool
+	// LimitedLoginNonceOptional accepts a Limited Login id_token sent
+	// without a nonce. By default one is required: the nonce is what ties
+	// the token to the sign-in the app started, rather than to any token
+	// for this app that came its way.
+	LimitedLoginNonceOptional bool
 	// HTTPClient talks to Facebook (default: a 10 s timeout).
 	HTTPClient *http.Client
 	// Now is the clock for token expiry (default time.Now).
@@ -98,8 +119,9 @@ type Config struct {
 // Provider is the Facebook adapter. It is safe for concurrent use.
 type Provider struct {
 	cfg       Config
-	dialogURL string // <dialog>/<version>/dialog/oauth
-	graphURL  string // <graph>/<version>
+	dialogURL string  // <dialog>/<version>/dialog/oauth
+	graphURL  string  // <graph>/<version>
+	keys      *keySet // Limited Login's signing keys
 }
 
 // New checks cfg, applies its defaults and returns the adapter.
@@ -121,6 +143,12 @@ func New(cfg Config) (*Provider, error) {
 	} else {
 		cfg.Scopes = slices.Clone(cfg.Scopes)
 	}
+	if cfg.LimitedLoginJWKSURL == "" {
+		cfg.LimitedLoginJWKSURL = DefaultLimitedLoginJWKSURL
+	}
+	if cfg.LimitedLoginIssuer == "" {
+		cfg.LimitedLoginIssuer = DefaultLimitedLoginIssuer
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: defaultTimeout}
 	}
@@ -140,6 +168,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg:       cfg,
 		dialogURL: strings.TrimSuffix(cfg.DialogURL, "/") + "/" + cfg.GraphVersion + "/dialog/oauth",
 		graphURL:  strings.TrimSuffix(cfg.GraphURL, "/") + "/" + cfg.GraphVersion,
+		keys:      newKeySet(cfg.LimitedLoginJWKSURL, cfg.HTTPClient, cfg.Now),
 	}, nil
 }
 
@@ -263,45 +292,57 @@ type debugTokenResponse struct {
 // must be debug_token's user_id. A token of another app is refused: it
 // would let any app whose users' tokens leak sign them in here.
 func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*providers.Identity, error) {
-	if token == "" {
-		return nil, p.newError(providers.CodeInvalidToken, "no Facebook access token was given", nil)
+	ident, _, err := p.verifyAccessToken(ctx, token)
+	return ident, err
+}
+
+// verifyAccessToken is VerifyAccessToken that also returns until when the
+// token can be used for a sign-in (replayBound).
+func (p *Provider) verifyAccessToken(ctx context.Context, token string) (*providers.Identity, time.Time, error) {
+	var none time.Time
+	switch {
+	case token == "":
+		return nil, none, p.newError(providers.CodeInvalidToken, "no Facebook access token was given", nil)
+	case len(token) > maxAccessTokenBytes:
+		return nil, none, p.newError(providers.CodeInvalidToken,
+			fmt.Sprintf("the Facebook access token is larger than %d bytes", maxAccessTokenBytes), nil)
 	}
 	appToken := p.cfg.ClientID + "|" + p.cfg.ClientSecret
 	secrets := []string{token}
 	var dt debugTokenResponse
 	err := p.graph(ctx, http.MethodGet, "/debug_token", url.Values{"input_token": {token}}, appToken, &dt, secrets)
 	if err != nil {
-		return nil, p.classify(opDebugToken, err)
+		return nil, none, p.classify(opDebugToken, err)
 	}
 	d := dt.Data
 	now := p.cfg.Now()
 	switch {
 	case d == nil:
-		return nil, p.newError(providers.CodeInvalidToken, "Facebook's debug_token answer has no data", nil)
+		return nil, none, p.newError(providers.CodeInvalidToken, "Facebook's debug_token answer has no data", nil)
 	case d.Error != nil:
-		return nil, p.newError(providers.CodeInvalidToken, "Facebook says the access token is not valid",
+		return nil, none, p.newError(providers.CodeInvalidToken, "Facebook says the access token is not valid",
 			&GraphError{Code: d.Error.Code, Subcode: d.Error.Subcode, Message: clean(d.Error.Message, secrets...)})
 	case !d.IsValid:
-		return nil, p.newError(providers.CodeInvalidToken, "Facebook says the access token is not valid", nil)
+		return nil, none, p.newError(providers.CodeInvalidToken, "Facebook says the access token is not valid", nil)
 	case d.AppID != p.cfg.ClientID:
-		return nil, p.newError(providers.CodeInvalidToken, "the access token was issued to another Facebook app", nil)
+		return nil, none, p.newError(providers.CodeInvalidToken, "the access token was issued to another Facebook app", nil)
 	case d.Type != "USER":
-		return nil, p.newError(providers.CodeInvalidToken,
+		return nil, none, p.newError(providers.CodeInvalidToken,
 			fmt.Sprintf("the access token is a %s token, want a USER token", clean(d.Type)), nil)
 	case d.ExpiresAt != 0 && !now.Before(time.Unix(d.ExpiresAt, 0)):
-		return nil, p.newError(providers.CodeInvalidToken, "the access token has expired", nil)
+		return nil, none, p.newError(providers.CodeInvalidToken, "the access token has expired", nil)
 	case d.DataAccessExpiresAt != 0 && !now.Before(time.Unix(d.DataAccessExpiresAt, 0)):
-		return nil, p.newError(providers.CodeInvalidToken,
+		return nil, none, p.newError(providers.CodeInvalidToken,
 			"the app's access to the person's data has expired; they must sign in with Facebook again", nil)
 	case !validUserID(d.UserID):
-		return nil, p.newError(providers.CodeInvalidToken, "debug_token names no valid user id", nil)
+		return nil, none, p.newError(providers.CodeInvalidToken, "debug_token names no valid user id", nil)
 	}
 	ident, err := p.profile(ctx, token, secrets)
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	if !hmac.Equal([]byte(ident.Subject), []byte(d.UserID)) {
-		return nil, p.newError(providers.CodeInvalidToken, "Graph /me and debug_token disagree about the token's user", nil)
+		return nil, none, p.newError(providers.CodeInvalidToken, "Graph /me and debug_token disagree about the token's user", nil)
 	}
 	ident.Tokens.AccessToken = token
 	if d.ExpiresAt != 0 {
@@ -310,7 +351,7 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*provid
 	if ident.Tokens.Scopes == nil {
 		ident.Tokens.Scopes = slices.Clone(d.Scopes)
 	}
-	return ident, nil
+	return ident, replayBound(now, d.ExpiresAt, d.DataAccessExpiresAt), nil
 }
 
 // appSecretProof is Graph's appsecret_proof for token: the hex HMAC-SHA256
@@ -325,10 +366,3 @@ func (p *Provider) appSecretProof(token string) string {
 func (p *Provider) newError(code, msg string, err error) *providers.Error {
 	return &providers.Error{Provider: p.cfg.Name, Code: code, Message: msg, Err: err}
 }
-
-// The abilities the Facebook adapter has: no Refresher, since Facebook
-// issues no refresh tokens.
-var (
-	_ providers.Provider            = (*Provider)(nil)
-	_ providers.AccessTokenVerifier = (*Provider)(nil)
-)

@@ -91,8 +91,7 @@ func (p *Provider) profile(ctx context.Context, token string, secrets []string) 
 	profile.EmailVerified = profile.Email != "" && p.cfg.TrustEmail
 
 	if p.cfg.RequireEmail && profile.Email == "" {
-		msg := "Facebook did not share an email address; this sign-in needs one. " +
-			"Sign in again and allow access to your email address, or add one to your Facebook account"
+		msg := noEmailMessage
 		for _, d := range declined {
 			if d == "email" {
 				msg = "Facebook did not share an email address because access to it was declined; " +
@@ -109,6 +108,11 @@ func (p *Provider) profile(ctx context.Context, token string, secrets []string) 
 		Tokens:   providers.Tokens{Scopes: granted},
 	}, nil
 }
+
+// noEmailMessage refuses a sign-in without an email address when one is
+// required.
+const noEmailMessage = "Facebook did not share an email address; this sign-in needs one. " +
+	"Sign in again and allow access to your email address, or add one to your Facebook account"
 
 // validUserID reports whether id looks like an app-scoped user id: 1 to 32
 // ASCII digits.

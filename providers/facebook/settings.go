@@ -3,6 +3,7 @@ package facebook
 import (
 	"cmp"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -39,6 +40,20 @@ type Settings struct {
 	// treated as that address's owner (and linked by email, where linking
 	// by verified email is on). Leave it off unless that risk is accepted.
 	TrustEmail bool `yaml:"trust_email"`
+	// LimitedLogin accepts iOS Limited Login id_tokens from native apps
+	// (default true). Off, native apps can sign in with access tokens
+	// only.
+	LimitedLogin *bool `yaml:"limited_login"`
+	// LimitedLoginJWKSURL is where the keys that sign Limited Login
+	// tokens are published (default
+	// https://limited.facebook.com/.well-known/oauth/openid/jwks/).
+	LimitedLoginJWKSURL string `yaml:"limited_login_jwks_url"`
+	// LimitedLoginIssuer is the iss of Limited Login tokens (default
+	// https://www.facebook.com).
+	LimitedLoginIssuer string `yaml:"limited_login_issuer"`
+	// LimitedLoginRequireNonce refuses a Limited Login token that the app
+	// sends without the nonce it gave the SDK (default true).
+	LimitedLoginRequireNonce *bool `yaml:"limited_login_require_nonce"`
 }
 
 // Validate implements providers.Settings. It checks the values as given;
@@ -51,9 +66,16 @@ func (s *Settings) Validate(dev bool, report func(key, message string)) {
 
 // Endpoints returns the base URLs the instance talks to, defaults
 // included: the configuration loader tells a local fake (all on loopback)
-// from real Facebook credentials with them.
+// from real Facebook credentials with them. The Limited Login key set is
+// listed only when configured: socialbridge sends it no credentials, and
+// with the Graph API on a local fake the default one, Facebook's, can only
+// verify tokens Facebook issued to the fake's App ID.
 func (s *Settings) Endpoints() []string {
-	return []string{cmp.Or(s.DialogURL, DefaultDialogURL), cmp.Or(s.GraphURL, DefaultGraphURL)}
+	out := []string{cmp.Or(s.DialogURL, DefaultDialogURL), cmp.Or(s.GraphURL, DefaultGraphURL)}
+	if s.LimitedLoginJWKSURL != "" {
+		out = append(out, s.LimitedLoginJWKSURL)
+	}
+	return out
 }
 
 // Type returns the facebook provider type for the registry of
@@ -83,8 +105,14 @@ func newInstance(inst providers.Instance, s providers.Settings) (providers.Provi
 		Scopes:       fs.Scopes,
 		RequireEmail: fs.RequireEmail,
 		TrustEmail:   fs.TrustEmail,
-		HTTPClient:   inst.HTTPClient,
-		Now:          inst.Now,
+
+		LimitedLoginJWKSURL:       fs.LimitedLoginJWKSURL,
+		LimitedLoginIssuer:        fs.LimitedLoginIssuer,
+		DisableLimitedLogin:       fs.LimitedLogin != nil && !*fs.LimitedLogin,
+		LimitedLoginNonceOptional: fs.LimitedLoginRequireNonce != nil && !*fs.LimitedLoginRequireNonce,
+
+		HTTPClient: inst.HTTPClient,
+		Now:        inst.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -98,6 +126,7 @@ func settingsOf(cfg Config) *Settings {
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		DialogURL: cfg.DialogURL, GraphURL: cfg.GraphURL, GraphVersion: cfg.GraphVersion,
 		Scopes: cfg.Scopes, RequireEmail: cfg.RequireEmail, TrustEmail: cfg.TrustEmail,
+		LimitedLoginJWKSURL: cfg.LimitedLoginJWKSURL, LimitedLoginIssuer: cfg.LimitedLoginIssuer,
 	}
 }
 
@@ -129,6 +158,31 @@ func check(s *Settings, dev bool, report func(key, message string)) {
 		if u.val != "" {
 			if msg := baseURLProblem(u.val, dev); msg != "" {
 				report(u.key, msg)
+			}
+		}
+	}
+	if s.LimitedLoginJWKSURL != "" {
+		if problem := providers.CheckURL(s.LimitedLoginJWKSURL, dev); problem != "" {
+			report("limited_login_jwks_url", problem)
+		}
+	}
+	if iss := s.LimitedLoginIssuer; iss != "" {
+		// An issuer is compared, never fetched: any absolute URL will do.
+		if u, err := url.Parse(iss); err != nil || u.Scheme == "" || u.Host == "" || strings.TrimSpace(iss) != iss {
+			report("limited_login_issuer", fmt.Sprintf("must be an absolute URL like %s, got %q", DefaultLimitedLoginIssuer, iss))
+		}
+	}
+	if s.LimitedLogin != nil && !*s.LimitedLogin {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"limited_login_jwks_url", s.LimitedLoginJWKSURL != ""},
+			{"limited_login_issuer", s.LimitedLoginIssuer != ""},
+			{"limited_login_require_nonce", s.LimitedLoginRequireNonce != nil},
+		} {
+			if k.set {
+				report(k.key, "has no effect while limited_login is false: remove it, or turn limited_login on")
 			}
 		}
 	}

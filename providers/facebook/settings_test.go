@@ -77,6 +77,35 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "require_email without the email permission",
 			edit: func(s *facebook.Settings) { s.Scopes, s.RequireEmail = []string{"public_profile"}, true },
 			want: map[string]string{"require_email": "add email to scopes"}},
+		{name: "Limited Login settings, with a local fake's key set",
+			edit: func(s *facebook.Settings) {
+				s.LimitedLogin, s.LimitedLoginRequireNonce = ptr(true), ptr(false)
+				s.LimitedLoginJWKSURL, s.LimitedLoginIssuer = "http://127.0.0.1:8081/.well-known/oauth/openid/jwks/", "https://www.facebook.com"
+			}},
+		{name: "Limited Login off, alone",
+			edit: func(s *facebook.Settings) { s.LimitedLogin = ptr(false) }},
+		{name: "a Limited Login key set over http to a host that is not loopback, outside dev mode",
+			edit: func(s *facebook.Settings) {
+				s.LimitedLoginJWKSURL = "http://limited.facebook.com/.well-known/oauth/openid/jwks/"
+			},
+			want:     map[string]string{"limited_login_jwks_url": "must use https"},
+			prodOnly: true},
+		{name: "a Limited Login key set that is not a URL",
+			edit: func(s *facebook.Settings) { s.LimitedLoginJWKSURL = "limited.facebook.com/jwks" },
+			want: map[string]string{"limited_login_jwks_url": "must be an absolute https URL"}},
+		{name: "a Limited Login issuer that is not an absolute URL",
+			edit: func(s *facebook.Settings) { s.LimitedLoginIssuer = "www.facebook.com" },
+			want: map[string]string{"limited_login_issuer": "must be an absolute URL like https://www.facebook.com"}},
+		{name: "Limited Login settings while Limited Login is off",
+			edit: func(s *facebook.Settings) {
+				s.LimitedLogin, s.LimitedLoginRequireNonce = ptr(false), ptr(true)
+				s.LimitedLoginJWKSURL, s.LimitedLoginIssuer = facebook.DefaultLimitedLoginJWKSURL, facebook.DefaultLimitedLoginIssuer
+			},
+			want: map[string]string{
+				"limited_login_jwks_url":      "has no effect while limited_login is false",
+				"limited_login_issuer":        "has no effect while limited_login is false",
+				"limited_login_require_nonce": "has no effect while limited_login is false",
+			}},
 		{name: "every problem is reported at once",
 			edit: func(s *facebook.Settings) {
 				*s = facebook.Settings{GraphURL: "ftp://x", GraphVersion: "latest"}
@@ -213,6 +242,67 @@ func TestEndpointsIncludeTheDefaults(t *testing.T) {
 	if !slices.Equal(got, []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}) || !providers.OnLoopback(got...) {
 		t.Errorf("Endpoints() = %v, want the configured fake", got)
 	}
+	// A configured Limited Login key set is one more URL it talks to.
+	got = (&facebook.Settings{GraphURL: "http://127.0.0.1:2", LimitedLoginJWKSURL: "https://limited.facebook.com/jwks/"}).Endpoints()
+	if !slices.Contains(got, "https://limited.facebook.com/jwks/") || providers.OnLoopback(got...) {
+		t.Errorf("Endpoints() = %v, want the configured key set too", got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestTypeAppliesTheLimitedLoginSettings(t *testing.T) {
+	t.Parallel()
+	fake := facebooktest.New(t)
+	newInstance := func(t *testing.T, edit func(*facebook.Settings)) providers.NativeVerifier {
+		t.Helper()
+		s := &facebook.Settings{
+			ClientID: fake.AppID(), ClientSecret: fake.AppSecret(), DialogURL: fake.URL(), GraphURL: fake.URL(),
+			LimitedLoginJWKSURL: fake.LimitedLoginJWKSURL(),
+		}
+		edit(s)
+		p, err := facebook.Type().New(providers.Instance{Name: "fb", HTTPClient: &http.Client{Transport: transport}}, s)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return p.(providers.NativeVerifier)
+	}
+	verify := func(nv providers.NativeVerifier, raw, nonce string) error {
+		_, _, err := nv.VerifyNative(t.Context(), providers.NativeToken{Token: raw, Type: providers.TokenTypeIDToken, Nonce: nonce})
+		return err
+	}
+	user := facebooktest.DefaultUser
+
+	t.Run("by default, Limited Login is on, with a nonce required", func(t *testing.T) {
+		nv := newInstance(t, func(*facebook.Settings) {})
+		if !slices.Contains(nv.NativeTokenTypes(), providers.TokenTypeIDToken) {
+			t.Errorf("NativeTokenTypes() = %v, want the id_token type", nv.NativeTokenTypes())
+		}
+		if err := verify(nv, fake.LimitedLoginToken(fake.AppID(), user, "n"), "n"); err != nil {
+			t.Errorf("a token with its nonce: %v", err)
+		}
+		wantError(t, verify(nv, fake.LimitedLoginToken(fake.AppID(), user, ""), ""), "fb", providers.CodeInvalidToken)
+	})
+	t.Run("limited_login_require_nonce: false accepts a token without a nonce", func(t *testing.T) {
+		nv := newInstance(t, func(s *facebook.Settings) { s.LimitedLoginRequireNonce = ptr(false) })
+		if err := verify(nv, fake.LimitedLoginToken(fake.AppID(), user, ""), ""); err != nil {
+			t.Errorf("a token without a nonce: %v", err)
+		}
+	})
+	t.Run("limited_login_issuer is the issuer tokens must have", func(t *testing.T) {
+		nv := newInstance(t, func(s *facebook.Settings) { s.LimitedLoginIssuer = "https://limited.facebook.com" })
+		if err := verify(nv, fake.LimitedLoginToken(fake.AppID(), user, "n", facebooktest.TokenIssuer("https://limited.facebook.com")), "n"); err != nil {
+			t.Errorf("a token of the configured issuer: %v", err)
+		}
+		wantError(t, verify(nv, fake.LimitedLoginToken(fake.AppID(), user, "n"), "n"), "fb", providers.CodeInvalidToken)
+	})
+	t.Run("limited_login: false leaves access tokens only", func(t *testing.T) {
+		nv := newInstance(t, func(s *facebook.Settings) { s.LimitedLogin, s.LimitedLoginJWKSURL = ptr(false), "" })
+		if got := nv.NativeTokenTypes(); !slices.Equal(got, []string{providers.TokenTypeAccessToken}) {
+			t.Errorf("NativeTokenTypes() = %v, want the access token type only", got)
+		}
+		wantError(t, verify(nv, fake.LimitedLoginToken(fake.AppID(), user, "n"), "n"), "fb", providers.CodeUnsupportedTokenType)
+	})
 }
 
 type otherSettings struct{}

@@ -46,6 +46,14 @@ type Config struct {
 	HostedDomains []string
 	// OfflineAccess asks for a Google refresh token.
 	OfflineAccess bool
+	// NativeClientIDs are the OAuth client ids of the Android and iOS
+	// apps, for native sign-in (VerifyNative). ClientID, the web client,
+	// always counts: an Android app asks Google for an ID token for it
+	// (aud) and gets one whose azp is the Android client, so both must be
+	// known.
+	NativeClientIDs []string
+	// NativeRequireNonce refuses native ID tokens sent without a nonce.
+	NativeRequireNonce bool
 	// HTTPClient talks to Google (default: 10 s timeout).
 	HTTPClient *http.Client
 	// Now is the clock for token expiry checks (default time.Now).
@@ -71,7 +79,9 @@ func New(cfg Config) *Provider {
 		Name: cfg.Name, Label: "Google", ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		Issuer: cfg.Issuer, AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, JWKSURL: cfg.JWKSURL, UserinfoURL: cfg.UserinfoURL,
 		Scopes: cfg.Scopes, Algorithms: []string{"RS256"}, // Google signs with RS256 only
-		HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+		NativeClientIDs:    append([]string{cfg.ClientID}, cfg.NativeClientIDs...),
+		NativeRequireNonce: cfg.NativeRequireNonce,
+		HTTPClient:         cfg.HTTPClient, Now: cfg.Now,
 	})
 	return &Provider{cfg: cfg, rp: rp}
 }
@@ -133,6 +143,30 @@ func (p *Provider) Exchange(ctx context.Context, req providers.ExchangeRequest) 
 	return ident, nil
 }
 
+// NativeTokenTypes implements providers.NativeVerifier: Google ID tokens,
+// as Sign in with Google returns them on Android (Credential Manager), iOS
+// and the web.
+func (p *Provider) NativeTokenTypes() []string { return p.rp.NativeTokenTypes() }
+
+// VerifyNative implements providers.NativeVerifier. The RP verifies the
+// ID token completely against Google's current keys
+// (oidc.RP.VerifyNativeIDToken: its aud and azp must be the web client or
+// one of NativeClientIDs), then the browser flow's rules apply: the
+// identity key is sub, the hosted-domain allow-list (CodeNotAllowed) and
+// the rule on which emails Google vouches for. expires is the token's exp
+// plus oidc.NativeExpiryLeeway.
+func (p *Provider) VerifyNative(ctx context.Context, t providers.NativeToken) (*providers.Identity, time.Time, error) {
+	v, err := p.rp.VerifyNativeIDToken(ctx, t)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ident, err := p.identity(v.Subject, v.Claims)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return ident, v.AcceptedUntil, nil
+}
+
 // Refresh implements providers.Refresher: Google access tokens last an
 // hour, and a refresh token is issued with offline_access.
 func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers.Tokens, error) {
@@ -166,8 +200,9 @@ func (p *Provider) identity(subject string, raw map[string]any) (*providers.Iden
 }
 
 var (
-	_ providers.Provider  = (*Provider)(nil)
-	_ providers.Refresher = (*Provider)(nil)
+	_ providers.Provider       = (*Provider)(nil)
+	_ providers.Refresher      = (*Provider)(nil)
+	_ providers.NativeVerifier = (*Provider)(nil)
 )
 
 // googleAuthoritative reports whether Google owns the profile's email

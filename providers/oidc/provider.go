@@ -39,6 +39,13 @@ type Config struct {
 	// FetchUserinfo also reads the userinfo endpoint after sign-in, for
 	// providers that put the profile there rather than in the id_token.
 	FetchUserinfo bool
+	// NativeClientIDs are the client ids of native apps whose ID tokens
+	// the instance accepts for native sign-in (VerifyNative), besides
+	// RP.ClientID's. Empty: native sign-in is off for the instance. New
+	// sets RP.NativeClientIDs from it.
+	NativeClientIDs []string
+	// NativeRequireNonce refuses native ID tokens sent without a nonce.
+	NativeRequireNonce bool
 }
 
 // Provider is the generic OpenID Connect adapter. It is safe for
@@ -50,6 +57,10 @@ type Provider struct {
 
 // New returns the adapter.
 func New(cfg Config) *Provider {
+	if len(cfg.NativeClientIDs) > 0 {
+		cfg.RP.NativeClientIDs = append([]string{cfg.RP.ClientID}, cfg.NativeClientIDs...)
+	}
+	cfg.RP.NativeRequireNonce = cfg.NativeRequireNonce
 	return &Provider{cfg: cfg, rp: NewRP(cfg.RP)}
 }
 
@@ -82,6 +93,29 @@ func (p *Provider) Exchange(ctx context.Context, req providers.ExchangeRequest) 
 	}
 	ident.Tokens = v.Tokens
 	return ident, nil
+}
+
+// NativeTokenTypes implements providers.NativeVerifier: ID tokens, when
+// native_client_ids is set; none otherwise.
+func (p *Provider) NativeTokenTypes() []string { return p.rp.NativeTokenTypes() }
+
+// VerifyNative implements providers.NativeVerifier: the RP verifies the
+// ID token completely (RP.VerifyNativeIDToken), then its claims go
+// through the claim names of the browser flow, so that the configured
+// subject claim gives the same identity key. The userinfo endpoint is not
+// read (no access token comes with a native ID token): a profile claim
+// the provider puts only there is missing, and a subject claim only there
+// is refused. expires is the token's exp plus NativeExpiryLeeway.
+func (p *Provider) VerifyNative(ctx context.Context, t providers.NativeToken) (*providers.Identity, time.Time, error) {
+	v, err := p.rp.VerifyNativeIDToken(ctx, t)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ident, err := p.identity(v.Claims, v.JSON)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return ident, v.AcceptedUntil, nil
 }
 
 // Refresh implements providers.Refresher.
@@ -158,6 +192,13 @@ type Settings struct {
 	FetchUserinfo bool `yaml:"fetch_userinfo"`
 	// ClaimNames maps the provider's claims to the profile.
 	ClaimNames ClaimNames `yaml:"claim_names"`
+	// NativeClientIDs turns native sign-in on: the client ids of the
+	// mobile apps (registered at the provider) whose ID tokens may be
+	// exchanged; client_id counts too. Empty: native sign-in is off.
+	NativeClientIDs []string `yaml:"native_client_ids"`
+	// NativeRequireNonce refuses native ID tokens sent without the nonce
+	// the app gave the provider's SDK.
+	NativeRequireNonce bool `yaml:"native_require_nonce"`
 }
 
 // allowedAlgorithms are the id_token algorithms go-oidc verifies; none is
@@ -184,6 +225,10 @@ func (s *Settings) Validate(dev bool, report func(key, message string)) {
 	if strings.EqualFold(s.ClaimNames.Subject, "email") || strings.EqualFold(s.ClaimNames.Subject, "preferred_username") {
 		report("claim_names.subject", "must be a stable, never reassigned id, not an email or user name (those can pass to another person)")
 	}
+	CheckNativeClientIDs(s.NativeClientIDs, nil, report)
+	if s.NativeRequireNonce && len(s.NativeClientIDs) == 0 {
+		report("native_require_nonce", "has no effect without native_client_ids, which turn native sign-in on")
+	}
 }
 
 // Endpoints lists the URLs this instance talks to.
@@ -208,12 +253,14 @@ func Type() providers.Type {
 					Scopes: s.Scopes, Algorithms: s.Algorithms, HTTPClient: inst.HTTPClient, Now: inst.Now,
 				},
 				Claims: s.ClaimNames, FetchUserinfo: s.FetchUserinfo,
+				NativeClientIDs: s.NativeClientIDs, NativeRequireNonce: s.NativeRequireNonce,
 			}), nil
 		},
 	}
 }
 
 var (
-	_ providers.Provider  = (*Provider)(nil)
-	_ providers.Refresher = (*Provider)(nil)
+	_ providers.Provider       = (*Provider)(nil)
+	_ providers.Refresher      = (*Provider)(nil)
+	_ providers.NativeVerifier = (*Provider)(nil)
 )

@@ -8,6 +8,14 @@
 // Google and Microsoft Entra ID are an RP plus their own rules. Provider
 // is the generic adapter of type "oidc": an RP plus configurable claim
 // names.
+//
+// The RP also verifies the ID tokens of native sign-in
+// (VerifyNativeIDToken, in native.go): a token a mobile app got from the
+// provider's SDK and sends socialbridge, checked as strictly as the
+// browser flow's and against a list of client ids. Both share one cache of
+// the provider's keys (keys.go), which refetches the JWKS for an unknown
+// kid at most once per KeyRefetchInterval, so that tokens under made-up
+// kids cannot make socialbridge hammer the provider.
 package oidc
 
 import (
@@ -52,8 +60,22 @@ type RPConfig struct {
 	Algorithms []string
 	// CheckIssuer, when set, replaces the exact issuer comparison: it
 	// gets the id_token's iss and claims and returns an error when the
-	// issuer is not acceptable (Entra ID's per-tenant issuers).
+	// issuer is not acceptable (Entra ID's per-tenant issuers). A
+	// *providers.Error it returns is passed on as it is, so that its
+	// message can say what was wrong (a wrong tenant); any other error is
+	// wrapped as an unaccepted issuer.
 	CheckIssuer func(iss string, claims map[string]any) error
+	// NativeClientIDs are the client ids that ID tokens of native sign-in
+	// (VerifyNativeIDToken) may be issued to, in aud, and by, in azp: the
+	// apps' own client ids and, where the provider puts it in aud, the web
+	// ClientID too (the adapter decides; the RP adds nothing). Empty: the
+	// instance accepts no native token.
+	NativeClientIDs []string
+	// NativeRequireNonce refuses native ID tokens sent without a nonce.
+	NativeRequireNonce bool
+	// KeyRefetchInterval is the least time between two JWKS fetches that
+	// an unknown kid causes (default DefaultKeyRefetchInterval).
+	KeyRefetchInterval time.Duration
 	// AuthStyle says how the client authenticates at the token endpoint
 	// (default: HTTP Basic).
 	AuthStyle oauth2.AuthStyle
@@ -77,6 +99,7 @@ type RP struct {
 type endpoints struct {
 	oauth2   oauth2.Endpoint
 	userinfo string
+	keys     *keySet
 	verifier *gooidc.IDTokenVerifier
 }
 
@@ -103,6 +126,9 @@ func NewRP(cfg RPConfig) *RP {
 	}
 	if cfg.AuthStyle == oauth2.AuthStyleAutoDetect {
 		cfg.AuthStyle = oauth2.AuthStyleInHeader
+	}
+	if cfg.KeyRefetchInterval <= 0 {
+		cfg.KeyRefetchInterval = DefaultKeyRefetchInterval
 	}
 	return &RP{cfg: cfg}
 }
@@ -152,15 +178,15 @@ func (rp *RP) fetchEndpoints(ctx context.Context) (*endpoints, error) {
 		pc.JWKSURL = firstNonEmpty(rp.cfg.JWKSURL, d.JWKSURL)
 		pc.UserInfoURL = firstNonEmpty(rp.cfg.UserinfoURL, d.UserInfoURL)
 	}
-	// The key set outlives this request: give it a context that is never
-	// canceled, carrying our HTTP client. Key rotation is handled by the
-	// remote key set, which refetches the JWKS on an unknown kid.
-	keyCtx := gooidc.ClientContext(context.Background(), rp.cfg.HTTPClient)
-	prov := pc.NewProvider(keyCtx)
+	// One key set serves the browser flow and native tokens: it refetches
+	// the JWKS on an unknown kid (key rotation), at most once per
+	// KeyRefetchInterval (see keySet).
+	keys := newKeySet(pc.JWKSURL, rp.cfg.HTTPClient, rp.cfg.Now, rp.cfg.Algorithms, rp.cfg.KeyRefetchInterval)
 	ep := &endpoints{
-		oauth2:   prov.Endpoint(),
+		oauth2:   oauth2.Endpoint{AuthURL: pc.AuthURL, TokenURL: pc.TokenURL},
 		userinfo: pc.UserInfoURL,
-		verifier: prov.VerifierContext(keyCtx, &gooidc.Config{
+		keys:     keys,
+		verifier: gooidc.NewVerifier(rp.cfg.Issuer, keys, &gooidc.Config{
 			ClientID:             rp.cfg.ClientID,
 			SupportedSigningAlgs: rp.cfg.Algorithms,
 			SkipIssuerCheck:      rp.cfg.CheckIssuer != nil, // checked by CheckIssuer instead
@@ -273,12 +299,14 @@ func (rp *RP) Exchange(ctx context.Context, req providers.ExchangeRequest) (*Ver
 // verify checks one id_token: go-oidc's checks, then the issuer hook and
 // azp.
 func (rp *RP) verify(ctx context.Context, ep *endpoints, rawID string) (*Verified, error) {
-	idt, err := ep.verifier.Verify(ctx, rawID)
+	sig := &sigOutcome{}
+	idt, err := ep.verifier.Verify(context.WithValue(ctx, sigOutcomeKey{}, sig), rawID)
 	if err != nil {
-		// go-oidc reports an unreachable JWKS only in its message; that is
-		// the provider being unavailable, not a bad token.
-		if strings.Contains(err.Error(), "fetching keys") {
-			return nil, rp.fail(providers.CodeUnavailable, rp.cfg.Label+"'s signing keys could not be fetched", err)
+		// go-oidc keeps only the text of the key set's error; the key set
+		// recorded it. An unreachable JWKS is the provider being
+		// unavailable, not a bad token.
+		if unavailable := (*keysUnavailableError)(nil); errors.As(sig.err, &unavailable) {
+			return nil, rp.fail(providers.CodeUnavailable, rp.cfg.Label+"'s signing keys could not be fetched", unavailable.err)
 		}
 		return nil, rp.invalid("id_token failed verification", err)
 	}
@@ -296,16 +324,30 @@ func (rp *RP) verify(ctx context.Context, ep *endpoints, rawID string) (*Verifie
 	if err := idt.Claims(&rawJSON); err != nil {
 		return nil, rp.invalid("id_token claims are not an object", err)
 	}
-	if rp.cfg.CheckIssuer != nil {
-		if err := rp.cfg.CheckIssuer(idt.Issuer, raw); err != nil {
-			return nil, rp.invalid("id_token issuer is not accepted", err)
-		}
+	if err := rp.checkIssuerHook(idt.Issuer, raw, "id_token"); err != nil {
+		return nil, err
 	}
 	// With several audiences, azp must name us (OpenID Connect Core §2).
 	if azp, _ := raw["azp"].(string); len(idt.Audience) > 1 && azp != rp.cfg.ClientID {
 		return nil, rp.invalid("id_token azp is not this client", nil)
 	}
 	return &Verified{IDToken: idt, Claims: raw, JSON: rawJSON}, nil
+}
+
+// checkIssuerHook runs CheckIssuer, when set. what names the token in
+// the message.
+func (rp *RP) checkIssuerHook(iss string, raw map[string]any, what string) error {
+	if rp.cfg.CheckIssuer == nil {
+		return nil
+	}
+	err := rp.cfg.CheckIssuer(iss, raw)
+	if err == nil {
+		return nil
+	}
+	if _, ok := providers.AsError(err); ok {
+		return err
+	}
+	return rp.invalid(what+" issuer is not accepted", err)
 }
 
 // Refresh implements providers.Refresher.

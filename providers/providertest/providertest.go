@@ -1,9 +1,11 @@
 // Package providertest holds what the tests of every provider adapter
 // share: one table of id_token verification cases (RunIDTokenCases), run
 // against each OpenID Connect based adapter and its fake, in the way Dex
-// runs one storage conformance suite against every backend; and the
-// browser half of a sign-in (Authorize, SignIn), for any fake whose
-// authorization endpoint signs its user in at once.
+// runs one storage conformance suite against every backend; one table of
+// native sign-in cases (RunNativeCases, in native.go) for adapters that
+// verify an ID token a mobile app sends; and the browser half of a
+// sign-in (Authorize, SignIn), for any fake whose authorization endpoint
+// signs its user in at once.
 //
 // # How the cases reach the adapter
 //

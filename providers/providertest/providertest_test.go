@@ -199,3 +199,38 @@ func TestWantNoSecretsFindsWholeTokensAndJWTParts(t *testing.T) {
 		}
 	}
 }
+
+func TestNativeCasesAreDistinctAndComplete(t *testing.T) {
+	t.Parallel()
+	for _, subjects := range [][]string{nil, {"tid", "oid"}} {
+		t.Run(fmt.Sprintf("subject claims %q", subjects), func(t *testing.T) {
+			t.Parallel()
+			ids, names := map[string]bool{}, map[string]bool{}
+			for _, c := range providertest.NativeCases(subjects...) {
+				if c.ID == "" || c.Name == "" || ids[c.ID] || names[c.Name] {
+					t.Errorf("case %q (%q) has no ID or name, or repeats one", c.ID, c.Name)
+				}
+				ids[c.ID], names[c.Name] = true, true
+				if c.Want != "" && c.WantMessage == "" {
+					t.Errorf("case %s names no message: a refusal must say what was wrong", c.ID)
+				}
+			}
+			for _, s := range append([]string{"sub"}, subjects...) {
+				if !ids[s+"-missing"] || !ids[s+"-empty"] {
+					t.Errorf("no missing and empty cases for the claim %s", s)
+				}
+			}
+			// Every refusal reason of native sign-in has its case.
+			for _, id := range []string{
+				"aud-other", "azp-other", "aud-web-azp-app", "iss-other", "exp-past", "exp-within-leeway", "iat-future",
+				"nbf-future", "sig-payload-altered", "sig-unknown-kid", "sig-known-kid-wrong-key", "alg-none",
+				"alg-hs256-public-key", "too-large", "type-access-token", "nonce-raw", "nonce-sha256-hex",
+				"nonce-sha256-base64url", "nonce-mismatch", "nonce-missing", "nonce-required-not-sent",
+			} {
+				if !ids[id] {
+					t.Errorf("case %s is missing", id)
+				}
+			}
+		})
+	}
+}

@@ -20,7 +20,9 @@
 //
 // Tamper hooks (NextIDToken, ForgeNextIDToken, RotateKey, FailNextToken,
 // DelayNextToken, RevokeRefreshTokens, ExpireClientSecret, Deny) provoke
-// the failures a consumer must survive; WithSignInPage shows a page with a
+// the failures a consumer must survive; NativeIDToken, SignIDToken,
+// SignWithForeignKey and SignWithUnknownKey mint the ID tokens MSAL gives
+// a mobile app, for native sign-in; WithSignInPage shows a page with a
 // Continue button for browser tests. It depends only on the standard
 // library, jwt/v5 and providers/internal/fake, so any package of this module
 // may import it.

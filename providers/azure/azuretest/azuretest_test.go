@@ -675,3 +675,65 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+func TestDirectlySignedTokensForNativeSignIn(t *testing.T) {
+	t.Parallel()
+	srv := azuretest.New(t)
+	const mobile = "22222222-2222-4222-8222-222222222222"
+	verifier := oidc.NewVerifier(srv.Issuer(azuretest.FabrikamTenantID),
+		oidc.NewRemoteKeySet(t.Context(), srv.KeysURL("common")), &oidc.Config{ClientID: mobile})
+	verify := func(raw string) error {
+		_, err := verifier.Verify(t.Context(), raw)
+		return err
+	}
+
+	claims := srv.Claims(mobile, azuretest.Bob, "app-nonce")
+	for k, want := range map[string]any{
+		"aud": mobile, "tid": azuretest.FabrikamTenantID, "oid": azuretest.Bob.OID, "iss": srv.Issuer(azuretest.FabrikamTenantID),
+		"nonce": "app-nonce", "sub": srv.Sub(mobile, azuretest.Bob), "email": azuretest.Bob.Email, "ver": "2.0",
+	} {
+		if claims[k] != want {
+			t.Errorf("Claims()[%s] = %v, want %v", k, claims[k], want)
+		}
+	}
+	if _, ok := srv.Claims(mobile, azuretest.Bob, "")["nonce"]; ok {
+		t.Error("Claims without a nonce has one")
+	}
+	if err := verify(srv.NativeIDToken(mobile, azuretest.Bob, "app-nonce")); err != nil {
+		t.Errorf("NativeIDToken does not verify: %v", err)
+	}
+	genuine := srv.SignIDToken(claims)
+	if err := verify(genuine); err != nil {
+		t.Errorf("SignIDToken does not verify: %v", err)
+	}
+	for _, tt := range []struct {
+		name         string
+		sign         func(map[string]any) string
+		publishedKid bool
+	}{
+		{"SignWithForeignKey", srv.SignWithForeignKey, true},
+		{"SignWithUnknownKey", srv.SignWithUnknownKey, false},
+	} {
+		raw := tt.sign(claims)
+		if err := verify(raw); err == nil {
+			t.Errorf("%s verifies", tt.name)
+		}
+		if same := kidOf(t, raw) == kidOf(t, genuine); same != tt.publishedKid {
+			t.Errorf("%s: under the published key's kid: %v, want %v", tt.name, same, tt.publishedKid)
+		}
+	}
+}
+
+// kidOf returns the kid of a JWT's header.
+func kidOf(t *testing.T, raw string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Kid string }
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
+}

@@ -107,6 +107,70 @@ func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]jwk{"keys": keys})
 }
 
+// Claims returns the claims of the v2.0 ID token Entra issues now to the
+// app clientID for u, after an "openid profile email" sign-in with nonce
+// (left out when empty): what MSAL gives a mobile app. A starting point
+// for SignIDToken.
+func (s *Server) Claims(clientID string, u User, nonce string) map[string]any {
+	return s.idTokenClaims(clientID, u, []string{"openid", "profile", "email"}, nonce, s.now())
+}
+
+// NativeIDToken returns Claims(clientID, u, nonce) signed with the current
+// key: the ID token MSAL gives a mobile app signed in with the app
+// registration clientID (which need not be registered with the fake).
+func (s *Server) NativeIDToken(clientID string, u User, nonce string) string {
+	return s.SignIDToken(s.Claims(clientID, u, nonce))
+}
+
+// SignIDToken signs claims as they are with the current key (header alg
+// RS256, typ JWT, kid of the key), for tests of ID tokens a client got
+// from Entra itself.
+func (s *Server) SignIDToken(claims map[string]any) string {
+	return s.mustSign(claims, 0)
+}
+
+// SignWithForeignKey signs claims with a key that is not in the JWKS but
+// under the current key's kid: a forgery only signature verification
+// catches.
+func (s *Server) SignWithForeignKey(claims map[string]any) string {
+	return s.mustSign(claims, ForgeForeignKey)
+}
+
+// SignWithUnknownKey signs claims with a key that is not in the JWKS, under
+// a kid of its own: a consumer refetches the JWKS (once) and still finds
+// no key for it.
+func (s *Server) SignWithUnknownKey(claims map[string]any) string {
+	return s.mustSign(claims, forgeUnknownKid)
+}
+
+// forgeUnknownKid signs with the foreign key under its own kid.
+const forgeUnknownKid Forgery = -1
+
+func (s *Server) mustSign(claims map[string]any, f Forgery) string {
+	raw, err := s.signIDToken(claims, f)
+	if err != nil {
+		s.t.Fatalf("azuretest: sign id_token: %v", err)
+	}
+	return raw
+}
+
+// foreignKey returns the key that is never published, made on first use.
+func (s *Server) foreignKey() *signingKey {
+	s.mu.Lock()
+	foreign := s.foreign
+	s.mu.Unlock()
+	if foreign != nil {
+		return foreign
+	}
+	k := s.newKey()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.foreign == nil {
+		s.foreign = k
+	}
+	return s.foreign
+}
+
 // signIDToken signs claims with the current key, or forges the token as
 // f says.
 func (s *Server) signIDToken(claims map[string]any, f Forgery) (string, error) {
@@ -115,19 +179,10 @@ func (s *Server) signIDToken(claims map[string]any, f Forgery) (string, error) {
 	s.mu.Unlock()
 	switch f {
 	case ForgeForeignKey:
-		s.mu.Lock()
-		foreign := s.foreign
-		s.mu.Unlock()
-		if foreign == nil {
-			foreign = s.newKey()
-			s.mu.Lock()
-			if s.foreign == nil {
-				s.foreign = foreign
-			}
-			foreign = s.foreign
-			s.mu.Unlock()
-		}
-		return fake.SignJWT(jwt.SigningMethodRS256, foreign.priv, k.kid, claims)
+		return fake.SignJWT(jwt.SigningMethodRS256, s.foreignKey().priv, k.kid, claims)
+	case forgeUnknownKid:
+		foreign := s.foreignKey()
+		return fake.SignJWT(jwt.SigningMethodRS256, foreign.priv, foreign.kid, claims)
 	case ForgeAlgNone:
 		header, _ := json.Marshal(map[string]string{"typ": "JWT", "alg": "none", "kid": k.kid})
 		payload, err := json.Marshal(claims)

@@ -7,19 +7,25 @@
 // verifier; /{version}/me, which refuses calls without a correct
 // appsecret_proof and with expired tokens; and /{version}/debug_token for
 // native tokens. Errors come in Graph's {"error": {...}} shape with
-// Facebook's codes and messages.
+// Facebook's codes and messages. For iOS Limited Login it publishes a key
+// set (LimitedLoginJWKSURL, the adapter's limited_login_jwks_url) and
+// mints the SDK's id_tokens (LimitedLoginToken) for a user and a nonce.
 //
 // The dialog and the Graph API share one server, so URL is both the
 // dialog_url and the graph_url of the adapter under test. Knobs let a test
 // provoke what a consumer must survive: Deny (the person cancels),
 // FailNext (a canned answer), SlowNext (a slow answer, for time-outs),
 // ExpireTokens, NextDebugToken (edit debug_token's data), and users
-// without an email address or who decline the email permission. Count,
-// Requests and LastRequest tell what a consumer sent, including whether
-// each Graph call carried a correct appsecret_proof.
+// without an email address or who decline the email permission; for
+// Limited Login, RotateLimitedLoginKey and TokenOptions that make a token
+// wrong one way each (issuer, audience, times, an unknown key, alg none, a
+// bad signature, any claim). Count, Requests and LastRequest tell what a
+// consumer sent, including whether each Graph call carried a correct
+// appsecret_proof.
 //
 // It depends only on the standard library and providers/internal/fake (and
-// through it jwt/v5), so any package of this module may import it.
+// jwt/v5, which that uses too), so any package of this module may import
+// it.
 package facebooktest
 
 import (
@@ -71,6 +77,9 @@ const (
 	Token      Endpoint = "oauth/access_token"
 	Me         Endpoint = "me"
 	DebugToken Endpoint = "debug_token"
+	// LimitedLoginJWKS is the Limited Login key set, which is not
+	// versioned (its path is /.well-known/oauth/openid/jwks/).
+	LimitedLoginJWKS Endpoint = ".well-known/oauth/openid/jwks"
 )
 
 // Option configures a Server in New.
@@ -182,6 +191,8 @@ type Server struct {
 	slow      map[Endpoint]time.Duration
 	nextDebug func(data map[string]any)
 	requests  []Request
+	llKeys    []llKey // Limited Login keys published; the last signs
+	llUnknown llKey   // a Limited Login key never published
 }
 
 type app struct{ id, secret, name string }
@@ -242,6 +253,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	mux.HandleFunc("POST /{version}/oauth/access_token", s.endpoint(Token, s.handleToken))
 	mux.HandleFunc("GET /{version}/me", s.endpoint(Me, s.handleMe))
 	mux.HandleFunc("GET /{version}/debug_token", s.endpoint(DebugToken, s.handleDebugToken))
+	mux.HandleFunc("GET "+limitedLoginJWKSPath+"{$}", s.endpoint(LimitedLoginJWKS, s.handleLimitedJWKS))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeGraphError(w, http.StatusBadRequest, graphErr{
 			message: "Unknown path components: " + r.URL.Path, typ: "OAuthException", code: 2500,
@@ -434,7 +446,7 @@ func (s *Server) endpoint(ep Endpoint, h func(http.ResponseWriter, *http.Request
 			_, _ = w.Write([]byte(c.body))
 			return
 		}
-		if !validVersion(version) {
+		if ep != LimitedLoginJWKS && !validVersion(version) {
 			writeGraphError(w, http.StatusBadRequest, graphErr{
 				message: "Unknown path components: " + r.URL.Path, typ: "OAuthException", code: 2500,
 			})

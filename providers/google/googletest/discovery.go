@@ -50,6 +50,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	s.calls.Record(jwksEndpoint, nil)
 	s.mu.Lock()
 	keys := make([]fake.JWK, 0, len(s.published))
 	for _, k := range s.published {

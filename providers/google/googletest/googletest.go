@@ -8,8 +8,9 @@
 // It is meant for the tests of the Google provider adapter, the bridge use
 // cases, the HTTP layer and browser tests, so it is strict where Google is
 // strict and reports errors in Google's shapes. Tamper hooks (NextIDToken,
-// SignWithForeignKey, RotateKey, FailToken, Deny) let a test provoke the
-// failures a consumer must survive. It depends only on the standard library,
+// SignWithForeignKey, SignWithUnknownKey, RotateKey, FailToken, Deny) let
+// a test provoke the failures a consumer must survive. NativeIDToken mints
+// the ID token Google's SDKs give a mobile app, for native sign-in. It depends only on the standard library,
 // jwt/v5 and providers/internal/fake, so any package of this module may
 // import it.
 package googletest
@@ -51,6 +52,7 @@ const (
 const (
 	authEndpoint  = "authorize"
 	tokenEndpoint = "token"
+	jwksEndpoint  = "jwks"
 )
 
 // Scopes Google expands the short "email" and "profile" scopes to.
@@ -270,6 +272,13 @@ func (s *Server) TokenRequests() int {
 // (nil before the first). Credentials sent with HTTP Basic are not in it.
 func (s *Server) LastTokenRequest() url.Values {
 	return s.calls.Last(tokenEndpoint)
+}
+
+// JWKSRequests returns how many times the JWKS was fetched, so that a test
+// can tell whether a consumer refetched it (for a new kid) or not (for a
+// flood of unknown ones).
+func (s *Server) JWKSRequests() int {
+	return s.calls.Count(jwksEndpoint)
 }
 
 // AuthRequests returns how many calls the authorization endpoint has

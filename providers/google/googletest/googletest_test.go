@@ -721,6 +721,7 @@ func TestDirectlySignedTokensForNativeSignIn(t *testing.T) {
 	}{
 		{"SignIDToken is accepted", srv.SignIDToken, false},
 		{"SignWithForeignKey is a forgery", srv.SignWithForeignKey, true},
+		{"SignWithUnknownKey is a forgery", srv.SignWithUnknownKey, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -731,8 +732,8 @@ func TestDirectlySignedTokensForNativeSignIn(t *testing.T) {
 			}
 			raw := tt.sign(claims)
 			kid := jwtHeader(t, raw)["kid"]
-			if keys := jwks(t, srv); kid != keys[0]["kid"] {
-				t.Errorf("kid = %v, want the current key's %v", kid, keys[0]["kid"])
+			if keys := jwks(t, srv); (kid == keys[0]["kid"]) != (tt.name != "SignWithUnknownKey is a forgery") {
+				t.Errorf("kid = %v, current key's %v: want them equal but for the unknown key", kid, keys[0]["kid"])
 			}
 			idt, err := verifier.Verify(t.Context(), raw)
 			if (err != nil) != tt.wantErr {
@@ -1095,5 +1096,33 @@ func TestConcurrentSignInsDuringKeyRotation(t *testing.T) {
 	}
 	if n := srv.TokenRequests(); n != 8 {
 		t.Errorf("TokenRequests = %d, want 8", n)
+	}
+}
+
+func TestNativeIDTokensAreIssuedToTheAppsClient(t *testing.T) {
+	t.Parallel()
+	srv := googletest.New(t)
+	const android = "1234567890-android.apps.googleusercontent.com"
+	p := discover(t, srv)
+	before := srv.JWKSRequests()
+	verifier := p.Verifier(&oidc.Config{ClientID: srv.ClientID()})
+
+	// Android: a token for the web client, requested by the Android client.
+	claims := srv.NativeClaims(srv.ClientID(), android, "app-nonce")
+	if claims["aud"] != srv.ClientID() || claims["azp"] != android || claims["nonce"] != "app-nonce" || claims["email"] != "alice@example.com" {
+		t.Errorf("NativeClaims = %v", claims)
+	}
+	if c := srv.NativeClaims(android, "", ""); c["aud"] != android || c["azp"] != android || c["nonce"] != nil {
+		t.Errorf("NativeClaims without azp and nonce = %v, want azp the audience and no nonce", c)
+	}
+	idt, err := verifier.Verify(t.Context(), srv.NativeIDToken(srv.ClientID(), android, "app-nonce"))
+	if err != nil {
+		t.Fatalf("NativeIDToken does not verify: %v", err)
+	}
+	if idt.Nonce != "app-nonce" || idt.Subject != "1000001" {
+		t.Errorf("nonce %q, sub %q", idt.Nonce, idt.Subject)
+	}
+	if n := srv.JWKSRequests() - before; n != 1 {
+		t.Errorf("JWKSRequests() counted %d fetches, want 1", n)
 	}
 }

@@ -64,23 +64,67 @@ func (s *Server) SignIDToken(claims map[string]any) string {
 // under the current key's kid: a forgery that only signature verification
 // catches.
 func (s *Server) SignWithForeignKey(claims map[string]any) string {
+	foreign := s.foreignKey()
 	s.mu.Lock()
-	foreign, kid := s.foreign, s.key.kid
+	kid := s.key.kid
 	s.mu.Unlock()
-	if foreign == nil {
-		k := s.newKey()
-		s.mu.Lock()
-		if s.foreign == nil {
-			s.foreign = k
-		}
-		foreign = s.foreign
-		s.mu.Unlock()
-	}
 	raw, err := sign(foreign.priv, kid, claims)
 	if err != nil {
 		s.t.Fatalf("googletest: sign forged id_token: %v", err)
 	}
 	return raw
+}
+
+// SignWithUnknownKey signs claims with a key that is not in the JWKS, under
+// a kid of its own: a consumer refetches the JWKS (once) and still finds
+// no key for it.
+func (s *Server) SignWithUnknownKey(claims map[string]any) string {
+	k := s.foreignKey()
+	raw, err := sign(k.priv, k.kid, claims)
+	if err != nil {
+		s.t.Fatalf("googletest: sign id_token with an unknown key: %v", err)
+	}
+	return raw
+}
+
+// foreignKey returns the key that is never published, made on first use.
+func (s *Server) foreignKey() *signingKey {
+	s.mu.Lock()
+	foreign := s.foreign
+	s.mu.Unlock()
+	if foreign != nil {
+		return foreign
+	}
+	k := s.newKey()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.foreign == nil {
+		s.foreign = k
+	}
+	return s.foreign
+}
+
+// NativeClaims returns the claims of the ID token Google's SDKs give a
+// mobile app now for the current user, after an "openid email profile"
+// sign-in: aud is the client the app asked a token for (on Android, the
+// web client: setServerClientId), azp the app's own client (Android or
+// iOS; the same as aud when azp is empty), and nonce the app's nonce
+// (left out when empty). A starting point for SignIDToken.
+func (s *Server) NativeClaims(aud, azp, nonce string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	scopes := []string{"openid", scopeEmailURL, scopeProfileURL}
+	c := s.idTokenClaims(aud, s.user, scopes, nonce, "", s.now())
+	if azp != "" {
+		c["azp"] = azp
+	}
+	return c
+}
+
+// NativeIDToken returns NativeClaims(aud, azp, nonce) signed with the
+// current key.
+func (s *Server) NativeIDToken(aud, azp, nonce string) string {
+	return s.SignIDToken(s.NativeClaims(aud, azp, nonce))
 }
 
 // Claims returns the id_token claims the fake would issue now for the

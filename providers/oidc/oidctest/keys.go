@@ -87,6 +87,34 @@ func (s *Server) SignWithForeignKey(claims map[string]any) string {
 	return raw
 }
 
+// SignWithUnknownKey signs claims with a key of the signing algorithm that
+// is not in the JWKS, under a kid of its own: a relying party refetches the
+// JWKS (once) and still finds no key for it.
+func (s *Server) SignWithUnknownKey(claims map[string]any) string {
+	raw, err := s.forge(UnknownKid, claims)
+	if err != nil {
+		s.t.Fatalf("oidctest: sign id_token with an unknown key: %v", err)
+	}
+	return raw
+}
+
+// NativeClaims returns the claims of the ID token a native app gets now
+// from the provider's SDK (AppAuth and the like) for the current user and
+// its client clientID (aud and azp), after an "openid email profile"
+// sign-in with nonce (left out when empty). A starting point for
+// SignIDToken.
+func (s *Server) NativeClaims(clientID, nonce string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idTokenClaims(clientID, s.user, []string{"openid", "email", "profile"}, nonce, "", s.authTime, s.now())
+}
+
+// NativeIDToken returns NativeClaims(clientID, nonce) signed with the
+// current signing key.
+func (s *Server) NativeIDToken(clientID, nonce string) string {
+	return s.SignIDToken(s.NativeClaims(clientID, nonce))
+}
+
 // forge signs claims as f says.
 func (s *Server) forge(f Forgery, claims map[string]any) (string, error) {
 	if f == AlgNone {

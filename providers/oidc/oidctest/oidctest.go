@@ -15,7 +15,9 @@
 // and reports errors in their shapes (RFC 6749 §4.1.2.1 redirects and §5.2
 // JSON bodies, RFC 6750 challenges). Knobs let a test provoke what a
 // relying party must survive: Deny, NextIDToken and ForgeNextIDToken,
-// NextUserinfo, FailNext and HangNext, RotateKey. It depends only on the
+// NextUserinfo, FailNext and HangNext, RotateKey. NativeIDToken,
+// SignIDToken, SignWithForeignKey and SignWithUnknownKey mint the ID
+// tokens a native app would send, for native sign-in. It depends only on the
 // standard library, jwt/v5 and providers/internal/fake, so any package of
 // this module may import it.
 package oidctest

@@ -890,6 +890,29 @@ func TestForgeriesFailVerification(t *testing.T) {
 		if _, err := r.verifier().Verify(t.Context(), srv.SignWithForeignKey(claims)); err == nil {
 			t.Error("SignWithForeignKey verifies")
 		}
+		if _, err := r.verifier().Verify(t.Context(), srv.SignWithUnknownKey(claims)); err == nil {
+			t.Error("SignWithUnknownKey verifies")
+		}
+	})
+
+	t.Run("native ID tokens", func(t *testing.T) {
+		t.Parallel()
+		srv := oidctest.New(t)
+		r := newRP(t, srv)
+		claims := srv.NativeClaims(srv.ClientID(), "app-nonce")
+		if claims["aud"] != srv.ClientID() || claims["azp"] != srv.ClientID() || claims["nonce"] != "app-nonce" || claims["sub"] != oidctest.DefaultSubject {
+			t.Errorf("NativeClaims = %v", claims)
+		}
+		if _, ok := srv.NativeClaims(srv.ClientID(), "")["nonce"]; ok {
+			t.Error("NativeClaims without a nonce has one")
+		}
+		idt, err := r.verifier().Verify(t.Context(), srv.NativeIDToken(srv.ClientID(), "app-nonce"))
+		if err != nil {
+			t.Fatalf("NativeIDToken does not verify: %v", err)
+		}
+		if idt.Nonce != "app-nonce" {
+			t.Errorf("nonce = %q", idt.Nonce)
+		}
 	})
 }
 

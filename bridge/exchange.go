@@ -35,8 +35,11 @@ const (
 	// maxUserAgentLen bounds the device description kept on the session.
 	maxUserAgentLen = 256
 	// maxReplayWindow bounds how long an accepted subject token is
-	// remembered (tokens without a known expiry get defaultReplayWindow).
-	maxReplayWindow     = 24 * time.Hour
+	// remembered: its whole lifetime (a Facebook user access token lives
+	// up to about 60 days, its data access 90), so that a token is
+	// accepted once (tokens without a known expiry get
+	// defaultReplayWindow).
+	maxReplayWindow     = 90 * 24 * time.Hour
 	defaultReplayWindow = time.Hour
 )
 

@@ -221,6 +221,9 @@ type envConfig struct {
 	linkByEmail []string
 	// rules is Options.ClaimRules.
 	rules claims.Rules
+	// clients are added to the default clients (native apps for the
+	// token exchange).
+	clients []bridge.Client
 }
 
 // newEnvConfig is newEnv configured by cfg.
@@ -252,7 +255,10 @@ func newEnvConfig(t testing.TB, cfg envConfig) *env {
 	}
 	fakes := map[string]*fakeProvider{}
 	for _, p := range provs {
-		fakes[p.Name()] = p.(interface{ base() *fakeProvider }).base()
+		// A real adapter (against its httptest fake) has no fakeProvider.
+		if f, ok := p.(interface{ base() *fakeProvider }); ok {
+			fakes[p.Name()] = f.base()
+		}
 	}
 	bst := st
 	if cfg.wrap != nil {
@@ -280,6 +286,7 @@ func newEnvConfig(t testing.TB, cfg envConfig) *env {
 		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	opts.Clients = append(opts.Clients, cfg.clients...)
 	b, err := bridge.New(opts)
 	if err != nil {
 		t.Fatal(err)

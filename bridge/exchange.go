@@ -82,6 +82,8 @@ func (b *Bridge) ExchangeToken(ctx context.Context, g TokenExchangeGrant) (*Toke
 	}
 	now := b.o.Now()
 	if err := b.rememberSubjectToken(ctx, g.SubjectToken, expires, now); err != nil {
+		b.o.Logger.InfoContext(ctx, "native sign-in refused", "provider", g.Provider, "client_id", g.Client.ID,
+			"token_type", g.SubjectTokenType, "err", err)
 		return nil, err
 	}
 	in, err := b.signInUser(ctx, ident, c.ID, now)

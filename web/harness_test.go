@@ -135,6 +135,9 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, ProviderTokens: true},
 			{ID: "reports", Name: "Reports", Secret: backendSecret, RedirectURIs: []string{"https://reports.example.com/cb"},
 				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
+			// A native app that exchanges provider SDK tokens (RFC 8693).
+			{ID: "mobile", Name: "Example App", TokenExchange: true,
+				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
 		},
 		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now, Logger: logger,
 	})
@@ -229,6 +232,7 @@ type tokenResponse struct {
 	RefreshExpiresIn int64  `json:"refresh_expires_in"`
 	IDToken          string `json:"id_token"`
 	Scope            string `json:"scope"`
+	IssuedTokenType  string `json:"issued_token_type"`
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
 }

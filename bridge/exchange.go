@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,7 +82,7 @@ func (b *Bridge) ExchangeToken(ctx context.Context, g TokenExchangeGrant) (*Toke
 		return nil, b.exchangeRefusal(ctx, g, err)
 	}
 	now := b.o.Now()
-	if err := b.rememberSubjectToken(ctx, g.SubjectToken, expires, now); err != nil {
+	if err := b.rememberSubjectToken(ctx, replayKey(g.SubjectToken, g.SubjectTokenType == providers.TokenTypeIDToken), expires, now); err != nil {
 		b.o.Logger.InfoContext(ctx, "native sign-in refused", "provider", g.Provider, "client_id", g.Client.ID,
 			"token_type", g.SubjectTokenType, "err", err)
 		return nil, err
@@ -132,6 +133,11 @@ func (b *Bridge) checkExchange(c *Client, g TokenExchangeGrant) (providers.Nativ
 		return nil, "", invalid("subject_token is required")
 	case len(g.SubjectToken) > maxSubjectTokenLen:
 		return nil, "", invalid(fmt.Sprintf("subject_token is longer than %d bytes", maxSubjectTokenLen))
+	case !canonicalToken(g.SubjectToken, g.SubjectTokenType == providers.TokenTypeIDToken):
+		// Decoders forgive stray newlines and unused trailing bits, so one
+		// token could be sent in many spellings; only its one canonical
+		// spelling is read, so that the replay guard sees every use.
+		return nil, "", invalid("subject_token must be the token exactly as the provider issued it: base64url segments (a compact JWT) or the access token's characters, nothing else")
 	case g.SubjectTokenType == "":
 		return nil, "", invalid("subject_token_type is required")
 	case g.SubjectTokenType != providers.TokenTypeIDToken && g.SubjectTokenType != providers.TokenTypeAccessToken:
@@ -178,10 +184,44 @@ func (b *Bridge) exchangeRefusal(ctx context.Context, g TokenExchangeGrant, err 
 	}
 }
 
-// rememberSubjectToken accepts a subject token once: its hash is kept
-// until the token expires (bounded), and a second exchange of it in that
-// time is a replay.
-func (b *Bridge) rememberSubjectToken(ctx context.Context, token string, expires, now time.Time) error {
+// canonicalToken reports whether a subject token is spelled the one way
+// its issuer spells it: base64url characters and dots, and for a JWT (an
+// ID token, or any token of dot-separated segments) each segment exactly
+// what strict base64url decoding and re-encoding give back (no unused
+// trailing bits). Access tokens are opaque strings the provider compares
+// whole, and some contain dots (Google's).
+func canonicalToken(token string, idToken bool) bool {
+	for _, seg := range strings.Split(token, ".") {
+		if strings.IndexFunc(seg, func(r rune) bool {
+			return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) >= 0 {
+			return false
+		}
+		if idToken && strings.Contains(token, ".") {
+			raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+			if err != nil || base64.RawURLEncoding.EncodeToString(raw) != seg {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// replayKey is what the replay guard remembers of a subject token: for a
+// JWT its header and payload (what the issuer signed), so that another
+// valid signature of the same token (ECDSA signatures can be altered and
+// stay valid) is the same token; else the token itself.
+func replayKey(token string, idToken bool) string {
+	if i := strings.LastIndexByte(token, '.'); idToken && i > 0 {
+		return "jwt\x00" + token[:i]
+	}
+	return "token\x00" + token
+}
+
+// rememberSubjectToken accepts a subject token once (by its replay key):
+// its hash is kept until the token expires (bounded), and a second
+// exchange of it in that time is a replay.
+func (b *Bridge) rememberSubjectToken(ctx context.Context, key string, expires, now time.Time) error {
 	until := expires
 	switch {
 	case !until.IsZero() && !until.After(now):
@@ -192,7 +232,7 @@ func (b *Bridge) rememberSubjectToken(ctx context.Context, token string, expires
 	case until.After(now.Add(maxReplayWindow)):
 		until = now.Add(maxReplayWindow)
 	}
-	err := b.o.Store.RememberToken(ctx, hashSecret("subject-token\x00"+token), until, now)
+	err := b.o.Store.RememberToken(ctx, hashSecret("subject-token\x00"+key), until, now)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return &OAuthError{Code: ErrCodeInvalidGrant, Description: "this provider token was already exchanged; get a new one from the provider's SDK"}

@@ -70,10 +70,21 @@ type keySet struct {
 
 	mu        sync.Mutex
 	keys      []jose.JSONWebKey
-	fetchedAt time.Time  // of the keys; zero before the first success
+	fetchedAt time.Time // of the keys; zero before the first success
+	// failedAt and failure are the last failed fetch before any success:
+	// for failedFetchBackoff after it, verifications fail at once rather
+	// than each asking a provider that is down.
+	failedAt  time.Time
+	failure   error
 	limitedAt time.Time  // start of the last rate-limited fetch
 	call      *fetchCall // the fetch in flight, if any
 }
+
+// failedFetchBackoff is how long a key set that has never been fetched
+// waits after a failed fetch before it asks again: short, so that sign-in
+// comes back soon after the provider does, long enough that a stream of
+// requests does not become a stream of fetches.
+const failedFetchBackoff = 5 * time.Second
 
 // fetchCall is one fetch that several verifications wait for.
 type fetchCall struct {
@@ -165,6 +176,10 @@ func (ks *keySet) current(ctx context.Context) ([]jose.JSONWebKey, error) {
 	ks.mu.Lock()
 	now := ks.now()
 	switch {
+	case ks.fetchedAt.IsZero() && ks.call == nil && !ks.failedAt.IsZero() && now.Sub(ks.failedAt) < failedFetchBackoff && !now.Before(ks.failedAt):
+		err := ks.failure
+		ks.mu.Unlock()
+		return nil, &keysUnavailableError{err: err}
 	case ks.fetchedAt.IsZero():
 		c, leader := ks.startLocked()
 		ks.mu.Unlock()
@@ -226,6 +241,8 @@ func (ks *keySet) wait(ctx context.Context, c *fetchCall, leader bool) ([]jose.J
 		ks.mu.Lock()
 		if err == nil {
 			ks.keys, ks.fetchedAt = keys, ks.now()
+		} else if ks.fetchedAt.IsZero() {
+			ks.failedAt, ks.failure = ks.now(), err
 		}
 		ks.call = nil
 		ks.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,7 +250,11 @@ func TestAJWKSOutageMakesTheProviderUnavailable(t *testing.T) {
 		t.Run(flow, func(t *testing.T) {
 			t.Parallel()
 			fake := oidctest.New(t)
-			p, _ := newProvider(t, fake, func(c *oidc.Config) { c.NativeClientIDs = []string{mobileClient} })
+			var skew atomic.Int64 // the adapter's clock runs this far ahead
+			p, _ := newProvider(t, fake, func(c *oidc.Config) {
+				c.NativeClientIDs = []string{mobileClient}
+				c.RP.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+			})
 			use := func() error {
 				if flow == "browser" {
 					_, err := providertest.SignIn(t, p)
@@ -268,6 +273,14 @@ func TestAJWKSOutageMakesTheProviderUnavailable(t *testing.T) {
 			if !strings.Contains(pe.Message, "signing keys") || strings.Contains(err.Error(), "maintenance") {
 				t.Errorf("error %q: want it to name the signing keys and not quote the provider's answer", err)
 			}
+			// Right after a failed first fetch the provider is not asked
+			// again: a stream of requests is not a stream of fetches.
+			fetches := fake.Requests(oidctest.JWKS)
+			if err := use(); err == nil || fake.Requests(oidctest.JWKS) != fetches {
+				t.Errorf("within the backoff: err %v, JWKS fetched %d more times; want unavailable without a fetch",
+					err, fake.Requests(oidctest.JWKS)-fetches)
+			}
+			skew.Store(int64(6 * time.Second))
 			if err := use(); err != nil {
 				t.Errorf("once the JWKS answers again: %v", err)
 			}

@@ -411,15 +411,26 @@ func (b *Bridge) linkRefusal(ctx context.Context, userID string, ident *provider
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("read identity: %w", err)
 	}
-	idents, err := b.o.Store.ListUserIdentities(ctx, userID)
+	other, err := b.hasOtherIdentityOf(ctx, userID, ident)
 	if err != nil {
-		return nil, fmt.Errorf("list identities: %w", err)
+		return nil, err
 	}
-	if slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == ident.Provider && i.Key != ident.Key() }) {
+	if other {
 		return &OAuthError{Code: ErrCodeAlreadyLinked, Description: fmt.Sprintf(
 			"this account already has a %s identity; unlink it first", b.ProviderLabel(ident.Provider))}, nil
 	}
 	return nil, nil
+}
+
+// hasOtherIdentityOf reports whether user has an identity of ident's
+// provider other than ident: another account at that provider, which a
+// user may not hold besides ident.
+func (b *Bridge) hasOtherIdentityOf(ctx context.Context, userID string, ident *providers.Identity) (bool, error) {
+	idents, err := b.o.Store.ListUserIdentities(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("list identities: %w", err)
+	}
+	return slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == ident.Provider && i.Key != ident.Key() }), nil
 }
 
 // CompleteLinkRequest is the application's completion of a link (step 4).

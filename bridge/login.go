@@ -639,12 +639,8 @@ func (b *Bridge) newUserID(ctx context.Context, ident *providers.Identity) (id s
 	// A user with another identity of this provider is another account
 	// at the provider: joining it would give the user two, which an
 	// explicit link refuses too.
-	idents, err := b.o.Store.ListUserIdentities(ctx, ids[0])
-	if err != nil {
-		return "", false, fmt.Errorf("list identities: %w", err)
-	}
-	if slices.ContainsFunc(idents, func(i store.Identity) bool { return i.Provider == ident.Provider && i.Key != ident.Key() }) {
-		return randomToken(16), false, nil
+	if other, err := b.hasOtherIdentityOf(ctx, ids[0], ident); err != nil || other {
+		return randomToken(16), false, err
 	}
 	return ids[0], true, nil
 }

@@ -53,6 +53,17 @@ type Client struct {
 	// means the keyring's default ID algorithm. The keyring must have it
 	// among its ID algorithms.
 	IDTokenAlg string
+	// RefreshCookie makes this (public, browser) client receive its
+	// refresh token as an HttpOnly cookie instead of in the token
+	// response; its refreshes and logouts then need the CSRF header and
+	// an exact Origin (one of CORSOrigins).
+	RefreshCookie bool
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser back to, matched exactly.
+	PostLogoutRedirectURIs []string
+	// Introspection lets this (confidential) client call the
+	// introspection endpoint and read the revocation feed.
+	Introspection bool
 }
 
 // Public reports whether the client has no secret (an SPA or mobile app),
@@ -86,6 +97,9 @@ type Options struct {
 	// RefreshReuseGrace is how long a just-rotated refresh token still
 	// gets the same successor instead of revoking the session.
 	RefreshReuseGrace time.Duration
+	// AdminToken is the administrators' credential (optional: empty
+	// turns the admin API off).
+	AdminToken string
 	// Now is the clock (optional, default time.Now).
 	Now func() time.Time
 	// Logger (optional).

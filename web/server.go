@@ -31,6 +31,13 @@ type Options struct {
 	// DemoClientID enables the demo page at /demo/ for this client; empty
 	// disables it.
 	DemoClientID string
+	// DemoCookieClientID is the demo page's client in cookie mode (its
+	// refresh token in an HttpOnly cookie); empty hides that mode.
+	DemoCookieClientID string
+	// AccountClientID enables the account page at /account/ for this
+	// client (public, cookie mode, account management); empty disables
+	// it.
+	AccountClientID string
 	// DevMode labels pages as dev mode.
 	DevMode bool
 	// FlowTTL is how long a login may take (the flow cookie's lifetime).

@@ -12,9 +12,10 @@ import (
 const SweepGrace = time.Hour
 
 // RunSweeper removes expired flows and sessions from s every interval until
-// ctx ends. Reads check expiry themselves, so the sweeper only reclaims
+// ctx ends, and audit events older than auditRetention (0 keeps them
+// forever). Reads check expiry themselves, so the sweeper only reclaims
 // space; a failed sweep is logged and tried again at the next tick.
-func RunSweeper(ctx context.Context, s Store, interval time.Duration, now func() time.Time, logger *slog.Logger) {
+func RunSweeper(ctx context.Context, s Store, interval, auditRetention time.Duration, now func() time.Time, logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -28,6 +29,16 @@ func RunSweeper(ctx context.Context, s Store, interval time.Duration, now func()
 				logger.Error("sweep expired sessions", "err", err)
 			case n > 0:
 				logger.Info("swept expired sessions", "count", n)
+			}
+			if auditRetention <= 0 {
+				continue
+			}
+			n, err = s.SweepAudit(ctx, now().Add(-auditRetention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Error("sweep old audit events", "err", err)
+			case n > 0:
+				logger.Info("swept old audit events", "count", n, "retention", auditRetention.String())
 			}
 		}
 	}

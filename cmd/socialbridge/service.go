@@ -139,7 +139,7 @@ func (s *service) handler() (http.Handler, error) {
 func (s *service) runBackground(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keyring.Run(ctx, time.Minute) })
-	wg.Go(func() { store.RunSweeper(ctx, s.store, 5*time.Minute, time.Now, s.logger) })
+	wg.Go(func() { store.RunSweeper(ctx, s.store, 5*time.Minute, 0, time.Now, s.logger) })
 	return wg.Wait
 }
 

@@ -162,7 +162,7 @@ func testRunSweeper(t *testing.T, s store.Store) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		store.RunSweeper(c, s, time.Millisecond, func() time.Time { return t0 }, discardLogger())
+		store.RunSweeper(c, s, time.Millisecond, 0, func() time.Time { return t0 }, discardLogger())
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

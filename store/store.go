@@ -183,13 +183,15 @@ type Sessions interface {
 	// whatever its expiry, and reports how many it revoked. They all get RevokedAt now
 	// and enter the revocation feed.
 	//
-	// Each session's change is atomic, but the call is not a cut-off: a
-	// sign-in of the user that issues its code while this runs, or after
-	// it, is not revoked (on MongoDB the update is not even a snapshot of
-	// the user's sessions: a session that changes state while it runs may
-	// escape). Callers that must cut the user off also raise the user's
-	// not-before (SetUserNotBefore) or disable the user, and check both
-	// when they redeem a code and refresh.
+	// Each session's change is atomic, and every session of the user that
+	// is active or holds a code when the call starts is revoked, even one
+	// whose code is redeemed (RedeemCode) or that rotates while it runs:
+	// such a session ends revoked, as a code or after it was activated,
+	// never active. But the call is not a cut-off: a sign-in of the user
+	// that issues its code while this runs, or after it, is not revoked.
+	// Callers that must cut the user off also raise the user's not-before
+	// (SetUserNotBefore) or disable the user, and check both when they
+	// redeem a code and refresh.
 	RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error)
 	// CreateSession stores a session that starts active, with no flow and
 	// no code before it: a native app's token exchange (RFC 8693) signs
@@ -339,6 +341,13 @@ type Users interface {
 	// SetDisabled disables or re-enables a user. ErrNotFound means there
 	// is no such user.
 	SetDisabled(ctx context.Context, id string, disabled bool) error
+	// SetRoles replaces the user's roles with roles and sets UpdatedAt to
+	// now, leaving the rest of the user as it is; nil or empty clears
+	// them, and cleared roles read back as nil, as those of a user whose
+	// roles were never set. Roles are stored as given, in their order:
+	// the caller validates them. A sign-in leaves them (UpsertLogin).
+	// ErrNotFound means there is no such user.
+	SetRoles(ctx context.Context, id string, roles []string, now time.Time) error
 	// SetUserNotBefore raises the user's not-before time to t: every
 	// token of the user issued before it is to be refused (log out
 	// everywhere, a change of roles), by refreshes here and by backends
@@ -359,7 +368,10 @@ type Audit interface {
 	// that had in fact succeeded).
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	// ListAudit returns the events q selects, newest first (by At, then
-	// by ID descending).
+	// by ID descending). Every selection (everyone's events, one user's,
+	// one type's, one user's of one type, each paged by Before and
+	// BeforeID) is read through an index in that order, so a page costs
+	// about its length whatever the size of the trail.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 	// SweepAudit deletes the events that happened before before, and
 	// reports how many: the retention job calls it with now minus the
@@ -666,6 +678,10 @@ type AuditEvent struct {
 type AuditQuery struct {
 	// UserID selects the events of one user; empty selects every event.
 	UserID string
+	// Type, when set, selects the events of that type only (exact match,
+	// see AuditEvent.Type), with or without UserID; empty selects every
+	// type. A type no event has selects none.
+	Type string
 	// Before, when set, selects the events older than it. With BeforeID
 	// it selects the events after the event (Before, BeforeID) in the
 	// listing order (older, or as old with a smaller ID): to read the

@@ -23,8 +23,11 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) error {
 	return nil
 }
 
-// ListAudit returns the events q selects, newest first, through the
-// user_id_at_id index for one user's events and at_id for everyone's.
+// ListAudit returns the events q selects, newest first, each selection
+// through the index that leads with its equalities and then holds the
+// order (at, _id): at_id for everyone's events, user_id_at_id for one
+// user's, type_at_id for one type's and user_id_type_at_id for one user's
+// of one type.
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
 	if q.Limit < 1 {
 		return nil, fmt.Errorf("list audit events: limit is %d, want at least 1", q.Limit)
@@ -33,16 +36,25 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	if q.UserID != "" {
 		filter = append(filter, bson.E{Key: "user_id", Value: q.UserID})
 	}
+	if q.Type != "" {
+		filter = append(filter, bson.E{Key: "type", Value: q.Type})
+	}
 	switch {
 	case q.Before.IsZero():
 	case q.BeforeID == "":
 		filter = append(filter, bson.E{Key: "at", Value: bson.M{"$lt": q.Before}})
 	default:
-		// After (Before, BeforeID) in the order (at desc, _id desc).
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.M{"at": bson.M{"$lt": q.Before}},
-			bson.M{"at": q.Before, "_id": bson.M{"$lt": q.BeforeID}},
-		}})
+		// After (Before, BeforeID) in the order (at desc, _id desc). The
+		// bound on at alone is implied by the $or; it is there so that the
+		// index scan starts at Before whatever the planner makes of the
+		// $or (which it may only filter by), rather than at the newest
+		// event.
+		filter = append(filter,
+			bson.E{Key: "at", Value: bson.M{"$lte": q.Before}},
+			bson.E{Key: "$or", Value: bson.A{
+				bson.M{"at": bson.M{"$lt": q.Before}},
+				bson.M{"at": q.Before, "_id": bson.M{"$lt": q.BeforeID}},
+			}})
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(q.Limit))
 	cur, err := s.audit.Find(ctx, filter, opts)

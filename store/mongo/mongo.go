@@ -67,13 +67,16 @@
 // user's unmarked identities are counted, and the marked one is deleted
 // only if another remained; see Store.UnlinkIdentity for the argument.
 //
-// RevokeUserSessions is one updateMany: each session's change is atomic,
-// but the whole is no snapshot, so a session that changes state while it
-// runs may escape it (see store.Sessions.RevokeUserSessions: callers also
-// set the user's not-before). The revocation feed has no global sequence
-// either: without transactions there is no counter to take, so it is
-// ordered by the time each replica stamps, and its readers re-read an
-// overlap window (see store.Store.RevocationsSince).
+// RevokeUserSessions is two updateManys, each session's change atomic but
+// neither a snapshot: the first revokes the user's codes, the second its
+// active sessions, so that a code redeemed while the first runs (it moves
+// out of the state that one reads) is active before the second begins
+// and revoked by it. A sign-in that issues its code meanwhile may escape
+// (see store.Sessions.RevokeUserSessions: callers also set the user's
+// not-before). The revocation feed has no global sequence either: without
+// transactions there is no counter to take, so it is ordered by the time
+// each replica stamps, and its readers re-read an overlap window (see
+// store.Store.RevocationsSince).
 //
 // # Token exchange
 //
@@ -322,6 +325,10 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.audit, "at_id", bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}, options.Index()},
 		// ListAudit of one user.
 		{s.audit, "user_id_at_id", bson.D{{Key: "user_id", Value: 1}, {Key: "at", Value: -1}, {Key: "_id", Value: -1}}, options.Index()},
+		// ListAudit of one type, and of one user's events of one type:
+		// the equalities first, then the listing's order.
+		{s.audit, "type_at_id", bson.D{{Key: "type", Value: 1}, {Key: "at", Value: -1}, {Key: "_id", Value: -1}}, options.Index()},
+		{s.audit, "user_id_type_at_id", bson.D{{Key: "user_id", Value: 1}, {Key: "type", Value: 1}, {Key: "at", Value: -1}, {Key: "_id", Value: -1}}, options.Index()},
 	} {
 		model := mongo.IndexModel{Keys: ix.keys, Options: ix.opts.SetName(ix.name)}
 		if _, err := ix.coll.Indexes().CreateOne(ctx, model); err != nil {

@@ -207,17 +207,26 @@ func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (b
 }
 
 // RevokeUserSessions revokes every active or code-holding session of the
-// user in one updateMany through the user_id_state index, and reports how
-// many it revoked. Each document's update is atomic; the whole is not a
-// snapshot (see store.Sessions.RevokeUserSessions).
+// user through the user_id_state index, and reports how many it revoked.
+// It is two updateManys, the codes' first and the active sessions'
+// second: each document's update is atomic, but an updateMany is no
+// snapshot, and a code redeemed while one that reads both states runs
+// moves from the part of the index it has yet to read to the part it has
+// read, and escapes. In this order a code redeemed while the first runs
+// is active, for good, before the second begins, which revokes it (see
+// store.Sessions.RevokeUserSessions).
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error) {
-	res, err := s.sessions.UpdateMany(ctx,
-		bson.D{{Key: "user_id", Value: userID}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}, notLinkFlow},
-		bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
-	if err != nil {
-		return 0, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
+	var n int64
+	for _, state := range []string{store.StateCode, store.StateActive} {
+		res, err := s.sessions.UpdateMany(ctx,
+			bson.D{{Key: "user_id", Value: userID}, {Key: "state", Value: state}, notLinkFlow},
+			bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
+		if err != nil {
+			return n, fmt.Errorf("revoke %s sessions of user %s: %w", state, userID, err)
+		}
+		n += res.ModifiedCount
 	}
-	return res.ModifiedCount, nil
+	return n, nil
 }
 
 // RevocationsSince reads the revocation feed: revoked sessions and users'

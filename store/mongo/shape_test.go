@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +39,7 @@ func TestStorageShape(t *testing.T) {
 			t.Run("claims come back as JSON-shaped Go values", func(t *testing.T) {
 				testClaimTypes(t, uri, mongoDB)
 			})
-			t.Run("every query has its index, and opening again keeps them", func(t *testing.T) {
+			t.Run("every query has its index, with its keys in order, and opening again keeps them", func(t *testing.T) {
 				testIndexes(t, uri, mongoDB)
 			})
 			t.Run("an index that a newer one replaced is dropped at open", func(t *testing.T) {
@@ -45,6 +47,9 @@ func TestStorageShape(t *testing.T) {
 			})
 			t.Run("a user has no not-before field until one is set", func(t *testing.T) {
 				testNotBeforeAbsent(t, uri, mongoDB)
+			})
+			t.Run("a user's roles are an array of strings as given, absent until set and once cleared", func(t *testing.T) {
+				testRolesShape(t, uri, mongoDB)
 			})
 			t.Run("link_emails holds the emails of the user's links, and is absent when they hold none", func(t *testing.T) {
 				testLinkEmailsShape(t, uri, mongoDB)
@@ -174,40 +179,97 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 	if mongoDB {
 		ttl = "_ttl"
 	}
-	want := map[string][]string{
-		"sessions":     {"_id_", "expires_at" + ttl, "idle_expires_at" + ttl, "revoked_at_id", "user_id_state"},
-		"users":        {"_id_", "link_emails_id", "not_before_id"},
-		"identities":   {"_id_", "user_id"},
-		"signing_keys": {"_id_", "use_generation"},
-		"audit_events": {"_id_", "at_id", "user_id_at_id"},
-		// RememberToken and the sweeper.
-		"remembered_tokens": {"_id_", "expires_at" + ttl},
+	// Every index of every collection, with its keys in order (the
+	// equalities of the queries it serves first, then their sort) and
+	// what needs it. The revocation feed, a user's sessions and the audit
+	// listings are polled: without their index each would read a whole
+	// collection.
+	type index struct{ name, keys, usedBy string }
+	want := map[string][]index{
+		"sessions": {
+			{"_id_", "_id:1", "every compare-and-set and GetSession"},
+			{"expires_at" + ttl, "expires_at:1", "expiry and SweepExpired"},
+			{"idle_expires_at" + ttl, "idle_expires_at:1", "expiry and SweepExpired"},
+			{"revoked_at_id", "revoked_at:1,_id:1", "RevocationsSince (revoked sessions, in the feed's order)"},
+			{"user_id_state", "user_id:1,state:1", "ListUserSessions and RevokeUserSessions"},
+		},
+		"users": {
+			{"_id_", "_id:1", "every update of a user and GetUser"},
+			{"link_emails_id", "link_emails:1,_id:1", "FindUsersByLinkEmail"},
+			{"not_before_id", "not_before:1,_id:1", "RevocationsSince (not-before times, in the feed's order)"},
+		},
+		"identities": {
+			{"_id_", "_id:1", "ClaimIdentity and GetIdentity"},
+			{"user_id", "user_id:1", "ListUserIdentities and UnlinkIdentity's count"},
+		},
+		"signing_keys": {
+			{"_id_", "_id:1", "InsertKey"},
+			{"use_generation", "use:1,generation:1", "ListKeys"},
+		},
+		"audit_events": {
+			{"_id_", "_id:1", "AppendAudit"},
+			{"at_id", "at:-1,_id:-1", "ListAudit of every event, and SweepAudit"},
+			{"type_at_id", "type:1,at:-1,_id:-1", "ListAudit of one type"},
+			{"user_id_at_id", "user_id:1,at:-1,_id:-1", "ListAudit of one user"},
+			{"user_id_type_at_id", "user_id:1,type:1,at:-1,_id:-1", "ListAudit of one user's events of one type"},
+		},
+		"remembered_tokens": {
+			{"_id_", "_id:1", "RememberToken"},
+			{"expires_at" + ttl, "expires_at:1", "expiry and SweepExpired"},
+		},
 	}
+	// Sparse indexes hold only the documents that have the field: revoked
+	// sessions, users with a not-before or link emails.
+	sparse := []string{"revoked_at_id", "not_before_id", "link_emails_id"}
 	raw := rawDatabase(t, uri, db)
-	for coll, names := range want {
-		cur, err := raw.Collection(coll).Indexes().List(context.Background())
+	for coll, indexes := range want {
+		specs, err := raw.Collection(coll).Indexes().ListSpecifications(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		var specs []bson.M
-		if err := cur.All(context.Background(), &specs); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
+		got := map[string]string{}
 		for _, spec := range specs {
-			got = append(got, spec["name"].(string))
-			if name := spec["name"]; (name == "expires_at_ttl" || name == "idle_expires_at_ttl") && spec["expireAfterSeconds"] != int32(3600) {
-				t.Errorf("%s expireAfterSeconds = %#v, want 3600", name, spec["expireAfterSeconds"])
+			got[spec.Name] = keyPattern(t, spec.KeysDocument)
+			if strings.HasSuffix(spec.Name, "_ttl") && (spec.ExpireAfterSeconds == nil || *spec.ExpireAfterSeconds != 3600) {
+				t.Errorf("%s.%s expireAfterSeconds = %v, want 3600", coll, spec.Name, spec.ExpireAfterSeconds)
 			}
-			if name := spec["name"]; (name == "revoked_at_id" || name == "not_before_id" || name == "link_emails_id") && mongoDB && spec["sparse"] != true {
-				t.Errorf("%s index is not sparse: %v", name, spec)
+			if slices.Contains(sparse, spec.Name) && mongoDB && (spec.Sparse == nil || !*spec.Sparse) {
+				t.Errorf("%s.%s index is not sparse: %+v", coll, spec.Name, spec)
 			}
 		}
-		slices.Sort(got)
-		if !slices.Equal(got, names) {
-			t.Errorf("%s indexes = %v, want %v", coll, got, names)
+		for _, ix := range indexes {
+			keys, ok := got[ix.name]
+			switch {
+			case !ok:
+				t.Errorf("%s has no index %s (%s), which %s needs", coll, ix.name, ix.keys, ix.usedBy)
+			case keys != ix.keys:
+				t.Errorf("%s.%s keys = %s, want %s (for %s)", coll, ix.name, keys, ix.keys, ix.usedBy)
+			}
+			delete(got, ix.name)
+		}
+		for name, keys := range got {
+			t.Errorf("%s has an index %s (%s) that no query is listed as needing", coll, name, keys)
 		}
 	}
+}
+
+// keyPattern is an index's keys document as "field:direction,...", in
+// its order.
+func keyPattern(t *testing.T, keys bson.Raw) string {
+	t.Helper()
+	elems, err := keys.Elements()
+	if err != nil {
+		t.Fatalf("index keys %s: %v", keys, err)
+	}
+	parts := make([]string, len(elems))
+	for i, e := range elems {
+		dir, ok := e.Value().AsInt64OK()
+		if !ok {
+			t.Errorf("index key %s is %s, want a direction", e.Key(), e.Value())
+		}
+		parts[i] = fmt.Sprintf("%s:%d", e.Key(), dir)
+	}
+	return strings.Join(parts, ",")
 }
 
 func testReplacedIndexDropped(t *testing.T, uri string, mongoDB bool) {
@@ -255,6 +317,40 @@ func testNotBeforeAbsent(t *testing.T, uri string, mongoDB bool) {
 	}
 	if _, ok := doc["not_before"].(bson.DateTime); !ok {
 		t.Errorf("not_before is stored as %T, want a BSON date", doc["not_before"])
+	}
+}
+
+func testRolesShape(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	ctx := context.Background()
+	if _, err := s.UpsertLogin(ctx, "u1", store.Login{IdentityKey: "google|1", Provider: "google", Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	users := rawDatabase(t, uri, db).Collection("users")
+	if v, ok := rawDoc(t, users, "u1")["roles"]; ok {
+		t.Errorf("a new user stores roles = %#v; want the field absent", v)
+	}
+	for _, tt := range []struct {
+		name  string
+		roles []string
+		want  bson.A // nil: the field is absent
+	}{
+		{"roles set", []string{"writer", "a.b", "$x"}, bson.A{"writer", "a.b", "$x"}},
+		{"roles cleared with an empty list", []string{}, nil},
+		{"roles set again", []string{"reader"}, bson.A{"reader"}},
+		{"roles cleared with nil", nil, nil},
+	} {
+		if err := s.SetRoles(ctx, "u1", tt.roles, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := rawDoc(t, users, "u1")["roles"]
+		switch {
+		case tt.want == nil && ok:
+			t.Errorf("%s: roles = %#v; want the field absent, not an empty array or null", tt.name, v)
+		case tt.want != nil && !reflect.DeepEqual(v, tt.want):
+			t.Errorf("%s: roles = %#v, want the array %#v", tt.name, v, tt.want)
+		}
 	}
 }
 

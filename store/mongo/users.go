@@ -514,6 +514,25 @@ func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error
 	return nil
 }
 
+// SetRoles replaces the user's roles and sets its updated_at in one
+// update. Empty roles are unset rather than stored as an empty array, so
+// that the field is absent, as on a user whose roles were never set.
+// store.ErrNotFound means there is no such user.
+func (s *Store) SetRoles(ctx context.Context, id string, roles []string, now time.Time) error {
+	update := bson.M{"$set": bson.M{"roles": roles, "updated_at": now}}
+	if len(roles) == 0 {
+		update = bson.M{"$set": bson.M{"updated_at": now}, "$unset": bson.M{"roles": ""}}
+	}
+	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, update)
+	if err != nil {
+		return fmt.Errorf("set roles of user %s: %w", id, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("set roles of user %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
 // SetUserNotBefore raises the user's not-before time to t with $max, which
 // never lowers it. store.ErrNotFound means there is no such user.
 func (s *Store) SetUserNotBefore(ctx context.Context, id string, t time.Time) error {

@@ -32,9 +32,10 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) error {
 	return nil
 }
 
-// ListAudit returns the events q selects, newest first, through the
-// audit_events_user index for one user's events and audit_events_at for
-// everyone's.
+// ListAudit returns the events q selects, newest first, each selection
+// through its own statement and index: audit_events_at for everyone's
+// events, audit_events_user for one user's, audit_events_type for one
+// type's and audit_events_user_type for one user's of one type.
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
 	if q.Limit < 1 {
 		return nil, fmt.Errorf("list audit events: limit is %d, want at least 1", q.Limit)
@@ -49,10 +50,15 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		list []store.AuditEvent
 		err  error
 	)
-	if q.UserID == "" {
+	switch {
+	case q.UserID == "" && q.Type == "":
 		list, err = queryAll(ctx, s.stmt.listAudit, scanAudit, before, beforeID, q.Limit)
-	} else {
+	case q.Type == "":
 		list, err = queryAll(ctx, s.stmt.listUserAudit, scanAudit, q.UserID, before, beforeID, q.Limit)
+	case q.UserID == "":
+		list, err = queryAll(ctx, s.stmt.listTypeAudit, scanAudit, q.Type, before, beforeID, q.Limit)
+	default:
+		list, err = queryAll(ctx, s.stmt.listUserTypeAudit, scanAudit, q.UserID, q.Type, before, beforeID, q.Limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)

@@ -197,6 +197,17 @@ CREATE TABLE remembered_tokens (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX remembered_tokens_expires_at ON remembered_tokens (expires_at);
 `,
+	// 8: audit listings by type. ListAudit selects by type alone or by
+	// user and type; each gets an index that leads with its equalities
+	// and then holds the listing's order (at, id), so that a page is a
+	// range read in order, with no sort and no row of another type read.
+	// audit_events_user stays: a user's listing of every type needs its
+	// rows in time order, which (user_id, type, ...) does not keep.
+	// (Users' roles need no change: users.roles is there since version 1.)
+	`
+CREATE INDEX audit_events_type ON audit_events (type, at, id);
+CREATE INDEX audit_events_user_type ON audit_events (user_id, type, at, id);
+`,
 }
 
 // schemaVersion reads the schema version of the database.

@@ -145,7 +145,9 @@ func testMigrateFrom(t *testing.T, from int) {
 	// holds a link email although no version before 5 wrote one, to check
 	// that version 5 indexes the links it finds. From version 5 on, a link
 	// flow waits for its provider's answer (exchanging), to check that
-	// version 6 lets it issue and complete a link code.
+	// version 6 lets it issue and complete a link code. From version 3 on,
+	// the audit trail holds events, to check that version 8's indexes
+	// list them by type.
 	rows := []string{
 		`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('google|1', 'u1', 'google', '1', ?1)`,
 		`INSERT INTO identities (key, user_id, provider, subject, created_at) VALUES ('facebook|1', 'u1', 'facebook', '1', ?2)`,
@@ -172,6 +174,13 @@ func testMigrateFrom(t *testing.T, from int) {
 			link_user_id, link_session_id)
 			VALUES ('l0', 'exchanging', ?2, ?1, 'spa', 'https://app.example/account', 'c', 'google', 'u1', 's1')`)
 	}
+	if from >= 3 {
+		rows = append(rows,
+			`INSERT INTO audit_events (id, at, type, user_id) VALUES ('a1', ?1, 'login', 'u1')`,
+			`INSERT INTO audit_events (id, at, type, user_id, detail) VALUES ('a2', ?2, 'logout', 'u1', '{"reason":"user"}')`,
+			`INSERT INTO audit_events (id, at, type, user_id) VALUES ('a3', ?2, 'login', 'u2')`,
+			`INSERT INTO audit_events (id, at, type) VALUES ('a4', ?3, 'login_failed')`)
+	}
 	for _, q := range rows {
 		args := []any{t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), t0.Add(24 * time.Hour).UnixMilli()}
 		if _, err := db.ExecContext(ctx, q, args...); err != nil {
@@ -197,6 +206,7 @@ func testMigrateFrom(t *testing.T, from int) {
 		{"table", "user_link_emails"}, {"index", "user_link_emails_email"},
 		{"trigger", "users_link_emails_insert"}, {"trigger", "users_link_emails_update"},
 		{"table", "remembered_tokens"}, {"index", "remembered_tokens_expires_at"},
+		{"index", "audit_events_type"}, {"index", "audit_events_user_type"},
 	} {
 		var n int
 		err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = ?1 AND name = ?2", tt.kind, tt.name).Scan(&n)
@@ -249,6 +259,42 @@ func testMigrateFrom(t *testing.T, from int) {
 	feed, err := s.RevocationsSince(ctx, t0, 10)
 	if err != nil || len(feed) != 3 || feed[0].Kind != store.RevokedUser || feed[1].SessionID != "f1" || feed[2].SessionID != "s1" {
 		t.Errorf("RevocationsSince() = %+v, %v; want the user's not-before, then f1 and s1", feed, err)
+	}
+
+	// Roles on a migrated user (the column is there since version 1).
+	if err := s.SetRoles(ctx, "u2", []string{"admin", "reader"}, t0.Add(time.Minute)); err != nil {
+		t.Errorf("SetRoles of a migrated user: %v", err)
+	}
+	if u, err := s.GetUser(ctx, "u2"); err != nil || !slices.Equal(u.Roles, []string{"admin", "reader"}) || !u.UpdatedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("GetUser() after SetRoles = %+v, %v; want roles [admin reader] updated at t0+1m", u, err)
+	}
+
+	// The audit trail by type, on events stored before version 8 and one
+	// appended after it.
+	if err := s.AppendAudit(ctx, store.AuditEvent{ID: "a5", At: t0.Add(48 * time.Hour), Type: "login", UserID: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		q    store.AuditQuery
+		want string
+	}{
+		{store.AuditQuery{Type: "login", Limit: 10}, "a5 a3 a1"},
+		{store.AuditQuery{UserID: "u1", Type: "login", Limit: 10}, "a5 a1"},
+		{store.AuditQuery{UserID: "u1", Type: "logout", Limit: 10}, "a2"},
+		{store.AuditQuery{Type: "login", Before: t0.Add(time.Hour), BeforeID: "a3", Limit: 10}, "a1"},
+		{store.AuditQuery{UserID: "u1", Limit: 10}, "a5 a2 a1"},
+	} {
+		if from < 3 { // no audit trail to migrate: a5 alone
+			tt.want = strings.Join(slices.DeleteFunc(strings.Fields(tt.want), func(id string) bool { return id != "a5" }), " ")
+		}
+		list, err := s.ListAudit(ctx, tt.q)
+		var got []string
+		for _, e := range list {
+			got = append(got, e.ID)
+		}
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("ListAudit(%+v) on the migrated schema = %v, %v; want [%s]", tt.q, got, err, tt.want)
+		}
 	}
 
 	// Account linking on the migrated rows.

@@ -144,7 +144,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	}
 	// Statements that page through a table with LIMIT must read it in
 	// index order: a temporary B-tree would sort every matching row first.
-	paged := []string{"revoked since", "not-before since", "list audit", "list user audit", "users by link email"}
+	paged := []string{"revoked since", "not-before since", "list audit", "list user audit", "list type audit", "list user type audit", "users by link email"}
 	for name, plan := range plans {
 		t.Run(name, func(t *testing.T) {
 			t.Log(strings.Join(plan, "; "))
@@ -170,6 +170,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for _, want := range []string{
 		"rotate", "list user sessions", "revoke user sessions", "list user identities", "sweep", "revoked since", "revoked at",
 		"not-before since", "not-before at", "upsert login", "count users", "list keys", "list audit", "list user audit", "sweep audit",
+		"list type audit", "list user type audit", "set roles",
 		"start flow", "issue link code", "complete link", "clear link sealed", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
 		"create session", "remember token", "sweep remembered tokens",
 	} {
@@ -178,15 +179,23 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		}
 	}
 	// The indexes the plans must name, so that a plan that happens to
-	// SEARCH some other way is noticed.
+	// SEARCH some other way is noticed. The revocation feed
+	// (RevocationsSince: a page of revoked sessions and of not-before
+	// times, then the rest of the page's last instant of each), a user's
+	// sessions and every audit listing are what backends and the account
+	// and admin pages poll.
 	for name, index := range map[string]string{
 		"revoke user sessions":    "sessions_live_user",
 		"list user sessions":      "sessions_live_user",
 		"revoked since":           "sessions_revoked",
+		"revoked at":              "sessions_revoked",
 		"not-before since":        "users_not_before",
+		"not-before at":           "users_not_before",
 		"sweep":                   "sessions_idle_expires_at",
 		"list user audit":         "audit_events_user",
 		"list audit":              "audit_events_at",
+		"list type audit":         "audit_events_type",
+		"list user type audit":    "audit_events_user_type",
 		"sweep audit":             "audit_events_at",
 		"users by link email":     "user_link_emails_email",
 		"unlink identity":         "identities_user",

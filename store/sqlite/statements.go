@@ -14,6 +14,7 @@ type statements struct {
 	createFlow, claimFlow, issueCode, failFlow, redeemCode, rotate, revoke *sql.Stmt
 	startFlow, issueLinkCode, completeLink, clearLinkSealed                *sql.Stmt
 	revokeUser, claimIdentity, upsertLogin, setDisabled, setNotBefore      *sql.Stmt
+	setRoles                                                               *sql.Stmt
 	unlinkIdentity, identityOwned, unlinkUser, updateTokens                *sql.Stmt
 	insertKey, sweep, appendAudit, sweepAudit                              *sql.Stmt
 	createSession, rememberToken, sweepTokens                              *sql.Stmt
@@ -23,7 +24,7 @@ type statements struct {
 	usersByLinkEmail                                               *sql.Stmt
 	listKeys                                                       *sql.Stmt
 	revokedSince, revokedAt, notBeforeSince, notBeforeAt           *sql.Stmt
-	listAudit, listUserAudit                                       *sql.Stmt
+	listAudit, listUserAudit, listTypeAudit, listUserTypeAudit     *sql.Stmt
 
 	// all lists every statement prepared so far, for close.
 	all []*sql.Stmt
@@ -61,6 +62,7 @@ var queries = []query{
 	{"upsert login", true, sqlUpsertLogin, func(st *statements) **sql.Stmt { return &st.upsertLogin }},
 	{"set disabled", true, sqlSetDisabled, func(st *statements) **sql.Stmt { return &st.setDisabled }},
 	{"set not-before", true, sqlSetNotBefore, func(st *statements) **sql.Stmt { return &st.setNotBefore }},
+	{"set roles", true, sqlSetRoles, func(st *statements) **sql.Stmt { return &st.setRoles }},
 	{"unlink identity", true, sqlUnlinkIdentity, func(st *statements) **sql.Stmt { return &st.unlinkIdentity }},
 	{"identity owned", true, sqlIdentityOwned, func(st *statements) **sql.Stmt { return &st.identityOwned }},
 	{"unlink from user", true, sqlUnlinkUser, func(st *statements) **sql.Stmt { return &st.unlinkUser }},
@@ -83,6 +85,8 @@ var queries = []query{
 	{"not-before at", false, sqlNotBeforeAt, func(st *statements) **sql.Stmt { return &st.notBeforeAt }},
 	{"list audit", false, sqlListAudit, func(st *statements) **sql.Stmt { return &st.listAudit }},
 	{"list user audit", false, sqlListUserAudit, func(st *statements) **sql.Stmt { return &st.listUserAudit }},
+	{"list type audit", false, sqlListTypeAudit, func(st *statements) **sql.Stmt { return &st.listTypeAudit }},
+	{"list user type audit", false, sqlListUserTypeAudit, func(st *statements) **sql.Stmt { return &st.listUserTypeAudit }},
 }
 
 // sessionColumns is the column list sessionRow reads, in its order.
@@ -282,6 +286,9 @@ const (
 
 	sqlSetDisabled = `UPDATE users SET disabled = ?2 WHERE id = ?1`
 
+	// ?2 is the roles' JSON array, or NULL to clear them.
+	sqlSetRoles = `UPDATE users SET roles = ?2, updated_at = ?3 WHERE id = ?1`
+
 	// The not-before only moves forward. (A multi-argument max() is NULL
 	// when an argument is.)
 	sqlSetNotBefore = `UPDATE users SET not_before = max(coalesce(not_before, ?2), ?2) WHERE id = ?1`
@@ -308,12 +315,21 @@ const (
 
 	// The listings page by the row value (at, id): the caller binds the
 	// largest time and an empty id when there is no bound, and an empty id
-	// for "strictly before this time".
+	// for "strictly before this time". Each has its own statement, so that
+	// each reads the index that leads with its equalities and then holds
+	// (at, id): audit_events_at, audit_events_user, audit_events_type and
+	// audit_events_user_type.
 	sqlListAudit = `SELECT ` + auditColumns + ` FROM audit_events
 		WHERE (at, id) < (?1, ?2) ORDER BY at DESC, id DESC LIMIT ?3`
 
 	sqlListUserAudit = `SELECT ` + auditColumns + ` FROM audit_events
 		WHERE user_id = ?1 AND (at, id) < (?2, ?3) ORDER BY at DESC, id DESC LIMIT ?4`
+
+	sqlListTypeAudit = `SELECT ` + auditColumns + ` FROM audit_events
+		WHERE type = ?1 AND (at, id) < (?2, ?3) ORDER BY at DESC, id DESC LIMIT ?4`
+
+	sqlListUserTypeAudit = `SELECT ` + auditColumns + ` FROM audit_events
+		WHERE user_id = ?1 AND type = ?2 AND (at, id) < (?3, ?4) ORDER BY at DESC, id DESC LIMIT ?5`
 
 	sqlSweepAudit = `DELETE FROM audit_events WHERE rowid IN
 		(SELECT rowid FROM audit_events WHERE at < ?1 LIMIT ?2)`

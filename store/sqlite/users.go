@@ -270,6 +270,28 @@ func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error
 	return nil
 }
 
+// SetRoles replaces the user's roles (a JSON array, NULL when there are
+// none, as on a user whose roles were never set) and its updated_at in
+// one statement; ErrNotFound means there is no such user.
+func (s *Store) SetRoles(ctx context.Context, id string, roles []string, now time.Time) error {
+	var encoded any // NULL when empty
+	if len(roles) > 0 {
+		b, err := json.Marshal(roles)
+		if err != nil {
+			return fmt.Errorf("set roles of user %s: encode roles: %w", id, err)
+		}
+		encoded = string(b)
+	}
+	n, err := execCount(ctx, s.stmt.setRoles, id, encoded, millis(now))
+	if err != nil {
+		return fmt.Errorf("set roles of user %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("set roles of user %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
 // SetUserNotBefore raises the user's not-before time to t, never lowering
 // it; ErrNotFound means there is no such user.
 func (s *Store) SetUserNotBefore(ctx context.Context, id string, t time.Time) error {

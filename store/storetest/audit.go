@@ -15,6 +15,9 @@ var auditCases = []testCase{
 	{name: "an audit event reads back field for field", run: testAuditRoundTrip},
 	{name: "an audit event id can be appended only once", run: testAuditConflict},
 	{name: "audit events are listed newest first, for everyone or one user, and page without gaps", run: testAuditList},
+	{name: "audit events of one type are listed newest first, for everyone or one user", run: testAuditListByType},
+	{name: "audit events of one type page without gaps, ties included, for everyone or one user", run: testAuditPageByType},
+	{name: "an audit type that no event has, or that differs in case or length, lists nothing", run: testAuditUnknownType},
 	{name: "the audit sweep removes only events older than its cutoff", run: testAuditSweep},
 	{name: "incomplete audit events and a limit below 1 are refused", run: testAuditRefusals},
 }
@@ -22,6 +25,29 @@ var auditCases = []testCase{
 // auditEvent is an event of user uid at t0+at.
 func auditEvent(id, uid string, at time.Duration) store.AuditEvent {
 	return store.AuditEvent{ID: id, At: t0.Add(at), Type: "login", UserID: uid}
+}
+
+// typedEvent is an event of type typ of user uid (none when "") at
+// t0+at.
+func typedEvent(id, uid, typ string, at time.Duration) store.AuditEvent {
+	return store.AuditEvent{ID: id, At: t0.Add(at), Type: typ, UserID: uid}
+}
+
+// appendTypedTrail appends events of three types, some without a user,
+// whose ids sort in the order they are named: c1, c2 and c3 share a time,
+// c1 and c2 are logins (of two users), c3 a logout of c1's user.
+func appendTypedTrail(t *testing.T, s store.Store) {
+	t.Helper()
+	appendAll(t, s,
+		typedEvent("a", "u1", "login", time.Second),
+		typedEvent("b", "u2", "logout", 2*time.Second),
+		typedEvent("c1", "u1", "login", 3*time.Second),
+		typedEvent("c2", "u2", "login", 3*time.Second),
+		typedEvent("c3", "u1", "logout", 3*time.Second),
+		typedEvent("d", "", "login_failed", 4*time.Second),
+		typedEvent("e", "u1", "login", 5*time.Second),
+		typedEvent("f", "", "login", 6*time.Second),
+	)
 }
 
 func appendAll(t *testing.T, s store.Store, events ...store.AuditEvent) {
@@ -133,6 +159,105 @@ func testAuditList(t *testing.T, s store.Store) {
 	}
 	if got := strings.Join(seen, " "); got != "e d c2 c1 b a" {
 		t.Errorf("paging one at a time read [%s], want [e d c2 c1 b a]", got)
+	}
+}
+
+func testAuditListByType(t *testing.T, s store.Store) {
+	appendTypedTrail(t, s)
+	for _, tt := range []struct {
+		name string
+		q    store.AuditQuery
+		want string
+	}{
+		{"one type, everyone's, with and without a user", store.AuditQuery{Type: "login", Limit: 100}, "f e c2 c1 a"},
+		{"another type", store.AuditQuery{Type: "logout", Limit: 100}, "c3 b"},
+		{"a type only events without a user have", store.AuditQuery{Type: "login_failed", Limit: 100}, "d"},
+		{"the newest of one type", store.AuditQuery{Type: "login", Limit: 2}, "f e"},
+		{"one user's of one type", store.AuditQuery{UserID: "u1", Type: "login", Limit: 100}, "e c1 a"},
+		{"one user's of another type", store.AuditQuery{UserID: "u1", Type: "logout", Limit: 100}, "c3"},
+		{"another user's of one type", store.AuditQuery{UserID: "u2", Type: "login", Limit: 100}, "c2"},
+		{"one user's of a type only others have", store.AuditQuery{UserID: "u2", Type: "login_failed", Limit: 100}, ""},
+		{"a user with none, of one type", store.AuditQuery{UserID: "nobody", Type: "login", Limit: 100}, ""},
+		{"one type, strictly before a time", store.AuditQuery{Type: "login", Before: t0.Add(3 * time.Second), Limit: 100}, "a"},
+		{"one type, after an event sharing its time with others", store.AuditQuery{Type: "login", Before: t0.Add(3 * time.Second), BeforeID: "c2", Limit: 100}, "c1 a"},
+		{"one type, after an event of another type", store.AuditQuery{Type: "login", Before: t0.Add(4 * time.Second), BeforeID: "d", Limit: 100}, "c2 c1 a"},
+		{"one user's of one type, after an event", store.AuditQuery{UserID: "u1", Type: "login", Before: t0.Add(5 * time.Second), BeforeID: "e", Limit: 1}, "c1"},
+		{"one user's of one type, before a time", store.AuditQuery{UserID: "u1", Type: "logout", Before: t0.Add(3 * time.Second), Limit: 100}, ""},
+		// Without a type, every type is listed, as before.
+		{"one user's of every type", store.AuditQuery{UserID: "u1", Limit: 100}, "e c3 c1 a"},
+		{"everything", store.AuditQuery{Limit: 100}, "f e d c3 c2 c1 b a"},
+	} {
+		if got := listAudit(t, s, tt.q); got != tt.want {
+			t.Errorf("%s: ListAudit(%+v) = [%s], want [%s]", tt.name, tt.q, got, tt.want)
+		}
+	}
+	// The events come back whole, not only their ids.
+	list, err := s.ListAudit(ctx(), store.AuditQuery{UserID: "u1", Type: "logout", Limit: 10})
+	if err != nil || len(list) != 1 || list[0].Type != "logout" || list[0].UserID != "u1" || !sameTime(list[0].At, t0.Add(3*time.Second)) {
+		t.Errorf("ListAudit(u1, logout) = %+v, %v; want event c3 whole", list, err)
+	}
+}
+
+func testAuditPageByType(t *testing.T, s store.Store) {
+	appendTypedTrail(t, s)
+	for _, tt := range []struct {
+		name  string
+		q     store.AuditQuery
+		limit int
+		want  string
+	}{
+		{"one type, one at a time", store.AuditQuery{Type: "login"}, 1, "f e c2 c1 a"},
+		{"one type, two at a time", store.AuditQuery{Type: "login"}, 2, "f e c2 c1 a"},
+		{"one type, three at a time (a page ends inside a tie)", store.AuditQuery{Type: "login"}, 3, "f e c2 c1 a"},
+		{"one user's of one type, one at a time", store.AuditQuery{UserID: "u1", Type: "login"}, 1, "e c1 a"},
+		{"one user's of one type, two at a time", store.AuditQuery{UserID: "u1", Type: "login"}, 2, "e c1 a"},
+		{"another type, one at a time", store.AuditQuery{Type: "logout"}, 1, "c3 b"},
+	} {
+		// Paging from the last event of each page reads every event of
+		// the selection once.
+		var seen []string
+		q := tt.q
+		q.Limit = tt.limit
+		for range 20 {
+			list, err := s.ListAudit(ctx(), q)
+			if err != nil {
+				t.Fatalf("%s: ListAudit(%+v): %v", tt.name, q, err)
+			}
+			if len(list) > tt.limit {
+				t.Errorf("%s: ListAudit(%+v) returned %d events, more than the limit", tt.name, q, len(list))
+			}
+			for _, e := range list {
+				if e.Type != tt.q.Type || (tt.q.UserID != "" && e.UserID != tt.q.UserID) {
+					t.Errorf("%s: ListAudit(%+v) returned %+v, which the query does not select", tt.name, q, e)
+				}
+				seen = append(seen, e.ID)
+			}
+			if len(list) < tt.limit {
+				break
+			}
+			last := list[len(list)-1]
+			q.Before, q.BeforeID = last.At, last.ID
+		}
+		if got := strings.Join(seen, " "); got != tt.want {
+			t.Errorf("%s: paging read [%s], want [%s]", tt.name, got, tt.want)
+		}
+	}
+}
+
+func testAuditUnknownType(t *testing.T, s store.Store) {
+	appendTypedTrail(t, s)
+	for _, q := range []store.AuditQuery{
+		{Type: "no_such_type", Limit: 100},
+		{UserID: "u1", Type: "no_such_type", Limit: 100},
+		{Type: "Login", Limit: 100},          // types match exactly, case included
+		{Type: "log", Limit: 100},            // not a prefix
+		{Type: "login_failed_x", Limit: 100}, // nor an extension
+		{Type: "no_such_type", Before: t0.Add(time.Hour), BeforeID: "z", Limit: 100},
+	} {
+		list, err := s.ListAudit(ctx(), q)
+		if err != nil || len(list) != 0 {
+			t.Errorf("ListAudit(%+v) = %+v, %v; want no events and no error", q, list, err)
+		}
 	}
 }
 

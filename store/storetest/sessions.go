@@ -3,7 +3,9 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +44,7 @@ var sessionCases = []testCase{
 	{name: "twenty concurrent redemptions of one code have exactly one winner", atomic: true, run: testConcurrentRedeem},
 	{name: "a revoke racing rotations leaves the session revoked", atomic: true, run: testRevokeRacesRotate},
 	{name: "revoking a user's sessions while they rotate leaves them all revoked", atomic: true, run: testRevokeUserSessionsRacesRotate},
+	{name: "revoking a user's sessions while their codes are redeemed leaves each revoked, as a code or once activated, never active", atomic: true, run: testRevokeUserSessionsRacesRedeem},
 	{name: "twenty concurrent starts of one flow have exactly one winner", atomic: true, run: testConcurrentStart},
 	{name: "twenty concurrent completions of one link code have exactly one winner, which alone gets the sealed identity", atomic: true, run: testConcurrentCompleteLink},
 }
@@ -703,28 +706,84 @@ func testConcurrentRedeem(t *testing.T, s store.Store) {
 	}
 }
 
+// rotateRacing rotates session id from generation 1 on as a client
+// refreshing as fast as it can would, each generation once, while other
+// goroutines do the same and something revokes it; ErrNotFound (revoked,
+// or another goroutine took the generation) is expected. It counts the
+// rotations it won in won, and checks each returned the session active at
+// the next generation.
+func rotateRacing(s store.Store, id string, now time.Time, won *atomic.Int64) error {
+	for gen := int64(1); gen < 30; gen++ {
+		got, err := s.Rotate(ctx(), id, gen, now, now.Add(time.Hour))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		case got.State != store.StateActive || got.Generation != gen+1:
+			return fmt.Errorf("Rotate(%s, %d) = state %s at generation %d; want active at %d", id, gen, got.State, got.Generation, gen+1)
+		default:
+			won.Add(1)
+		}
+	}
+	return nil
+}
+
+// checkRevokedForGood checks that session id ended revoked at at for
+// reason, at generation gen (1 plus the rotations that won; 0 for a code
+// revoked before it was redeemed), and stays so: a rotation of its
+// generation, or of any other, is refused and changes nothing, it is not
+// listed among its user's sessions and it is in the revocation feed.
+func checkRevokedForGood(t *testing.T, s store.Store, id, reason string, at time.Time, gen int64) {
+	t.Helper()
+	got, err := s.GetSession(ctx(), id)
+	if err != nil {
+		t.Fatalf("GetSession(%s): %v", id, err)
+	}
+	if got.State != store.StateRevoked || got.RevokeReason != reason || !sameTime(got.RevokedAt, at) || got.Generation != gen {
+		t.Errorf("GetSession(%s) = state %s, reason %q, revoked at %v, generation %d; want revoked for %s at %v, generation %d",
+			id, got.State, got.RevokeReason, got.RevokedAt, got.Generation, reason, at, gen)
+	}
+	for _, g := range []int64{gen, gen + 1, 1} {
+		_, err := s.Rotate(ctx(), id, g, at, at.Add(time.Hour))
+		mustNotFound(t, fmt.Sprintf("Rotate(%s, generation %d) of the revoked session", id, g), err)
+	}
+	if again, err := s.GetSession(ctx(), id); err != nil || again.State != store.StateRevoked || again.Generation != gen {
+		t.Errorf("GetSession(%s) after the refused rotations = %+v, %v; want it revoked at generation %d", id, again, err, gen)
+	}
+	list, err := s.ListUserSessions(ctx(), got.UserID, at)
+	if err != nil {
+		t.Fatalf("ListUserSessions(%s): %v", got.UserID, err)
+	}
+	if slices.ContainsFunc(list, func(l store.Session) bool { return l.ID == id }) {
+		t.Errorf("ListUserSessions(%s) = [%s]; it lists the revoked session %s", got.UserID, names(list), id)
+	}
+	feed, err := s.RevocationsSince(ctx(), at, 1000)
+	if err != nil {
+		t.Fatalf("RevocationsSince: %v", err)
+	}
+	if !slices.ContainsFunc(feed, func(r store.Revocation) bool { return r.Kind == store.RevokedSession && r.SessionID == id }) {
+		t.Errorf("the revocation feed since %v does not list session %s", at, id)
+	}
+}
+
 func testRevokeRacesRotate(t *testing.T, s store.Store) {
 	sess := activeSession(t, s, "u1")
 	now := t0.Add(time.Minute)
+	var rotations atomic.Int64
+	var revoked atomic.Bool
 	race(t, 20, func(i int) error {
 		if i == 10 {
-			_, err := s.Revoke(ctx(), sess.ID, "logout", now)
+			ok, err := s.Revoke(ctx(), sess.ID, "logout", now)
+			revoked.Store(ok)
 			return err
 		}
-		for gen := int64(1); gen < 30; gen++ {
-			if _, err := s.Rotate(ctx(), sess.ID, gen, now, now.Add(time.Hour)); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		return nil
+		return rotateRacing(s, sess.ID, now, &rotations)
 	})
-	got, err := s.GetSession(ctx(), sess.ID)
-	if err != nil || got.State != store.StateRevoked {
-		t.Fatalf("after revoke raced rotations: %+v, %v; want revoked", got, err)
+	// The session was active until the revoke: it is the revoke's.
+	if !revoked.Load() {
+		t.Errorf("Revoke() of a session active until then reported that it did not revoke it")
 	}
-	if _, err := s.Rotate(ctx(), sess.ID, got.Generation, now, now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("a revoked session rotated: %v", err)
-	}
+	checkRevokedForGood(t, s, sess.ID, "logout", now, 1+rotations.Load())
 }
 
 func testRevokeUserSessionsRacesRotate(t *testing.T, s store.Store) {
@@ -736,30 +795,79 @@ func testRevokeUserSessionsRacesRotate(t *testing.T, s store.Store) {
 	}
 	now := t0.Add(time.Minute)
 	var revoked int64
+	var rotations [sessions]atomic.Int64
 	race(t, 21, func(i int) error {
 		if i == 10 {
 			n, err := s.RevokeUserSessions(ctx(), uid, "logout_all", now)
 			revoked = n
 			return err
 		}
-		id := ids[i%sessions]
-		for gen := int64(1); gen < 30; gen++ {
-			if _, err := s.Rotate(ctx(), id, gen, now, now.Add(time.Hour)); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		return nil
+		return rotateRacing(s, ids[i%sessions], now, &rotations[i%sessions])
 	})
 	if revoked != sessions {
 		t.Errorf("RevokeUserSessions() revoked %d sessions, want %d", revoked, sessions)
 	}
-	for _, id := range ids {
-		got, err := s.GetSession(ctx(), id)
-		if err != nil || got.State != store.StateRevoked {
-			t.Fatalf("after RevokeUserSessions raced rotations: %+v, %v; want revoked", got, err)
+	for i, id := range ids {
+		checkRevokedForGood(t, s, id, "logout_all", now, 1+rotations[i].Load())
+	}
+	if list, err := s.ListUserSessions(ctx(), uid, now); err != nil || len(list) != 0 {
+		t.Errorf("ListUserSessions() after RevokeUserSessions = [%s], %v; want none", names(list), err)
+	}
+}
+
+func testRevokeUserSessionsRacesRedeem(t *testing.T, s store.Store) {
+	const rounds, codes = 10, 5
+	now := redemption().Now
+	redeemedCodes := 0
+	for round := range rounds {
+		uid := uniq("user")
+		var ids []string
+		for range codes {
+			f := newFlow(t, s, t0.Add(10*time.Minute))
+			claim(t, s, f.ID)
+			if _, err := s.IssueCode(ctx(), f.ID, "google", t0, issue(uid, "h")); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, f.ID)
 		}
-		if _, err := s.Rotate(ctx(), id, got.Generation, now, now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("a revoked session rotated: %v", err)
+		var revoked int64
+		redeemed := make([]bool, codes)
+		race(t, codes+1, func(i int) error {
+			if i == codes {
+				n, err := s.RevokeUserSessions(ctx(), uid, "logout_all", now)
+				revoked = n
+				return err
+			}
+			got, err := s.RedeemCode(ctx(), ids[i], redemption())
+			if err != nil {
+				return err
+			}
+			redeemed[i] = true
+			if got.State != store.StateActive || got.Generation != 1 {
+				return fmt.Errorf("RedeemCode(%s) = state %s at generation %d; want active at 1", ids[i], got.State, got.Generation)
+			}
+			return nil
+		})
+		// Each session is revoked once, as a code or after it was
+		// activated.
+		if revoked != codes {
+			t.Errorf("round %d: RevokeUserSessions() revoked %d sessions, want %d", round, revoked, codes)
+		}
+		for i, id := range ids {
+			// A redeemed code was activated at generation 1 and then
+			// revoked; one that was not was revoked as a code, at 0.
+			var gen int64
+			if redeemed[i] {
+				gen = 1
+				redeemedCodes++
+			}
+			checkRevokedForGood(t, s, id, "logout_all", now, gen)
+			_, err := s.RedeemCode(ctx(), id, redemption())
+			mustNotFound(t, "RedeemCode after the race", err)
+		}
+		if list, err := s.ListUserSessions(ctx(), uid, now); err != nil || len(list) != 0 {
+			t.Errorf("round %d: ListUserSessions() after the race = [%s], %v; want none", round, names(list), err)
 		}
 	}
+	t.Logf("of %d codes, %d were redeemed before the revocation and %d revoked as codes", rounds*codes, redeemedCodes, rounds*codes-redeemedCodes)
 }

@@ -22,6 +22,9 @@ var userCases = []testCase{
 	{name: "unknown users and identities are not found", run: testUnknownUser},
 	{name: "a user can be disabled and enabled again", run: testSetDisabled},
 	{name: "a user's not-before is set, only moves forward and survives sign-ins", run: testNotBefore},
+	{name: "a user's roles are set, replaced and cleared as given, and only the update time changes with them", run: testSetRoles},
+	{name: "setting the roles of an unknown user is not found and creates no user", run: testSetRolesUnknownUser},
+	{name: "a user's roles survive sign-ins, disabling and a new not-before", run: testRolesSurvive},
 	{name: "provider names that are not letters, digits, '-' or '_' are refused before anything is written", run: testInvalidProviderNames},
 	{name: "users are counted", run: testCountUsers},
 }
@@ -237,6 +240,7 @@ func testUnknownUser(t *testing.T, s store.Store) {
 	_, err = s.GetIdentity(ctx(), "google|nobody")
 	mustNotFound(t, "GetIdentity", err)
 	mustNotFound(t, "SetDisabled", s.SetDisabled(ctx(), "nobody", true))
+	mustNotFound(t, "SetRoles", s.SetRoles(ctx(), "nobody", []string{"admin"}, t0))
 	if _, err := s.GetUser(ctx(), "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetDisabled created a user: %v", err)
 	}
@@ -308,6 +312,102 @@ func testNotBefore(t *testing.T, s store.Store) {
 	}
 	if err := s.SetUserNotBefore(ctx(), u.ID, time.Time{}); err == nil || isNotFound(err) {
 		t.Errorf("SetUserNotBefore of the zero time = %v, want an error", err)
+	}
+}
+
+func testSetRoles(t *testing.T, s store.Store) {
+	u := signIn(t, s, "google", uniq("roles"), uniq("user"), t0)
+	if u.Roles != nil {
+		t.Fatalf("a new user has roles %q, want nil", u.Roles)
+	}
+	// Fields that SetRoles must leave, all set.
+	if err := s.SetDisabled(ctx(), u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserNotBefore(ctx(), u.ID, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.GetUser(ctx(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := time.Date(2026, 11, 23, 14, 0, 0, 417_000_000, time.FixedZone("X", 3*3600)) // ms precision, not UTC
+	for i, tt := range []struct {
+		name  string
+		roles []string
+		want  []string // nil: cleared
+	}{
+		{"one role is set", []string{"reader"}, []string{"reader"}},
+		{"several replace it, in the order given", []string{"writer", "admin", "reader"}, []string{"writer", "admin", "reader"}},
+		// The store does not validate, sort or deduplicate: the caller does.
+		{"roles are kept as given, case, repeats and path-like characters included",
+			[]string{"Admin", "admin", "a.b", "$where", "ü x", "admin"}, []string{"Admin", "admin", "a.b", "$where", "ü x", "admin"}},
+		{"an empty list clears them", []string{}, nil},
+		{"roles are set again after a clear", []string{"reader"}, []string{"reader"}},
+		{"nil clears them", nil, nil},
+		{"clearing cleared roles is no error", nil, nil},
+	} {
+		now := odd.Add(time.Duration(i) * time.Minute)
+		if err := s.SetRoles(ctx(), u.ID, tt.roles, now); err != nil {
+			t.Fatalf("%s: SetRoles(%q): %v", tt.name, tt.roles, err)
+		}
+		got, err := s.GetUser(ctx(), u.ID)
+		if err != nil {
+			t.Fatalf("%s: GetUser: %v", tt.name, err)
+		}
+		if !slices.Equal(got.Roles, tt.want) || (tt.want == nil) != (got.Roles == nil) {
+			t.Errorf("%s: roles after SetRoles(%q) = %#v, want %#v", tt.name, tt.roles, got.Roles, tt.want)
+		}
+		if !sameTime(got.UpdatedAt, now) {
+			t.Errorf("%s: UpdatedAt = %v, want %v in UTC", tt.name, got.UpdatedAt, now)
+		}
+		// Everything else is as it was.
+		want := *before
+		want.Roles, want.UpdatedAt = got.Roles, got.UpdatedAt
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("%s: SetRoles changed more than the roles and UpdatedAt:\n got %+v\nwant %+v", tt.name, *got, want)
+		}
+	}
+}
+
+func testSetRolesUnknownUser(t *testing.T, s store.Store) {
+	for _, roles := range [][]string{{"admin"}, nil} {
+		mustNotFound(t, fmt.Sprintf("SetRoles(%q) of an unknown user", roles), s.SetRoles(ctx(), "nobody", roles, t0))
+	}
+	if _, err := s.GetUser(ctx(), "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetRoles created a user: %v", err)
+	}
+	if n, err := s.CountUsers(ctx()); err != nil || n != 0 {
+		t.Errorf("CountUsers() = %d, %v; want 0", n, err)
+	}
+	// An identity without its user (a crash before UpsertLogin) is no
+	// user either.
+	if _, _, err := s.ClaimIdentity(ctx(), "google|orphan", "google", "orphan", "orphan-user", t0); err != nil {
+		t.Fatal(err)
+	}
+	mustNotFound(t, "SetRoles of a user whose identity exists without it", s.SetRoles(ctx(), "orphan-user", []string{"admin"}, t0))
+}
+
+func testRolesSurvive(t *testing.T, s store.Store) {
+	u := signIn(t, s, "google", uniq("roles"), uniq("user"), t0)
+	roles := []string{"admin", "reader"}
+	if err := s.SetRoles(ctx(), u.ID, roles, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(time.Hour)
+	again, err := s.UpsertLogin(ctx(), u.ID, login(u.Identities[0], "google", claims.Profile{Name: "Again"}, "tok-again", later))
+	if err != nil || !slices.Equal(again.Roles, roles) || again.Profile.Name != "Again" {
+		t.Errorf("UpsertLogin() after SetRoles = %+v, %v; want roles %q kept", again, err, roles)
+	}
+	if err := s.SetDisabled(ctx(), u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserNotBefore(ctx(), u.ID, later); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetUser(ctx(), u.ID)
+	if err != nil || !slices.Equal(got.Roles, roles) || !got.Disabled || !sameTime(got.NotBefore, later) || !sameTime(got.UpdatedAt, later) {
+		t.Errorf("GetUser() = %+v, %v; want roles %q, disabled, not-before and last update %v", got, err, roles, later)
 	}
 }
 

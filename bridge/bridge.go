@@ -113,6 +113,8 @@ type Bridge struct {
 	providers map[string]providers.Provider
 	order     []string // provider names in configuration order
 	origins   []string // every client's CORS origins, sorted
+	// cookieOrigins are the CORS origins of cookie-mode clients, sorted.
+	cookieOrigins []string
 	// refreshes shares one provider-token refresh among concurrent
 	// requests for the same user and provider.
 	refreshes singleflight.Group
@@ -153,9 +155,13 @@ func New(opts Options) (*Bridge, error) {
 			if !slices.Contains(b.origins, o) {
 				b.origins = append(b.origins, o)
 			}
+			if c.RefreshCookie && !slices.Contains(b.cookieOrigins, o) {
+				b.cookieOrigins = append(b.cookieOrigins, o)
+			}
 		}
 	}
 	slices.Sort(b.origins)
+	slices.Sort(b.cookieOrigins)
 	return b, nil
 }
 
@@ -184,6 +190,10 @@ func (b *Bridge) Client(id string) (*Client, bool) {
 
 // CORSOrigins returns every origin some client allows.
 func (b *Bridge) CORSOrigins() []string { return b.origins }
+
+// CookieOrigins returns the origins of cookie-mode clients: their
+// requests carry credentials (the refresh cookie).
+func (b *Bridge) CookieOrigins() []string { return b.cookieOrigins }
 
 // Issuer returns the token issuer.
 func (b *Bridge) Issuer() *tokens.Issuer { return b.o.Issuer }

@@ -111,6 +111,11 @@ func (b *Bridge) ExchangeToken(ctx context.Context, g TokenExchangeGrant) (*Toke
 		return nil, fmt.Errorf("token exchange: create session: %w", err)
 	}
 	sess.State, sess.Generation = store.StateActive, 1
+	if err := b.refuseDisabled(ctx, sess); err != nil {
+		return nil, err
+	}
+	b.audit(ctx, store.AuditEvent{Type: AuditLogin, UserID: in.user.ID, SessionID: sess.ID, ClientID: c.ID, IP: sess.IP,
+		Detail: map[string]string{"provider": ident.Provider, "via": "token_exchange", "new_user": fmt.Sprint(in.newUser)}})
 	ts, err := b.mint(c, sess, hasScope(scope, "openid"), scope)
 	if err != nil {
 		return nil, err

@@ -75,8 +75,33 @@ func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (*TokenSet, erro
 	if err != nil {
 		return nil, fmt.Errorf("redeem code: %w", err)
 	}
+	if err := b.refuseDisabled(ctx, sess); err != nil {
+		return nil, err
+	}
 	b.o.Logger.InfoContext(ctx, "session started", "sid", sess.ID, "user_id", sess.UserID, "client_id", c.ID)
 	return b.mint(c, sess, true, sess.Scope)
+}
+
+// refuseDisabled ends a session that has just started (a redeemed code, a
+// token exchange) when its user turns out to be disabled. Disabling a
+// user first marks the user and then revokes the user's sessions; a
+// sign-in racing it either has its session revoked there or, having
+// written its session after, reads the mark here: one of the two always
+// sees the other, so no session of a disabled user survives. It costs
+// the sign-in one read.
+func (b *Bridge) refuseDisabled(ctx context.Context, sess *store.Session) error {
+	u, err := b.o.Store.GetUser(ctx, sess.UserID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read user: %w", err)
+	}
+	if err == nil && !u.Disabled {
+		return nil
+	}
+	if _, err := b.o.Store.Revoke(ctx, sess.ID, "user_disabled", b.o.Now()); err != nil {
+		return fmt.Errorf("revoke session of a disabled user: %w", err)
+	}
+	b.o.Logger.InfoContext(ctx, "sign-in of a disabled user refused", "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
+	return invalidGrant("this account is disabled")
 }
 
 // explainCodeFailure says why a code did not redeem. A code presented
@@ -110,6 +135,7 @@ func (b *Bridge) explainCodeFailure(ctx context.Context, flowID string, g CodeGr
 			return fmt.Errorf("revoke after code reuse: %w", err)
 		}
 		b.o.Logger.WarnContext(ctx, "code reused; session revoked", "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
+		b.audit(ctx, store.AuditEvent{Type: AuditCodeReuse, UserID: sess.UserID, SessionID: sess.ID, ClientID: sess.ClientID})
 		return invalidGrant("the code was already used")
 	case sess.State == store.StateActive, sess.State == store.StateRevoked:
 		return invalidGrant("the code was already used")
@@ -233,6 +259,8 @@ func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh,
 		}
 		b.o.Logger.WarnContext(ctx, "refresh token reused; session revoked", "sid", sess.ID, "user_id", sess.UserID,
 			"client_id", c.ID, "presented_gen", rt.Generation, "current_gen", sess.Generation)
+		b.audit(ctx, store.AuditEvent{Type: AuditRefreshReuse, UserID: sess.UserID, SessionID: sess.ID, ClientID: c.ID,
+			Detail: map[string]string{"presented_generation": fmt.Sprint(rt.Generation), "current_generation": fmt.Sprint(sess.Generation)}})
 		return nil, invalidGrant("the refresh token was already used; the session has been revoked")
 	}
 	return nil, invalidGrant("the refresh token is invalid or expired")
@@ -301,6 +329,8 @@ type RevokeRequest struct {
 	// Hint is token_type_hint. Both kinds are tried whatever it says
 	// (RFC 7009 §2.1 lets the server ignore it), so it is not used.
 	Hint string
+	// IP is the caller's address, for the audit trail.
+	IP string
 }
 
 // Revoke ends the session a refresh or access token belongs to. Per RFC
@@ -311,11 +341,11 @@ func (b *Bridge) Revoke(ctx context.Context, r RevokeRequest) error {
 	if err != nil {
 		return err
 	}
-	sid, client := "", ""
+	sid, client, sub := "", "", ""
 	if rt, err := b.o.Issuer.ParseRefresh(r.Token); err == nil {
-		sid, client = rt.SessionID, rt.ClientID
+		sid, client, sub = rt.SessionID, rt.ClientID, rt.Subject
 	} else if at, err := b.o.Issuer.ParseAccess(r.Token); err == nil {
-		sid, client = at.SessionID, at.ClientID
+		sid, client, sub = at.SessionID, at.ClientID, at.Subject
 	}
 	if sid == "" || client != c.ID {
 		return nil
@@ -326,6 +356,8 @@ func (b *Bridge) Revoke(ctx context.Context, r RevokeRequest) error {
 	}
 	if revoked {
 		b.o.Logger.InfoContext(ctx, "session revoked", "sid", sid, "client_id", c.ID)
+		b.audit(ctx, store.AuditEvent{Type: AuditSessionRevoked, UserID: sub, SessionID: sid, ClientID: c.ID, IP: r.IP,
+			Detail: map[string]string{"reason": "revoked_by_client"}})
 	}
 	return nil
 }
@@ -339,23 +371,11 @@ func (b *Bridge) UserInfo(ctx context.Context, accessToken string) (map[string]a
 	if err != nil {
 		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the access token is invalid or expired"}
 	}
-	sid, sub := at.SessionID, at.Subject
-	sess, err := b.o.Store.GetSession(ctx, sid)
-	now := b.o.Now()
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.State != store.StateActive || sess.UserID != sub ||
-		!now.Before(sess.ExpiresAt) || !now.Before(sess.IdleExpiresAt))) {
-		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the session of this access token has ended"}
-	}
+	la, err := b.checkLive(ctx, at)
 	if err != nil {
-		return nil, fmt.Errorf("userinfo: %w", err)
+		return nil, asInvalidToken(err)
 	}
-	u, err := b.o.Store.GetUser(ctx, sub)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the user of this access token is unavailable"}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("userinfo: %w", err)
-	}
+	sess, u := la.sess, la.user
 	// The session's claims (roles and copied provider claims, fixed at
 	// sign-in as in its tokens), with the profile as it is now.
 	out := make(map[string]any, len(sess.Claims)+8)

@@ -100,22 +100,18 @@ type AccountSession struct {
 }
 
 // Account checks an access token for the account endpoints: valid, with
-// the account scope, its session still active and its user enabled.
+// the account scope, its session still active, its user enabled and the
+// token not older than the user's not-before.
 func (b *Bridge) Account(ctx context.Context, accessToken string) (*AccountSession, error) {
 	at, err := b.o.Issuer.ParseAccess(accessToken)
 	if err != nil {
 		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the access token is invalid or expired"}
 	}
 	if !hasScope(at.Scope, ScopeAccount) {
-		return nil, &OAuthError{Code: ErrCodeInsufficientScope, Description: "managing linked accounts needs an access token with the account scope"}
+		return nil, &OAuthError{Code: ErrCodeInsufficientScope, Description: "managing the account needs an access token with the account scope"}
 	}
-	sess, err := b.o.Store.GetSession(ctx, at.SessionID)
-	now := b.o.Now()
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !activeSessionOf(sess, at.Subject, now)) {
-		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the session of this access token has ended"}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("account: %w", err)
+	if _, err := b.checkLive(ctx, at); err != nil {
+		return nil, asInvalidToken(err)
 	}
 	c, ok := b.clients[at.ClientID]
 	switch {
@@ -123,13 +119,6 @@ func (b *Bridge) Account(ctx context.Context, accessToken string) (*AccountSessi
 		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the client of this access token is no longer registered"}
 	case !c.AccountManagement:
 		return nil, &OAuthError{Code: ErrCodeInsufficientScope, Description: "the client of this access token may not manage accounts (clients[].account_management)"}
-	}
-	u, err := b.o.Store.GetUser(ctx, at.Subject)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, &OAuthError{Code: ErrCodeInvalidToken, Description: "the user of this access token is unavailable"}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("account: %w", err)
 	}
 	return &AccountSession{UserID: at.Subject, SessionID: at.SessionID, Client: c, AuthTime: at.AuthTime}, nil
 }
@@ -511,20 +500,11 @@ func (b *Bridge) CompleteLink(ctx context.Context, req CompleteLinkRequest) (*Li
 	}); err != nil {
 		return nil, fmt.Errorf("complete link: write link: %w", err)
 	}
-	b.audit(ctx, store.AuditEvent{Type: "identity_linked", UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,
+	b.audit(ctx, store.AuditEvent{Type: AuditIdentityLinked, UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,
 		Detail: map[string]string{"provider": ident.Provider}})
 	b.o.Logger.InfoContext(ctx, "identity linked", "flow", flow.ID, "user_id", acct.UserID, "provider", ident.Provider, "client_id", acct.Client.ID)
 	return &LinkedIdentity{Provider: ident.Provider, Label: b.ProviderLabel(ident.Provider), Email: ident.Profile.Email,
 		Name: ident.Profile.Name, LinkedAt: now}, nil
-}
-
-// audit appends an audit event; a failure is logged, not returned: the
-// action it records has happened.
-func (b *Bridge) audit(ctx context.Context, e store.AuditEvent) {
-	e.ID, e.At = randomToken(16), b.o.Now()
-	if err := b.o.Store.AppendAudit(ctx, e); err != nil {
-		b.o.Logger.ErrorContext(ctx, "audit event not stored", "type", e.Type, "user_id", e.UserID, "err", err)
-	}
 }
 
 // LinkedIdentity is one identity of a user, as the account endpoints show
@@ -609,7 +589,7 @@ func (b *Bridge) Unlink(ctx context.Context, accessToken, provider string) error
 			revoked++
 		}
 	}
-	b.audit(ctx, store.AuditEvent{Type: "identity_unlinked", UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,
+	b.audit(ctx, store.AuditEvent{Type: AuditIdentityUnlinked, UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,
 		Detail: map[string]string{"provider": provider, "sessions_revoked": fmt.Sprint(revoked)}})
 	b.o.Logger.InfoContext(ctx, "identity unlinked", "user_id", acct.UserID, "provider", provider, "session", acct.SessionID,
 		"sessions_revoked", revoked)

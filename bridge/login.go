@@ -484,6 +484,8 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 	case err != nil:
 		return b.failClaimed(ctx, flow, provider, fmt.Errorf("issue code: %w", err))
 	}
+	b.audit(ctx, store.AuditEvent{Type: AuditLogin, UserID: userID, SessionID: sess.ID, ClientID: sess.ClientID, IP: sess.IP,
+		Detail: map[string]string{"provider": provider, "new_user": fmt.Sprint(signedIn.newUser)}})
 	b.o.Logger.InfoContext(ctx, "login finished", "flow", flow.ID, "user_id", userID, "new_user", signedIn.newUser,
 		"auto_linked", signedIn.autoLinked, "provider", provider, "client_id", sess.ClientID)
 	return b.clientRedirect(sess, url.Values{"code": {code}}), nil
@@ -513,7 +515,7 @@ func (b *Bridge) signInUser(ctx context.Context, ident *providers.Identity, clie
 	}
 	autoLinked := created && joins
 	if autoLinked {
-		b.audit(ctx, store.AuditEvent{Type: "identity_auto_linked", UserID: userID, ClientID: clientID,
+		b.audit(ctx, store.AuditEvent{Type: AuditIdentityAutoLink, UserID: userID, ClientID: clientID,
 			Detail: map[string]string{"provider": ident.Provider}})
 	}
 	link, err := b.sealLink(userID, ident, now)
@@ -658,6 +660,8 @@ func (b *Bridge) failLogin(ctx context.Context, flowID, provider, code, desc str
 		return "", b.explainFlow(ctx, flowID, provider, err)
 	}
 	b.o.Logger.InfoContext(ctx, "login failed", "flow", flowID, "provider", provider, "client_id", sess.ClientID, "error", code)
+	b.audit(ctx, store.AuditEvent{Type: AuditLoginFailed, UserID: sess.LinkUserID, SessionID: flowID, ClientID: sess.ClientID, IP: sess.IP,
+		Detail: map[string]string{"provider": provider, "error": code}})
 	return b.clientRedirect(sess, url.Values{"error": {code}, "error_description": {desc}}), nil
 }
 

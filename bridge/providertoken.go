@@ -64,7 +64,7 @@ func (b *Bridge) ProviderToken(ctx context.Context, r ProviderTokenRequest) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	b.audit(ctx, store.AuditEvent{Type: "provider_token", UserID: r.UserID, ClientID: c.ID, Actor: c.ID,
+	b.audit(ctx, store.AuditEvent{Type: AuditProviderToken, UserID: r.UserID, ClientID: c.ID, Actor: c.ID,
 		Detail: map[string]string{"provider": r.Provider, "refreshed": fmt.Sprint(refreshed)}})
 	return tok, nil
 }

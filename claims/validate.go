@@ -254,3 +254,12 @@ func (r Rules) CheckSources(openTenancy []string, report func(key, message strin
 		}
 	}
 }
+
+// ValidRole reports whether role can be granted: the rules' roles and the
+// roles administrators store on users follow the same limits.
+func ValidRole(role string) error {
+	if msg := roleProblem(role); msg != "" {
+		return fmt.Errorf("role %q: %s", role, msg)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/socialbridge/socialbridge/claims"
+	"github.com/socialbridge/socialbridge/store"
+)
+
+// Admin error codes.
+const (
+	// ErrCodeAdminDisabled: no admin credential is configured.
+	ErrCodeAdminDisabled = "admin_api_disabled"
+	// ErrCodeUserNotFound: no user has this id.
+	ErrCodeUserNotFound = "user_not_found"
+)
+
+// Admin is the actor recorded in the audit trail for the admin API.
+const Admin = "admin"
+
+// AuthenticateAdmin checks the administrators' credential, comparing
+// digests in constant time. With no credential configured the admin API
+// is off.
+func (b *Bridge) AuthenticateAdmin(token string) error {
+	if b.o.AdminToken == "" {
+		return &OAuthError{Code: ErrCodeAdminDisabled, Description: "the admin API is off: set admin.token (or admin.token_file) to turn it on"}
+	}
+	got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(b.o.AdminToken))
+	if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		return &OAuthError{Code: ErrCodeInvalidToken, Description: "the admin credential is not valid"}
+	}
+	return nil
+}
+
+// UserSummary is a user as administrators see it: no provider tokens.
+type UserSummary struct {
+	ID        string         `json:"id"`
+	Profile   claims.Profile `json:"profile"`
+	Roles     []string       `json:"roles"`
+	Disabled  bool           `json:"disabled"`
+	NotBefore *time.Time     `json:"not_before,omitempty"`
+	// Providers are the provider instances the user signs in with.
+	Providers   []string  `json:"providers"`
+	Sessions    int       `json:"active_sessions"`
+	CreatedAt   time.Time `json:"created_at"`
+	LastLoginAt time.Time `json:"last_login_at"`
+}
+
+// AdminUser returns a user for administrators.
+func (b *Bridge) AdminUser(ctx context.Context, id string) (*UserSummary, error) {
+	u, err := b.userForAdmin(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	idents, err := b.o.Store.ListUserIdentities(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("list identities: %w", err)
+	}
+	sessions, err := b.o.Store.ListUserSessions(ctx, id, b.o.Now())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	sum := &UserSummary{ID: u.ID, Profile: u.Profile, Roles: u.Roles, Disabled: u.Disabled, Sessions: len(sessions),
+		CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt, Providers: []string{}}
+	if sum.Roles == nil {
+		sum.Roles = []string{}
+	}
+	if !u.NotBefore.IsZero() {
+		nb := u.NotBefore
+		sum.NotBefore = &nb
+	}
+	for _, ident := range idents {
+		if !slices.Contains(sum.Providers, ident.Provider) {
+			sum.Providers = append(sum.Providers, ident.Provider)
+		}
+	}
+	return sum, nil
+}
+
+func (b *Bridge) userForAdmin(ctx context.Context, id string) (*store.User, error) {
+	if id == "" || len(id) > 128 {
+		return nil, &OAuthError{Code: ErrCodeUserNotFound, Description: "no user has this id"}
+	}
+	u, err := b.o.Store.GetUser(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &OAuthError{Code: ErrCodeUserNotFound, Description: "no user has this id"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read user: %w", err)
+	}
+	return u, nil
+}
+
+// AdminAction is the context of an administrator's change.
+type AdminAction struct {
+	UserID string
+	// IP is the administrator's address, for the audit trail.
+	IP string
+}
+
+// DisableUser disables a user and cuts them off: the user's not-before
+// becomes now (so every access token they hold is refused by introspection
+// and, through the revocation feed, by backends), the user is marked
+// disabled (new sign-ins and refreshes fail), and every session is revoked.
+// The steps run in that order so that a sign-in racing them cannot keep a
+// session (see refuseDisabled); each is idempotent, so a failed call is
+// safely repeated. It reports how many sessions it revoked.
+func (b *Bridge) DisableUser(ctx context.Context, a AdminAction) (int64, error) {
+	return b.cutOff(ctx, a, AuditUserDisabled, "user_disabled", func(now time.Time) error {
+		return b.o.Store.SetDisabled(ctx, a.UserID, true)
+	})
+}
+
+// EnableUser re-enables a disabled user. Their sessions stay revoked;
+// they sign in again.
+func (b *Bridge) EnableUser(ctx context.Context, a AdminAction) error {
+	if _, err := b.userForAdmin(ctx, a.UserID); err != nil {
+		return err
+	}
+	if err := b.o.Store.SetDisabled(ctx, a.UserID, false); err != nil {
+		return fmt.Errorf("enable user: %w", err)
+	}
+	b.audit(ctx, store.AuditEvent{Type: AuditUserEnabled, UserID: a.UserID, Actor: Admin, IP: a.IP})
+	b.o.Logger.InfoContext(ctx, "user enabled", "user_id", a.UserID, "actor", Admin)
+	return nil
+}
+
+// RevokeUserTokens revokes every token the user holds (log the user out
+// everywhere): not-before now, then every session revoked. The user may
+// sign in again at once.
+func (b *Bridge) RevokeUserTokens(ctx context.Context, a AdminAction) (int64, error) {
+	return b.cutOff(ctx, a, AuditUserTokensRevoked, "revoked_by_admin", nil)
+}
+
+// MaxRoles bounds the roles an administrator stores on one user.
+const MaxRoles = 100
+
+// SetUserRoles replaces the roles administrators store on a user (they
+// join the roles of the claim rules at every sign-in), and revokes every
+// token the user holds, as RevokeUserTokens does.
+//
+// Revoking, rather than rewriting the claims snapshot of the user's live
+// sessions, is deliberate: a session's roles are the stored roles joined
+// with those the claim rules gave at its sign-in, from provider claims
+// that are not kept, so the snapshot cannot be recomputed faithfully; and
+// the access tokens already issued carry the old roles, which only a
+// revocation takes away from backends. A role change is rare and made by
+// an administrator; the user signs in again and gets the new roles.
+func (b *Bridge) SetUserRoles(ctx context.Context, a AdminAction, roles []string) (int64, error) {
+	clean, err := cleanRoles(roles)
+	if err != nil {
+		return 0, err
+	}
+	return b.cutOff(ctx, a, AuditUserRolesChanged, "roles_changed", func(now time.Time) error {
+		return b.o.Store.SetRoles(ctx, a.UserID, clean, now)
+	})
+}
+
+// cleanRoles checks and de-duplicates roles, keeping their order.
+func cleanRoles(roles []string) ([]string, error) {
+	if len(roles) > MaxRoles {
+		return nil, invalidRequest(fmt.Sprintf("at most %d roles", MaxRoles))
+	}
+	out := make([]string, 0, len(roles))
+	for _, r := range roles {
+		if err := claims.ValidRole(r); err != nil {
+			return nil, invalidRequest(err.Error())
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// cutOff raises the user's not-before to now, applies change (if any),
+// then revokes every session of the user, and records the event.
+func (b *Bridge) cutOff(ctx context.Context, a AdminAction, event, reason string, change func(now time.Time) error) (int64, error) {
+	if _, err := b.userForAdmin(ctx, a.UserID); err != nil {
+		return 0, err
+	}
+	now := b.o.Now()
+	if err := b.o.Store.SetUserNotBefore(ctx, a.UserID, now); err != nil {
+		return 0, fmt.Errorf("%s: set not-before: %w", event, err)
+	}
+	if change != nil {
+		if err := change(now); err != nil {
+			return 0, fmt.Errorf("%s: %w", event, err)
+		}
+	}
+	n, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, reason, now)
+	if err != nil {
+		return 0, fmt.Errorf("%s: revoke sessions: %w", event, err)
+	}
+	b.audit(ctx, store.AuditEvent{Type: event, UserID: a.UserID, Actor: Admin, IP: a.IP,
+		Detail: map[string]string{"sessions_revoked": fmt.Sprint(n)}})
+	b.o.Logger.InfoContext(ctx, "user cut off", "event", event, "user_id", a.UserID, "sessions_revoked", n, "actor", Admin)
+	return n, nil
+}

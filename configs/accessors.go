@@ -12,6 +12,15 @@ func (c *Config) DemoPageEnabled() bool {
 	return c.Server.DemoPage != nil && *c.Server.DemoPage
 }
 
+// AccountPageEnabled reports whether the account page is served at
+// /account/.
+func (c *Config) AccountPageEnabled() bool {
+	return c.Server.AccountPage != nil && *c.Server.AccountPage
+}
+
+// AdminAPIEnabled reports whether the admin API is on: admin.token is set.
+func (c *Config) AdminAPIEnabled() bool { return c.Admin.Token != "" }
+
 // AudienceFor returns the aud of access tokens issued to clientID: the
 // client's own audience, else tokens.audience, else server.public_url.
 func (c *Config) AudienceFor(clientID string) []string {
@@ -46,6 +55,9 @@ func (c *Config) Summary() []any {
 		"providers", strings.Join(providers, ","),
 		"clients", len(c.Clients),
 		"demo_page", c.DemoPageEnabled(),
+		"account_page", c.AccountPageEnabled(),
+		"admin_api", c.AdminAPIEnabled(),
+		"audit_retention", c.Audit.Retention.String(),
 	}
 	if c.Store.MongoDBURI == "" {
 		return append(out, "store", "sqlite", "sqlite_path", c.Store.SQLite.Path, "sqlite_synchronous", c.Store.SQLite.Synchronous)

@@ -47,13 +47,15 @@ func TestSummaryNamesWhatIsEnabledWithoutSecrets(t *testing.T) {
 	t.Parallel()
 	c := validConfig(t, false)
 	c.Store.MongoDBURI = "mongodb://admin:p@ss/w?rd@db1.example.com:27017,db2.example.com:27017/socialbridge?tls=true"
+	c.Admin.Token = longSecret
 	got := fmt.Sprintln(c.Summary()...)
-	for _, want := range []string{"mode production", "providers google", "clients 1", "store mongodb", "mongodb_hosts db1.example.com:27017,db2.example.com:27017"} {
+	for _, want := range []string{"mode production", "providers google", "clients 2", "demo_page false", "account_page true", "admin_api true",
+		"audit_retention 2160h0m0s", "store mongodb", "mongodb_hosts db1.example.com:27017,db2.example.com:27017"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Summary() = %v, want it to contain %q", c.Summary(), want)
 		}
 	}
-	for _, secret := range []string{"p@ss", "w?rd", "google-secret", testKey} {
+	for _, secret := range []string{"p@ss", "w?rd", "google-secret", testKey, longSecret} {
 		if strings.Contains(got, secret) {
 			t.Errorf("Summary() reveals %q: %v", secret, c.Summary())
 		}
@@ -72,8 +74,8 @@ func TestTheExampleFileLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != ModeProduction || !c.ProviderEnabled("google") || len(c.Clients) != 1 {
-		t.Errorf("mode %q, google %v, %d clients; want production, google and the SPA client", c.Mode, c.ProviderEnabled("google"), len(c.Clients))
+	if c.Mode != ModeProduction || !c.ProviderEnabled("google") || !slices.Equal(clientIDs(c), []string{"spa", "socialbridge-account"}) {
+		t.Errorf("mode %q, google %v, clients %v; want production, google, the SPA client and the account page's", c.Mode, c.ProviderEnabled("google"), clientIDs(c))
 	}
 }
 
@@ -174,7 +176,7 @@ func TestWarningsNameClientsThatShareTheDefaultAudienceInProduction(t *testing.T
 		yaml string
 		want string // "": no warning
 	}{
-		{"one client on the default audience is alone", productionYAML, ""},
+		{"one client on the default audience is alone: the account page's client has its own", productionYAML, ""},
 		{"clients on the public URL are named", productionYAML + second + third,
 			"clients: spa, mobile, backend share the default audience https://auth.example.com (tokens.audience, else server.public_url), " +
 				"so an access token issued to one is accepted by the API of any other"},

@@ -19,7 +19,7 @@ type Mode string
 // Run modes.
 const (
 	// ModeDev enables the dev provider, the demo page and the built-in demo
-	// client, and generates missing secrets under the data directory.
+	// clients, and generates missing secrets under the data directory.
 	ModeDev Mode = "dev"
 	// ModeProduction requires real secrets and refuses the dev provider.
 	ModeProduction Mode = "production"
@@ -48,9 +48,13 @@ type Config struct {
 	// socialbridge's tokens (file only).
 	Claims claims.Rules `yaml:"claims"`
 	// Clients are the registered applications. They come from the file
-	// only (no environment overrides); in dev mode a built-in "demo" client
-	// is added for the demo page.
+	// only (no environment overrides). Built-in clients are added for the
+	// pages socialbridge serves itself: "socialbridge-account" for the
+	// account page in every mode, "demo" and "demo-cookie" for the demo
+	// page in dev mode, each unless a client with its id is configured.
 	Clients []Client `yaml:"clients"`
+	Admin   Admin    `yaml:"admin"`
+	Audit   Audit    `yaml:"audit"`
 	Log     Log      `yaml:"log"`
 
 	// modeDefaulted is set by Load when Mode was chosen for lack of a
@@ -82,6 +86,11 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// DemoPage serves the demo SPA page at /demo/ (default: on in dev mode).
 	DemoPage *bool `yaml:"demo_page"`
+	// AccountPage serves the account page at /account/, where users see
+	// and end their sessions and linked accounts (default: on in every
+	// mode). It signs in with the built-in client "socialbridge-account",
+	// or a configured client with that id.
+	AccountPage *bool `yaml:"account_page"`
 	// AllowDevOnAllInterfaces lets dev mode listen on a non-loopback
 	// address. Dev mode's test-user provider signs anyone in, so it
 	// listens on loopback only, which inside a container cannot be reached
@@ -132,9 +141,11 @@ type Tokens struct {
 	Algorithm string `yaml:"algorithm"`
 	// AccessTTL is the access-token lifetime (default 15m).
 	AccessTTL time.Duration `yaml:"access_ttl"`
-	// RefreshIdleTTL ends a session unused for this long (default 720h).
+	// RefreshIdleTTL ends a session unused for this long (default 168h,
+	// 7 days).
 	RefreshIdleTTL time.Duration `yaml:"refresh_idle_ttl"`
-	// RefreshAbsoluteTTL ends a session this long after sign-in (default 2160h).
+	// RefreshAbsoluteTTL ends a session this long after sign-in (default
+	// 720h, 30 days).
 	RefreshAbsoluteTTL time.Duration `yaml:"refresh_absolute_ttl"`
 	// RefreshReuseGrace is how long a just-rotated refresh token may be
 	// presented again and get the same successor (default 10s).
@@ -204,6 +215,37 @@ type Client struct {
 	// Connect Dynamic Client Registration's name); empty means
 	// tokens.id_token_algorithm.
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
+	// RefreshTokenCookie gives this client (a browser app: public, with
+	// CORSOrigins) its refresh token as an HttpOnly cookie instead of in
+	// the token response: what the page's scripts cannot read, a
+	// cross-site scripting flaw cannot steal (OAuth 2.0 for Browser-Based
+	// Applications). Its refreshes and logouts must come with an exact
+	// Origin from CORSOrigins.
+	RefreshTokenCookie bool `yaml:"refresh_token_cookie"`
+	// PostLogoutRedirectURIs are where OpenID Connect RP-initiated logout
+	// may send the browser back to, matched exactly like RedirectURIs.
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	// Introspection lets this client (a backend; it must have a secret)
+	// call POST /introspect (RFC 7662) and read the revocation feed at
+	// GET /revocations.
+	Introspection bool `yaml:"introspection"`
+}
+
+// Admin configures the admin API.
+type Admin struct {
+	// Token is the administrators' bearer credential, at least
+	// MinClientSecretLength characters; empty turns the admin API off.
+	Token string `yaml:"token"`
+	// TokenFile reads Token from a file.
+	TokenFile string `yaml:"token_file"`
+}
+
+// Audit configures the audit trail (sign-ins, failed sign-ins, refresh
+// token reuse, logouts, revocations, administrative actions).
+type Audit struct {
+	// Retention is how long audit events are kept (default 2160h, 90
+	// days); the sweeper deletes older ones.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Log configures logging.

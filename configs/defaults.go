@@ -6,13 +6,21 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// demoClientID is the id of the built-in client of the demo page.
-const demoClientID = "demo"
+// The ids of the built-in clients of socialbridge's own pages.
+const (
+	// demoClientID is the demo page's client.
+	demoClientID = "demo"
+	// demoCookieClientID is the demo page's client in cookie mode.
+	demoCookieClientID = "demo-cookie"
+	// accountClientID is the account page's client.
+	accountClientID = "socialbridge-account"
+)
 
 // applyDefaults fills every unset value; it is the only place defaults
 // live. A zero value means unset, so "0s" in the file also gets the
@@ -22,7 +30,8 @@ const demoClientID = "demo"
 // would hide whether a client overrides them. tokens.audience stays empty,
 // meaning "server.public_url" (see AudienceFor). In dev mode with port 0 in
 // server.addr, server.public_url stays empty: the caller knows it only
-// after listening and passes it to SetPublicURL.
+// after listening and passes it to SetPublicURL, which adds the built-in
+// clients that need it.
 func (c *Config) applyDefaults() {
 	dev := c.Mode == ModeDev
 	setDefault(&c.DataDir, "./data")
@@ -38,6 +47,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.DemoPage == nil {
 		c.Server.DemoPage = new(dev)
 	}
+	if c.Server.AccountPage == nil {
+		c.Server.AccountPage = new(true)
+	}
 
 	setDefault(&c.Store.Database, "socialbridge")
 	setDefault(&c.Store.SQLite.Path, filepath.Join(c.DataDir, "socialbridge.db"))
@@ -46,8 +58,8 @@ func (c *Config) applyDefaults() {
 	t := &c.Tokens
 	setDefault(&t.Algorithm, "ES256")
 	setDefault(&t.AccessTTL, 15*time.Minute)
-	setDefault(&t.RefreshIdleTTL, 30*24*time.Hour)
-	setDefault(&t.RefreshAbsoluteTTL, 90*24*time.Hour)
+	setDefault(&t.RefreshIdleTTL, 7*24*time.Hour)
+	setDefault(&t.RefreshAbsoluteTTL, 30*24*time.Hour)
 	setDefault(&t.RefreshReuseGrace, 10*time.Second)
 	setDefault(&t.KeyRotation, 30*24*time.Hour)
 	setDefault(&t.KeyPublishAhead, time.Hour)
@@ -64,6 +76,8 @@ func (c *Config) applyDefaults() {
 	}
 	c.providerDefaults(newDev)
 
+	setDefault(&c.Audit.Retention, 90*24*time.Hour)
+
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")
 
@@ -71,39 +85,113 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.Clients[i].Name, c.Clients[i].ID)
 	}
 	c.addDemoClient()
+	c.addAccountClient()
 }
 
 // SetPublicURL sets server.public_url once it is known, for a dev-mode
 // configuration that listens on port 0 and so could not derive it, and adds
-// the built-in demo client, which needs it. Call it before using the
-// clients.
+// the built-in clients, which need it. Call it before using the clients.
 func (c *Config) SetPublicURL(publicURL string) {
 	c.Server.PublicURL = publicURL
 	c.addDemoClient()
+	c.addAccountClient()
 }
 
 // DemoClientID returns the client id the demo page signs in with: the
 // built-in dev-mode client, or a configured client with that id.
 func (c *Config) DemoClientID() string { return demoClientID }
 
-// addDemoClient appends the demo page's public client in dev mode, unless
-// one is configured or the public URL it redirects to is not known yet.
+// DemoCookieClientID returns the client id the demo page signs in with in
+// cookie mode: the built-in dev-mode client, or a configured client with
+// that id; "" when the demo page is off or there is no such client (a
+// production demo page may do without cookie mode).
+func (c *Config) DemoCookieClientID() string {
+	if !c.DemoPageEnabled() || !c.hasClient(demoCookieClientID) {
+		return ""
+	}
+	return demoCookieClientID
+}
+
+// AccountClientID returns the client id the account page signs in with:
+// the built-in client, or a configured client with that id; "" when the
+// account page is off.
+func (c *Config) AccountClientID() string {
+	if !c.AccountPageEnabled() {
+		return ""
+	}
+	return accountClientID
+}
+
+// addDemoClient appends the demo page's public clients in dev mode, one
+// keeping its refresh token in the page and one in cookie mode, each
+// unless one with its id is configured, and only once the public URL they
+// redirect to is known.
 func (c *Config) addDemoClient() {
-	if c.Mode != ModeDev || !c.DemoPageEnabled() || c.hasClient(demoClientID) {
+	if c.Mode != ModeDev || !c.DemoPageEnabled() {
 		return
 	}
-	u, err := url.Parse(c.Server.PublicURL)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return // unknown yet, or invalid and reported by Validate
+	base, origin, ok := c.publicBase()
+	if !ok {
+		return
 	}
-	c.Clients = append(c.Clients, Client{
+	demo := Client{
 		ID:           demoClientID,
 		Name:         "socialbridge demo",
-		RedirectURIs: []string{strings.TrimSuffix(c.Server.PublicURL, "/") + "/demo/"},
-		CORSOrigins:  []string{u.Scheme + "://" + u.Host},
+		RedirectURIs: []string{base + "/demo/"},
+		CORSOrigins:  []string{origin},
 		// The demo page shows linked accounts and links more.
+		AccountManagement:      true,
+		PostLogoutRedirectURIs: []string{base + "/demo/"},
+	}
+	if !c.hasClient(demoClientID) {
+		c.Clients = append(c.Clients, demo)
+	}
+	if !c.hasClient(demoCookieClientID) {
+		demo.ID, demo.Name, demo.RefreshTokenCookie = demoCookieClientID, "socialbridge demo (cookie mode)", true
+		demo.RedirectURIs = slices.Clone(demo.RedirectURIs)
+		demo.CORSOrigins = slices.Clone(demo.CORSOrigins)
+		demo.PostLogoutRedirectURIs = slices.Clone(demo.PostLogoutRedirectURIs)
+		c.Clients = append(c.Clients, demo)
+	}
+}
+
+// addAccountClient appends the account page's public client, in every
+// mode, unless the page is off, one is configured, or the public URL it
+// redirects to is not known yet.
+func (c *Config) addAccountClient() {
+	if !c.AccountPageEnabled() || c.hasClient(accountClientID) {
+		return
+	}
+	base, origin, ok := c.publicBase()
+	if !ok {
+		return
+	}
+	c.Clients = append(c.Clients, Client{
+		ID:           accountClientID,
+		Name:         "Your account",
+		RedirectURIs: []string{base + "/account/"},
+		CORSOrigins:  []string{origin},
+		// The page is served by socialbridge, and so are the account
+		// endpoints its tokens are for: its own audience keeps them from
+		// being accepted by the API behind tokens.audience (RFC 8707).
+		Audience:          []string{c.Server.PublicURL},
 		AccountManagement: true,
+		// A page that lists and ends sessions keeps its own refresh token
+		// where its scripts cannot read it.
+		RefreshTokenCookie:     true,
+		PostLogoutRedirectURIs: []string{base + "/account/"},
 	})
+}
+
+// publicBase returns server.public_url without a trailing slash and its
+// origin, in lower case as browsers send it; ok is false when the URL is
+// not known yet, or invalid (reported by Validate).
+func (c *Config) publicBase() (base, origin string, ok bool) {
+	u, err := url.Parse(c.Server.PublicURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", "", false
+	}
+	return strings.TrimSuffix(c.Server.PublicURL, "/"), strings.ToLower(u.Scheme + "://" + u.Host), true
 }
 
 func (c *Config) hasClient(id string) bool {

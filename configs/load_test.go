@@ -3,6 +3,7 @@ package configs
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -85,8 +86,8 @@ func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 		{"store.database", c.Store.Database, "socialbridge"},
 		{"tokens.algorithm", c.Tokens.Algorithm, "ES256"},
 		{"tokens.access_ttl", c.Tokens.AccessTTL, 15 * time.Minute},
-		{"tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL, 720 * time.Hour},
-		{"tokens.refresh_absolute_ttl", c.Tokens.RefreshAbsoluteTTL, 2160 * time.Hour},
+		{"tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL, 168 * time.Hour},
+		{"tokens.refresh_absolute_ttl", c.Tokens.RefreshAbsoluteTTL, 720 * time.Hour},
 		{"tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace, 10 * time.Second},
 		{"tokens.key_rotation", c.Tokens.KeyRotation, 720 * time.Hour},
 		{"tokens.key_publish_ahead", c.Tokens.KeyPublishAhead, time.Hour},
@@ -99,7 +100,10 @@ func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 		{"dev enabled", c.DevEnabled(), true},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
-		{"clients", len(c.Clients), 1},
+		{"account page", c.AccountPageEnabled(), true},
+		{"admin API", c.AdminAPIEnabled(), false},
+		{"audit.retention", c.Audit.Retention, 2160 * time.Hour},
+		{"clients", strings.Join(clientIDs(c), " "), "demo demo-cookie socialbridge-account"},
 		{"demo client id", c.Clients[0].ID, c.DemoClientID()},
 		{"demo client name", c.Clients[0].Name, "socialbridge demo"},
 		{"demo redirect", strings.Join(c.Clients[0].RedirectURIs, " "), "http://localhost:8080/demo/"},
@@ -123,12 +127,15 @@ func TestLoadWithAFileDefaultsToProduction(t *testing.T) {
 		t.Errorf("mode %q, addr %q, dev %v, demo page %v, google %v; want production defaults",
 			c.Mode, c.Server.Addr, c.DevEnabled(), c.DemoPageEnabled(), c.ProviderEnabled("google"))
 	}
-	if len(c.Clients) != 1 || c.Clients[0].Name != "spa" || c.Clients[0].AccessTTL != 0 {
-		t.Errorf("clients = %+v, want only spa, named after its id, with TTLs left at 0", c.Clients)
+	if !slices.Equal(clientIDs(c), []string{"spa", "socialbridge-account"}) || c.Clients[0].Name != "spa" || c.Clients[0].AccessTTL != 0 {
+		t.Errorf("clients = %+v, want spa, named after its id, with TTLs left at 0, and the account page's", c.Clients)
+	}
+	if !c.AccountPageEnabled() || c.AdminAPIEnabled() || c.Audit.Retention != 2160*time.Hour {
+		t.Errorf("account page %v, admin API %v, audit retention %s; want on, off, 2160h", c.AccountPageEnabled(), c.AdminAPIEnabled(), c.Audit.Retention)
 	}
 }
 
-func TestDevModeDerivesThePublicURLAndDemoClient(t *testing.T) {
+func TestDevModeDerivesThePublicURLAndBuiltInClients(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
@@ -137,13 +144,15 @@ func TestDevModeDerivesThePublicURLAndDemoClient(t *testing.T) {
 		wantClients []string
 	}{
 		{"another port in addr is the port of the public URL",
-			map[string]string{"SOCIALBRIDGE_SERVER_ADDR": "127.0.0.1:9000"}, "http://localhost:9000", []string{"demo"}},
-		{"port 0 leaves the public URL and demo client to SetPublicURL",
+			map[string]string{"SOCIALBRIDGE_SERVER_ADDR": "127.0.0.1:9000"}, "http://localhost:9000", []string{"demo", "demo-cookie", "socialbridge-account"}},
+		{"port 0 leaves the public URL and built-in clients to SetPublicURL",
 			map[string]string{"SOCIALBRIDGE_SERVER_ADDR": "127.0.0.1:0"}, "", nil},
 		{"an explicit public URL is kept",
-			map[string]string{"SOCIALBRIDGE_SERVER_PUBLIC_URL": "http://dev.example.test:8080"}, "http://dev.example.test:8080", []string{"demo"}},
-		{"the demo page off means no demo client",
-			map[string]string{"SOCIALBRIDGE_SERVER_DEMO_PAGE": "false"}, "http://localhost:8080", nil},
+			map[string]string{"SOCIALBRIDGE_SERVER_PUBLIC_URL": "http://dev.example.test:8080"}, "http://dev.example.test:8080", []string{"demo", "demo-cookie", "socialbridge-account"}},
+		{"the demo page off means no demo clients",
+			map[string]string{"SOCIALBRIDGE_SERVER_DEMO_PAGE": "false"}, "http://localhost:8080", []string{"socialbridge-account"}},
+		{"the account page off means no account client",
+			map[string]string{"SOCIALBRIDGE_SERVER_ACCOUNT_PAGE": "false"}, "http://localhost:8080", []string{"demo", "demo-cookie"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,15 +168,19 @@ func TestDevModeDerivesThePublicURLAndDemoClient(t *testing.T) {
 	}
 }
 
-func TestSetPublicURLAddsTheDemoClientOnceThePortIsKnown(t *testing.T) {
+func TestSetPublicURLAddsTheBuiltInClientsOnceThePortIsKnown(t *testing.T) {
 	t.Parallel()
 	c, err := Load("", fakeEnv(map[string]string{"SOCIALBRIDGE_SERVER_ADDR": "127.0.0.1:0"}), os.ReadFile, testTypes())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(c.Clients) != 0 {
+		t.Fatalf("clients = %+v before SetPublicURL, want none", c.Clients)
+	}
 	c.SetPublicURL("http://localhost:43210")
-	if len(c.Clients) != 1 || c.Clients[0].RedirectURIs[0] != "http://localhost:43210/demo/" {
-		t.Fatalf("clients = %+v, want the demo client for http://localhost:43210", c.Clients)
+	if !slices.Equal(clientIDs(c), []string{"demo", "demo-cookie", "socialbridge-account"}) ||
+		c.Clients[0].RedirectURIs[0] != "http://localhost:43210/demo/" || c.Clients[2].RedirectURIs[0] != "http://localhost:43210/account/" {
+		t.Fatalf("clients = %+v, want the demo, demo-cookie and account clients for http://localhost:43210", c.Clients)
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate after SetPublicURL: %v", err)
@@ -185,8 +198,8 @@ clients:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Clients) != 1 || c.Clients[0].RedirectURIs[0] != "http://localhost:3000/" {
-		t.Errorf("clients = %+v, want only the configured demo client", c.Clients)
+	if !slices.Equal(clientIDs(c), []string{"demo", "demo-cookie", "socialbridge-account"}) || c.Clients[0].RedirectURIs[0] != "http://localhost:3000/" {
+		t.Errorf("clients = %+v, want the configured demo client instead of the built-in one, and the other built-in ones", c.Clients)
 	}
 }
 
@@ -297,6 +310,52 @@ func TestLoadTakesValuesFromTheEnvironmentAndFiles(t *testing.T) {
 				"SOCIALBRIDGE_PROVIDERS_GOOGLE_CLIENT_SECRET": "secret",
 			},
 			check: func(c *Config) (any, any) { return c.Mode, ModeProduction },
+		},
+		{
+			name:  "the admin token from its variable",
+			yaml:  productionYAML,
+			env:   map[string]string{"SOCIALBRIDGE_ADMIN_TOKEN": longSecret},
+			check: func(c *Config) (any, any) { return c.Admin.Token, longSecret },
+		},
+		{
+			name:  "the admin token from the file named by its _FILE variable, trimmed",
+			yaml:  productionYAML,
+			env:   map[string]string{"SOCIALBRIDGE_ADMIN_TOKEN_FILE": "$DIR/admin"},
+			files: map[string]string{"admin": longSecret + "\n"},
+			check: func(c *Config) (any, any) { return c.Admin.Token, longSecret },
+		},
+		{
+			name:  "admin.token_file in the file",
+			yaml:  productionYAML + "admin:\n  token_file: $DIR/admin\n",
+			files: map[string]string{"admin": " " + longSecret + "\n"},
+			check: func(c *Config) (any, any) { return c.Admin.Token, longSecret },
+		},
+		{
+			name:  "the admin token variable replaces the file's admin.token_file, which is then not read",
+			yaml:  productionYAML + "admin:\n  token_file: $DIR/missing\n",
+			env:   map[string]string{"SOCIALBRIDGE_ADMIN_TOKEN": longSecret},
+			check: func(c *Config) (any, any) { return c.Admin.Token, longSecret },
+		},
+		{
+			name:  "the audit retention from its variable",
+			yaml:  productionYAML,
+			env:   map[string]string{"SOCIALBRIDGE_AUDIT_RETENTION": "720h"},
+			check: func(c *Config) (any, any) { return c.Audit.Retention, 720 * time.Hour },
+		},
+		{
+			name:  "the account page turned off by its variable",
+			yaml:  productionYAML,
+			env:   map[string]string{"SOCIALBRIDGE_SERVER_ACCOUNT_PAGE": "false"},
+			check: func(c *Config) (any, any) { return strings.Join(clientIDs(c), " "), "spa" },
+		},
+		{
+			name: "a client's new settings in the file",
+			yaml: productionYAML + "    refresh_token_cookie: true\n    post_logout_redirect_uris: [https://app.example.com/bye]\n" +
+				"  - id: api\n    redirect_uris: [https://api.example.com/cb]\n    secret: " + longSecret + "\n    introspection: true\n",
+			check: func(c *Config) (any, any) {
+				return fmt.Sprint(c.Clients[0].RefreshTokenCookie, c.Clients[0].PostLogoutRedirectURIs, c.Clients[1].Introspection),
+					"true [https://app.example.com/bye] true"
+			},
 		},
 		{
 			name:  "a key with no value gets the default",
@@ -434,6 +493,26 @@ func TestLoadRejectsBadInputNamingTheKeyOrVariable(t *testing.T) {
 			name:  "a client secret and its secret_file",
 			yaml:  "clients:\n  - id: spa\n    secret: s\n    secret_file: $DIR/s\n",
 			wants: []string{`clients[0] (id "spa").secret and clients[0] (id "spa").secret_file are both set`},
+		},
+		{
+			name:  "the admin token and admin.token_file",
+			yaml:  "admin:\n  token: s\n  token_file: $DIR/s\n",
+			wants: []string{"admin.token and admin.token_file are both set; set only one"},
+		},
+		{
+			name:  "the admin token variable and its _FILE variable",
+			env:   map[string]string{"SOCIALBRIDGE_ADMIN_TOKEN": "a", "SOCIALBRIDGE_ADMIN_TOKEN_FILE": "$DIR/b"},
+			wants: []string{"SOCIALBRIDGE_ADMIN_TOKEN and SOCIALBRIDGE_ADMIN_TOKEN_FILE are both set; set only one"},
+		},
+		{
+			name:  "an unreadable admin.token_file",
+			yaml:  "admin:\n  token_file: $DIR/missing\n",
+			wants: []string{"admin.token_file: cannot read ", "/missing: no such file or directory"},
+		},
+		{
+			name:  "a bad audit retention",
+			env:   map[string]string{"SOCIALBRIDGE_AUDIT_RETENTION": "90d"},
+			wants: []string{`SOCIALBRIDGE_AUDIT_RETENTION: "90d" is not a duration`},
 		},
 		{
 			name:  "an unreadable *_file key",

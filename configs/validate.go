@@ -46,6 +46,8 @@ func (c *Config) problems() []problem {
 	c.Claims.Validate(c.providerNames(), func(key, msg string) { v.add("claims."+key, "%s", msg) })
 	c.Claims.CheckSources(c.openTenancy(), func(key, msg string) { v.add("claims."+key, "%s", msg) })
 	v.clients(c)
+	v.admin(c.Admin)
+	v.positive("audit.retention", c.Audit.Retention)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
@@ -142,6 +144,9 @@ func (v *validator) server(c *Config) {
 	if v.prod && c.DemoPageEnabled() && !c.hasClient(demoClientID) {
 		v.add("server.demo_page", "needs a client with id %q outside dev mode (the built-in one exists only in dev mode)", demoClientID)
 	}
+	// The account page's built-in client exists in every mode, so
+	// server.account_page needs nothing more; a configured client with
+	// its id replaces it and is checked like any other.
 }
 
 func (v *validator) publicURL(raw string) {
@@ -292,18 +297,7 @@ func (v *validator) clients(c *Config) {
 		if len(cl.RedirectURIs) == 0 {
 			v.add(path+".redirect_uris", "at least one redirect URI is required")
 		}
-		seen := map[string]int{}
-		for j, raw := range cl.RedirectURIs {
-			key := fmt.Sprintf("%s.redirect_uris[%d]", path, j)
-			if k, dup := seen[raw]; dup {
-				v.add(key, "duplicate of redirect_uris[%d]", k)
-				continue
-			}
-			seen[raw] = j
-			if problem := v.redirectURI(raw); problem != "" {
-				v.add(key, "%s", problem)
-			}
-		}
+		v.redirectURIs(path+".redirect_uris", cl.RedirectURIs)
 		for j, raw := range cl.CORSOrigins {
 			if problem := v.origin(raw); problem != "" {
 				v.add(fmt.Sprintf("%s.cors_origins[%d]", path, j), "%s", problem)
@@ -337,6 +331,62 @@ func (v *validator) clients(c *Config) {
 		if a := cl.IDTokenSignedResponseAlg; a != "" && !slices.Contains(idTokenAlgorithms, a) {
 			v.add(path+".id_token_signed_response_alg", "must be one of %s (empty: tokens.id_token_algorithm), got %q", strings.Join(idTokenAlgorithms, ", "), a)
 		}
+		if cl.RefreshTokenCookie {
+			v.refreshTokenCookie(path, cl)
+		}
+		v.redirectURIs(path+".post_logout_redirect_uris", cl.PostLogoutRedirectURIs)
+		if cl.Introspection && cl.Secret == "" {
+			// RFC 7662 §2.1: the endpoint must authorize its callers,
+			// or anyone could scan for valid tokens.
+			v.add(path+".introspection", "needs a confidential client: set secret or secret_file")
+		}
+	}
+}
+
+// redirectURIs checks a client's list of redirect URIs at key: each
+// valid (see redirectURI) and none repeated.
+func (v *validator) redirectURIs(key string, uris []string) {
+	name := key[strings.LastIndex(key, ".")+1:]
+	seen := map[string]int{}
+	for j, raw := range uris {
+		item := fmt.Sprintf("%s[%d]", key, j)
+		if k, dup := seen[raw]; dup {
+			v.add(item, "duplicate of %s[%d]", name, k)
+			continue
+		}
+		seen[raw] = j
+		if problem := v.redirectURI(raw); problem != "" {
+			v.add(item, "%s", problem)
+		}
+	}
+}
+
+// refreshTokenCookie checks a client in cookie mode: a browser app, whose
+// refresh token an HttpOnly cookie keeps from its scripts. A secret has no
+// place in a browser, and a native app (token exchange) has no cookies.
+// The cookie goes with every request to socialbridge, so refreshes and
+// logouts must prove where they come from with an exact Origin.
+func (v *validator) refreshTokenCookie(path string, cl Client) {
+	key := path + ".refresh_token_cookie"
+	if cl.Secret != "" {
+		v.add(key, "is for browser apps, which are public clients: remove the secret (a secret in a browser is not a secret)")
+	}
+	if cl.TokenExchange {
+		v.add(key, "cannot be combined with token_exchange: token exchange is for native apps, which keep their refresh token themselves")
+	}
+	if len(cl.CORSOrigins) == 0 {
+		v.add(key, "needs cors_origins: its refreshes and logouts must come with an exact Origin from that list")
+	}
+}
+
+// MinAdminTokenLength is the shortest admin.token accepted: like a client
+// secret (MinClientSecretLength), it is a password no person types.
+const MinAdminTokenLength = MinClientSecretLength
+
+func (v *validator) admin(a Admin) {
+	if a.Token != "" && utf8.RuneCountInString(a.Token) < MinAdminTokenLength {
+		v.add("admin.token", "at least %d characters: it is a password no person types, so make it long and random "+
+			"(openssl rand -base64 32), or leave it empty to turn the admin API off", MinAdminTokenLength)
 	}
 }
 

@@ -125,7 +125,7 @@ func TestValidate(t *testing.T) {
 		{"a client id is required", false, func(c *Config) { spa(c).ID = "" }, "clients[0].id: required"},
 		{"a client id has safe characters", false, func(c *Config) { spa(c).ID = "my app" },
 			`clients[0] (id "my app").id: must be 1 to 128 of A-Z a-z 0-9 . _ -`},
-		{"client ids are unique", false, func(c *Config) { c.Clients = append(c.Clients, *spa(c)) },
+		{"client ids are unique", false, func(c *Config) { c.Clients = slices.Insert(c.Clients, 1, *spa(c)) },
 			`clients[1].id: "spa" is already used by clients[0]`},
 		{"a client secret shorter than 32 characters is refused", false, func(c *Config) { spa(c).Secret = longSecret[:31] },
 			`clients[0] (id "spa").secret: must be at least 32 characters`},
@@ -170,7 +170,51 @@ func TestValidate(t *testing.T) {
 		{"a client's access TTL is at most 24h", false, func(c *Config) { spa(c).AccessTTL = 48 * time.Hour },
 			`clients[0] (id "spa").access_ttl: must be at most 24h`},
 		{"a client's idle TTL cannot exceed the absolute TTL it gets", false, func(c *Config) { spa(c).RefreshAbsoluteTTL = time.Hour },
-			`clients[0] (id "spa").refresh_idle_ttl: must not exceed refresh_absolute_ttl (1h0m0s), got 720h0m0s`},
+			`clients[0] (id "spa").refresh_idle_ttl: must not exceed refresh_absolute_ttl (1h0m0s), got 168h0m0s`},
+
+		{"a browser app may keep its refresh token in a cookie", false, func(c *Config) { spa(c).RefreshTokenCookie = true }, ""},
+		{"cookie mode is refused for a confidential client", false, func(c *Config) { spa(c).RefreshTokenCookie = true; spa(c).Secret = longSecret },
+			`clients[0] (id "spa").refresh_token_cookie: is for browser apps, which are public clients: remove the secret`},
+		{"cookie mode needs CORS origins", false, func(c *Config) { spa(c).RefreshTokenCookie = true; spa(c).CORSOrigins = nil },
+			`clients[0] (id "spa").refresh_token_cookie: needs cors_origins: its refreshes and logouts must come with an exact Origin from that list`},
+		{"cookie mode is refused together with token exchange", false, func(c *Config) { spa(c).RefreshTokenCookie = true; spa(c).TokenExchange = true },
+			`clients[0] (id "spa").refresh_token_cookie: cannot be combined with token_exchange`},
+		{"cookie mode is checked in dev mode too", true, func(c *Config) { spa(c).RefreshTokenCookie = true; spa(c).CORSOrigins = nil },
+			`clients[0] (id "demo").refresh_token_cookie: needs cors_origins`},
+
+		{"post-logout redirect URIs are optional", false, func(c *Config) { spa(c).PostLogoutRedirectURIs = nil }, ""},
+		{"a post-logout redirect URI may be https, http on loopback or a custom scheme", false, func(c *Config) {
+			spa(c).PostLogoutRedirectURIs = []string{"https://app.example.com/", "http://127.0.0.1:7000/bye", "com.example.app:/logout"}
+		}, ""},
+		{"a post-logout redirect URI is absolute", false, func(c *Config) { spa(c).PostLogoutRedirectURIs = []string{"https://app.example.com/", "/bye"} },
+			`clients[0] (id "spa").post_logout_redirect_uris[1]: must be an absolute URI, got "/bye"`},
+		{"a post-logout redirect URI has no fragment", false, func(c *Config) { spa(c).PostLogoutRedirectURIs = []string{"https://app.example.com/#bye"} },
+			`clients[0] (id "spa").post_logout_redirect_uris[0]: must not contain a fragment`},
+		{"a post-logout redirect URI has no wildcard", false, func(c *Config) { spa(c).PostLogoutRedirectURIs = []string{"https://*.example.com/"} },
+			`clients[0] (id "spa").post_logout_redirect_uris[0]: must not contain wildcards`},
+		{"an http post-logout redirect URI is refused in production", false, func(c *Config) { spa(c).PostLogoutRedirectURIs = []string{"http://app.example.com/"} },
+			`clients[0] (id "spa").post_logout_redirect_uris[0]: must use https`},
+		{"an http post-logout redirect URI on any host is allowed in dev mode", true, func(c *Config) { spa(c).PostLogoutRedirectURIs = []string{"http://devbox.lan/"} }, ""},
+		{"a javascript: post-logout redirect URI is refused", false, func(c *Config) { spa(c).PostLogoutRedirectURIs = []string{"javascript:alert(1)"} },
+			`clients[0] (id "spa").post_logout_redirect_uris[0]: scheme "javascript" is not allowed`},
+		{"a repeated post-logout redirect URI is rejected", false, func(c *Config) {
+			spa(c).PostLogoutRedirectURIs = []string{"https://app.example.com/", "https://app.example.com/"}
+		}, `clients[0] (id "spa").post_logout_redirect_uris[1]: duplicate of post_logout_redirect_uris[0]`},
+
+		{"introspection needs a confidential client", false, func(c *Config) { spa(c).Introspection = true },
+			`clients[0] (id "spa").introspection: needs a confidential client: set secret or secret_file`},
+		{"a confidential client may introspect", false, func(c *Config) { spa(c).Introspection = true; spa(c).Secret = longSecret }, ""},
+
+		{"the admin API is off by default", false, func(c *Config) { c.Admin.Token = "" }, ""},
+		{"an admin token shorter than 32 characters is refused", false, func(c *Config) { c.Admin.Token = longSecret[:31] },
+			"admin.token: at least 32 characters"},
+		{"an admin token counts characters, not bytes", false, func(c *Config) { c.Admin.Token = strings.Repeat("é", 31) },
+			"admin.token: at least 32 characters"},
+		{"a 32-character admin token is accepted", false, func(c *Config) { c.Admin.Token = longSecret[:32] }, ""},
+		{"a short admin token is refused in dev mode too", true, func(c *Config) { c.Admin.Token = "admin" }, "admin.token: at least 32 characters"},
+
+		{"the audit retention must be positive", false, func(c *Config) { c.Audit.Retention = 0 }, "audit.retention: must be greater than 0, got 0s"},
+		{"a negative audit retention is refused", false, func(c *Config) { c.Audit.Retention = -time.Hour }, "audit.retention: must be greater than 0, got -1h0m0s"},
 
 		{"log levels are debug, info, warn or error", false, func(c *Config) { c.Log.Level = "verbose" },
 			`log.level: must be debug, info, warn or error, got "verbose"`},
@@ -232,6 +276,7 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		{"a public URL with a password", func(c *Config) { c.Server.PublicURL = "https://u:" + secret + "@auth.example.com/" }},
 		{"a Google endpoint with a password", func(c *Config) { googleOf(c).TokenURL = "ftp://u:" + secret + "@x.example.com" }},
 		{"a client secret that is too short", func(c *Config) { c.Clients[0].Secret = secret }},
+		{"an admin token that is too short", func(c *Config) { c.Admin.Token = secret }},
 		{"a confidential client that is otherwise invalid", func(c *Config) {
 			c.Clients[0].Secret = secret
 			c.Clients[0].RedirectURIs = []string{"https://u:" + secret + "@app.example.com/cb"}
@@ -273,14 +318,14 @@ func TestAProblemClientsInheritIsReportedOnceUnderTokens(t *testing.T) {
 		want   []string // every line of the error
 	}{
 		{"an idle TTL longer than the absolute one", func(c *Config) { c.Tokens.RefreshIdleTTL = 3000 * time.Hour },
-			[]string{"tokens.refresh_idle_ttl: must not exceed refresh_absolute_ttl (2160h0m0s), got 3000h0m0s"}},
+			[]string{"tokens.refresh_idle_ttl: must not exceed refresh_absolute_ttl (720h0m0s), got 3000h0m0s"}},
 		{"an access TTL over 24h", func(c *Config) { c.Tokens.AccessTTL = 25 * time.Hour },
 			[]string{"tokens.access_ttl: must be at most 24h (access tokens cannot be revoked), got 25h0m0s"}},
 		{"a client that sets one of the values compared is reported too", func(c *Config) {
 			c.Tokens.RefreshIdleTTL = 3000 * time.Hour
 			c.Clients[1].RefreshAbsoluteTTL = time.Hour
 		}, []string{
-			"tokens.refresh_idle_ttl: must not exceed refresh_absolute_ttl (2160h0m0s), got 3000h0m0s",
+			"tokens.refresh_idle_ttl: must not exceed refresh_absolute_ttl (720h0m0s), got 3000h0m0s",
 			`clients[1] (id "mobile").refresh_idle_ttl: must not exceed refresh_absolute_ttl (1h0m0s), got 3000h0m0s`,
 		}},
 	}
@@ -288,7 +333,7 @@ func TestAProblemClientsInheritIsReportedOnceUnderTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := validConfig(t, false)
-			c.Clients = append(c.Clients, Client{ID: "mobile", Name: "mobile", RedirectURIs: []string{"com.example.app:/cb"}})
+			c.Clients = slices.Insert(c.Clients, 1, Client{ID: "mobile", Name: "mobile", RedirectURIs: []string{"com.example.app:/cb"}})
 			tt.mutate(c)
 			err := c.Validate()
 			if err == nil {

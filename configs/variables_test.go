@@ -95,12 +95,13 @@ func TestLoadWithoutTheListOfVariablesSkipsTheCheck(t *testing.T) {
 func TestTheKnownVariablesAreThoseLoadReads(t *testing.T) {
 	t.Parallel()
 	for _, want := range []string{"SOCIALBRIDGE_CONFIG", "SOCIALBRIDGE_MODE", "SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY", "SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY_FILE",
-		"SOCIALBRIDGE_SERVER_DEMO_PAGE", "SOCIALBRIDGE_TOKENS_ID_TOKEN_ALGORITHM", "SOCIALBRIDGE_SERVER_ALLOW_DEV_ON_ALL_INTERFACES"} {
+		"SOCIALBRIDGE_SERVER_DEMO_PAGE", "SOCIALBRIDGE_TOKENS_ID_TOKEN_ALGORITHM", "SOCIALBRIDGE_SERVER_ALLOW_DEV_ON_ALL_INTERFACES",
+		"SOCIALBRIDGE_SERVER_ACCOUNT_PAGE", "SOCIALBRIDGE_ADMIN_TOKEN", "SOCIALBRIDGE_ADMIN_TOKEN_FILE", "SOCIALBRIDGE_AUDIT_RETENTION"} {
 		if !strings.Contains(" "+strings.Join(knownVariables(nil), " ")+" ", " "+want+" ") {
 			t.Errorf("%s is not a known variable", want)
 		}
 	}
-	for _, notWanted := range []string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY_FILE_FILE", "SOCIALBRIDGE_CLIENTS"} {
+	for _, notWanted := range []string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY_FILE_FILE", "SOCIALBRIDGE_CLIENTS", "SOCIALBRIDGE_ADMIN_TOKEN_FILE_FILE"} {
 		if strings.Contains(" "+strings.Join(knownVariables(nil), " ")+" ", " "+notWanted+" ") {
 			t.Errorf("%s is a known variable, but Load does not read it", notWanted)
 		}

@@ -82,6 +82,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	} else {
 		fmt.Fprintf(stdout, "socialbridge is running at %s\n", cfg.Server.PublicURL)
 	}
+	if cfg.AccountPageEnabled() {
+		fmt.Fprintf(stdout, "Account page: %s/account/\n", cfg.Server.PublicURL)
+	}
 	if onStart != nil {
 		onStart(cfg.Server.PublicURL)
 	}

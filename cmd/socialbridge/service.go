@@ -99,6 +99,19 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 		return err
 	}
 	s.mounts = provs.mounts
+	s.bridge, err = bridge.New(bridge.Options{
+		PublicURL: cfg.Server.PublicURL, Store: s.store, Issuer: tokens.NewIssuer(keyring, cfg.Server.PublicURL, nil),
+		Sealer: sealer, Providers: provs.list, ProviderLabels: provs.labels, ClaimRules: cfg.Claims,
+		LinkByEmail: provs.linkByEmail, Clients: bridgeClients(settings), FlowKey: flowKey,
+		FlowTTL: cfg.Login.FlowTTL, CodeTTL: cfg.Login.CodeTTL, RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace,
+		AdminToken: cfg.Admin.Token, Logger: s.logger,
+	})
+	return err
+}
+
+// bridgeClients turns the clients' resolved settings (see
+// configs.Config.ClientSettings) into the bridge's.
+func bridgeClients(settings []configs.Client) []bridge.Client {
 	var clients []bridge.Client
 	for _, c := range settings {
 		clients = append(clients, bridge.Client{
@@ -106,41 +119,51 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 			Audience: c.Audience, Providers: c.Providers,
 			AccessTTL: c.AccessTTL, RefreshIdleTTL: c.RefreshIdleTTL, RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
 			IDTokenAlg: c.IDTokenSignedResponseAlg, ProviderTokens: c.ProviderTokens, AccountManagement: c.AccountManagement,
-			TokenExchange: c.TokenExchange,
+			TokenExchange: c.TokenExchange, RefreshCookie: c.RefreshTokenCookie, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+			Introspection: c.Introspection,
 		})
 	}
-	s.bridge, err = bridge.New(bridge.Options{
-		PublicURL: cfg.Server.PublicURL, Store: s.store, Issuer: tokens.NewIssuer(keyring, cfg.Server.PublicURL, nil),
-		Sealer: sealer, Providers: provs.list, ProviderLabels: provs.labels, ClaimRules: cfg.Claims,
-		LinkByEmail: provs.linkByEmail, Clients: clients, FlowKey: flowKey,
-		FlowTTL: cfg.Login.FlowTTL, CodeTTL: cfg.Login.CodeTTL, RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace,
-		Logger: s.logger,
-	})
-	return err
+	return clients
 }
 
 // handler returns the HTTP handler of the whole service.
 func (s *service) handler() (http.Handler, error) {
+	return web.NewServer(s.webOptions())
+}
+
+// webOptions configures the HTTP layer: the pages socialbridge serves
+// itself are on when their client id is set.
+func (s *service) webOptions() web.Options {
 	cfg := s.cfg
 	demoClient := ""
 	if cfg.DemoPageEnabled() {
 		demoClient = cfg.DemoClientID()
 	}
-	return web.NewServer(web.Options{
+	return web.Options{
 		Bridge: s.bridge, PublicURL: cfg.Server.PublicURL, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		TrustedProxies: cfg.Server.TrustedProxies, DemoClientID: demoClient, DevMode: cfg.Mode == configs.ModeDev,
+		TrustedProxies: cfg.Server.TrustedProxies, DemoClientID: demoClient, DemoCookieClientID: cfg.DemoCookieClientID(),
+		AccountClientID: cfg.AccountClientID(), DevMode: cfg.Mode == configs.ModeDev,
 		FlowTTL: cfg.Login.FlowTTL, Ping: s.store.Ping, Mounts: s.mounts, RateLimit: cfg.Server.RateLimit, Logger: s.logger,
-	})
+	}
 }
 
-// runBackground starts key rotation and the sweeper of expired sessions.
+// sweepInterval is how often the sweeper runs.
+const sweepInterval = 5 * time.Minute
+
+// runBackground starts key rotation and the sweeper (see runSweeper).
 // They stop when ctx ends; the returned wait blocks until they have, so
 // that the store is not closed under them.
 func (s *service) runBackground(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keyring.Run(ctx, time.Minute) })
-	wg.Go(func() { store.RunSweeper(ctx, s.store, 5*time.Minute, 0, time.Now, s.logger) })
+	wg.Go(func() { s.runSweeper(ctx, sweepInterval) })
 	return wg.Wait
+}
+
+// runSweeper removes expired flows and sessions, and audit events older
+// than audit.retention, every interval until ctx ends.
+func (s *service) runSweeper(ctx context.Context, interval time.Duration) {
+	store.RunSweeper(ctx, s.store, interval, s.cfg.Audit.Retention, time.Now, s.logger)
 }
 
 // Close releases the store.

@@ -238,7 +238,7 @@ func (l *loadTest) signins(ctx context.Context, n int) error {
 		return fmt.Errorf("baseline sign-in store calls at %d clients: %w", n, err)
 	}
 	fmt.Println()
-	printRow(n, "baseline: a sign-in's 6 store calls", base, base, base.selfCPU, "sbload CPU; CreateFlow, ClaimFlow, ClaimIdentity, UpsertLogin, IssueCode, RedeemCode")
+	printRow(n, "baseline: a sign-in's 8 store calls", base, base, base.selfCPU, "sbload CPU; CreateFlow, ClaimFlow, ClaimIdentity, UpsertLogin, IssueCode, RedeemCode, AppendAudit, GetUser")
 	signin, err := measure(ctx, l.meter, n, l.cfg.duration, func(int) (op, error) { return signinWorker(l.srv.base), nil })
 	if err != nil {
 		return fmt.Errorf("sign-ins at %d clients: %w", n, err)

@@ -156,8 +156,9 @@ func rotateWorker(ctx context.Context, st store.Store, user *store.User) (op, er
 	}, nil
 }
 
-// storeSigninWorker is the sign-in baseline: the six store calls of a
-// returning user's sign-in, in bridge's order.
+// storeSigninWorker is the sign-in baseline: the eight store calls of a
+// returning user's sign-in, in bridge's order (the audit event, written
+// after the code is issued, comes last here; its cost is the same).
 func storeSigninWorker(ctx context.Context, st store.Store) op {
 	p := baselinePersona()
 	return func() error {
@@ -173,8 +174,20 @@ func storeSigninWorker(ctx context.Context, st store.Store) op {
 		if err != nil {
 			return fmt.Errorf("record login: %w", err)
 		}
-		_, err = f.complete(ctx, st, user, now)
-		return err
+		sess, err := f.complete(ctx, st, user, now)
+		if err != nil {
+			return err
+		}
+		// The sign-in's audit event, and the redemption's read of the
+		// user (a disabled user's fresh session is revoked).
+		if err := st.AppendAudit(ctx, store.AuditEvent{ID: randomToken(16), At: now, Type: "login", UserID: user.ID,
+			SessionID: sess.ID, ClientID: demoClient, IP: "127.0.0.1", Detail: map[string]string{"provider": p.provider}}); err != nil {
+			return fmt.Errorf("append audit event: %w", err)
+		}
+		if _, err := st.GetUser(ctx, user.ID); err != nil {
+			return fmt.Errorf("read user: %w", err)
+		}
+		return nil
 	}
 }
 

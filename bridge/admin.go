@@ -143,7 +143,8 @@ const MaxRoles = 100
 
 // SetUserRoles replaces the roles administrators store on a user (they
 // join the roles of the claim rules at every sign-in), and revokes every
-// token the user holds, as RevokeUserTokens does.
+// token the user holds, as RevokeUserTokens does. It returns the roles
+// stored (duplicates removed) and how many sessions it revoked.
 //
 // Revoking, rather than rewriting the claims snapshot of the user's live
 // sessions, is deliberate: a session's roles are the stored roles joined
@@ -152,14 +153,18 @@ const MaxRoles = 100
 // the access tokens already issued carry the old roles, which only a
 // revocation takes away from backends. A role change is rare and made by
 // an administrator; the user signs in again and gets the new roles.
-func (b *Bridge) SetUserRoles(ctx context.Context, a AdminAction, roles []string) (int64, error) {
+func (b *Bridge) SetUserRoles(ctx context.Context, a AdminAction, roles []string) ([]string, int64, error) {
 	clean, err := cleanRoles(roles)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return b.cutOff(ctx, a, AuditUserRolesChanged, "roles_changed", func(now time.Time) error {
+	n, err := b.cutOff(ctx, a, AuditUserRolesChanged, "roles_changed", func(now time.Time) error {
 		return b.o.Store.SetRoles(ctx, a.UserID, clean, now)
 	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return clean, n, nil
 }
 
 // cleanRoles checks and de-duplicates roles, keeping their order.

@@ -88,5 +88,8 @@ func (b *Bridge) AuditEvents(ctx context.Context, q AuditQuery) ([]store.AuditEv
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}
+	if events == nil {
+		events = []store.AuditEvent{}
+	}
 	return events, nil
 }

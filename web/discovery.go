@@ -22,11 +22,17 @@ func (s *Server) discovery(c *gin.Context) {
 	keys := s.o.Bridge.Issuer().Keys()
 	c.Header("Cache-Control", "public, max-age=300")
 	c.JSON(http.StatusOK, gin.H{
-		"issuer":                                     base,
-		"authorization_endpoint":                     base + "/authorize",
-		"token_endpoint":                             base + "/token",
-		"userinfo_endpoint":                          base + "/userinfo",
-		"revocation_endpoint":                        base + "/revoke",
+		"issuer":                 base,
+		"authorization_endpoint": base + "/authorize",
+		"token_endpoint":         base + "/token",
+		"userinfo_endpoint":      base + "/userinfo",
+		"revocation_endpoint":    base + "/revoke",
+		"introspection_endpoint": base + "/introspect",
+		"end_session_endpoint":   base + endSessionPath,
+		// socialbridge's own: the feed of revoked sessions and users that
+		// backends poll (see the README's revocation model).
+		"revocation_feed_endpoint":                      base + "/revocations",
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"jwks_uri":                                   base + "/.well-known/jwks.json",
 		"response_types_supported":                   []string{"code"},
 		"response_modes_supported":                   []string{"query"},

@@ -130,6 +130,10 @@ func (s *Server) cors(c *gin.Context) {
 		if origin := c.GetHeader("Origin"); origin != "" && slices.Contains(s.o.Bridge.CORSOrigins(), origin) {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-Request-Id")
+			if slices.Contains(s.o.Bridge.CookieOrigins(), origin) {
+				// A cookie-mode app's requests carry its refresh cookie.
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
 		}
 	}
 	c.Next()
@@ -143,7 +147,7 @@ func (s *Server) preflight(c *gin.Context) {
 	}
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+CSRFHeader)
 	h.Set("Access-Control-Max-Age", "600")
 	c.Status(http.StatusNoContent)
 }

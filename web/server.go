@@ -112,9 +112,21 @@ func (s *Server) routes() {
 	api.POST("/account/links", s.rateLimit, s.beginLink)
 	api.POST("/account/identities", s.rateLimit, s.completeLink)
 	api.DELETE("/account/identities/:provider", s.rateLimit, s.unlink)
-	// Backends (client credentials): a user's provider access token.
+	// The signed-in user's sessions, and logging out.
+	api.GET("/sessions", s.rateLimit, s.listSessions)
+	api.DELETE("/sessions/:id", s.rateLimit, s.endSession)
+	api.POST("/logout", s.rateLimit, s.logout)
+	// Backends (client credentials): a user's provider access token,
+	// token introspection and the revocation feed.
 	e.POST("/provider-token", s.rateLimit, s.providerToken)
+	e.POST("/introspect", s.rateLimit, s.introspect)
+	e.GET("/revocations", s.rateLimit, s.revocations)
+	// OpenID Connect RP-initiated logout (a browser navigation).
+	e.GET(endSessionPath, s.rateLimit, s.endSessionRP)
+	e.POST(endSessionPath, s.rateLimit, s.endSessionRP)
+	s.adminRoutes()
 	for _, p := range []string{"/token", "/revoke", "/userinfo", "/account/identities", "/account/identities/:provider", "/account/links",
+		"/sessions", "/sessions/:id", "/logout",
 		"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json"} {
 		api.OPTIONS(p, s.preflight)
 	}
@@ -140,6 +152,10 @@ func (s *Server) routes() {
 		// 302, not 301: browsers keep a permanent redirect even after the
 		// demo page is turned off.
 		e.GET("/demo", func(c *gin.Context) { c.Redirect(http.StatusFound, "/demo/") })
+	}
+	if s.o.AccountClientID != "" {
+		e.GET("/account/", s.accountPage)
+		e.GET("/account", func(c *gin.Context) { c.Redirect(http.StatusFound, "/account/") })
 	}
 	for prefix, h := range s.o.Mounts {
 		e.Any(strings.TrimSuffix(prefix, "/")+"/*rest", s.rateLimit, gin.WrapH(h))

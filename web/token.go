@@ -36,6 +36,26 @@ func (s *Server) token(c *gin.Context) {
 		s.apiError(c, err)
 		return
 	}
+	cl, cookieMode := s.cookieClient(creds.ID)
+	if cookieMode {
+		if err := checkCookieRequest(c, cl); err != nil {
+			s.apiError(c, err)
+			return
+		}
+		if form.Get("grant_type") == "refresh_token" {
+			if form.Get("refresh_token") != "" {
+				s.apiError(c, &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest,
+					Description: "this client keeps its refresh token in a cookie: do not send refresh_token"})
+				return
+			}
+			rt := s.refreshCookie(c, cl.ID)
+			if rt == "" {
+				s.apiError(c, &bridge.OAuthError{Code: bridge.ErrCodeInvalidGrant, Description: "no refresh token cookie: sign in again"})
+				return
+			}
+			form.Set("refresh_token", rt)
+		}
+	}
 	var ts *bridge.TokenSet
 	switch form.Get("grant_type") {
 	case "authorization_code":
@@ -59,14 +79,22 @@ func (s *Server) token(c *gin.Context) {
 			Description: "grant_type must be authorization_code, refresh_token or " + bridge.GrantTypeTokenExchange}
 	}
 	if err != nil {
+		var oe *bridge.OAuthError
+		if cookieMode && form.Get("grant_type") == "refresh_token" && errors.As(err, &oe) && oe.Code == bridge.ErrCodeInvalidGrant {
+			s.clearRefreshCookie(c, cl.ID) // the session has ended
+		}
 		s.apiError(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
+	if cookieMode && ts.RefreshToken != "" {
+		s.setRefreshCookie(c, cl.ID, ts.RefreshToken, ts.RefreshExpiresAt)
+		ts.RefreshToken = ""
+	}
 	c.JSON(http.StatusOK, tokenResponse{
 		AccessToken: ts.AccessToken, TokenType: ts.TokenType, ExpiresIn: ts.ExpiresIn,
-		RefreshToken: ts.RefreshToken, RefreshExpiresIn: int64(time.Until(ts.RefreshExpiresAt) / time.Second),
+		RefreshToken: ts.RefreshToken, RefreshExpiresIn: int64(ts.RefreshExpiresAt.Sub(s.o.Bridge.Now()) / time.Second),
 		IDToken: ts.IDToken, Scope: ts.Scope, IssuedTokenType: ts.IssuedTokenType,
 	})
 }
@@ -79,7 +107,7 @@ func (s *Server) revoke(c *gin.Context) {
 			err = &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest, Description: "token is required"}
 		} else {
 			err = s.o.Bridge.Revoke(c.Request.Context(), bridge.RevokeRequest{
-				Client: creds, Token: form.Get("token"), Hint: form.Get("token_type_hint"),
+				Client: creds, Token: form.Get("token"), Hint: form.Get("token_type_hint"), IP: c.ClientIP(),
 			})
 		}
 	}

@@ -67,6 +67,10 @@ type AuthorizeRequest struct {
 	Prompt    string
 	MaxAge    string
 	LoginHint string
+	// UserAgent and IP describe the browser, kept on the session so that
+	// the person can tell their sessions apart.
+	UserAgent string
+	IP        string
 }
 
 // authOptions are the parsed OpenID Connect options of a request.
@@ -313,7 +317,8 @@ func (b *Bridge) BeginLogin(ctx context.Context, req AuthorizeRequest) (*Login, 
 		ID: flowID, ExpiresAt: now.Add(b.o.FlowTTL), CreatedAt: now,
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, ClientState: req.State,
 		CodeChallenge: req.CodeChallenge, Nonce: req.Nonce, Scope: scope, Provider: req.Provider,
-		MaxAge: opts.effectiveMaxAge(),
+		MaxAge:    opts.effectiveMaxAge(),
+		UserAgent: deviceText(req.UserAgent, maxUserAgentLen), IP: deviceText(req.IP, 64),
 	}
 	if err := b.o.Store.CreateFlow(ctx, flow); err != nil {
 		return nil, fmt.Errorf("begin login: %w", err)

@@ -3,13 +3,15 @@ package configs
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
 func TestBuiltInClientsFollowTheModeAndThePages(t *testing.T) {
 	t.Parallel()
 	const (
-		ownAccountClient = "  - id: socialbridge-account\n    name: Our account\n    redirect_uris: [https://auth.example.com/me/]\n"
+		ownAccountClient = "  - id: socialbridge-account\n    name: Our account\n    redirect_uris: [https://auth.example.com/me/]\n" +
+			"    cors_origins: [https://auth.example.com]\n    refresh_token_cookie: true\n    account_management: true\n"
 		ownDemoClient    = "  - id: demo\n    redirect_uris: [https://auth.example.com/demo/]\n"
 		ownCookieClient  = "  - id: demo-cookie\n    redirect_uris: [https://auth.example.com/demo/]\n    cors_origins: [https://auth.example.com]\n    refresh_token_cookie: true\n"
 		devWithOwnCookie = "mode: dev\nclients:\n  - id: demo-cookie\n    redirect_uris: [http://localhost:3000/]\n"
@@ -79,15 +81,35 @@ func TestBuiltInClientsFollowTheModeAndThePages(t *testing.T) {
 
 func TestAConfiguredAccountClientIsUsedAsIs(t *testing.T) {
 	t.Parallel()
-	c, err := loadYAML(t, productionYAML+"  - id: socialbridge-account\n    name: Our account\n    redirect_uris: [https://auth.example.com/me/]\n",
-		map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey}, nil)
+	const own = "  - id: socialbridge-account\n    name: Our account\n    redirect_uris: [https://auth.example.com/me/]\n" +
+		"    cors_origins: [https://auth.example.com]\n    refresh_token_cookie: true\n    account_management: true\n"
+	c, err := loadYAML(t, productionYAML+own, map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := c.Clients[1]
 	if got.Name != "Our account" || !slices.Equal(got.RedirectURIs, []string{"https://auth.example.com/me/"}) ||
-		got.RefreshTokenCookie || got.AccountManagement || len(got.Audience) != 0 {
+		!got.RefreshTokenCookie || !got.AccountManagement || len(got.Audience) != 0 || len(got.PostLogoutRedirectURIs) != 0 {
 		t.Errorf("account client = %+v, want the configured one unchanged", got)
+	}
+}
+
+func TestAConfiguredAccountClientMustRunThePage(t *testing.T) {
+	t.Parallel()
+	_, err := loadYAML(t, productionYAML+"  - id: socialbridge-account\n    redirect_uris: [https://auth.example.com/me/]\n",
+		map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey}, nil)
+	for _, want := range []string{
+		"clients[1] (id socialbridge-account).account_management: must be true",
+		"clients[1] (id socialbridge-account).refresh_token_cookie: must be true",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want %q", err, want)
+		}
+	}
+	// With the page off, the client is an ordinary one.
+	if _, err := loadYAML(t, productionYAML+"  - id: socialbridge-account\n    redirect_uris: [https://auth.example.com/me/]\n",
+		map[string]string{"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": testKey, "SOCIALBRIDGE_SERVER_ACCOUNT_PAGE": "false"}, nil); err != nil {
+		t.Errorf("with the account page off: %v", err)
 	}
 }
 

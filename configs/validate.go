@@ -144,9 +144,23 @@ func (v *validator) server(c *Config) {
 	if v.prod && c.DemoPageEnabled() && !c.hasClient(demoClientID) {
 		v.add("server.demo_page", "needs a client with id %q outside dev mode (the built-in one exists only in dev mode)", demoClientID)
 	}
-	// The account page's built-in client exists in every mode, so
-	// server.account_page needs nothing more; a configured client with
-	// its id replaces it and is checked like any other.
+	// The account page's built-in client exists in every mode; a
+	// configured client with its id replaces it, and must be able to run
+	// the page (it signs in with the account scope, in cookie mode).
+	if c.AccountPageEnabled() {
+		for i, cl := range c.Clients {
+			if cl.ID != accountClientID {
+				continue
+			}
+			key := fmt.Sprintf("clients[%d] (id %s)", i, cl.ID)
+			if !cl.AccountManagement {
+				v.add(key+".account_management", "must be true: the account page (server.account_page) signs in with this client and manages the account")
+			}
+			if !cl.RefreshTokenCookie {
+				v.add(key+".refresh_token_cookie", "must be true: the account page (server.account_page) keeps its refresh token in a cookie")
+			}
+		}
+	}
 }
 
 func (v *validator) publicURL(raw string) {

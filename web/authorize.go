@@ -71,6 +71,7 @@ func (s *Server) authorize(c *gin.Context) {
 		Scope: q.Get("scope"), State: q.Get("state"), Nonce: q.Get("nonce"),
 		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
 		Provider: q.Get("provider"), Prompt: q.Get("prompt"), MaxAge: q.Get("max_age"), LoginHint: q.Get("login_hint"),
+		UserAgent: c.GetHeader("User-Agent"), IP: c.ClientIP(),
 	}
 	if req.Provider == "" {
 		choice, err := s.o.Bridge.CheckAuthorize(req)

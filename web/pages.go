@@ -106,24 +106,32 @@ func (s *Server) asset(c *gin.Context) {
 // document.
 func (s *Server) home(c *gin.Context) {
 	s.render(c, http.StatusOK, "home.html", map[string]any{
-		"Title": "socialbridge", "Demo": s.o.DemoClientID != "", "DevMode": s.o.DevMode,
+		"Title": "socialbridge", "Demo": s.o.DemoClientID != "", "Account": s.o.AccountClientID != "", "DevMode": s.o.DevMode,
 		"Providers": s.o.Bridge.ProviderNames(), "Issuer": s.o.PublicURL,
 	})
 }
 
 // demo is a single-page app that runs the whole SPA flow against this
-// server with the demo client and shows the decoded tokens.
+// server and shows the decoded tokens. It runs in either of the two ways a
+// browser app can keep its refresh token: in the page, as client
+// DemoClientID (/demo/), or in an HttpOnly cookie, as client
+// DemoCookieClientID (/demo/?mode=cookie). Both clients share the
+// redirect URI /demo/, so the script, not the address, knows the mode of a
+// sign-in coming back; the page carries both clients.
 func (s *Server) demo(c *gin.Context) {
-	links := make([]providerLink, 0)
-	for _, p := range s.o.Bridge.ClientProviders(s.o.DemoClientID) {
-		links = append(links, providerLink{Name: p, Label: s.o.Bridge.ProviderLabel(p)})
+	mode, shown := "body", s.o.DemoClientID
+	if c.Query("mode") == "cookie" && s.o.DemoCookieClientID != "" {
+		mode, shown = "cookie", s.o.DemoCookieClientID
 	}
-	account := false
-	if cl, ok := s.o.Bridge.Client(s.o.DemoClientID); ok {
-		account = cl.AccountManagement
+	account := func(id string) bool {
+		cl, ok := s.o.Bridge.Client(id)
+		return ok && cl.AccountManagement
 	}
 	s.render(c, http.StatusOK, "demo.html", map[string]any{
-		"Title": "socialbridge demo", "ClientID": s.o.DemoClientID, "RedirectURI": s.o.PublicURL + "/demo/",
-		"Issuer": s.o.PublicURL, "Providers": links, "DevMode": s.o.DevMode, "Account": account,
+		"Title": "socialbridge demo", "Mode": mode, "ShownClientID": shown, "ShownAccount": account(shown),
+		"ClientID": s.o.DemoClientID, "Account": account(s.o.DemoClientID),
+		"CookieClientID": s.o.DemoCookieClientID, "CookieAccount": account(s.o.DemoCookieClientID),
+		"RedirectURI": s.o.PublicURL + "/demo/", "Issuer": s.o.PublicURL, "CSRFHeader": CSRFHeader,
+		"Providers": s.providerLinks(shown), "DevMode": s.o.DevMode,
 	})
 }

@@ -104,7 +104,9 @@ func (s *Server) rateLimit(c *gin.Context) {
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	c.Header("Retry-After", fmt.Sprint(secs))
-	if c.Request.Method == http.MethodGet && !strings.HasPrefix(c.Request.URL.Path, "/userinfo") {
+	// A browser navigation (sign-in, callback, link and logout pages)
+	// gets a page; API calls, fetches included, the JSON error.
+	if c.Request.Method == http.MethodGet && strings.Contains(c.GetHeader("Accept"), "text/html") {
 		s.errorPage(c, &page{Status: http.StatusTooManyRequests, Title: "Too many requests",
 			Message: fmt.Sprintf("Too many sign-in requests from your network. Wait %d seconds and try again.", secs)})
 	} else {

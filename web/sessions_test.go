@@ -357,6 +357,11 @@ func TestSessionsListsTheUsersActiveSessionsWithTheCurrentOneMarked(t *testing.T
 		if s.ClientID != "spa" || s.ClientName != "Example SPA" || s.Provider != "dev" || s.ProviderLabel == "" {
 			t.Errorf("session %s = %+v, want the spa signed in with dev", s.ID, s)
 		}
+		// The browser that started the sign-in at /authorize (Go's
+		// client here) is the session's device.
+		if s.UserAgent != "Go-http-client/1.1" || s.IP != "127.0.0.1" {
+			t.Errorf("session %s: device %q at %q, want Go-http-client/1.1 at 127.0.0.1", s.ID, s.UserAgent, s.IP)
+		}
 		if s.CreatedAt.IsZero() || s.LastUsedAt.IsZero() || !s.ExpiresAt.After(s.CreatedAt) || !s.IdleEndsAt.After(s.CreatedAt) {
 			t.Errorf("session %s has times %+v", s.ID, s)
 		}

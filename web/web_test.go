@@ -364,14 +364,28 @@ func TestRateLimitAnswers429(t *testing.T) {
 	if last.StatusCode != http.StatusTooManyRequests || body.Error != "too_many_requests" || last.Header.Get("Retry-After") == "" {
 		t.Fatalf("third /token: %d %q Retry-After=%q", last.StatusCode, body.Error, last.Header.Get("Retry-After"))
 	}
-	resp, err := http.Get(a.url + "/authorize?client_id=spa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(page), "Too many") {
-		t.Fatalf("/authorize over the limit: %d %.200s", resp.StatusCode, page)
+	// A browser navigation gets a page; an API GET (a fetch) the JSON
+	// error.
+	for _, tc := range []struct {
+		path, accept, want string
+	}{
+		{"/authorize?client_id=spa", "text/html,application/xhtml+xml,*/*;q=0.8", "Too many"},
+		{"/sessions", "*/*", `"error":"too_many_requests"`},
+		{"/account/identities", "", `"error":"too_many_requests"`},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, a.url+tc.path, nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(page), tc.want) {
+			t.Fatalf("%s over the limit: %d %.200s", tc.path, resp.StatusCode, page)
+		}
 	}
 	if r, err := http.Get(a.url + "/.well-known/jwks.json"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("the JWKS must not be rate limited: %v %v", r, err)

@@ -104,13 +104,13 @@ type AdminAction struct {
 	IP string
 }
 
-// DisableUser disables a user and cuts them off: the user's not-before
-// becomes now (so every access token they hold is refused by introspection
-// and, through the revocation feed, by backends), the user is marked
-// disabled (new sign-ins and refreshes fail), and every session is revoked.
-// The steps run in that order so that a sign-in racing them cannot keep a
-// session (see refuseDisabled); each is idempotent, so a failed call is
-// safely repeated. It reports how many sessions it revoked.
+// DisableUser disables a user and cuts them off: the user is marked
+// disabled (new sign-ins fail), the user's not-before becomes now (every
+// access token they hold is refused by introspection and, through the
+// revocation feed, by backends), and every session is revoked (refreshes
+// fail). The steps run in that order so that a sign-in racing them cannot
+// keep a session (see refuseDisabled); each is idempotent, so a failed
+// call is safely repeated. It reports how many sessions it revoked.
 func (b *Bridge) DisableUser(ctx context.Context, a AdminAction) (int64, error) {
 	return b.cutOff(ctx, a, AuditUserDisabled, "user_disabled", func(now time.Time) error {
 		return b.o.Store.SetDisabled(ctx, a.UserID, true)
@@ -184,20 +184,24 @@ func cleanRoles(roles []string) ([]string, error) {
 	return out, nil
 }
 
-// cutOff raises the user's not-before to now, applies change (if any),
-// then revokes every session of the user, and records the event.
+// cutOff applies change (if any) to the user, then raises the user's
+// not-before to now, then revokes every session of the user, and records
+// the event.
 func (b *Bridge) cutOff(ctx context.Context, a AdminAction, event, reason string, change func(now time.Time) error) (int64, error) {
 	if _, err := b.userForAdmin(ctx, a.UserID); err != nil {
 		return 0, err
 	}
+	if change != nil {
+		if err := change(b.o.Now()); err != nil {
+			return 0, fmt.Errorf("%s: %w", event, err)
+		}
+	}
+	// The not-before is taken after the change is written: a sign-in that
+	// began before it may have read the user as it was, and is refused
+	// when it completes (refuseDisabled).
 	now := b.o.Now()
 	if err := b.o.Store.SetUserNotBefore(ctx, a.UserID, now); err != nil {
 		return 0, fmt.Errorf("%s: set not-before: %w", event, err)
-	}
-	if change != nil {
-		if err := change(now); err != nil {
-			return 0, fmt.Errorf("%s: %w", event, err)
-		}
 	}
 	n, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, reason, now)
 	if err != nil {

@@ -83,25 +83,50 @@ func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (*TokenSet, erro
 }
 
 // refuseDisabled ends a session that has just started (a redeemed code, a
-// token exchange) when its user turns out to be disabled. Disabling a
-// user first marks the user and then revokes the user's sessions; a
-// sign-in racing it either has its session revoked there or, having
-// written its session after, reads the mark here: one of the two always
-// sees the other, so no session of a disabled user survives. It costs
-// the sign-in one read.
+// token exchange) when its user turns out to be disabled, cut off since
+// the sign-in began (a not-before after the session's CreatedAt), or no
+// longer holding the identity it signed in with (unlinked meanwhile).
+//
+// An administrator's change writes the user first (disabled, roles),
+// then the not-before, then revokes the user's sessions; an unlink
+// removes the provider's link from the user before it revokes that
+// provider's sessions. A sign-in racing either has its session revoked
+// there or, having written its session after, reads the change here: one
+// of the two always sees the other. A sign-in that read the user before
+// the change (old roles) began before the not-before, which is taken
+// after the change is written, so it is refused even when it wrote its
+// session after the revocation. (With several replicas this relies on
+// their clocks agreeing, as the revocation feed does.) It costs the
+// sign-in one read.
 func (b *Bridge) refuseDisabled(ctx context.Context, sess *store.Session) error {
 	u, err := b.o.Store.GetUser(ctx, sess.UserID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("read user: %w", err)
 	}
-	if err == nil && !u.Disabled {
+	reason, why := "", ""
+	switch {
+	case err != nil || u.Disabled:
+		reason, why = "user_disabled", "this account is disabled"
+	case u.NotBefore.After(sess.CreatedAt.Truncate(time.Millisecond)):
+		reason, why = "user_cut_off", "the account's sessions were revoked while this sign-in was finishing; sign in again"
+	case !hasLink(u, sess.Provider):
+		reason, why = "identity_unlinked", "the account this sign-in used was unlinked meanwhile; sign in again"
+	default:
 		return nil
 	}
-	if _, err := b.o.Store.Revoke(ctx, sess.ID, "user_disabled", b.o.Now()); err != nil {
-		return fmt.Errorf("revoke session of a disabled user: %w", err)
+	if _, err := b.o.Store.Revoke(ctx, sess.ID, reason, b.o.Now()); err != nil {
+		return fmt.Errorf("revoke a session that must not start: %w", err)
 	}
-	b.o.Logger.InfoContext(ctx, "sign-in of a disabled user refused", "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
-	return invalidGrant("this account is disabled")
+	b.o.Logger.InfoContext(ctx, "sign-in refused at its last step", "reason", reason, "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
+	return invalidGrant(why)
+}
+
+// hasLink reports whether the user holds a link of provider: every
+// sign-in writes its provider's link before its session can start, and
+// an unlink removes it.
+func hasLink(u *store.User, provider string) bool {
+	_, ok := u.Providers[provider]
+	return ok
 }
 
 // explainCodeFailure says why a code did not redeem. A code presented
@@ -137,6 +162,13 @@ func (b *Bridge) explainCodeFailure(ctx context.Context, flowID string, g CodeGr
 		b.o.Logger.WarnContext(ctx, "code reused; session revoked", "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
 		b.audit(ctx, store.AuditEvent{Type: AuditCodeReuse, UserID: sess.UserID, SessionID: sess.ID, ClientID: sess.ClientID})
 		return invalidGrant("the code was already used")
+	case sess.State == store.StateRevoked && sess.Generation == 0:
+		// Revoked before it was redeemed: the user was cut off (or
+		// unlinked) while the sign-in was finishing.
+		if sess.RevokeReason == "user_disabled" {
+			return invalidGrant("this account is disabled")
+		}
+		return invalidGrant("the sign-in was revoked before its code was redeemed; sign in again")
 	case sess.State == store.StateActive, sess.State == store.StateRevoked:
 		return invalidGrant("the code was already used")
 	}

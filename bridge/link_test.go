@@ -1969,3 +1969,40 @@ func TestARefusedScopeDoesNotSpendTheRefreshToken(t *testing.T) {
 		t.Errorf("the session after a refused scope: %v, want it active", err)
 	}
 }
+
+// A sign-in whose code was issued before its identity was unlinked, and
+// redeemed after, starts no session: the unlink revokes only what is
+// active or holds a code of that provider, and the redemption reads the
+// user, whose link is gone.
+func TestACodeOfAnIdentityUnlinkedBeforeItsRedemptionStartsNoSession(t *testing.T) {
+	t.Parallel()
+	e := linkEnv(t, []string{"fake", "other"})
+	first, userID := e.signInAt(t, "fake", nil)
+	e.link(t, first.AccessToken, "other", nil)
+	verifier, challenge := pkce()
+	u := e.callback(t, "other", e.beginAt(t, "other", challenge, nil))
+	code := u.Query().Get("code")
+	if code == "" {
+		t.Fatalf("sign-in with other ended without a code: %s", u)
+	}
+	e.clock.Add(time.Second)
+	if err := e.b.Unlink(bg, first.AccessToken, "other"); err != nil {
+		t.Fatalf("Unlink(other): %v", err)
+	}
+	_, err := e.b.ExchangeCode(bg, bridge.CodeGrant{
+		Client: bridge.ClientCredentials{ID: "spa"}, Code: code, RedirectURI: clientRedirect["spa"], CodeVerifier: verifier,
+	})
+	var oe *bridge.OAuthError
+	if !errors.As(err, &oe) || oe.Code != bridge.ErrCodeInvalidGrant {
+		t.Fatalf("redeeming the code after the unlink: %v, want invalid_grant", err)
+	}
+	sessions, err := e.store.ListUserSessions(bg, userID, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		if s.Provider == "other" {
+			t.Errorf("session %s of the unlinked provider is active", s.ID)
+		}
+	}
+}

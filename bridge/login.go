@@ -473,7 +473,7 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 	}
 	userID, user := signedIn.user.ID, signedIn.user
 	if user.Disabled {
-		return b.failLogin(ctx, flow.ID, provider, ErrCodeAccessDenied, "this account is disabled")
+		return b.failUserLogin(ctx, flow.ID, provider, user.ID, ErrCodeAccessDenied, "this account is disabled")
 	}
 	secret := randomToken(32)
 	code := flow.ID + "." + secret
@@ -660,12 +660,21 @@ func providerTokenContext(userID, provider, field string) string {
 // failLogin marks a pending or claimed flow failed and sends the client an
 // error, or shows an error page when the flow cannot be used any more.
 func (b *Bridge) failLogin(ctx context.Context, flowID, provider, code, desc string) (string, error) {
+	return b.failUserLogin(ctx, flowID, provider, "", code, desc)
+}
+
+// failUserLogin is failLogin for a sign-in whose user is known (a
+// disabled one), so that the audit event is the user's.
+func (b *Bridge) failUserLogin(ctx context.Context, flowID, provider, userID, code, desc string) (string, error) {
 	sess, err := b.o.Store.FailFlow(ctx, flowID, provider, b.o.Now())
 	if err != nil {
 		return "", b.explainFlow(ctx, flowID, provider, err)
 	}
+	if userID == "" {
+		userID = sess.LinkUserID
+	}
 	b.o.Logger.InfoContext(ctx, "login failed", "flow", flowID, "provider", provider, "client_id", sess.ClientID, "error", code)
-	b.audit(ctx, store.AuditEvent{Type: AuditLoginFailed, UserID: sess.LinkUserID, SessionID: flowID, ClientID: sess.ClientID, IP: sess.IP,
+	b.audit(ctx, store.AuditEvent{Type: AuditLoginFailed, UserID: userID, SessionID: flowID, ClientID: sess.ClientID, IP: sess.IP,
 		Detail: map[string]string{"provider": provider, "error": code}})
 	return b.clientRedirect(sess, url.Values{"error": {code}, "error_description": {desc}}), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/socialbridge/socialbridge/store"
@@ -152,8 +153,8 @@ func (b *Bridge) EndSession(ctx context.Context, accessToken, sessionID, ip stri
 	if _, err := b.o.Store.Revoke(ctx, sessionID, "ended_by_user", b.o.Now()); err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	b.audit(ctx, store.AuditEvent{Type: AuditSessionRevoked, UserID: acct.UserID, SessionID: sessionID, ClientID: acct.Client.ID, IP: ip,
-		Detail: map[string]string{"reason": "ended_by_user", "by_session": acct.SessionID}})
+	b.audit(ctx, store.AuditEvent{Type: AuditSessionRevoked, UserID: acct.UserID, SessionID: sessionID, ClientID: sess.ClientID, IP: ip,
+		Detail: map[string]string{"reason": "ended_by_user", "by_session": acct.SessionID, "by_client": acct.Client.ID}})
 	b.o.Logger.InfoContext(ctx, "session ended by its user", "sid", sessionID, "user_id", acct.UserID, "by_sid", acct.SessionID)
 	return nil
 }
@@ -334,16 +335,16 @@ func (b *Bridge) EndSessionRP(ctx context.Context, r EndSessionRequest) (*EndSes
 		if !containsExact(c.PostLogoutRedirectURIs, r.PostLogoutRedirectURI) {
 			return nil, &ErrLogoutRefused{"The address to return to after signing out is not registered for this application (post_logout_redirect_uri)."}
 		}
-		u, err := url.Parse(r.PostLogoutRedirectURI)
-		if err != nil {
-			return nil, &ErrLogoutRefused{"The address to return to after signing out is not valid."}
-		}
+		// The registered URI is kept character for character (its own
+		// query included); state is appended to it.
+		res.Redirect = r.PostLogoutRedirectURI
 		if r.State != "" {
-			q := u.Query()
-			q.Set("state", r.State)
-			u.RawQuery = q.Encode()
+			sep := "?"
+			if strings.Contains(res.Redirect, "?") {
+				sep = "&"
+			}
+			res.Redirect += sep + "state=" + url.QueryEscape(r.State)
 		}
-		res.Redirect = u.String()
 	}
 	sess, err := b.o.Store.GetSession(ctx, hint.SessionID)
 	switch {

@@ -78,8 +78,11 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// RateLimit is how many requests per second one client IP may make to
 	// the endpoints that reach the database (/authorize, /callback, /token,
-	// /revoke, /userinfo, the dev pages), with bursts of twice that.
-	// Default 20; a negative value turns the limit off.
+	// /revoke, /userinfo, /logout, /sessions, the account endpoints, the
+	// dev pages, /provider-token), with bursts of twice that.
+	// /introspect and /revocations authenticate the client before
+	// anything else and are not limited per IP. Default 20; a negative
+	// value turns the limit off.
 	RateLimit int64 `yaml:"rate_limit"`
 	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For is
 	// believed.

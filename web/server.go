@@ -119,8 +119,12 @@ func (s *Server) routes() {
 	// Backends (client credentials): a user's provider access token,
 	// token introspection and the revocation feed.
 	e.POST("/provider-token", s.rateLimit, s.providerToken)
-	e.POST("/introspect", s.rateLimit, s.introspect)
-	e.GET("/revocations", s.rateLimit, s.revocations)
+	// No per-IP limit on these two: a backend that introspects every
+	// request it serves would exceed any sensible one. They reach the
+	// database only after the client's secret (32+ characters) is
+	// checked, which costs a hash.
+	e.POST("/introspect", s.introspect)
+	e.GET("/revocations", s.revocations)
 	// OpenID Connect RP-initiated logout (a browser navigation).
 	e.GET(endSessionPath, s.rateLimit, s.endSessionRP)
 	e.POST(endSessionPath, s.rateLimit, s.endSessionRP)

@@ -390,4 +390,12 @@ func TestRateLimitAnswers429(t *testing.T) {
 	if r, err := http.Get(a.url + "/.well-known/jwks.json"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("the JWKS must not be rate limited: %v %v", r, err)
 	}
+	// Backends' endpoints authenticate first and are not limited per IP:
+	// a backend introspecting every request would exceed any such limit.
+	if r, _ := a.post(t, "/introspect", url.Values{"token": {"x"}, "client_id": {"spa"}}); r.StatusCode == http.StatusTooManyRequests {
+		t.Errorf("/introspect is rate limited per IP")
+	}
+	if r, err := http.Get(a.url + "/revocations"); err != nil || r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/revocations over the IP limit: %v %v, want 401 (not rate limited)", r, err)
+	}
 }

@@ -308,8 +308,12 @@ func (v *validator) clients(c *Config) {
 				"(openssl rand -base64 32), or leave it empty for a public client", MinClientSecretLength)
 		}
 
-		if len(cl.RedirectURIs) == 0 {
-			v.add(path+".redirect_uris", "at least one redirect URI is required")
+		// A backend (a client with a secret that only introspects, reads
+		// the feed or fetches provider tokens) and a native app that only
+		// exchanges SDK tokens never sign anyone in through a browser.
+		if len(cl.RedirectURIs) == 0 && cl.Secret == "" && cl.SecretFile == "" && !cl.TokenExchange {
+			v.add(path+".redirect_uris", "at least one redirect URI is required (only a client with a secret, a backend, "+
+				"or a native app with token_exchange may have none)")
 		}
 		v.redirectURIs(path+".redirect_uris", cl.RedirectURIs)
 		for j, raw := range cl.CORSOrigins {

@@ -136,6 +136,12 @@ func TestValidate(t *testing.T) {
 			`clients[0] (id "demo").secret: must be at least 32 characters`},
 		{"a client needs a redirect URI", false, func(c *Config) { spa(c).RedirectURIs = nil },
 			`clients[0] (id "spa").redirect_uris: at least one redirect URI is required`},
+		{"a backend client with a secret needs no redirect URI", false, func(c *Config) {
+			spa(c).RedirectURIs, spa(c).Secret, spa(c).Introspection = nil, longSecret, true
+		}, ""},
+		{"a native app that only exchanges tokens needs no redirect URI", false, func(c *Config) {
+			spa(c).RedirectURIs, spa(c).TokenExchange = nil, true
+		}, ""},
 		{"a redirect URI is absolute", false, func(c *Config) { spa(c).RedirectURIs = append(spa(c).RedirectURIs, "/cb") },
 			`clients[0] (id "spa").redirect_uris[1]: must be an absolute URI, got "/cb"`},
 		{"a redirect URI has no fragment", false, func(c *Config) { spa(c).RedirectURIs = []string{"https://app.example.com/cb#x"} },

@@ -104,13 +104,13 @@ type AdminAction struct {
 	IP string
 }
 
-// DisableUser disables a user and cuts them off: the user is marked
-// disabled (new sign-ins fail), the user's not-before becomes now (every
-// access token they hold is refused by introspection and, through the
-// revocation feed, by backends), and every session is revoked (refreshes
-// fail). The steps run in that order so that a sign-in racing them cannot
-// keep a session (see refuseDisabled); each is idempotent, so a failed
-// call is safely repeated. It reports how many sessions it revoked.
+// DisableUser disables a user and cuts them off (see cutOff for the
+// order of the steps): every session is revoked (refreshes fail), the
+// user is marked disabled (new sign-ins fail), and the user's not-before
+// becomes now (every access token they hold is refused by introspection
+// and, through the revocation feed, by backends). A sign-in racing it
+// cannot keep a session (see refuseDisabled); a failed call is safely
+// repeated. It reports how many sessions it revoked.
 func (b *Bridge) DisableUser(ctx context.Context, a AdminAction) (int64, error) {
 	return b.cutOff(ctx, a, AuditUserDisabled, "user_disabled", func(now time.Time) error {
 		return b.o.Store.SetDisabled(ctx, a.UserID, true)
@@ -144,7 +144,8 @@ const MaxRoles = 100
 // SetUserRoles replaces the roles administrators store on a user (they
 // join the roles of the claim rules at every sign-in), and revokes every
 // token the user holds, as RevokeUserTokens does. It returns the roles
-// stored (duplicates removed) and how many sessions it revoked.
+// stored (duplicates removed) and how many sessions it revoked; roles
+// equal to the stored ones change nothing and revoke nothing.
 //
 // Revoking, rather than rewriting the claims snapshot of the user's live
 // sessions, is deliberate: a session's roles are the stored roles joined
@@ -157,6 +158,14 @@ func (b *Bridge) SetUserRoles(ctx context.Context, a AdminAction, roles []string
 	clean, err := cleanRoles(roles)
 	if err != nil {
 		return nil, 0, err
+	}
+	u, err := b.userForAdmin(ctx, a.UserID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if slices.Equal(u.Roles, clean) || (len(u.Roles) == 0 && len(clean) == 0) {
+		// Nothing changes: a repeated PUT signs no one out.
+		return clean, 0, nil
 	}
 	n, err := b.cutOff(ctx, a, AuditUserRolesChanged, "roles_changed", func(now time.Time) error {
 		return b.o.Store.SetRoles(ctx, a.UserID, clean, now)
@@ -184,29 +193,40 @@ func cleanRoles(roles []string) ([]string, error) {
 	return out, nil
 }
 
-// cutOff applies change (if any) to the user, then raises the user's
-// not-before to now, then revokes every session of the user, and records
-// the event.
+// cutOff revokes every session of the user, applies change (if any) to
+// the user, raises the user's not-before to now, revokes every session
+// again, and records the event.
+//
+// The first revocation comes before anything else so that a call that
+// fails half-way (a database error, a crash) has already ended every
+// session the user had: refreshes read only the session, so a session
+// left active would keep refreshing. What the second revocation catches
+// are sign-ins that finished meanwhile; those that finish after it read
+// the change or the not-before (taken after the change is written) when
+// their code is redeemed, and are refused (refuseDisabled). Every step is
+// idempotent: an administrator repeats a call that failed.
 func (b *Bridge) cutOff(ctx context.Context, a AdminAction, event, reason string, change func(now time.Time) error) (int64, error) {
 	if _, err := b.userForAdmin(ctx, a.UserID); err != nil {
 		return 0, err
+	}
+	n, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, reason, b.o.Now())
+	if err != nil {
+		return 0, fmt.Errorf("%s: revoke sessions: %w", event, err)
 	}
 	if change != nil {
 		if err := change(b.o.Now()); err != nil {
 			return 0, fmt.Errorf("%s: %w", event, err)
 		}
 	}
-	// The not-before is taken after the change is written: a sign-in that
-	// began before it may have read the user as it was, and is refused
-	// when it completes (refuseDisabled).
 	now := b.o.Now()
 	if err := b.o.Store.SetUserNotBefore(ctx, a.UserID, now); err != nil {
 		return 0, fmt.Errorf("%s: set not-before: %w", event, err)
 	}
-	n, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, reason, now)
+	late, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, reason, now)
 	if err != nil {
 		return 0, fmt.Errorf("%s: revoke sessions: %w", event, err)
 	}
+	n += late
 	b.audit(ctx, store.AuditEvent{Type: event, UserID: a.UserID, Actor: Admin, IP: a.IP,
 		Detail: map[string]string{"sessions_revoked": fmt.Sprint(n)}})
 	b.o.Logger.InfoContext(ctx, "user cut off", "event", event, "user_id", a.UserID, "sessions_revoked", n, "actor", Admin)

@@ -118,6 +118,8 @@ func (b *Bridge) refuseDisabled(ctx context.Context, sess *store.Session) error 
 		return fmt.Errorf("revoke a session that must not start: %w", err)
 	}
 	b.o.Logger.InfoContext(ctx, "sign-in refused at its last step", "reason", reason, "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
+	b.audit(ctx, store.AuditEvent{Type: AuditLoginFailed, UserID: sess.UserID, SessionID: sess.ID, ClientID: sess.ClientID, IP: sess.IP,
+		Detail: map[string]string{"provider": sess.Provider, "error": ErrCodeInvalidGrant, "reason": reason}})
 	return invalidGrant(why)
 }
 
@@ -303,14 +305,21 @@ func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh,
 // The access token's claims come from the session's snapshot, so no user
 // read is needed.
 func (b *Bridge) mint(c *Client, sess *store.Session, withID bool, scope string) (*TokenSet, error) {
+	refreshExp := earliest(sess.IdleExpiresAt, sess.ExpiresAt)
+	// An access token never outlives its session: the sweeper removes a
+	// revoked session (and its entry in the revocation feed) an hour after
+	// the session's end, and no token of it may still be valid then.
+	ttl := c.AccessTTL
+	if left := refreshExp.Sub(b.o.Now()).Truncate(time.Second); left < ttl {
+		ttl = max(left, time.Second)
+	}
 	access, _, err := b.o.Issuer.MintAccess(tokens.Access{
 		Subject: sess.UserID, Audience: c.Audience, ClientID: c.ID, SessionID: sess.ID, Scope: scope,
-		AuthTime: sess.AuthTime, IDP: sess.Provider, TTL: c.AccessTTL, Claims: sess.Claims,
+		AuthTime: sess.AuthTime, IDP: sess.Provider, TTL: ttl, Claims: sess.Claims,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mint access token: %w", err)
 	}
-	refreshExp := earliest(sess.IdleExpiresAt, sess.ExpiresAt)
 	refresh, err := b.o.Issuer.MintRefresh(tokens.Refresh{
 		Subject: sess.UserID, ClientID: c.ID, SessionID: sess.ID, Generation: sess.Generation,
 		IssuedAt: sess.RotatedAt, Expiry: refreshExp, Scope: sess.Scope,
@@ -319,7 +328,7 @@ func (b *Bridge) mint(c *Client, sess *store.Session, withID bool, scope string)
 		return nil, fmt.Errorf("mint refresh token: %w", err)
 	}
 	ts := &TokenSet{
-		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(c.AccessTTL / time.Second),
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second),
 		RefreshToken: refresh, RefreshExpiresAt: refreshExp, Scope: scope,
 	}
 	// Only the code exchange asks for an ID token (OpenID Connect Core

@@ -26,7 +26,10 @@ func inactive() map[string]any { return map[string]any{"active": false} }
 func (b *Bridge) authenticateBackend(creds ClientCredentials) (*Client, error) {
 	c, err := b.authenticateClient(creds.ID, creds.Secret)
 	if err != nil {
-		return nil, err
+		// One answer for an unknown client and a wrong secret: these
+		// endpoints are not rate limited, and must not tell which
+		// client ids exist.
+		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "client authentication failed"}
 	}
 	if c.Public() {
 		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "this endpoint needs a confidential client: authenticate with client_id and client_secret"}

@@ -130,6 +130,12 @@ func (b *Bridge) Revocations(ctx context.Context, r FeedRequest) (*Feed, error) 
 			f.Users = append(f.Users, RevokedUser{Subject: e.UserID, NotBefore: e.At.Truncate(time.Second).Unix(), Until: until})
 		}
 	}
+	// An entry stamped ahead of our clock (another replica's clock runs
+	// fast) must not carry the cursor into the future, where it would be
+	// refused; the next read, from now less the overlap, sees it again.
+	if newest.After(now) {
+		newest = now
+	}
 	if len(list) >= FeedPageSize {
 		f.More = true
 		f.Cursor = formatCursor(list[len(list)-1].At.Add(time.Millisecond), true)

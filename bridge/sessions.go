@@ -188,8 +188,12 @@ type LogoutResult struct {
 
 // Logout ends the session of the token (scope ""), the user's other
 // sessions ("others") or all of them ("all"). An access token must be
-// unexpired and its session live; a refresh token must be valid, its
-// session may already have ended (logging out twice is not an error).
+// unexpired and its session live, and for others or all carry the account
+// scope of a client with account management; a refresh token must be
+// valid, and its session may already have ended when only it is ended
+// (logging out twice is not an error). "others" ends the user's active
+// sessions but this one; a sign-in finishing at that moment (a code not
+// yet redeemed) is not among them.
 func (b *Bridge) Logout(ctx context.Context, r LogoutRequest) (*LogoutResult, error) {
 	if r.Scope != LogoutThis && r.Scope != LogoutOthers && r.Scope != LogoutAll {
 		return nil, invalidRequest(`scope must be absent (this session), "others" or "all"`)
@@ -198,6 +202,16 @@ func (b *Bridge) Logout(ctx context.Context, r LogoutRequest) (*LogoutResult, er
 	switch {
 	case r.AccessToken != "" && r.RefreshToken != "":
 		return nil, invalidRequest("send an access token or a refresh token, not both")
+	case r.AccessToken != "" && r.Scope != LogoutThis:
+		// Ending other sessions with an access token is account
+		// management: access tokens travel to APIs, and one that leaked
+		// there must not sign the user out everywhere. (A refresh
+		// token, which never leaves the app, may.)
+		acct, err := b.Account(ctx, r.AccessToken)
+		if err != nil {
+			return nil, err
+		}
+		sid, uid, clientID = acct.SessionID, acct.UserID, acct.Client.ID
 	case r.AccessToken != "":
 		la, err := b.live(ctx, r.AccessToken)
 		if err != nil {
@@ -229,9 +243,15 @@ func (b *Bridge) Logout(ctx context.Context, r LogoutRequest) (*LogoutResult, er
 	}
 	now := b.o.Now()
 	res := &LogoutResult{Client: c}
-	if r.Scope != LogoutThis {
-		// Every session of the user, this one last so that a failure
-		// half-way leaves the caller signed in to retry.
+	switch r.Scope {
+	case LogoutAll:
+		// Every session, codes not yet redeemed included.
+		n, err := b.o.Store.RevokeUserSessions(ctx, uid, "logout_all", now)
+		if err != nil {
+			return nil, fmt.Errorf("logout: %w", err)
+		}
+		res.Ended += n
+	case LogoutOthers:
 		if _, err := b.revokeOthers(ctx, uid, sid, now, res); err != nil {
 			return nil, err
 		}

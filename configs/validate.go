@@ -262,7 +262,10 @@ func (v *validator) tokens(t Tokens) {
 // other (clientTTLs does a client's).
 func (v *validator) ttls(path string, access, idle, absolute time.Duration) {
 	if access > 24*time.Hour {
-		v.add(path+".access_ttl", "must be at most 24h (access tokens cannot be revoked), got %s", access)
+		v.add(path+".access_ttl", "must be at most 24h (a backend that does not follow the revocation feed accepts one until it expires), got %s", access)
+	}
+	if access > idle && idle > 0 {
+		v.add(path+".access_ttl", "must not exceed refresh_idle_ttl (%s): an access token must not outlive its session, got %s", idle, access)
 	}
 	if idle > absolute {
 		v.add(path+".refresh_idle_ttl", "must not exceed refresh_absolute_ttl (%s), got %s", absolute, idle)
@@ -413,7 +416,7 @@ func (v *validator) admin(a Admin) {
 // problem of the inherited values alone is reported once, under tokens.
 func (v *validator) clientTTLs(path string, cl Client, t Tokens) {
 	if cl.AccessTTL > 24*time.Hour {
-		v.add(path+".access_ttl", "must be at most 24h (access tokens cannot be revoked), got %s", cl.AccessTTL)
+		v.add(path+".access_ttl", "must be at most 24h (a backend that does not follow the revocation feed accepts one until it expires), got %s", cl.AccessTTL)
 	}
 	idle, absolute := or(cl.RefreshIdleTTL, t.RefreshIdleTTL), or(cl.RefreshAbsoluteTTL, t.RefreshAbsoluteTTL)
 	if (cl.RefreshIdleTTL > 0 || cl.RefreshAbsoluteTTL > 0) && idle > absolute {

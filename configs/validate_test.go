@@ -134,6 +134,9 @@ func TestValidate(t *testing.T) {
 		{"a 32-character client secret is accepted", false, func(c *Config) { spa(c).Secret = longSecret[:32] }, ""},
 		{"a short client secret is refused in dev mode too", true, func(c *Config) { spa(c).Secret = "s3cret" },
 			`clients[0] (id "demo").secret: must be at least 32 characters`},
+		{"an access token must not outlive its session's idle lifetime", false, func(c *Config) {
+			c.Tokens.AccessTTL, c.Tokens.RefreshIdleTTL = 2*time.Hour, time.Hour
+		}, "tokens.access_ttl: must not exceed refresh_idle_ttl (1h0m0s): an access token must not outlive its session, got 2h0m0s"},
 		{"a client needs a redirect URI", false, func(c *Config) { spa(c).RedirectURIs = nil },
 			`clients[0] (id "spa").redirect_uris: at least one redirect URI is required`},
 		{"a backend client with a secret needs no redirect URI", false, func(c *Config) {
@@ -326,7 +329,7 @@ func TestAProblemClientsInheritIsReportedOnceUnderTokens(t *testing.T) {
 		{"an idle TTL longer than the absolute one", func(c *Config) { c.Tokens.RefreshIdleTTL = 3000 * time.Hour },
 			[]string{"tokens.refresh_idle_ttl: must not exceed refresh_absolute_ttl (720h0m0s), got 3000h0m0s"}},
 		{"an access TTL over 24h", func(c *Config) { c.Tokens.AccessTTL = 25 * time.Hour },
-			[]string{"tokens.access_ttl: must be at most 24h (access tokens cannot be revoked), got 25h0m0s"}},
+			[]string{"tokens.access_ttl: must be at most 24h (a backend that does not follow the revocation feed accepts one until it expires), got 25h0m0s"}},
 		{"a client that sets one of the values compared is reported too", func(c *Config) {
 			c.Tokens.RefreshIdleTTL = 3000 * time.Hour
 			c.Clients[1].RefreshAbsoluteTTL = time.Hour

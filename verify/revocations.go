@@ -175,6 +175,11 @@ func (f *feed) sync(ctx context.Context) error {
 	complete := false
 	for range maxFeedPages {
 		page, tag, err := f.fetch(ctx, cursor, etag)
+		if errors.Is(err, errCursorRefused) {
+			// Start again from the whole feed at the next sync rather
+			// than send a refused cursor forever.
+			f.cursor, f.etag = "", ""
+		}
 		if err != nil {
 			return err
 		}
@@ -226,6 +231,10 @@ func (f *feed) sync(ctx context.Context) error {
 	return nil
 }
 
+// errCursorRefused is the feed refusing a cursor (400): one it did not
+// issue, or one from a clock far ahead.
+var errCursorRefused = errors.New("cursor refused")
+
 // fetch reads one page; a nil page means 304 Not Modified.
 func (f *feed) fetch(ctx context.Context, cursor, etag string) (*feedPage, string, error) {
 	u, err := url.Parse(f.url)
@@ -255,6 +264,11 @@ func (f *feed) fetch(ctx context.Context, cursor, etag string) (*feedPage, strin
 	case http.StatusNotModified:
 		return nil, etag, nil
 	case http.StatusOK:
+	case http.StatusBadRequest:
+		if cursor != "" {
+			return nil, "", fmt.Errorf("revocation feed: %w: %w", errCursorRefused, statusError(resp))
+		}
+		return nil, "", fmt.Errorf("revocation feed: %w", statusError(resp))
 	default:
 		return nil, "", fmt.Errorf("revocation feed: %w", statusError(resp))
 	}

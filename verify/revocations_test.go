@@ -178,6 +178,10 @@ func TestTheFeedProtocol(t *testing.T) {
 		// ...and the next sync reads it again from the last cursor.
 		feedStep{"c5", `"e5"`, 200, `"e6"`, page(now, false, true, "c6", []string{"s6"}, nil)},
 		feedStep{"c6", `"e6"`, 200, `"e7"`, page(now, false, false, "c7", []string{"s7"}, nil)},
+		// A refused cursor (400) is dropped: the next sync starts again
+		// from the whole feed instead of sending it forever.
+		feedStep{"c7", `"e7"`, 400, "", `{"error":"invalid_request","error_description":"cursor is not one this feed returned"}`},
+		feedStep{"", "", 200, `"e8"`, page(now, true, false, "c8", []string{"s8"}, nil)},
 	)
 	v, err := New(t.Context(), Config{
 		Issuer: iss.URL, Audience: []string{iss.Audience}, ClientID: iss.ClientID, ClientSecret: iss.ClientSecret,
@@ -219,6 +223,12 @@ func TestTheFeedProtocol(t *testing.T) {
 	}
 	f.sync(t)
 	check("after the retry", "s4", "s5", "s6", "s7")
+	if err := f.v.feed.sync(t.Context()); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("sync with a refused cursor = %v, want the 400", err)
+	}
+	check("after a refused cursor", "s4", "s5", "s6", "s7")
+	f.sync(t)
+	check("after starting again", "s8")
 	if !done() {
 		t.Fatal("not every scripted request was made")
 	}

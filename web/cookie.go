@@ -68,15 +68,16 @@ func (s *Server) refreshCookie(c *gin.Context, clientID string) string {
 }
 
 // checkCookieRequest refuses a cookie-mode request that does not come
-// from the client's own pages.
+// from the client's own pages: invalid_request (400), RFC 6749 §5.2's
+// code for a request missing what it requires.
 func checkCookieRequest(c *gin.Context, cl *bridge.Client) error {
 	if c.GetHeader(CSRFHeader) != "1" {
-		return &bridge.OAuthError{Code: bridge.ErrCodeAccessDenied,
+		return &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest,
 			Description: "this client keeps its refresh token in a cookie: its requests must carry the header " + CSRFHeader + ": 1"}
 	}
 	origin := c.GetHeader("Origin")
 	if origin == "" || !slices.Contains(cl.CORSOrigins, origin) {
-		return &bridge.OAuthError{Code: bridge.ErrCodeAccessDenied,
+		return &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest,
 			Description: "this client keeps its refresh token in a cookie: its requests must come from one of its cors_origins (Origin did not match)"}
 	}
 	return nil

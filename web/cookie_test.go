@@ -204,7 +204,7 @@ func TestCookieModeRefreshRefusesCrossSiteRequests(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				r := a.cookieRefresh(t, ck, tt.edit)
-				checkError(t, r, http.StatusForbidden, "access_denied")
+				checkError(t, r, http.StatusBadRequest, "invalid_request")
 				if c := r.refreshCookie(t); c != nil {
 					t.Errorf("a refused request touched the cookie: %s", c)
 				}
@@ -229,8 +229,8 @@ func TestCookieModeCodeExchangeNeedsTheCSRFProofToo(t *testing.T) {
 	}
 	for _, tt := range csrfRefusals {
 		r := a.cookiePost(t, "/token", form, nil, tt.edit)
-		if r.StatusCode != http.StatusForbidden || r.code() != "access_denied" || r.refreshCookie(t) != nil {
-			t.Errorf("exchange %s: %d %s, want 403 access_denied without a cookie", tt.name, r.StatusCode, r.Body)
+		if r.StatusCode != http.StatusBadRequest || r.code() != "invalid_request" || r.refreshCookie(t) != nil {
+			t.Errorf("exchange %s: %d %s, want 400 invalid_request without a cookie", tt.name, r.StatusCode, r.Body)
 		}
 	}
 	// The refused requests did not spend the code.
@@ -389,7 +389,7 @@ func TestCookieModeLogoutRefusesCrossSiteRequests(t *testing.T) {
 						form.Set("scope", scope)
 					}
 					r := a.cookiePost(t, "/logout", form, ck, tt.edit)
-					checkError(t, r, http.StatusForbidden, "access_denied")
+					checkError(t, r, http.StatusBadRequest, "invalid_request")
 					if c := r.refreshCookie(t); c != nil {
 						t.Errorf("a refused logout touched the cookie: %s", c)
 					}
@@ -477,4 +477,42 @@ func TestCookieModeCORS(t *testing.T) {
 			t.Errorf("token response headers %v, want the cookie app's origin with credentials", r.Header)
 		}
 	})
+}
+
+// A cookie-mode logout that fails for a reason other than the cookie
+// itself (a bad parameter here; a database error likewise) leaves the
+// session, so it leaves the cookie for a retry.
+func TestCookieModeLogoutThatFailsKeepsTheCookie(t *testing.T) {
+	t.Parallel()
+	a := fullApp(t, fullOptions{})
+	first, ck := a.cookieSignIn(t, "alice", "openid")
+	sid := a.sidOf(t, first.JSON["access_token"].(string))
+	r := a.cookiePost(t, "/logout", url.Values{"client_id": {cookieClient}, "scope": {"bogus"}}, ck, nil)
+	checkError(t, r, http.StatusBadRequest, "invalid_request")
+	if c := r.refreshCookie(t); c != nil {
+		t.Errorf("a refused logout touched the cookie: %s", c)
+	}
+	a.checkActive(t, sid, 1)
+	if r := a.cookieRefresh(t, ck, nil); r.StatusCode != http.StatusOK {
+		t.Errorf("refresh after the refused logout: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// A second sign-in in the same browser replaces the refresh cookie, and
+// ends the session the old cookie held instead of leaving it active.
+func TestCookieModeSignInAgainEndsTheReplacedSession(t *testing.T) {
+	t.Parallel()
+	a := fullApp(t, fullOptions{})
+	first, ck := a.cookieSignIn(t, "alice", "openid")
+	oldSID := a.sidOf(t, first.JSON["access_token"].(string))
+	code, verifier := a.codeFor(t, cookieClient, cookieRedirect, "alice", "openid")
+	r := a.cookiePost(t, "/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {cookieRedirect},
+		"client_id": {cookieClient}, "code_verifier": {verifier},
+	}, ck, nil)
+	if r.StatusCode != http.StatusOK || r.refreshCookie(t) == nil {
+		t.Fatalf("second cookie-mode sign-in: %d %s", r.StatusCode, r.Body)
+	}
+	a.checkRevoked(t, oldSID)
+	a.checkActive(t, a.sidOf(t, r.JSON["access_token"].(string)), 1)
 }

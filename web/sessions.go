@@ -42,10 +42,12 @@ func (s *Server) endSession(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// logout is POST /logout: the session of the Bearer access token, or of a
-// cookie-mode client's refresh cookie (client_id in the form, with the
-// CSRF header and its Origin), ends; scope=others ends the user's other
-// sessions, scope=all every one.
+// logout is POST /logout: the session of the Bearer access token, of a
+// refresh_token in the form (with client_id), or of a cookie-mode
+// client's refresh cookie (client_id in the form, with the CSRF header and
+// its Origin), ends; scope=others ends the user's other sessions,
+// scope=all every one (with an access token, those two need the account
+// scope).
 func (s *Server) logout(c *gin.Context) {
 	form := url.Values{}
 	if c.Request.ContentLength != 0 || c.GetHeader("Content-Type") != "" {
@@ -63,6 +65,19 @@ func (s *Server) logout(c *gin.Context) {
 		if req.AccessToken = bearer(c); req.AccessToken == "" {
 			return
 		}
+	case form.Get("refresh_token") != "":
+		// A body-mode app logs out with its refresh token, which never
+		// leaves the app (unlike access tokens, which reach APIs).
+		if cookieMode {
+			s.apiError(c, &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest,
+				Description: "this client keeps its refresh token in a cookie: do not send refresh_token"})
+			return
+		}
+		if _, ok := s.o.Bridge.Client(req.ClientID); !ok {
+			s.apiError(c, &bridge.OAuthError{Code: bridge.ErrCodeInvalidClient, Description: "client_id is required with refresh_token"})
+			return
+		}
+		req.RefreshToken = form.Get("refresh_token")
 	case cookieMode:
 		if err := checkCookieRequest(c, cl); err != nil {
 			s.apiError(c, err)
@@ -89,10 +104,14 @@ func (s *Server) logout(c *gin.Context) {
 		return
 	}
 	res, err := s.o.Bridge.Logout(c.Request.Context(), req)
-	if cookieMode && (err != nil || req.Scope != bridge.LogoutOthers) {
-		// This session ended, or the cookie was refused (an ended
-		// session, a token of another client): it is of no more use.
-		// Logging out the other sessions keeps this one, and its cookie.
+	var oe *bridge.OAuthError
+	refused := errors.As(err, &oe) && oe.Code == bridge.ErrCodeInvalidToken
+	if cookieMode && req.RefreshToken != "" && ((err == nil && req.Scope != bridge.LogoutOthers) || refused) {
+		// This session ended, or its cookie was refused (an ended
+		// session, a token of another client): the cookie is of no more
+		// use. Logging out the other sessions keeps this one and its
+		// cookie, and any other failure (a bad parameter, a database
+		// error) leaves the session, so the cookie stays for a retry.
 		s.clearRefreshCookie(c, cl.ID)
 	}
 	if err != nil {

@@ -487,14 +487,24 @@ func TestLogoutWithABearerToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a := fullApp(t, fullOptions{})
+			// The caller holds the account scope: ending other sessions
+			// with an access token takes it.
 			var alice [3]tokenResponse
 			for i := range alice {
-				alice[i] = a.spaSignIn(t, "alice", "openid")
+				scope := "openid"
+				if i == 0 {
+					scope = accountScope
+				}
+				alice[i] = a.spaSignIn(t, "alice", scope)
 			}
 			bob := a.spaSignIn(t, "bob", "openid")
 			body := ""
 			if tt.scope != "" {
 				body = url.Values{"scope": {tt.scope}}.Encode()
+				// Without it, the same request changes nothing.
+				r := a.send(t, http.MethodPost, "/logout", body, withBearer(alice[1].AccessToken))
+				checkError(t, r, http.StatusForbidden, "insufficient_scope")
+				a.checkActive(t, a.sidOf(t, alice[2].AccessToken), 0)
 			}
 			r := a.send(t, http.MethodPost, "/logout", body, withBearer(alice[0].AccessToken))
 			if r.StatusCode != http.StatusOK || r.JSON["sessions_ended"] != tt.ended {
@@ -596,4 +606,27 @@ func TestDiscoveryListsTheSessionEndpoints(t *testing.T) {
 	if meta["end_session_endpoint"] != doc["end_session_endpoint"] || meta["introspection_endpoint"] != doc["introspection_endpoint"] {
 		t.Errorf("the RFC 8414 metadata differs: %v", meta)
 	}
+}
+
+// A body-mode app logs out with its refresh token (and client_id), which
+// ends other sessions without the account scope: unlike an access token,
+// a refresh token never reaches an API.
+func TestLogoutWithARefreshToken(t *testing.T) {
+	t.Parallel()
+	a := fullApp(t, fullOptions{})
+	mine := a.spaSignIn(t, "alice", "openid")
+	other := a.spaSignIn(t, "alice", "openid")
+	r := a.send(t, http.MethodPost, "/logout", url.Values{"refresh_token": {mine.RefreshToken}, "scope": {"others"}}.Encode(), nil)
+	checkError(t, r, http.StatusUnauthorized, "invalid_client")
+	r = a.send(t, http.MethodPost, "/logout", url.Values{"refresh_token": {mine.RefreshToken}, "client_id": {"spa"}, "scope": {"others"}}.Encode(), nil)
+	if r.StatusCode != http.StatusOK || r.JSON["sessions_ended"] != float64(1) {
+		t.Fatalf("POST /logout with the refresh token: %d %s, want 200 with sessions_ended 1", r.StatusCode, r.Body)
+	}
+	a.checkRevoked(t, a.sidOf(t, other.AccessToken))
+	a.checkActive(t, a.sidOf(t, mine.AccessToken), 0)
+	r = a.send(t, http.MethodPost, "/logout", url.Values{"refresh_token": {mine.RefreshToken}, "client_id": {"spa"}}.Encode(), nil)
+	if r.StatusCode != http.StatusOK || r.JSON["sessions_ended"] != float64(1) {
+		t.Fatalf("POST /logout of this session: %d %s", r.StatusCode, r.Body)
+	}
+	a.checkRevoked(t, a.sidOf(t, mine.AccessToken))
 }

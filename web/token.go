@@ -89,6 +89,14 @@ func (s *Server) token(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
 	if cookieMode && ts.RefreshToken != "" {
+		if old := s.refreshCookie(c, cl.ID); old != "" && form.Get("grant_type") == "authorization_code" {
+			// A new sign-in replaces the cookie: end the session it held
+			// rather than leave it to its idle expiry.
+			if err := s.o.Bridge.Revoke(c.Request.Context(), bridge.RevokeRequest{Client: creds, Token: old, IP: c.ClientIP()}); err != nil {
+				s.o.Logger.WarnContext(c.Request.Context(), "could not end the session of a replaced refresh cookie",
+					"request_id", RequestID(c.Request.Context()), "client_id", cl.ID, "err", err)
+			}
+		}
 		s.setRefreshCookie(c, cl.ID, ts.RefreshToken, ts.RefreshExpiresAt)
 		ts.RefreshToken = ""
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/socialbridge/socialbridge/store"
 	"github.com/socialbridge/socialbridge/tokens"
@@ -31,6 +32,14 @@ func (k keyStorage) InsertKey(ctx context.Context, sk tokens.StoredKey) error {
 	err := k.s.InsertKey(ctx, store.SigningKey(sk))
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("%w: %w", tokens.ErrKeyExists, err)
+	}
+	return err
+}
+
+func (k keyStorage) RetireKey(ctx context.Context, id string, at time.Time) error {
+	err := k.s.RetireKey(ctx, id, at)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %w", tokens.ErrUnknownKey, err)
 	}
 	return err
 }

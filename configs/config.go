@@ -157,7 +157,10 @@ type Tokens struct {
 	// (default 720h).
 	KeyRotation time.Duration `yaml:"key_rotation"`
 	// KeyPublishAhead is how long a new key is published before it signs
-	// (default 1h): longer than any verifier caches the JWKS.
+	// (default 24h): longer than any verifier caches the JWKS, and long
+	// enough that every replica and backend has learnt the key well
+	// before it meets a token it signed. Must be shorter than
+	// KeyRotation.
 	KeyPublishAhead time.Duration `yaml:"key_publish_ahead"`
 	// Audience is the default aud of access tokens (default: server.public_url).
 	Audience []string `yaml:"audience"`

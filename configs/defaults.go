@@ -62,7 +62,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&t.RefreshAbsoluteTTL, 30*24*time.Hour)
 	setDefault(&t.RefreshReuseGrace, 10*time.Second)
 	setDefault(&t.KeyRotation, 30*24*time.Hour)
-	setDefault(&t.KeyPublishAhead, time.Hour)
+	setDefault(&t.KeyPublishAhead, 24*time.Hour)
 	setDefault(&t.IDTokenAlgorithm, "RS256")
 
 	setDefault(&c.Login.FlowTTL, 10*time.Minute)

@@ -90,7 +90,7 @@ func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 		{"tokens.refresh_absolute_ttl", c.Tokens.RefreshAbsoluteTTL, 720 * time.Hour},
 		{"tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace, 10 * time.Second},
 		{"tokens.key_rotation", c.Tokens.KeyRotation, 720 * time.Hour},
-		{"tokens.key_publish_ahead", c.Tokens.KeyPublishAhead, time.Hour},
+		{"tokens.key_publish_ahead", c.Tokens.KeyPublishAhead, 24 * time.Hour},
 		{"tokens.id_token_algorithm", c.Tokens.IDTokenAlgorithm, "RS256"},
 		{"server.allow_dev_on_all_interfaces", c.Server.AllowDevOnAllInterfaces, false},
 		{"login.flow_ttl", c.Login.FlowTTL, 10 * time.Minute},

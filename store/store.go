@@ -386,6 +386,11 @@ type Keys interface {
 	// InsertKey adds a signing key. ErrConflict means a key with this id
 	// (use and generation) exists: another replica rotated first.
 	InsertKey(ctx context.Context, k SigningKey) error
+	// RetireKey sets the key's RetiredAt to at, unless it is set already:
+	// the first retirement stays, so that one repeated, or made by
+	// another replica, never moves it. at must not be zero. ErrNotFound
+	// means no key has this id.
+	RetireKey(ctx context.Context, id string, at time.Time) error
 }
 
 // Session states. A session begins life as a login flow at /authorize and
@@ -618,6 +623,10 @@ type SigningKey struct {
 	PrivateSealed string    `bson:"private_sealed"`
 	CreatedAt     time.Time `bson:"created_at"`
 	SignFrom      time.Time `bson:"sign_from"`
+	// RetiredAt is when an administrator retired the key: it signs no
+	// more and verifies nothing from then on. Zero (absent) when it was
+	// not.
+	RetiredAt time.Time `bson:"retired_at,omitempty"`
 }
 
 // Kinds of revocation feed entries.

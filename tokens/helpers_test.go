@@ -59,6 +59,7 @@ type memStorage struct {
 	duplicates int // inserts refused as duplicates
 	listErr    error
 	insertErr  error
+	retireErr  error
 }
 
 func newMemStorage() *memStorage {
@@ -90,6 +91,23 @@ func (s *memStorage) InsertKey(ctx context.Context, k tokens.StoredKey) error {
 	}
 	s.keys[k.ID] = k
 	s.inserts++
+	return nil
+}
+
+func (s *memStorage) RetireKey(ctx context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retireErr != nil {
+		return s.retireErr
+	}
+	k, ok := s.keys[id]
+	if !ok {
+		return fmt.Errorf("retire %s: %w", id, tokens.ErrUnknownKey)
+	}
+	if k.RetiredAt.IsZero() {
+		k.RetiredAt = at
+		s.keys[id] = k
+	}
 	return nil
 }
 

@@ -102,17 +102,28 @@ type StoredKey struct {
 	// SignFrom is when the key starts signing; it is published from
 	// CreatedAt, so verifiers learn it before they meet a token it signed.
 	SignFrom time.Time
+	// RetiredAt is when an administrator retired the key (Retire); zero
+	// when it was not. A retired key never signs, and stops verifying (and
+	// leaves the JWKS) at RetiredAt, whatever its successor.
+	RetiredAt time.Time
 }
 
 // ErrKeyExists is what KeyStorage.InsertKey wraps when a key with the same
 // ID is already stored: another replica rotated first.
 var ErrKeyExists = errors.New("signing key already exists")
 
+// ErrUnknownKey means no stored signing key has the kid (Retire) or the
+// storage id (KeyStorage.RetireKey) asked for.
+var ErrUnknownKey = errors.New("unknown signing key")
+
 // KeyStorage persists signing keys. InsertKey must fail with an error
-// wrapping ErrKeyExists when the ID exists.
+// wrapping ErrKeyExists when the ID exists. RetireKey sets the key's
+// RetiredAt to at unless it is set already (the first retirement stays),
+// and fails with an error wrapping ErrUnknownKey when no key has the ID.
 type KeyStorage interface {
 	ListKeys(ctx context.Context) ([]StoredKey, error)
 	InsertKey(ctx context.Context, k StoredKey) error
+	RetireKey(ctx context.Context, id string, at time.Time) error
 }
 
 // KeyringOptions configures a Keyring.
@@ -146,9 +157,11 @@ type Keyring struct {
 	sealer  *Sealer
 	opts    KeyringOptions
 
-	mu   sync.RWMutex
-	keys []*key // sorted by line, then generation
-	jwks []byte
+	// loadMu makes reloads take turns (see reload).
+	loadMu sync.Mutex
+	mu     sync.RWMutex
+	keys   []*key // sorted by line, then generation
+	jwks   []byte
 }
 
 // key is a parsed StoredKey.
@@ -162,7 +175,8 @@ type key struct {
 	verifyKey any
 	public    crypto.PublicKey // nil for HMAC keys
 	// until is when the key stops being valid for verification; zero
-	// while it has no successor.
+	// while no later key has taken over and it is not retired (see
+	// reload).
 	until time.Time
 }
 
@@ -202,16 +216,12 @@ func (k *Keyring) Load(ctx context.Context) error {
 		return err
 	}
 	changed := false
-	lines := [][2]string{{UseAccess, k.opts.Algorithm}, {UseRefresh, refreshAlg}}
-	for _, alg := range k.opts.IDAlgorithms {
-		lines = append(lines, [2]string{UseID, alg})
-	}
-	for _, l := range lines {
-		made, err := k.ensure(ctx, l[0], l[1])
+	for _, l := range k.lines() {
+		res, err := k.ensure(ctx, l.use, l.alg, false)
 		if err != nil {
 			return err
 		}
-		changed = changed || made
+		changed = changed || res != unchanged
 	}
 	if changed {
 		return k.reload(ctx)
@@ -221,6 +231,7 @@ func (k *Keyring) Load(ctx context.Context) error {
 
 // Run reloads and rotates keys every interval until ctx ends, so that
 // replicas pick up each other's keys. Errors are logged and retried.
+// ReloadInterval is the interval to use.
 func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -236,19 +247,54 @@ func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// ReloadInterval is how often Run should reload keys from storage: a
+// quarter of PublishAhead, so that every replica learns a key another
+// replica made well before that key signs (tokens it signs must verify
+// everywhere from then on); at least a second, to spare storage; and at
+// most ten seconds, so that a retirement (Retire) and its replacement,
+// which signs at once, reach every replica within ten seconds. (A reload
+// is one small indexed read of a few rows.)
+func (k *Keyring) ReloadInterval() time.Duration {
+	return min(10*time.Second, max(time.Second, k.opts.PublishAhead/4))
+}
+
+// lineSpec is a succession line this keyring signs with: the use of its
+// keys and the algorithm of its next key.
+type lineSpec struct{ use, alg string }
+
+// lines lists the lines in use: access, refresh, and one line for each ID
+// algorithm.
+func (k *Keyring) lines() []lineSpec {
+	ls := []lineSpec{{UseAccess, k.opts.Algorithm}, {UseRefresh, refreshAlg}}
+	for _, alg := range k.opts.IDAlgorithms {
+		ls = append(ls, lineSpec{UseID, alg})
+	}
+	return ls
+}
+
+// inUse reports whether line is one this keyring signs with.
+func (k *Keyring) inUse(line string) bool {
+	return slices.ContainsFunc(k.lines(), func(l lineSpec) bool { return lineOf(l.use, l.alg) == line })
+}
+
+// ensured is what ensure (or insert) did.
+type ensured int
+
+const (
+	unchanged ensured = iota // no key was due
+	created                  // this keyring stored a new key
+	raced                    // another replica stored that generation first
+)
+
 // ensure creates the next key of use and algorithm alg when its line has
-// none, or when the newest is due for succession. It reports whether it
-// wrote a key.
-func (k *Keyring) ensure(ctx context.Context, use, alg string) (bool, error) {
+// none that may sign, or when the newest is due for succession; with
+// force, whenever the line has no successor waiting (RotateNow).
+func (k *Keyring) ensure(ctx context.Context, use, alg string, force bool) (ensured, error) {
 	now := k.opts.Now()
 	line := lineOf(use, alg)
 	k.mu.RLock()
-	var newest *key
-	for _, kk := range k.keys {
-		if kk.line == line {
-			newest = kk
-		}
-	}
+	last, newest := k.newest(line)
+	signer := k.signer(line, now)
 	k.mu.RUnlock()
 
 	life := k.opts.AccessLifetime // of access and ID tokens
@@ -261,7 +307,7 @@ func (k *Keyring) ensure(ctx context.Context, use, alg string) (bool, error) {
 		// retire (see reload). A key that left the JWKS does not come back
 		// to sign; the line starts afresh, as below.
 		fallthrough
-	case newest == nil:
+	case last == nil:
 		// The first key of a line signs at once. For access and refresh
 		// keys nobody can have cached a JWKS yet. For the first ID key of
 		// an algorithm (a new deployment, one that predates ID keys, or a
@@ -270,33 +316,83 @@ func (k *Keyring) ensure(ctx context.Context, use, alg string) (bool, error) {
 		// again when they meet an unknown kid (OpenID Connect Core
 		// §10.1.1); resource servers, which may cache the JWKS without
 		// that, never verify ID tokens.
+	case signer == nil:
+		// The line has keys but none may sign: they were retired without
+		// a replacement (Retire stores one before it retires a key that
+		// signs, so storage was changed by other means). Nothing signs
+		// meanwhile, so the next key signs at once, as a first key does.
 	case newest.SignFrom.After(now):
-		return false, nil // a successor is already waiting
+		return unchanged, nil // a successor is already waiting
 	case newest.Algorithm != alg:
 		// The configured algorithm changed: succeed now, still published
 		// ahead so that verifiers learn the new key before they meet it.
 		signFrom = now.Add(k.opts.PublishAhead)
-	case now.Before(newest.SignFrom.Add(k.opts.Rotation - k.opts.PublishAhead)):
-		return false, nil
+	case !force && now.Before(newest.SignFrom.Add(k.opts.Rotation-k.opts.PublishAhead)):
+		return unchanged, nil
 	default:
 		signFrom = now.Add(k.opts.PublishAhead)
 	}
+	res, _, err := k.insert(ctx, use, alg, last, now, signFrom)
+	return res, err
+}
+
+// insert makes and stores the generation after last (nil: the first) of
+// use and alg, signing from signFrom. raced means another replica stored
+// that generation first; the caller reloads to see it.
+func (k *Keyring) insert(ctx context.Context, use, alg string, last *key, now, signFrom time.Time) (ensured, StoredKey, error) {
 	gen := 1
-	if newest != nil {
-		gen = newest.Generation + 1
+	if last != nil {
+		gen = last.Generation + 1
 	}
 	sk, err := k.generate(use, alg, gen, now, signFrom)
 	if err != nil {
-		return false, err
+		return unchanged, StoredKey{}, err
 	}
 	if err := k.storage.InsertKey(ctx, sk); err != nil {
 		if errors.Is(err, ErrKeyExists) {
-			return true, nil // another replica made this generation
+			return raced, StoredKey{}, nil
 		}
-		return false, fmt.Errorf("store %s key: %w", use, err)
+		return unchanged, StoredKey{}, fmt.Errorf("store %s key: %w", use, err)
 	}
 	k.opts.Logger.Info("created signing key", "use", use, "kid", sk.KID, "alg", alg, "signs_from", signFrom)
-	return true, nil
+	return created, sk, nil
+}
+
+// newest returns the newest key of line (last) and the newest that is not
+// retired; nil when there is none. Callers hold k.mu.
+func (k *Keyring) newest(line string) (last, newest *key) {
+	for _, kk := range k.keys { // sorted by line, then generation
+		if kk.line == line {
+			last = kk
+			if kk.RetiredAt.IsZero() {
+				newest = kk
+			}
+		}
+	}
+	return last, newest
+}
+
+// signer returns the key of line that signs at now: the newest that is
+// not retired, has reached its SignFrom and still verifies; nil when none
+// may. Callers hold k.mu.
+func (k *Keyring) signer(line string, now time.Time) *key {
+	for i := len(k.keys) - 1; i >= 0; i-- {
+		kk := k.keys[i]
+		if kk.line == line && kk.RetiredAt.IsZero() && !kk.SignFrom.After(now) && kk.verifiesAt(now) {
+			return kk
+		}
+	}
+	return nil
+}
+
+// verifiesAt reports whether the key is valid for verification at now.
+func (kk *key) verifiesAt(now time.Time) bool {
+	return kk.until.IsZero() || now.Before(kk.until)
+}
+
+// neverSigned reports whether the key was retired before it could sign.
+func (kk *key) neverSigned() bool {
+	return !kk.RetiredAt.IsZero() && !kk.RetiredAt.After(kk.SignFrom)
 }
 
 // generate makes a new key pair and seals its private part.
@@ -337,8 +433,12 @@ func (k *Keyring) generate(use, alg string, gen int, now, signFrom time.Time) (S
 }
 
 // reload replaces the in-memory keys with storage's, parsing only keys it
-// has not parsed before.
+// has not parsed before. Reloads take turns (loadMu), so that one that
+// read storage earlier never replaces what a later one read: once a
+// retirement is stored, the next reload to start makes it hold here.
 func (k *Keyring) reload(ctx context.Context) error {
+	k.loadMu.Lock()
+	defer k.loadMu.Unlock()
 	stored, err := k.storage.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("list signing keys: %w", err)
@@ -352,8 +452,9 @@ func (k *Keyring) reload(ctx context.Context) error {
 
 	keys := make([]*key, 0, len(stored))
 	for _, sk := range stored {
-		if kk, ok := known[sk.ID]; ok && kk.KID == sk.KID {
+		if kk, ok := known[sk.ID]; ok && kk.KID == sk.KID && kk.PrivateSealed == sk.PrivateSealed {
 			cp := *kk
+			cp.StoredKey = sk // the same key; RetiredAt may have changed
 			keys = append(keys, &cp)
 			continue
 		}
@@ -369,19 +470,32 @@ func (k *Keyring) reload(ctx context.Context) error {
 		}
 		return keys[i].Generation < keys[j].Generation
 	})
-	// A key is valid for verification (and published) until its successor
-	// has signed for as long as the longest token lifetime, plus the
-	// verification leeway, which accepts tokens that long after their
-	// expiry.
+	// A key is valid for verification (and published) until a later key
+	// of its line has signed for as long as the longest token lifetime,
+	// plus the verification leeway, which accepts tokens that long after
+	// their expiry. The later key that takes over is the first to sign:
+	// usually the next generation, but a replacement that Retire made
+	// signs before a successor that was waiting, and a key retired before
+	// its SignFrom never signs at all. A retired key stops verifying at
+	// RetiredAt, whichever is sooner.
 	for i, kk := range keys {
 		kk.until = time.Time{}
 		life := k.opts.AccessLifetime
 		if kk.Use == UseRefresh {
 			life = k.opts.RefreshLifetime
 		}
+		var takeover time.Time
+		for _, next := range keys[i+1:] {
+			if next.line != kk.line {
+				break
+			}
+			if !next.neverSigned() && (takeover.IsZero() || next.SignFrom.Before(takeover)) {
+				takeover = next.SignFrom
+			}
+		}
 		switch {
-		case i+1 < len(keys) && keys[i+1].line == kk.line:
-			kk.until = keys[i+1].SignFrom.Add(life + leeway)
+		case !takeover.IsZero():
+			kk.until = takeover.Add(life + leeway)
 		case kk.Use == UseID && !slices.Contains(k.opts.IDAlgorithms, kk.Algorithm):
 			// The newest key of an ID algorithm no client asks for any
 			// more: this replica no longer signs with it or rotates it, and
@@ -389,6 +503,9 @@ func (k *Keyring) reload(ctx context.Context) error {
 			// replica still configured for it keeps rotating it, and then
 			// the rule above applies.
 			kk.until = kk.SignFrom.Add(k.opts.Rotation + life + leeway)
+		}
+		if r := kk.RetiredAt; !r.IsZero() && (kk.until.IsZero() || r.Before(kk.until)) {
+			kk.until = r
 		}
 	}
 	jwks, err := buildJWKS(keys, k.opts.Now())
@@ -452,9 +569,8 @@ func checkKeyMatchesAlg(pub crypto.PublicKey, alg string) error {
 // ErrNoSigningKey means no key of a use can sign now.
 var ErrNoSigningKey = errors.New("no signing key available")
 
-// signing returns the key of use that signs now: the newest whose SignFrom
-// has passed. alg matters for ID keys only: one of the ID algorithms, ""
-// for the default one.
+// signing returns the key of use that signs now (see signer). alg matters
+// for ID keys only: one of the ID algorithms, "" for the default one.
 func (k *Keyring) signing(use, alg string) (*key, error) {
 	if use == UseID {
 		if alg == "" {
@@ -467,11 +583,8 @@ func (k *Keyring) signing(use, alg string) (*key, error) {
 	now := k.opts.Now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	for i := len(k.keys) - 1; i >= 0; i-- {
-		kk := k.keys[i]
-		if kk.Use == use && (use != UseID || kk.Algorithm == alg) && !kk.SignFrom.After(now) {
-			return kk, nil
-		}
+	if kk := k.signer(lineOf(use, alg), now); kk != nil {
+		return kk, nil
 	}
 	if use == UseID {
 		return nil, fmt.Errorf("%w for ID tokens signed with %s", ErrNoSigningKey, alg)
@@ -485,11 +598,233 @@ func (k *Keyring) verifying(use, kid string) (*key, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	for _, kk := range k.keys {
-		if kk.Use == use && kk.KID == kid && (kk.until.IsZero() || now.Before(kk.until)) {
+		if kk.Use == use && kk.KID == kid && kk.verifiesAt(now) {
 			return kk, true
 		}
 	}
 	return nil, false
+}
+
+// KeyInfo describes a signing key for administrators: what it is and
+// where it stands in its line, never its private material.
+type KeyInfo struct {
+	KID        string
+	Use        string
+	Algorithm  string
+	Generation int
+	CreatedAt  time.Time
+	// SignFrom is when it signs (or signed) from; it is published from
+	// CreatedAt.
+	SignFrom time.Time
+	// Until is when it stops verifying, and leaves the JWKS: a later key's
+	// SignFrom plus the longest token lifetime and the leeway, or
+	// RetiredAt if sooner. Zero while neither is known.
+	Until time.Time
+	// RetiredAt is when it was retired (Retire); zero if it was not.
+	RetiredAt time.Time
+	// Signing reports whether it signs new tokens now.
+	Signing bool
+	// Verifying reports whether tokens it signed still verify.
+	Verifying bool
+	// Published reports whether it is in the JWKS: an access or ID key
+	// that still verifies (refresh keys are never published).
+	Published bool
+}
+
+// Keys lists every stored key, by line (access, the ID algorithms,
+// refresh) and then generation, as this keyring last loaded them.
+func (k *Keyring) Keys() []KeyInfo {
+	now := k.opts.Now()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make([]KeyInfo, 0, len(k.keys))
+	for _, kk := range k.keys {
+		out = append(out, k.info(kk, now))
+	}
+	return out
+}
+
+// info describes kk at now. Callers hold k.mu.
+func (k *Keyring) info(kk *key, now time.Time) KeyInfo {
+	verifying := kk.verifiesAt(now)
+	return KeyInfo{
+		KID: kk.KID, Use: kk.Use, Algorithm: kk.Algorithm, Generation: kk.Generation,
+		CreatedAt: kk.CreatedAt, SignFrom: kk.SignFrom, Until: kk.until, RetiredAt: kk.RetiredAt,
+		Signing:   k.inUse(kk.line) && k.signer(kk.line, now) == kk,
+		Verifying: verifying, Published: verifying && kk.Use != UseRefresh,
+	}
+}
+
+// Rotation is what RotateNow did on one line of keys.
+type Rotation struct {
+	// Key is the line's successor: published now, signing from its
+	// SignFrom.
+	Key KeyInfo
+	// Created reports whether this call made it. False means it was
+	// already waiting: made on schedule, by an earlier RotateNow, or by
+	// another replica at the same moment.
+	Created bool
+}
+
+// RotateNow starts a succession on every line in use (access, refresh,
+// each ID algorithm) that has no successor waiting, whatever the keys'
+// age: the next generation is published now and signs from now plus
+// PublishAhead, so that verifiers learn it before they meet a token it
+// signed, as on schedule. A line whose successor is already waiting is
+// left as it is. It is idempotent across replicas: two that rotate at
+// once store one key per line (see StoredKey.ID). It reports each line's
+// successor.
+func (k *Keyring) RotateNow(ctx context.Context) ([]Rotation, error) {
+	if err := k.reload(ctx); err != nil {
+		return nil, err
+	}
+	lines := k.lines()
+	made := make([]bool, len(lines))
+	for i, l := range lines {
+		res, err := k.ensure(ctx, l.use, l.alg, true)
+		if err != nil {
+			return nil, err
+		}
+		made[i] = res == created
+	}
+	if err := k.reload(ctx); err != nil {
+		return nil, err
+	}
+	now := k.opts.Now()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make([]Rotation, 0, len(lines))
+	for i, l := range lines {
+		if _, newest := k.newest(lineOf(l.use, l.alg)); newest != nil {
+			out = append(out, Rotation{Key: k.info(newest, now), Created: made[i]})
+		}
+	}
+	return out, nil
+}
+
+// Retirement is what Retire did.
+type Retirement struct {
+	// Key is the retired key, as it is now.
+	Key KeyInfo
+	// Replacement is the key that took over signing at once for this
+	// retirement: stored by this call, or by another replica retiring
+	// the same key at the same moment. It is nil when the retired key
+	// neither signed nor was waiting to (a later key signs already: a
+	// successor on schedule, or the replacement of an earlier attempt
+	// that failed half-way), or was retired before; Keyring.Keys tells
+	// which key signs.
+	Replacement *KeyInfo
+}
+
+// retireAttempts bounds Retire's tries to store a replacement while other
+// replicas store keys of the same line.
+const retireAttempts = 3
+
+// Retire retires the key with this kid at once: the emergency for a key
+// that leaked. It never signs again, and every token it signed stops
+// verifying here at once (ParseAccess, ParseRefresh, ParseIDHint) and
+// leaves the JWKS, so that backends refuse those tokens when they next
+// fetch it. Other replicas learn it when they next reload
+// (ReloadInterval).
+//
+// If the key signs now for its line, or is a successor waiting to, Retire
+// first stores a new generation of that line that signs at once (there is
+// no time to publish it ahead: verifiers that cached the JWKS fetch it
+// again for the unknown kid), then retires the key, so that a failure in
+// between leaves a line that signs and a call that can be repeated.
+// Retiring a refresh key ends every refresh token it signed: their people
+// sign in again. Retiring a key that is already retired changes nothing.
+func (k *Keyring) Retire(ctx context.Context, kid string) (Retirement, error) {
+	var (
+		target  *key
+		replace bool // the key signed or was waiting to: a replacement signs now
+		now     time.Time
+	)
+	for attempt := 1; ; attempt++ {
+		if err := k.reload(ctx); err != nil {
+			return Retirement{}, err
+		}
+		now = k.opts.Now()
+		k.mu.RLock()
+		target = k.byKID(kid)
+		var last *key
+		needs := false
+		if target != nil {
+			last, _ = k.newest(target.line)
+			needs = target.RetiredAt.IsZero() && k.inUse(target.line) && !k.succeeded(target, now)
+		}
+		k.mu.RUnlock()
+		if target == nil {
+			return Retirement{}, fmt.Errorf("retire signing key %q: %w", kid, ErrUnknownKey)
+		}
+		if attempt == 1 {
+			replace = needs
+		}
+		if !needs {
+			break
+		}
+		if attempt > retireAttempts {
+			return Retirement{}, fmt.Errorf("retire signing key %q: other replicas kept storing keys of its line; try again", kid)
+		}
+		alg := target.Algorithm
+		if target.Use == UseAccess {
+			alg = k.opts.Algorithm
+		}
+		res, sk, err := k.insert(ctx, target.Use, alg, last, now, now)
+		if err != nil {
+			return Retirement{}, fmt.Errorf("retire signing key %q: replacement: %w", kid, err)
+		}
+		if res == created {
+			k.opts.Logger.Warn("replacement signing key signs at once", "use", sk.Use, "kid", sk.KID, "replaces", kid)
+			break
+		}
+		// Another replica stored that generation first: a successor on
+		// schedule, or the same retirement. Look again.
+	}
+	if target.RetiredAt.IsZero() {
+		if err := k.storage.RetireKey(ctx, target.ID, now); err != nil {
+			return Retirement{}, fmt.Errorf("retire signing key %q: %w", kid, err)
+		}
+		k.opts.Logger.Warn("retired signing key", "use", target.Use, "kid", kid, "alg", target.Algorithm)
+	}
+	if err := k.reload(ctx); err != nil {
+		return Retirement{}, err
+	}
+	now = k.opts.Now()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var r Retirement
+	if kk := k.byKID(kid); kk != nil {
+		r.Key = k.info(kk, now)
+	}
+	if replace {
+		if s := k.signer(target.line, now); s != nil {
+			info := k.info(s, now)
+			r.Replacement = &info
+		}
+	}
+	return r, nil
+}
+
+// byKID returns the key with this kid, or nil. Callers hold k.mu.
+func (k *Keyring) byKID(kid string) *key {
+	for _, kk := range k.keys {
+		if kk.KID == kid {
+			return kk
+		}
+	}
+	return nil
+}
+
+// succeeded reports whether a later key of kk's line signs at now, so that
+// kk neither signs nor will. Callers hold k.mu.
+func (k *Keyring) succeeded(kk *key, now time.Time) bool {
+	for _, other := range k.keys {
+		if other.line == kk.line && other.Generation > kk.Generation && other.RetiredAt.IsZero() && !other.SignFrom.After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // JWKS returns the JSON Web Key Set of the access and ID keys (RFC 7517):
@@ -526,7 +861,7 @@ func (k *Keyring) AccessAlgorithms() []string {
 	defer k.mu.RUnlock()
 	var algs []string
 	for _, kk := range k.keys {
-		if kk.Use == UseAccess && (kk.until.IsZero() || now.Before(kk.until)) && !slices.Contains(algs, kk.Algorithm) {
+		if kk.Use == UseAccess && kk.verifiesAt(now) && !slices.Contains(algs, kk.Algorithm) {
 			algs = append(algs, kk.Algorithm)
 		}
 	}
@@ -555,7 +890,7 @@ func buildJWKS(keys []*key, now time.Time) ([]byte, error) {
 	}{Keys: []jwk{}}
 	b64 := base64.RawURLEncoding.EncodeToString
 	for _, kk := range keys {
-		if (kk.Use != UseAccess && kk.Use != UseID) || (!kk.until.IsZero() && !now.Before(kk.until)) {
+		if (kk.Use != UseAccess && kk.Use != UseID) || !kk.verifiesAt(now) {
 			continue
 		}
 		j := jwk{Use: "sig", Alg: kk.Algorithm, Kid: kk.KID}

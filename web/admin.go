@@ -52,6 +52,9 @@ func (s *Server) adminRoutes() {
 	g.POST("/users/:id/revoke-tokens", s.adminRevokeTokens)
 	g.PUT("/users/:id/roles", s.adminSetRoles)
 	g.GET("/audit", s.adminAudit)
+	g.GET("/keys", s.adminKeys)
+	g.POST("/keys/rotate", s.adminRotateKeys)
+	g.POST("/keys/:kid/retire", s.adminRetireKey)
 }
 
 func (s *Server) adminUser(c *gin.Context) {
@@ -161,6 +164,33 @@ func (s *Server) adminAudit(c *gin.Context) {
 		out["next"] = gin.H{"before": last.At.Format(time.RFC3339Nano), "before_id": last.ID}
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// adminKeys lists the signing keys: {"keys": [...]}, public facts only.
+func (s *Server) adminKeys(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"keys": s.o.Bridge.SigningKeys()})
+}
+
+// adminRotateKeys starts a key succession on every line that has none
+// under way: {"keys": [successor, ...]}.
+func (s *Server) adminRotateKeys(c *gin.Context) {
+	keys, err := s.o.Bridge.RotateKeys(c.Request.Context(), c.ClientIP())
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": keys})
+}
+
+// adminRetireKey retires the key with this kid at once:
+// {"retired": key, "replacement": key or null}.
+func (s *Server) adminRetireKey(c *gin.Context) {
+	r, err := s.o.Bridge.RetireKey(c.Request.Context(), c.Param("kid"), c.ClientIP())
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
 }
 
 // maxJSONBody bounds an admin request's JSON body.

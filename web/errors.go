@@ -67,7 +67,8 @@ func (s *Server) apiError(c *gin.Context, err error) {
 			status = http.StatusUnauthorized
 			c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_user_authentication", error_description="%s", max_age=%d`,
 				strings.ReplaceAll(oe.Description, `"`, "'"), int(bridge.AccountChangeMaxAge/time.Second)))
-		case bridge.ErrCodeNotLinked, bridge.ErrCodeSessionNotFound, bridge.ErrCodeUserNotFound, bridge.ErrCodeAdminDisabled:
+		case bridge.ErrCodeNotLinked, bridge.ErrCodeSessionNotFound, bridge.ErrCodeUserNotFound, bridge.ErrCodeAdminDisabled,
+			bridge.ErrCodeKeyNotFound:
 			status = http.StatusNotFound
 		case bridge.ErrCodeLastIdentity, bridge.ErrCodeAlreadyLinked, bridge.ErrCodeIdentityInUse:
 			status = http.StatusConflict

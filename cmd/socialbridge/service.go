@@ -151,11 +151,14 @@ func (s *service) webOptions() web.Options {
 const sweepInterval = 5 * time.Minute
 
 // runBackground starts key rotation and the sweeper (see runSweeper).
+// The keyring reloads every ReloadInterval: within a minute, and well
+// within the publish-ahead period, so that every replica knows a new key
+// before it signs.
 // They stop when ctx ends; the returned wait blocks until they have, so
 // that the store is not closed under them.
 func (s *service) runBackground(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	wg.Go(func() { s.keyring.Run(ctx, time.Minute) })
+	wg.Go(func() { s.keyring.Run(ctx, s.keyring.ReloadInterval()) })
 	wg.Go(func() { s.runSweeper(ctx, sweepInterval) })
 	return wg.Wait
 }

@@ -69,6 +69,9 @@ func TestStorageShape(t *testing.T) {
 			t.Run("a remembered token is its hash as _id and a BSON date, replaced in place when expired", func(t *testing.T) {
 				testRememberedTokenShape(t, uri, mongoDB)
 			})
+			t.Run("a signing key has no retired_at until retired, then a BSON date", func(t *testing.T) {
+				testRetiredAtShape(t, uri, mongoDB)
+			})
 		})
 	}
 }
@@ -317,6 +320,28 @@ func testNotBeforeAbsent(t *testing.T, uri string, mongoDB bool) {
 	}
 	if _, ok := doc["not_before"].(bson.DateTime); !ok {
 		t.Errorf("not_before is stored as %T, want a BSON date", doc["not_before"])
+	}
+}
+
+func testRetiredAtShape(t *testing.T, uri string, mongoDB bool) {
+	db := newDatabaseName()
+	s := openStore(t, uri, db, mongoDB)
+	ctx := context.Background()
+	k := store.SigningKey{ID: "access-1", KID: "k1", Use: "access", Algorithm: "ES256", Generation: 1, PrivateSealed: "sealed", CreatedAt: t0, SignFrom: t0}
+	if err := s.InsertKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	keys := rawDatabase(t, uri, db).Collection("signing_keys")
+	// RetireKey's condition is that the field is absent: a zero date
+	// would make every key look retired already.
+	if v, ok := rawDoc(t, keys, "access-1")["retired_at"]; ok {
+		t.Errorf("a new key stores retired_at = %v; want the field absent", v)
+	}
+	if err := s.RetireKey(ctx, "access-1", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rawDoc(t, keys, "access-1")["retired_at"].(bson.DateTime); !ok {
+		t.Errorf("retired_at is stored as %T, want a BSON date", rawDoc(t, keys, "access-1")["retired_at"])
 	}
 }
 

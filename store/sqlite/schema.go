@@ -208,6 +208,13 @@ CREATE INDEX remembered_tokens_expires_at ON remembered_tokens (expires_at);
 CREATE INDEX audit_events_type ON audit_events (type, at, id);
 CREATE INDEX audit_events_user_type ON audit_events (user_id, type, at, id);
 `,
+	// 9: signing key retirement. A key an administrator retired carries
+	// the time (NULL for every key stored before, none of which was
+	// retired). No index: RetireKey finds its key by id, and ListKeys
+	// reads every key.
+	`
+ALTER TABLE signing_keys ADD COLUMN retired_at INTEGER;
+`,
 }
 
 // schemaVersion reads the schema version of the database.

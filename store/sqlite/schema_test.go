@@ -238,8 +238,15 @@ func testMigrateFrom(t *testing.T, from int) {
 	if _, err := s.Rotate(ctx, "s1", 3, t0.Add(time.Minute), t0.Add(time.Hour)); err != nil {
 		t.Errorf("Rotate of a migrated session: %v", err)
 	}
-	if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].KID != "k1" {
-		t.Errorf("ListKeys() = %+v, %v", keys, err)
+	if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].KID != "k1" || !keys[0].RetiredAt.IsZero() {
+		t.Errorf("ListKeys() = %+v, %v; want k1, not retired", keys, err)
+	}
+	// Version 9's retirement on a key stored before it.
+	if err := s.RetireKey(ctx, "access-1", t0.Add(time.Hour)); err != nil {
+		t.Errorf("RetireKey of a migrated key: %v", err)
+	}
+	if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 1 || !keys[0].RetiredAt.Equal(t0.Add(time.Hour)) || !keys[0].SignFrom.Equal(t0) {
+		t.Errorf("ListKeys() after RetireKey = %+v, %v; want k1 retired at t0+1h, signing from t0", keys, err)
 	}
 	// What the later versions add works on the migrated rows: a flow
 	// stored before max_age existed has none, can be claimed, is no link

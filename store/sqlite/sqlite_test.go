@@ -172,7 +172,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"not-before since", "not-before at", "upsert login", "count users", "list keys", "list audit", "list user audit", "sweep audit",
 		"list type audit", "list user type audit", "set roles",
 		"start flow", "issue link code", "complete link", "clear link sealed", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
-		"create session", "remember token", "sweep remembered tokens",
+		"create session", "remember token", "sweep remembered tokens", "retire key",
 	} {
 		if _, ok := plans[want]; !ok {
 			t.Errorf("no query plan for %q", want)

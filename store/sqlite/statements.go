@@ -16,7 +16,7 @@ type statements struct {
 	revokeUser, claimIdentity, upsertLogin, setDisabled, setNotBefore      *sql.Stmt
 	setRoles                                                               *sql.Stmt
 	unlinkIdentity, identityOwned, unlinkUser, updateTokens                *sql.Stmt
-	insertKey, sweep, appendAudit, sweepAudit                              *sql.Stmt
+	insertKey, retireKey, sweep, appendAudit, sweepAudit                   *sql.Stmt
 	createSession, rememberToken, sweepTokens                              *sql.Stmt
 	// read pool
 	getSession, listUserSessions                                   *sql.Stmt
@@ -68,6 +68,7 @@ var queries = []query{
 	{"unlink from user", true, sqlUnlinkUser, func(st *statements) **sql.Stmt { return &st.unlinkUser }},
 	{"update provider tokens", true, sqlUpdateProviderTokens, func(st *statements) **sql.Stmt { return &st.updateTokens }},
 	{"insert key", true, sqlInsertKey, func(st *statements) **sql.Stmt { return &st.insertKey }},
+	{"retire key", true, sqlRetireKey, func(st *statements) **sql.Stmt { return &st.retireKey }},
 	{"append audit", true, sqlAppendAudit, func(st *statements) **sql.Stmt { return &st.appendAudit }},
 	{"sweep audit", true, sqlSweepAudit, func(st *statements) **sql.Stmt { return &st.sweepAudit }},
 	{"get session", false, sqlGetSession, func(st *statements) **sql.Stmt { return &st.getSession }},
@@ -305,10 +306,14 @@ const (
 	sqlListIdentities = `SELECT ` + identityColumns + ` FROM identities
 		WHERE user_id = ?1 ORDER BY created_at, rowid`
 
-	sqlInsertKey = `INSERT INTO signing_keys (id, kid, use, alg, generation, private_sealed, created_at, sign_from)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`
+	sqlInsertKey = `INSERT INTO signing_keys (id, kid, use, alg, generation, private_sealed, created_at, sign_from, retired_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
 
-	sqlListKeys = `SELECT id, kid, use, alg, generation, private_sealed, created_at, sign_from
+	// The first retirement stays: coalesce keeps a stored time. The row
+	// counts as changed either way, so no row means no such key.
+	sqlRetireKey = `UPDATE signing_keys SET retired_at = coalesce(retired_at, ?2) WHERE id = ?1`
+
+	sqlListKeys = `SELECT id, kid, use, alg, generation, private_sealed, created_at, sign_from, retired_at
 		FROM signing_keys ORDER BY use, generation`
 
 	sqlAppendAudit = `INSERT INTO audit_events (` + auditColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`

@@ -190,7 +190,7 @@ func launchChild(t *testing.T, bin, name, configPath, addr, publicURL string) (*
 	cmd.Stdout, cmd.Stderr = c.output, c.output
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) } // a graceful shutdown
 	dieWithParent(cmd)
-	cmd.WaitDelay = 15 * time.Second                                      // then SIGKILL
+	cmd.WaitDelay = 15 * time.Second // then SIGKILL
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("start socialbridge %s: %v", name, err)

@@ -90,26 +90,38 @@ func newApp(t testing.TB, extra extraProviders) *app {
 	return newAppWith(t, extra, nil)
 }
 
-// newAppWith is newApp with a last say over the server options.
-func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *app {
-	t.Helper()
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var handler http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
+// stack is what every test server is made of: an httptest server whose
+// handler is set once built, a SQLite store, a fake clock, the keys, an
+// issuer and the dev provider.
+type stack struct {
+	srv     *httptest.Server
+	handler http.Handler
+	st      store.Store
+	clock   *clock
+	key     []byte
+	sealer  *tokens.Sealer
+	issuer  *tokens.Issuer
+	dev     *dev.Provider
+	logs    *syncBuffer
+	logger  *slog.Logger
+}
 
-	st := teststore.Open(t)
-	ck := &clock{}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := tokens.NewSealer(key)
-	if err != nil {
+// newStack builds the parts of a test server; serve finishes it.
+func newStack(t testing.TB) *stack {
+	t.Helper()
+	s := &stack{logs: &syncBuffer{}, clock: &clock{}, key: make([]byte, 32)}
+	s.logger = slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }))
+	t.Cleanup(s.srv.Close)
+	s.st = teststore.Open(t)
+	_, _ = rand.Read(s.key)
+	var err error
+	if s.sealer, err = tokens.NewSealer(s.key); err != nil {
 		t.Fatal(err)
 	}
-	kr, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
+	kr, err := tokens.NewKeyring(bridge.KeyStorage(s.st), s.sealer, tokens.KeyringOptions{
 		Algorithm: "ES256", Rotation: 720 * time.Hour, PublishAhead: time.Hour,
-		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour, Now: ck.Now,
+		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour, Now: s.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,46 +129,75 @@ func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *ap
 	if err := kr.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	iss := tokens.NewIssuer(kr, srv.URL, ck.Now)
-	d := dev.New(srv.URL, nil, ck.Now)
-	provs := []providers.Provider{d}
-	if extra != nil {
-		provs = append(provs, extra(srv.URL)...)
+	s.issuer = tokens.NewIssuer(kr, s.srv.URL, s.clock.Now)
+	s.dev = dev.New(s.srv.URL, nil, s.clock.Now)
+	return s
+}
+
+// bridgeOptions are the bridge options of a test server with these
+// providers and clients.
+func (s *stack) bridgeOptions(provs []providers.Provider, clients []bridge.Client) bridge.Options {
+	return bridge.Options{
+		PublicURL: s.srv.URL, Store: s.st, Issuer: s.issuer, Sealer: s.sealer, Providers: provs, Clients: clients,
+		FlowKey: s.key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second,
+		Now: s.clock.Now, Logger: s.logger,
 	}
-	b, err := bridge.New(bridge.Options{
-		PublicURL: srv.URL, Store: st, Issuer: iss, Sealer: sealer, Providers: provs,
-		Clients: []bridge.Client{
-			{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://spa.example.com"},
-				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, AccountManagement: true},
-			{ID: "demo", Name: "demo", RedirectURIs: []string{srv.URL + "/demo/"}, CORSOrigins: []string{srv.URL},
-				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, AccountManagement: true},
-			// Backends: one may fetch users' provider tokens, one may not.
-			{ID: "backend", Name: "Backend", Secret: backendSecret, RedirectURIs: []string{"https://backend.example.com/cb"},
-				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour, ProviderTokens: true},
-			{ID: "reports", Name: "Reports", Secret: backendSecret, RedirectURIs: []string{"https://reports.example.com/cb"},
-				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
-			// A native app that exchanges provider SDK tokens (RFC 8693).
-			{ID: "mobile", Name: "Example App", TokenExchange: true,
-				AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshAbsoluteTTL: 24 * time.Hour},
-		},
-		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second, Now: ck.Now, Logger: logger,
-	})
+}
+
+// webOptions are the server options of a test server of bridge b.
+func (s *stack) webOptions(b *bridge.Bridge) web.Options {
+	return web.Options{
+		Bridge: b, PublicURL: s.srv.URL, MaxBodyBytes: 64 << 10, DevMode: true, FlowTTL: 10 * time.Minute,
+		Ping: s.st.Ping, Mounts: map[string]http.Handler{dev.PathPrefix: s.dev.Handler()}, Logger: s.logger,
+	}
+}
+
+// serve builds the server from o and returns the app that tests use.
+func (s *stack) serve(t testing.TB, o web.Options) *app {
+	t.Helper()
+	srv, err := web.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := web.Options{
-		Bridge: b, PublicURL: srv.URL, MaxBodyBytes: 64 << 10, DemoClientID: "demo", DevMode: true,
-		FlowTTL: 10 * time.Minute, Ping: st.Ping, Mounts: map[string]http.Handler{dev.PathPrefix: d.Handler()}, Logger: logger,
+	s.handler = srv
+	return &app{srv: s.srv, url: s.srv.URL, issuer: s.issuer, store: s.st, logs: s.logs, clock: s.clock}
+}
+
+// withTTLs gives a client the test servers' token lifetimes.
+func withTTLs(c bridge.Client) bridge.Client {
+	c.AccessTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = 15*time.Minute, time.Hour, 24*time.Hour
+	return c
+}
+
+// newAppWith is newApp with a last say over the server options.
+func newAppWith(t testing.TB, extra extraProviders, edit func(*web.Options)) *app {
+	t.Helper()
+	s := newStack(t)
+	provs := []providers.Provider{s.dev}
+	if extra != nil {
+		provs = append(provs, extra(s.srv.URL)...)
 	}
+	b, err := bridge.New(s.bridgeOptions(provs, []bridge.Client{
+		withTTLs(bridge.Client{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://spa.example.com"},
+			AccountManagement: true}),
+		withTTLs(bridge.Client{ID: "demo", Name: "demo", RedirectURIs: []string{s.srv.URL + "/demo/"}, CORSOrigins: []string{s.srv.URL},
+			AccountManagement: true}),
+		// Backends: one may fetch users' provider tokens, one may not.
+		withTTLs(bridge.Client{ID: "backend", Name: "Backend", Secret: backendSecret, RedirectURIs: []string{"https://backend.example.com/cb"},
+			ProviderTokens: true}),
+		withTTLs(bridge.Client{ID: "reports", Name: "Reports", Secret: backendSecret, RedirectURIs: []string{"https://reports.example.com/cb"}}),
+		// A native app that exchanges provider SDK tokens (RFC 8693).
+		withTTLs(bridge.Client{ID: "mobile", Name: "Example App", TokenExchange: true}),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := s.webOptions(b)
+	opts.DemoClientID = "demo"
 	if edit != nil {
 		edit(&opts)
 	}
-	s, err := web.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler = s
-	return &app{srv: srv, url: srv.URL, issuer: iss, store: st, logs: logs, clock: ck}
+	return s.serve(t, opts)
 }
 
 // browser is an HTTP client with cookies that stops at the SPA's redirect.

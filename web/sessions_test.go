@@ -2,12 +2,9 @@ package web_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,11 +12,7 @@ import (
 
 	"github.com/socialbridge/socialbridge/bridge"
 	"github.com/socialbridge/socialbridge/providers"
-	"github.com/socialbridge/socialbridge/providers/dev"
 	"github.com/socialbridge/socialbridge/store"
-	"github.com/socialbridge/socialbridge/store/teststore"
-	"github.com/socialbridge/socialbridge/tokens"
-	"github.com/socialbridge/socialbridge/web"
 )
 
 // The clients of fullApp besides the harness's spa and backend: a
@@ -48,67 +41,27 @@ type fullOptions struct {
 // introspection, revocation-feed and admin endpoints, built the same way.
 func fullApp(t testing.TB, o fullOptions) *app {
 	t.Helper()
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var handler http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-
-	st := teststore.Open(t)
-	ck := &clock{}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := tokens.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := tokens.NewKeyring(bridge.KeyStorage(st), sealer, tokens.KeyringOptions{
-		Algorithm: "ES256", Rotation: 720 * time.Hour, PublishAhead: time.Hour,
-		AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour, Now: ck.Now,
+	s := newStack(t)
+	bo := s.bridgeOptions([]providers.Provider{s.dev}, []bridge.Client{
+		withTTLs(bridge.Client{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://spa.example.com"},
+			AccountManagement: true, PostLogoutRedirectURIs: []string{signedOutURI, "https://spa.example.com/bye?from=sb"}}),
+		withTTLs(bridge.Client{ID: cookieClient, Name: "Cookie App", RedirectURIs: []string{cookieRedirect}, CORSOrigins: []string{cookieOrigin},
+			AccountManagement: true, RefreshCookie: true}),
+		// Backends: rs may introspect and read the feed, backend may not.
+		withTTLs(bridge.Client{ID: rsClient, Name: "Resource Server", Secret: rsSecret, RedirectURIs: []string{"https://rs.example.com/cb"},
+			Introspection: true}),
+		withTTLs(bridge.Client{ID: "backend", Name: "Backend", Secret: backendSecret, RedirectURIs: []string{"https://backend.example.com/cb"}}),
 	})
+	bo.AdminToken = o.adminToken
+	b, err := bridge.New(bo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kr.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	iss := tokens.NewIssuer(kr, srv.URL, ck.Now)
-	d := dev.New(srv.URL, nil, ck.Now)
-	ttl := func(c bridge.Client) bridge.Client {
-		c.AccessTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = 15*time.Minute, time.Hour, 24*time.Hour
-		return c
-	}
-	b, err := bridge.New(bridge.Options{
-		PublicURL: srv.URL, Store: st, Issuer: iss, Sealer: sealer, Providers: []providers.Provider{d},
-		Clients: []bridge.Client{
-			ttl(bridge.Client{ID: "spa", Name: "Example SPA", RedirectURIs: []string{spaRedirect}, CORSOrigins: []string{"https://spa.example.com"},
-				AccountManagement: true, PostLogoutRedirectURIs: []string{signedOutURI, "https://spa.example.com/bye?from=sb"}}),
-			ttl(bridge.Client{ID: cookieClient, Name: "Cookie App", RedirectURIs: []string{cookieRedirect}, CORSOrigins: []string{cookieOrigin},
-				AccountManagement: true, RefreshCookie: true}),
-			// Backends: rs may introspect and read the feed, backend may not.
-			ttl(bridge.Client{ID: rsClient, Name: "Resource Server", Secret: rsSecret, RedirectURIs: []string{"https://rs.example.com/cb"},
-				Introspection: true}),
-			ttl(bridge.Client{ID: "backend", Name: "Backend", Secret: backendSecret, RedirectURIs: []string{"https://backend.example.com/cb"}}),
-		},
-		FlowKey: key, FlowTTL: 10 * time.Minute, CodeTTL: time.Minute, RefreshReuseGrace: 10 * time.Second,
-		AdminToken: o.adminToken, Now: ck.Now, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	publicURL := srv.URL
+	wo := s.webOptions(b)
 	if o.publicURL != "" {
-		publicURL = o.publicURL
+		wo.PublicURL = o.publicURL
 	}
-	s, err := web.NewServer(web.Options{
-		Bridge: b, PublicURL: publicURL, MaxBodyBytes: 64 << 10, DevMode: true, FlowTTL: 10 * time.Minute, Ping: st.Ping,
-		Mounts: map[string]http.Handler{dev.PathPrefix: d.Handler()}, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler = s
-	return &app{srv: srv, url: srv.URL, issuer: iss, store: st, logs: logs, clock: ck}
+	return s.serve(t, wo)
 }
 
 // codeFor runs the browser part of a dev sign-in of user at client,

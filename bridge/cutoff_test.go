@@ -170,7 +170,8 @@ func TestBackendEndpointsDoNotTellWhichClientsExist(t *testing.T) {
 	unknown := bridge.ClientCredentials{ID: "no-such-client", Secret: "x"}
 	wrong := bridge.ClientCredentials{ID: apiCreds.ID, Secret: "wrong-secret"}
 	var descs []string
-	for _, creds := range []bridge.ClientCredentials{unknown, wrong} {
+	public := bridge.ClientCredentials{ID: "spa"} // a public client: no secret to authenticate with
+	for _, creds := range []bridge.ClientCredentials{unknown, wrong, public} {
 		_, err := e.b.Introspect(bg, bridge.IntrospectRequest{Client: creds, Token: "x"})
 		var oe *bridge.OAuthError
 		if !errors.As(err, &oe) || oe.Code != bridge.ErrCodeInvalidClient {

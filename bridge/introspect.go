@@ -32,7 +32,9 @@ func (b *Bridge) authenticateBackend(creds ClientCredentials) (*Client, error) {
 		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "client authentication failed"}
 	}
 	if c.Public() {
-		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "this endpoint needs a confidential client: authenticate with client_id and client_secret"}
+		// The same answer as an unknown client: a public client has no
+		// secret to authenticate with.
+		return nil, &OAuthError{Code: ErrCodeInvalidClient, Description: "client authentication failed"}
 	}
 	if !c.Introspection {
 		return nil, &OAuthError{Code: ErrCodeUnauthorizedClient, Description: "this client may not introspect tokens or read revocations (clients[].introspection)"}

@@ -749,9 +749,16 @@ func (k *Keyring) Retire(ctx context.Context, kid string) (Retirement, error) {
 		target = k.byKID(kid)
 		var last *key
 		needs := false
+		signFrom := now
 		if target != nil {
 			last, _ = k.newest(target.line)
 			needs = target.RetiredAt.IsZero() && k.inUse(target.line) && !k.succeeded(target, now)
+			if s := k.signer(target.line, now); target.SignFrom.After(now) && s != nil && s != target {
+				// A successor that was only waiting: the key signing now is
+				// fine, so the replacement is published ahead like any
+				// successor, and verifiers learn it before they meet it.
+				signFrom = now.Add(k.opts.PublishAhead)
+			}
 		}
 		k.mu.RUnlock()
 		if target == nil {
@@ -770,12 +777,12 @@ func (k *Keyring) Retire(ctx context.Context, kid string) (Retirement, error) {
 		if target.Use == UseAccess {
 			alg = k.opts.Algorithm
 		}
-		res, sk, err := k.insert(ctx, target.Use, alg, last, now, now)
+		res, sk, err := k.insert(ctx, target.Use, alg, last, now, signFrom)
 		if err != nil {
 			return Retirement{}, fmt.Errorf("retire signing key %q: replacement: %w", kid, err)
 		}
 		if res == created {
-			k.opts.Logger.Warn("replacement signing key signs at once", "use", sk.Use, "kid", sk.KID, "replaces", kid)
+			k.opts.Logger.Warn("replacement signing key stored", "use", sk.Use, "kid", sk.KID, "replaces", kid, "signs_from", sk.SignFrom)
 			break
 		}
 		// Another replica stored that generation first: a successor on
@@ -798,7 +805,9 @@ func (k *Keyring) Retire(ctx context.Context, kid string) (Retirement, error) {
 		r.Key = k.info(kk, now)
 	}
 	if replace {
-		if s := k.signer(target.line, now); s != nil {
+		// The newest live key of the line: signing now, or published and
+		// waiting (the replacement of a waiting successor).
+		if _, s := k.newest(target.line); s != nil && s.KID != kid {
 			info := k.info(s, now)
 			r.Replacement = &info
 		}

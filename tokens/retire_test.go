@@ -337,7 +337,10 @@ func TestRetiringAnIDKeyReplacesItForThatAlgorithmOnly(t *testing.T) {
 	}
 }
 
-func TestRetiringAWaitingSuccessorReplacesItAtOnce(t *testing.T) {
+// Retiring a successor that was only waiting leaves the key that signs
+// now signing, and publishes a replacement ahead like any successor, so
+// that verifiers learn it before they meet it.
+func TestRetiringAWaitingSuccessorPublishesItsReplacementAhead(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "ES256")
 	kid1 := f.storage.get(t, "access-1").KID
@@ -355,27 +358,21 @@ func TestRetiringAWaitingSuccessorReplacesItAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	access3 := f.storage.get(t, "access-3")
-	if r.Replacement == nil || r.Replacement.KID != access3.KID || !access3.SignFrom.Equal(retiredAt) {
-		t.Fatalf("replacement = %+v (access-3 signs from %v), want access-3 signing at once", r.Replacement, access3.SignFrom)
+	if r.Replacement == nil || r.Replacement.KID != access3.KID || !access3.SignFrom.Equal(retiredAt.Add(f.opts.PublishAhead)) {
+		t.Fatalf("replacement = %+v (access-3 signs from %v), want access-3 signing a publish-ahead from now", r.Replacement, access3.SignFrom)
 	}
 	if got := jwksKIDs(t, f.keys.JWKS(), "ES256"); !slices.Equal(got, []string{kid1, access3.KID}) {
-		t.Errorf("JWKS kids = %v, want generation 1 (its tokens still live) and the replacement, not the retired successor", got)
+		t.Errorf("JWKS kids = %v, want generation 1 and the replacement, not the retired successor", got)
 	}
-	if kid := headerKID(t, mintAccess(t, f.issuer, time.Minute)); kid != access3.KID {
-		t.Errorf("token signed by %s, want the replacement", kid)
+	if kid := headerKID(t, mintAccess(t, f.issuer, time.Minute)); kid != kid1 {
+		t.Errorf("token signed by %s, want generation 1, which still signs", kid)
 	}
-	// Generation 1 was not retired: its tokens verify until the
-	// replacement has signed for the access lifetime.
 	mustParseAccess(t, f.issuer, old)
-	f.clock.Set(retiredAt.Add(life + time.Second))
-	_, err = f.issuer.ParseAccess(old)
-	wantInvalid(t, err)
-	// Long after the retired successor's SignFrom, the replacement still
-	// signs: the retired key never does.
-	f.clock.Set(waiting.SignFrom.Add(time.Hour))
+	// Once the replacement's time comes, it signs; the retired key never.
+	f.clock.Set(access3.SignFrom.Add(time.Second))
 	load(t, f.keys)
 	if kid := headerKID(t, mintAccess(t, f.issuer, time.Minute)); kid != access3.KID {
-		t.Errorf("after the retired successor's SignFrom, token signed by %s, want the replacement", kid)
+		t.Errorf("after the replacement's SignFrom, token signed by %s, want the replacement", kid)
 	}
 }
 

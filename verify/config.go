@@ -26,7 +26,7 @@ const (
 	DefaultJWKSRefetchInterval = 30 * time.Second
 	// DefaultJWKSRefreshInterval is how often the key set is fetched
 	// again in the background: socialbridge lets verifiers cache it for
-	// five minutes and publishes a new key an hour before it signs.
+	// five minutes and publishes a new key a day before it signs.
 	DefaultJWKSRefreshInterval = 5 * time.Minute
 	// DefaultHTTPTimeout bounds each request to socialbridge when
 	// Config.HTTPClient is nil.
@@ -62,10 +62,10 @@ type Config struct {
 	ClientSecret string
 
 	// HTTPClient makes every request to socialbridge; nil means a client
-	// with a DefaultHTTPTimeout timeout.
+	// with a DefaultHTTPTimeout timeout that follows no redirects.
 	HTTPClient *http.Client
 	// Leeway is the clock skew allowed for exp, nbf and iat (default
-	// 30s, at most 5m).
+	// 30s, at most 1m).
 	Leeway time.Duration
 	// FeedInterval is how often the revocation feed is read (default
 	// 10s): how long a logout takes to reach this API.
@@ -97,10 +97,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// maxLeeway bounds Leeway: socialbridge keeps a revocation in the feed for
-// the token lifetime plus a minute, and this package keeps it Leeway
-// longer, so any leeway is safe; but minutes of skew mean a broken clock.
-const maxLeeway = 5 * time.Minute
+// maxLeeway bounds Leeway: socialbridge serves a revocation in its feed
+// for the token lifetime plus a minute, so a token accepted more than a
+// minute past its expiry could outlive the revocation that refuses it
+// (after a restart of this API, which reads the feed afresh).
+const maxLeeway = time.Minute
 
 // withDefaults returns c with every zero value set and checks it, naming
 // every problem at once.
@@ -111,7 +112,12 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.JWKSRefetchInterval, DefaultJWKSRefetchInterval)
 	setDefault(&c.JWKSRefreshInterval, DefaultJWKSRefreshInterval)
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
+		// No redirects: every URL is checked before use (https, or
+		// loopback), and a redirect would take the client credentials
+		// somewhere that was not.
+		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

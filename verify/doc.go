@@ -83,12 +83,14 @@
 //
 // New reads jwks_uri from the issuer's discovery document and caches the
 // keys. The set is fetched again every JWKSRefreshInterval (5 minutes;
-// socialbridge publishes a new key an hour before it signs with it) and
+// socialbridge publishes a new key a day before it signs with it) and
 // when a token names an unknown kid, at most once per JWKSRefetchInterval
 // (30 seconds) whatever the number of such tokens: concurrent requests
 // share one fetch, so a flood of made-up kids costs socialbridge one
 // request per interval. When socialbridge is unreachable the cached keys
-// keep working; a failed fetch never empties the cache.
+// keep working; a failed fetch never empties the cache. A key that left
+// the set (retired, or expired) is never taken back, even if a replica
+// that has not heard of its retirement yet publishes it again.
 //
 // # Revocation
 //
@@ -111,8 +113,8 @@
 // For the few routes where even seconds matter (payments, deleting an
 // account), WithIntrospection (or Introspect) also asks socialbridge's
 // introspection endpoint (RFC 7662) on every request: one network round
-// trip per request, and socialbridge rate-limits per client IP, so keep it
-// to those routes.
+// trip per request, so keep it to those routes. Introspection does not
+// depend on the feed: a stale feed does not make it fail.
 //
 // # When socialbridge is unreachable: fail closed by default
 //

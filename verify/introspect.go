@@ -16,12 +16,14 @@ import (
 // needs Config.ClientID and ClientSecret.
 //
 // A token socialbridge calls inactive is refused as Revoked. When the
-// endpoint cannot answer (network, 5xx, 429 rate limit), the token is
+// endpoint cannot answer (network, 5xx, 429), the token is
 // refused as RevocationUnavailable whatever Config.FailOpen says: a route
 // that asks for introspection wants certainty. Without client credentials
 // every call fails with an error that is not an *Error (WriteError: 500).
 func (v *Verifier) Introspect(ctx context.Context, token string) (*Claims, error) {
-	c, err := v.Verify(ctx, token)
+	// The local checks, and the revocations already known, but not the
+	// stale-feed policy: the introspection endpoint answers for itself.
+	c, err := v.verify(ctx, token, false)
 	if err != nil {
 		return nil, err
 	}

@@ -38,9 +38,17 @@ type keySet struct {
 
 	keys atomic.Pointer[map[string]publicKey]
 
+	fetches sync.WaitGroup // the fetch goroutines, which Close waits for
+
 	mu        sync.Mutex
 	lastFetch time.Time  // when the last fetch began, of any cause
 	inflight  *keysFetch // the fetch under way, shared by its waiters
+	// gone holds the kids that were published and then left the set
+	// (retired or expired). socialbridge never publishes a key again once
+	// it left, so one that reappears (a replica that has not yet reloaded
+	// a retirement answered the fetch) is not taken back. Owned by fetch,
+	// which runs one at a time.
+	gone map[string]bool
 }
 
 type keysFetch struct {
@@ -96,13 +104,13 @@ func (s *keySet) startLocked() *keysFetch {
 	f := &keysFetch{done: make(chan struct{})}
 	s.inflight = f
 	s.lastFetch = s.now()
-	go func() {
+	s.fetches.Go(func() {
 		f.err = s.fetch(s.life)
 		s.mu.Lock()
 		s.inflight = nil
 		s.mu.Unlock()
 		close(f.done)
-	}()
+	})
 	return f
 }
 
@@ -136,8 +144,21 @@ func (s *keySet) fetch(ctx context.Context) error {
 			keys[kid] = k
 		}
 	}
+	for kid := range keys {
+		if s.gone[kid] {
+			delete(keys, kid)
+		}
+	}
 	if len(keys) == 0 {
 		return fmt.Errorf("fetch JWKS: no usable key in %d: %w", len(doc.Keys), errors.Join(skipped...))
+	}
+	for kid := range *s.keys.Load() {
+		if _, ok := keys[kid]; !ok {
+			if s.gone == nil {
+				s.gone = map[string]bool{}
+			}
+			s.gone[kid] = true
+		}
 	}
 	s.keys.Store(&keys)
 	return nil

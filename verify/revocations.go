@@ -171,8 +171,6 @@ func (f *feed) sync(ctx context.Context) error {
 	cursor, etag := f.cursor, f.etag
 	cur := f.set.Load()
 	var next *revocationSet // the set being built, once a page changes it
-	replacing := false      // next started from a reset page
-	complete := false
 	for range maxFeedPages {
 		page, tag, err := f.fetch(ctx, cursor, etag)
 		if errors.Is(err, errCursorRefused) {
@@ -184,37 +182,27 @@ func (f *feed) sync(ctx context.Context) error {
 			return err
 		}
 		if page == nil { // 304: nothing new since etag; keep the cursor
-			complete = true
 			break
 		}
-		switch {
-		case page.Reset:
-			next, replacing = newRevocationSet(len(page.Sessions), len(page.Users)), true
-		case next == nil && len(page.Sessions)+len(page.Users) > 0:
+		// A reset page (the whole feed) is added to what is known, like
+		// any other: a revocation never ends before its until, and the
+		// feed keeps entries for the token lifetime plus a minute only,
+		// which Leeway may stretch past. Pruning drops what has expired.
+		if next == nil && len(page.Sessions)+len(page.Users) > 0 {
 			next = cur.clone()
 		}
 		if next != nil {
 			next.add(page)
 		}
+		advanced := page.Cursor != cursor
 		cursor, etag = page.Cursor, tag
-		if !page.More {
-			complete = true
+		if !page.More || !advanced {
+			// Done; or a feed that says more without moving its cursor,
+			// which asking again would not change.
 			break
 		}
 	}
 	if next != nil {
-		if replacing && !complete {
-			// A reset cut short by maxFeedPages: keep what was known too,
-			// since the pages not read yet may hold it.
-			for sid, until := range cur.sessions {
-				next.sessions[sid] = max(next.sessions[sid], until)
-			}
-			for sub, u := range cur.users {
-				n := next.users[sub]
-				next.users[sub] = userRevocation{notBefore: max(n.notBefore, u.notBefore), until: max(n.until, u.until)}
-			}
-			next.minUntil = min(next.minUntil, cur.minUntil)
-		}
 		next.prune(f.now(), f.leeway)
 		f.set.Store(next)
 	} else if cur.needsPrune(f.now(), f.leeway) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,7 @@ type Verifier struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
 
 // New reads the issuer's discovery document (its "issuer" must equal
@@ -81,6 +83,15 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		v.wg.Go(func() { v.feed.follow(life, cfg.FeedInterval) })
 	}
 	v.wg.Go(func() { v.refreshKeys(life) })
+	v.wg.Go(func() {
+		<-life.Done()
+		if !v.closed.Load() {
+			// A common mistake (a start-up timeout or a request's context
+			// passed to New) that would otherwise fail silently.
+			cfg.Logger.Error("verify: the context given to New ended before Close: keys and revocations are no longer refreshed" +
+				" (tokens get 503 once the feed is stale); pass a context that lives as long as the Verifier")
+		}
+	})
 	set := v.revocations()
 	cfg.Logger.Info("verifier started", "issuer", cfg.Issuer, "keys", len(*v.keys.keys.Load()),
 		"revocation", v.feed != nil, "revoked_sessions", len(set.sessions), "revoked_users", len(set.users))
@@ -137,8 +148,10 @@ func (v *Verifier) refreshKeys(ctx context.Context) {
 // from the cache afterwards, until the revocation feed turns stale.
 func (v *Verifier) Close() error {
 	v.closeOnce.Do(func() {
+		v.closed.Store(true)
 		v.cancel()
 		v.wg.Wait()
+		v.keys.fetches.Wait() // a key fetch under way ends with the context
 	})
 	return nil
 }
@@ -161,6 +174,12 @@ func (v *Verifier) revocations() *revocationSet {
 // Every error is an *Error; errors.Is(err, verify.Expired) and the like
 // test its Reason.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	return v.verify(ctx, token, true)
+}
+
+// verify is Verify; staleCheck false skips the stale-feed policy (for
+// Introspect, which asks socialbridge itself).
+func (v *Verifier) verify(ctx context.Context, token string, staleCheck bool) (*Claims, error) {
 	if token == "" {
 		return nil, fail(MissingToken, nil)
 	}
@@ -190,7 +209,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		if v.feed.set.Load().revoked(c.SessionID, c.Subject, c.IssuedAt.Unix()) {
 			return nil, fail(Revoked, nil)
 		}
-		if !v.cfg.FailOpen && v.feed.isStale(v.cfg.Now()) {
+		if staleCheck && !v.cfg.FailOpen && v.feed.isStale(v.cfg.Now()) {
 			return nil, &Error{Reason: RevocationUnavailable, retryAfter: v.retryAfter,
 				Err: fmt.Errorf("revocation feed not read for more than %s", v.cfg.FeedMaxStale)}
 		}

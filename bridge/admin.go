@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/socialbridge/socialbridge/claims"
+	"github.com/socialbridge/socialbridge/providers"
 	"github.com/socialbridge/socialbridge/store"
 )
 
@@ -23,6 +24,14 @@ const (
 
 // Admin is the actor recorded in the audit trail for the admin API.
 const Admin = "admin"
+
+// CLI is the actor recorded in the audit trail for the command line's
+// administrative subcommands.
+const CLI = "cli"
+
+// AuditUserDeleted records the deletion of a user (DeleteUser): the user
+// id and the actor only, since everything else about the user is gone.
+const AuditUserDeleted = "user_deleted"
 
 // AuthenticateAdmin checks the administrators' credential, comparing
 // digests in constant time. With no credential configured the admin API
@@ -102,6 +111,17 @@ type AdminAction struct {
 	UserID string
 	// IP is the administrator's address, for the audit trail.
 	IP string
+	// Actor is who acts, for the audit trail: Admin (the default, when
+	// empty) for the admin API, CLI for the command line.
+	Actor string
+}
+
+// actor is the audit trail's actor of a.
+func (a AdminAction) actor() string {
+	if a.Actor == "" {
+		return Admin
+	}
+	return a.Actor
 }
 
 // DisableUser disables a user and cuts them off (see cutOff for the
@@ -126,8 +146,8 @@ func (b *Bridge) EnableUser(ctx context.Context, a AdminAction) error {
 	if err := b.o.Store.SetDisabled(ctx, a.UserID, false); err != nil {
 		return fmt.Errorf("enable user: %w", err)
 	}
-	b.audit(ctx, store.AuditEvent{Type: AuditUserEnabled, UserID: a.UserID, Actor: Admin, IP: a.IP})
-	b.o.Logger.InfoContext(ctx, "user enabled", "user_id", a.UserID, "actor", Admin)
+	b.audit(ctx, store.AuditEvent{Type: AuditUserEnabled, UserID: a.UserID, Actor: a.actor(), IP: a.IP})
+	b.o.Logger.InfoContext(ctx, "user enabled", "user_id", a.UserID, "actor", a.actor())
 	return nil
 }
 
@@ -227,8 +247,145 @@ func (b *Bridge) cutOff(ctx context.Context, a AdminAction, event, reason string
 		return 0, fmt.Errorf("%s: revoke sessions: %w", event, err)
 	}
 	n += late
-	b.audit(ctx, store.AuditEvent{Type: event, UserID: a.UserID, Actor: Admin, IP: a.IP,
+	b.audit(ctx, store.AuditEvent{Type: event, UserID: a.UserID, Actor: a.actor(), IP: a.IP,
 		Detail: map[string]string{"sessions_revoked": fmt.Sprint(n)}})
-	b.o.Logger.InfoContext(ctx, "user cut off", "event", event, "user_id", a.UserID, "sessions_revoked", n, "actor", Admin)
+	b.o.Logger.InfoContext(ctx, "user cut off", "event", event, "user_id", a.UserID, "sessions_revoked", n, "actor", a.actor())
+	return n, nil
+}
+
+// AdminUserQuery selects users for AdminFindUsers: exactly one of ID,
+// Email, or Provider with Subject (an identity).
+type AdminUserQuery struct {
+	ID string
+	// Email is compared with the users' profile emails, case-insensitively.
+	Email string
+	// Provider and Subject name an identity: a provider instance and its
+	// stable subject for the person.
+	Provider string
+	Subject  string
+}
+
+// MaxAdminFindUsers is the most users AdminFindUsers returns for an
+// email.
+const MaxAdminFindUsers = 50
+
+// maxEmailLen bounds an email in a query (RFC 5321's path limit).
+const maxEmailLen = 320
+
+// AdminFindUsers returns the users q selects, for administrators: the
+// user with an id, the users whose profile email is an email (at most
+// MaxAdminFindUsers, by id), or the user an identity signs in as. No
+// match is an empty list, not an error; a query that does not select by
+// exactly one of these is invalid_request.
+func (b *Bridge) AdminFindUsers(ctx context.Context, q AdminUserQuery) ([]UserSummary, error) {
+	var selectors []string
+	if q.ID != "" {
+		selectors = append(selectors, "id")
+	}
+	if q.Email != "" {
+		selectors = append(selectors, "email")
+	}
+	if q.Provider != "" || q.Subject != "" {
+		selectors = append(selectors, "provider and subject")
+	}
+	if len(selectors) != 1 {
+		return nil, invalidRequest("select users by exactly one of: id, email, or provider with subject")
+	}
+	var ids []string
+	switch {
+	case q.ID != "":
+		ids = []string{q.ID}
+	case q.Email != "":
+		if len(q.Email) > maxEmailLen {
+			return nil, invalidRequest(fmt.Sprintf("email is longer than %d bytes", maxEmailLen))
+		}
+		found, err := b.o.Store.FindUsersByEmail(ctx, q.Email, MaxAdminFindUsers)
+		if err != nil {
+			return nil, fmt.Errorf("find users by email: %w", err)
+		}
+		ids = found
+	default:
+		if q.Provider == "" || q.Subject == "" {
+			return nil, invalidRequest("an identity needs both provider and subject")
+		}
+		if err := store.ValidProviderName(q.Provider); err != nil {
+			return nil, invalidRequest(err.Error())
+		}
+		if len(q.Subject) > 1024 {
+			return nil, invalidRequest("subject is longer than 1024 bytes")
+		}
+		ident := providers.Identity{Provider: q.Provider, Subject: q.Subject}
+		found, err := b.o.Store.GetIdentity(ctx, ident.Key())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("read identity: %w", err)
+		default:
+			ids = []string{found.UserID}
+		}
+	}
+	out := []UserSummary{}
+	for _, id := range ids {
+		u, err := b.AdminUser(ctx, id)
+		if oauthErrorCode(err) == ErrCodeUserNotFound {
+			// An identity whose user was never written (a crash in a
+			// first sign-in), or a user deleted meanwhile.
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
+	}
+	return out, nil
+}
+
+// oauthErrorCode is the code of err when it is an *OAuthError, else "".
+func oauthErrorCode(err error) string {
+	var oe *OAuthError
+	if errors.As(err, &oe) {
+		return oe.Code
+	}
+	return ""
+}
+
+// DeleteUser deletes a user and everything stored about them (the right
+// to erasure), and reports how many live sessions it revoked. It first
+// cuts the user off as DisableUser does (every session revoked, the user
+// disabled, every session revoked again): a call that fails half-way has
+// ended every session and left a user that cannot sign in or redeem a
+// code, and is repeated. Then the store erases the user
+// (store.Users.DeleteUser): sessions revoked and scrubbed of personal
+// data (they stay in the revocation feed until swept, so backends go on
+// refusing their tokens), link flows, identities, link emails, the audit
+// events of the user and the user record. A new sign-in of one of the
+// user's identities then creates a new user. Last, one audit event
+// records the deletion with the user id and the actor only.
+func (b *Bridge) DeleteUser(ctx context.Context, a AdminAction) (int64, error) {
+	if _, err := b.userForAdmin(ctx, a.UserID); err != nil {
+		return 0, err
+	}
+	n, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, store.ReasonUserDeleted, b.o.Now())
+	if err != nil {
+		return 0, fmt.Errorf("delete user: revoke sessions: %w", err)
+	}
+	if err := b.o.Store.SetDisabled(ctx, a.UserID, true); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("delete user: disable: %w", err)
+	}
+	late, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, store.ReasonUserDeleted, b.o.Now())
+	if err != nil {
+		return 0, fmt.Errorf("delete user: revoke sessions: %w", err)
+	}
+	n += late
+	err = b.o.Store.DeleteUser(ctx, a.UserID, b.o.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted by a concurrent call.
+		return 0, &OAuthError{Code: ErrCodeUserNotFound, Description: "no user has this id"}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("delete user: %w", err)
+	}
+	b.audit(ctx, store.AuditEvent{Type: AuditUserDeleted, UserID: a.UserID, Actor: a.actor()})
+	b.o.Logger.InfoContext(ctx, "user deleted", "user_id", a.UserID, "sessions_revoked", n, "actor", a.actor())
 	return n, nil
 }

@@ -81,6 +81,12 @@ type KeyRotation struct {
 // call while successors wait changes nothing. ip is the administrator's
 // address, for the audit trail.
 func (b *Bridge) RotateKeys(ctx context.Context, ip string) ([]KeyRotation, error) {
+	return b.RotateKeysAs(ctx, Admin, ip)
+}
+
+// RotateKeysAs is RotateKeys with the actor of the audit trail (Admin,
+// CLI).
+func (b *Bridge) RotateKeysAs(ctx context.Context, actor, ip string) ([]KeyRotation, error) {
 	rotations, err := b.o.Issuer.Keys().RotateNow(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rotate signing keys: %w", err)
@@ -88,12 +94,12 @@ func (b *Bridge) RotateKeys(ctx context.Context, ip string) ([]KeyRotation, erro
 	out := make([]KeyRotation, len(rotations))
 	for i, r := range rotations {
 		out[i] = KeyRotation{KeyInfo: keyInfo(r.Key), Created: r.Created}
-		b.audit(ctx, store.AuditEvent{Type: AuditKeysRotated, Actor: Admin, IP: ip, Detail: map[string]string{
+		b.audit(ctx, store.AuditEvent{Type: AuditKeysRotated, Actor: actor, IP: ip, Detail: map[string]string{
 			"kid": r.Key.KID, "use": r.Key.Use, "alg": r.Key.Algorithm, "generation": strconv.Itoa(r.Key.Generation),
 			"sign_from": r.Key.SignFrom.UTC().Format(time.RFC3339), "created": strconv.FormatBool(r.Created),
 		}})
 		b.o.Logger.InfoContext(ctx, "signing key rotation", "kid", r.Key.KID, "use", r.Key.Use, "alg", r.Key.Algorithm,
-			"sign_from", r.Key.SignFrom, "created", r.Created, "actor", Admin)
+			"sign_from", r.Key.SignFrom, "created", r.Created, "actor", actor)
 	}
 	return out, nil
 }
@@ -119,6 +125,11 @@ type KeyRetirement struct {
 // Retiring a retired key changes nothing. ip is the administrator's
 // address, for the audit trail.
 func (b *Bridge) RetireKey(ctx context.Context, kid, ip string) (*KeyRetirement, error) {
+	return b.RetireKeyAs(ctx, kid, Admin, ip)
+}
+
+// RetireKeyAs is RetireKey with the actor of the audit trail (Admin, CLI).
+func (b *Bridge) RetireKeyAs(ctx context.Context, kid, actor, ip string) (*KeyRetirement, error) {
 	if kid == "" || len(kid) > 128 {
 		return nil, &OAuthError{Code: ErrCodeKeyNotFound, Description: "no signing key has this kid"}
 	}
@@ -139,8 +150,8 @@ func (b *Bridge) RetireKey(ctx context.Context, kid, ip string) (*KeyRetirement,
 		out.Replacement = &rep
 		detail["replacement_kid"] = rep.KID
 	}
-	b.audit(ctx, store.AuditEvent{Type: AuditKeyRetired, Actor: Admin, IP: ip, Detail: detail})
+	b.audit(ctx, store.AuditEvent{Type: AuditKeyRetired, Actor: actor, IP: ip, Detail: detail})
 	b.o.Logger.WarnContext(ctx, "signing key retired", "kid", r.Key.KID, "use", r.Key.Use, "alg", r.Key.Algorithm,
-		"replacement_kid", detail["replacement_kid"], "actor", Admin)
+		"replacement_kid", detail["replacement_kid"], "actor", actor)
 	return out, nil
 }

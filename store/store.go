@@ -49,6 +49,13 @@ var ErrLastIdentity = errors.New("store: last identity")
 // returns.
 const MaxUsersByLinkEmail = 10
 
+// MaxUsersByEmail is the most user ids Users.FindUsersByEmail returns.
+const MaxUsersByEmail = 100
+
+// ReasonUserDeleted is the revoke reason of the sessions of a deleted user
+// (Users.DeleteUser).
+const ReasonUserDeleted = "user_deleted"
+
 // Store is the whole storage contract. Implementations are safe for
 // concurrent use by many goroutines and, where the implementation says so,
 // by several processes.
@@ -348,6 +355,50 @@ type Users interface {
 	// the caller validates them. A sign-in leaves them (UpsertLogin).
 	// ErrNotFound means there is no such user.
 	SetRoles(ctx context.Context, id string, roles []string, now time.Time) error
+	// FindUsersByEmail returns the ids of the users whose profile email
+	// equals email compared lower-cased (profile emails reach the store
+	// lower-cased from claims.Map; the caller's email is lower-cased
+	// here), sorted, at most limit of them (1 to MaxUsersByEmail),
+	// through an index. An empty email finds no one. It is for
+	// administrators: sign-ins never find users by a profile email, which
+	// no provider may have verified (see FindUsersByLinkEmail).
+	FindUsersByEmail(ctx context.Context, email string, limit int) ([]string, error)
+	// DeleteUser erases user id and what the store keeps about them, for
+	// an administrator's deletion (the right to erasure): it revokes, as
+	// RevokeUserSessions does, every session of the user that is active
+	// or holds a code, with reason "user_deleted", and scrubs the personal
+	// data (claims snapshot, user agent, IP) of every session record of
+	// the user, revoked or not, keeping ids and times: a revoked session
+	// stays in the revocation feed until swept, so that backends go on
+	// refusing its access tokens, and a refresh finds it revoked. It
+	// deletes the user's link flows in any state (they may hold a sealed
+	// identity), every identity record of the user and the user record
+	// (with its provider links, sealed tokens and link emails), and every
+	// audit event of the user; the caller appends its record of the
+	// deletion afterwards. The user's not-before leaves the feed with the
+	// user: the revoked sessions cover every token the user was issued.
+	//
+	// Afterwards GetUser answers ErrNotFound and a new sign-in of any of
+	// the user's identities creates a new user. ErrNotFound means there is
+	// no such user (a call repeated after a crash that deleted the user
+	// record finds none; the user record is the last thing deleted, so a
+	// crash before it leaves a user to delete again).
+	//
+	// On SQLite it is one transaction. On MongoDB it is single-document
+	// and per-collection steps in an order where a crash between two
+	// leaves nothing that signs in as a half-deleted user: mark the user
+	// disabled and deleting (a code redeemed from then on is refused, as
+	// for a disabled user), revoke and scrub the sessions, delete the link
+	// flows, delete the identity records (a sign-in of one of them from
+	// then on creates a new user), delete the audit events, and last
+	// delete the user record.
+	//
+	// A sign-in that claimed one of the identities before the deletion
+	// and writes its user after it (UpsertLogin creates missing users)
+	// can write a fresh record under the old id and finish that one
+	// sign-in; the record has no identity record, so no later sign-in
+	// reaches it, and deleting the user again removes it.
+	DeleteUser(ctx context.Context, id string, now time.Time) error
 	// SetUserNotBefore raises the user's not-before time to t: every
 	// token of the user issued before it is to be refused (log out
 	// everywhere, a change of roles), by refreshes here and by backends

@@ -46,7 +46,9 @@ func (s *Server) requireAdmin(c *gin.Context) {
 
 func (s *Server) adminRoutes() {
 	g := s.engine.Group("/admin", s.rateLimit, s.requireAdmin)
+	g.GET("/users", s.adminFindUsers)
 	g.GET("/users/:id", s.adminUser)
+	g.DELETE("/users/:id", s.adminDeleteUser)
 	g.POST("/users/:id/disable", s.adminDisable)
 	g.POST("/users/:id/enable", s.adminEnable)
 	g.POST("/users/:id/revoke-tokens", s.adminRevokeTokens)
@@ -64,6 +66,45 @@ func (s *Server) adminUser(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, u)
+}
+
+// adminFindUsers finds users by exactly one selector: ?email= or
+// ?provider=&subject=: {"users": [...]}, empty when none matches.
+func (s *Server) adminFindUsers(c *gin.Context) {
+	q := c.Request.URL.Query()
+	for k, v := range q {
+		switch k {
+		case "email", "provider", "subject":
+		default:
+			s.apiError(c, &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest, Description: "unknown parameter " + k + ": select users by email, or by provider and subject"})
+			return
+		}
+		if len(v) > 1 {
+			s.apiError(c, &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest, Description: "parameter " + k + " is repeated"})
+			return
+		}
+	}
+	if q.Get("email") == "" && q.Get("provider") == "" && q.Get("subject") == "" {
+		s.apiError(c, &bridge.OAuthError{Code: bridge.ErrCodeInvalidRequest, Description: "select users by email, or by provider and subject"})
+		return
+	}
+	users, err := s.o.Bridge.AdminFindUsers(c.Request.Context(), bridge.AdminUserQuery{
+		Email: q.Get("email"), Provider: q.Get("provider"), Subject: q.Get("subject")})
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"users": users})
+}
+
+// adminDeleteUser deletes a user and everything stored about them.
+func (s *Server) adminDeleteUser(c *gin.Context) {
+	n, err := s.o.Bridge.DeleteUser(c.Request.Context(), s.action(c))
+	if err != nil {
+		s.apiError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"deleted": true, "sessions_revoked": n})
 }
 
 func (s *Server) action(c *gin.Context) bridge.AdminAction {

@@ -1,6 +1,8 @@
 // Command socialbridge runs the socialbridge OAuth social-login bridge.
 //
 //	socialbridge [serve] [-config FILE]   run the service (default)
+//	socialbridge users ... [-config FILE] administer users (see help)
+//	socialbridge keys ... [-config FILE]  administer signing keys (see help)
 //	socialbridge version                  print the version
 //
 // With no configuration it starts in dev mode on the embedded database.
@@ -31,6 +33,9 @@ var version = "dev"
 // reads the environment; environ, when given, lists it (os.Environ()) so
 // that misspelt SOCIALBRIDGE_* variables are found rather than ignored.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, environ ...string) error {
+	if len(args) > 0 && (args[0] == "users" || args[0] == "keys") {
+		return runCLI(ctx, args[0], args[1:], getenv, stdout, stderr, environ...)
+	}
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
@@ -50,6 +55,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   socialbridge [serve] [-config FILE]   run the service (default command)
   socialbridge version                  print the version
+
+Administration, against the configured database (the same configuration
+as serve; no server is started). Each prints one JSON object; errors go to
+stderr with exit status 1. The audit trail records the actor "cli".
+  socialbridge users get ID                              a user
+  socialbridge users find --email E                      users by profile email
+  socialbridge users find --provider P --subject S       the user of an identity
+  socialbridge users disable ID                          disable, revoking every token
+  socialbridge users enable ID                           enable again
+  socialbridge users revoke ID                           revoke every token of the user
+  socialbridge users roles ID ROLE,ROLE                  replace the roles ("" clears them)
+  socialbridge users delete ID --yes                     delete the user and their data
+  socialbridge keys list                                 the signing keys
+  socialbridge keys rotate                               start a key rotation now
+  socialbridge keys retire KID --yes                     retire a key at once
+Each takes -config FILE.
 
 Configuration comes from FILE (YAML; see configs/socialbridge.example.yaml)
 and SOCIALBRIDGE_* environment variables; SOCIALBRIDGE_CONFIG names the file

@@ -201,7 +201,30 @@ type Options struct {
 	// 0 means DefaultIndexTimeout. A deadline of the context given to Open
 	// that comes earlier wins.
 	IndexTimeout time.Duration
+	// WaitForServer makes Open wait for a server that does not answer yet
+	// (one starting alongside socialbridge) rather than fail: it tries
+	// again with exponential backoff (RetryMinWait doubling up to
+	// RetryMaxWait) until the server answers or the context given to Open
+	// ends, and logs each wait. Errors the server answers (authentication
+	// refused) are not retried.
+	WaitForServer bool
+	// Redact removes from the text of a driver error what the URI's
+	// credentials may have put there, before Open logs it while waiting
+	// for the server. Nil logs no error text.
+	Redact func(string) string
 }
+
+// The waits between Open's attempts to reach a server that does not answer
+// yet (Options.WaitForServer), and how long each attempt waits for it.
+const (
+	RetryMinWait = 500 * time.Millisecond
+	RetryMaxWait = 5 * time.Second
+	// pingAttempt bounds one attempt: the driver keeps dialling an
+	// unreachable server until the operation's deadline, so without a
+	// bound of its own the first attempt would take the whole timeout.
+	// The driver goes on connecting in the background between attempts.
+	pingAttempt = 2 * time.Second
+)
 
 // Store is the MongoDB implementation of store.Store. It is safe for
 // concurrent use by many goroutines and by many processes sharing one
@@ -240,9 +263,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to mongodb: %w", err)
 	}
-	if err := client.Ping(ctx, readpref.Primary()); err != nil {
+	if err := ping(ctx, client, o, logger); err != nil {
 		_ = client.Disconnect(context.Background())
-		return nil, fmt.Errorf("reach mongodb: %w", err)
+		return nil, err
 	}
 	db := client.Database(o.Database)
 	s := &Store{
@@ -269,6 +292,45 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ping checks that the server answers, waiting for it as
+// Options.WaitForServer says.
+func ping(ctx context.Context, client *mongo.Client, o Options, logger *slog.Logger) error {
+	if !o.WaitForServer {
+		if err := client.Ping(ctx, readpref.Primary()); err != nil {
+			return fmt.Errorf("reach mongodb: %w", err)
+		}
+		return nil
+	}
+	wait := RetryMinWait
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, pingAttempt)
+		err := client.Ping(actx, readpref.Primary())
+		cancel()
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				logger.Info("MongoDB reachable", "attempts", attempt)
+			}
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("reach mongodb: gave up waiting for the server after %d attempts (%w): %w", attempt, context.Cause(ctx), err)
+		case !mongo.IsTimeout(err) && !mongo.IsNetworkError(err):
+			return fmt.Errorf("reach mongodb: %w", err) // the server answered: waiting will not change it
+		}
+		attrs := []any{"attempt", attempt}
+		if o.Redact != nil {
+			attrs = append(attrs, "error", o.Redact(err.Error()))
+		}
+		logger.Warn(fmt.Sprintf("MongoDB not reachable yet; retrying in %s", wait), attrs...)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reach mongodb: gave up waiting for the server after %d attempts (%w): %w", attempt, context.Cause(ctx), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, RetryMaxWait)
+	}
 }
 
 // registry is the driver's default BSON registry, except that values
@@ -317,7 +379,13 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// FindUsersByLinkEmail, in its order (multikey: one entry per
 		// email). Sparse: users without link emails have no link_emails.
 		{s.users, "link_emails_id", bson.D{{Key: "link_emails", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
-		// ListUserIdentities.
+		// FindUsersByEmail, in its order. Sparse: a profile without an
+		// email has no profile.email.
+		{s.users, "profile_email_id", bson.D{{Key: "profile.email", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
+		// DeleteUser's deletion of the user's link flows. Sparse: only
+		// link flows have link_user_id.
+		{s.sessions, "link_user_id", bson.D{{Key: "link_user_id", Value: 1}}, options.Index().SetSparse(true)},
+		// ListUserIdentities, and DeleteUser's deletion of them.
 		{s.identities, "user_id", bson.D{{Key: "user_id", Value: 1}}, options.Index()},
 		// ListKeys.
 		{s.keys, "use_generation", bson.D{{Key: "use", Value: 1}, {Key: "generation", Value: 1}}, options.Index()},

@@ -194,12 +194,14 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 			{"expires_at" + ttl, "expires_at:1", "expiry and SweepExpired"},
 			{"idle_expires_at" + ttl, "idle_expires_at:1", "expiry and SweepExpired"},
 			{"revoked_at_id", "revoked_at:1,_id:1", "RevocationsSince (revoked sessions, in the feed's order)"},
-			{"user_id_state", "user_id:1,state:1", "ListUserSessions and RevokeUserSessions"},
+			{"user_id_state", "user_id:1,state:1", "ListUserSessions, RevokeUserSessions and DeleteUser's scrub"},
+			{"link_user_id", "link_user_id:1", "DeleteUser's deletion of link flows"},
 		},
 		"users": {
 			{"_id_", "_id:1", "every update of a user and GetUser"},
 			{"link_emails_id", "link_emails:1,_id:1", "FindUsersByLinkEmail"},
 			{"not_before_id", "not_before:1,_id:1", "RevocationsSince (not-before times, in the feed's order)"},
+			{"profile_email_id", "profile.email:1,_id:1", "FindUsersByEmail"},
 		},
 		"identities": {
 			{"_id_", "_id:1", "ClaimIdentity and GetIdentity"},
@@ -223,7 +225,7 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 	}
 	// Sparse indexes hold only the documents that have the field: revoked
 	// sessions, users with a not-before or link emails.
-	sparse := []string{"revoked_at_id", "not_before_id", "link_emails_id"}
+	sparse := []string{"revoked_at_id", "not_before_id", "link_emails_id", "profile_email_id", "link_user_id"}
 	raw := rawDatabase(t, uri, db)
 	for coll, indexes := range want {
 		specs, err := raw.Collection(coll).Indexes().ListSpecifications(context.Background())

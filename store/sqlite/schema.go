@@ -215,6 +215,22 @@ CREATE INDEX audit_events_user_type ON audit_events (user_id, type, at, id);
 	`
 ALTER TABLE signing_keys ADD COLUMN retired_at INTEGER;
 `,
+	// 10: finding and deleting users. FindUsersByEmail reads an index on
+	// the lower-cased profile email, an expression over the profile's
+	// JSON: the index follows every write of the profile, with no column
+	// or trigger to keep in step, and covers the users stored before.
+	// DeleteUser scrubs every session record of the user, revoked and
+	// expired ones too, which sessions_live_user (active and code only)
+	// does not reach, and deletes the user's link flows, which carry the
+	// user in link_user_id; each gets a partial index that leaves out the
+	// records without (flows before their callback, and sign-ins'
+	// sessions, respectively). A sign-in writes sessions_user once, when
+	// its code is issued; a rotation touches neither.
+	`
+CREATE INDEX users_profile_email ON users (lower(json_extract(profile, '$.email')), id);
+CREATE INDEX sessions_user ON sessions (user_id) WHERE user_id <> '';
+CREATE INDEX sessions_link_user ON sessions (link_user_id) WHERE link_user_id <> '';
+`,
 }
 
 // schemaVersion reads the schema version of the database.

@@ -144,7 +144,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	}
 	// Statements that page through a table with LIMIT must read it in
 	// index order: a temporary B-tree would sort every matching row first.
-	paged := []string{"revoked since", "not-before since", "list audit", "list user audit", "list type audit", "list user type audit", "users by link email"}
+	paged := []string{"revoked since", "not-before since", "list audit", "list user audit", "list type audit", "list user type audit", "users by link email", "users by email"}
 	for name, plan := range plans {
 		t.Run(name, func(t *testing.T) {
 			t.Log(strings.Join(plan, "; "))
@@ -173,6 +173,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"list type audit", "list user type audit", "set roles",
 		"start flow", "issue link code", "complete link", "clear link sealed", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
 		"create session", "remember token", "sweep remembered tokens", "retire key",
+		"users by email", "user exists", "scrub user sessions", "delete link flows", "delete user identities",
+		"delete user audit", "delete user link emails", "delete user",
 	} {
 		if _, ok := plans[want]; !ok {
 			t.Errorf("no query plan for %q", want)
@@ -200,6 +202,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"users by link email":     "user_link_emails_email",
 		"unlink identity":         "identities_user",
 		"sweep remembered tokens": "remembered_tokens_expires_at",
+		"users by email":          "users_profile_email",
+		"scrub user sessions":     "sessions_user",
+		"delete link flows":       "sessions_link_user",
+		"delete user identities":  "identities_user",
+		"delete user audit":       "audit_events_user",
 	} {
 		if !slices.ContainsFunc(plans[name], func(l string) bool { return strings.Contains(l, index+" ") }) {
 			t.Errorf("%s does not use index %s:\n%s", name, index, strings.Join(plans[name], "\n"))

@@ -18,10 +18,12 @@ type statements struct {
 	unlinkIdentity, identityOwned, unlinkUser, updateTokens                *sql.Stmt
 	insertKey, retireKey, sweep, appendAudit, sweepAudit                   *sql.Stmt
 	createSession, rememberToken, sweepTokens                              *sql.Stmt
+	userExists, scrubUserSessions, deleteLinkFlows, deleteUserIdentities   *sql.Stmt
+	deleteUserAudit, deleteUserLinkEmails, deleteUser                      *sql.Stmt
 	// read pool
 	getSession, listUserSessions                                   *sql.Stmt
 	getUser, getIdentity, identityUser, listIdentities, countUsers *sql.Stmt
-	usersByLinkEmail                                               *sql.Stmt
+	usersByLinkEmail, usersByEmail                                 *sql.Stmt
 	listKeys                                                       *sql.Stmt
 	revokedSince, revokedAt, notBeforeSince, notBeforeAt           *sql.Stmt
 	listAudit, listUserAudit, listTypeAudit, listUserTypeAudit     *sql.Stmt
@@ -71,6 +73,14 @@ var queries = []query{
 	{"retire key", true, sqlRetireKey, func(st *statements) **sql.Stmt { return &st.retireKey }},
 	{"append audit", true, sqlAppendAudit, func(st *statements) **sql.Stmt { return &st.appendAudit }},
 	{"sweep audit", true, sqlSweepAudit, func(st *statements) **sql.Stmt { return &st.sweepAudit }},
+	{"user exists", true, sqlUserExists, func(st *statements) **sql.Stmt { return &st.userExists }},
+	{"scrub user sessions", true, sqlScrubUserSessions, func(st *statements) **sql.Stmt { return &st.scrubUserSessions }},
+	{"delete link flows", true, sqlDeleteLinkFlows, func(st *statements) **sql.Stmt { return &st.deleteLinkFlows }},
+	{"delete user identities", true, sqlDeleteUserIdentities, func(st *statements) **sql.Stmt { return &st.deleteUserIdentities }},
+	{"delete user audit", true, sqlDeleteUserAudit, func(st *statements) **sql.Stmt { return &st.deleteUserAudit }},
+	{"delete user link emails", true, sqlDeleteUserLinkEmails, func(st *statements) **sql.Stmt { return &st.deleteUserLinkEmails }},
+	{"delete user", true, sqlDeleteUser, func(st *statements) **sql.Stmt { return &st.deleteUser }},
+	{"users by email", false, sqlUsersByEmail, func(st *statements) **sql.Stmt { return &st.usersByEmail }},
 	{"get session", false, sqlGetSession, func(st *statements) **sql.Stmt { return &st.getSession }},
 	{"list user sessions", false, sqlListUserSessions, func(st *statements) **sql.Stmt { return &st.listUserSessions }},
 	{"get user", false, sqlGetUser, func(st *statements) **sql.Stmt { return &st.getUser }},
@@ -286,6 +296,31 @@ const (
 		WHERE email = ?1 AND provider IN (SELECT value FROM json_each(?2)) ORDER BY user_id LIMIT ?3`
 
 	sqlSetDisabled = `UPDATE users SET disabled = ?2 WHERE id = ?1`
+
+	// The expression is the index users_profile_email's, so that the
+	// planner uses it; ?1 is the lower-cased email.
+	sqlUsersByEmail = `SELECT id FROM users WHERE lower(json_extract(profile, '$.email')) = ?1 ORDER BY id LIMIT ?2`
+
+	// The steps of DeleteUser, in one transaction (with
+	// sqlRevokeUserSessions). The conditions user_id <> '' and
+	// link_user_id <> '' are written as the partial indexes' are, so
+	// that the planner can use sessions_user and sessions_link_user.
+	sqlUserExists = `SELECT count(*) FROM users WHERE id = ?1`
+
+	sqlScrubUserSessions = `UPDATE sessions SET claims = NULL, user_agent = '', ip = ''
+		WHERE user_id = ?1 AND user_id <> '' AND (claims IS NOT NULL OR user_agent <> '' OR ip <> '')`
+
+	sqlDeleteLinkFlows = `DELETE FROM sessions WHERE link_user_id = ?1 AND link_user_id <> ''`
+
+	sqlDeleteUserIdentities = `DELETE FROM identities WHERE user_id = ?1`
+
+	sqlDeleteUserAudit = `DELETE FROM audit_events WHERE user_id = ?1`
+
+	// user_link_emails has triggers for the inserts and updates of users
+	// only: a deleted user's rows go by this statement.
+	sqlDeleteUserLinkEmails = `DELETE FROM user_link_emails WHERE user_id = ?1`
+
+	sqlDeleteUser = `DELETE FROM users WHERE id = ?1`
 
 	// ?2 is the roles' JSON array, or NULL to clear them.
 	sqlSetRoles = `UPDATE users SET roles = ?2, updated_at = ?3 WHERE id = ?1`

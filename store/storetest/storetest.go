@@ -90,6 +90,7 @@ func groups() []group {
 	return []group{
 		{"sessions", sessionCases},
 		{"users", userCases},
+		{"admin users", adminUserCases},
 		{"linking", linkingCases},
 		{"exchange", exchangeCases},
 		{"revocations", revocationCases},

@@ -1,0 +1,162 @@
+package bridge_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/bridge"
+	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/store"
+)
+
+func TestAdminFindUsers(t *testing.T) {
+	t.Parallel()
+	e := opsEnv(t)
+	_, alice := e.signInAt(t, "fake", nil)
+	_, bob := e.signInAt(t, "fake", func(id *providers.Identity) {
+		id.Subject, id.Profile.Email = "bob", "bob@example.com"
+	})
+	_, alice2 := e.signInAt(t, "fake", subject("another-alice")) // same email, another account
+
+	ids := func(list []bridge.UserSummary) []string {
+		out := []string{}
+		for _, u := range list {
+			out = append(out, u.ID)
+		}
+		return out
+	}
+	sorted := func(s ...string) []string { slices.Sort(s); return s }
+	tests := []struct {
+		name string
+		q    bridge.AdminUserQuery
+		want []string
+	}{
+		{"by id", bridge.AdminUserQuery{ID: bob}, []string{bob}},
+		{"by an unknown id is no one", bridge.AdminUserQuery{ID: "nobody"}, []string{}},
+		{"by email, whatever its case, finds every user with it", bridge.AdminUserQuery{Email: "Alice@Example.com"}, sorted(alice, alice2)},
+		{"by an unknown email is no one", bridge.AdminUserQuery{Email: "carol@example.com"}, []string{}},
+		{"by identity", bridge.AdminUserQuery{Provider: "fake", Subject: "bob"}, []string{bob}},
+		{"by an unknown identity is no one", bridge.AdminUserQuery{Provider: "fake", Subject: "carol"}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := e.b.AdminFindUsers(bg, tt.q)
+			if err != nil {
+				t.Fatalf("AdminFindUsers(%+v): %v", tt.q, err)
+			}
+			if !slices.Equal(ids(got), tt.want) {
+				t.Errorf("AdminFindUsers(%+v) = %v, want %v", tt.q, ids(got), tt.want)
+			}
+		})
+	}
+	t.Run("a found user is summarised as AdminUser does", func(t *testing.T) {
+		got, err := e.b.AdminFindUsers(bg, bridge.AdminUserQuery{Provider: "fake", Subject: "bob"})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("AdminFindUsers = %v, %v", got, err)
+		}
+		if got[0].Profile.Email != "bob@example.com" || !slices.Equal(got[0].Providers, []string{"fake"}) || got[0].Sessions != 1 {
+			t.Errorf("summary = %+v", got[0])
+		}
+	})
+
+	for _, q := range []struct {
+		name string
+		q    bridge.AdminUserQuery
+	}{
+		{"no selector", bridge.AdminUserQuery{}},
+		{"two selectors", bridge.AdminUserQuery{ID: alice, Email: "alice@example.com"}},
+		{"a provider without subject", bridge.AdminUserQuery{Provider: "fake"}},
+		{"a subject without provider", bridge.AdminUserQuery{Subject: "bob"}},
+		{"an invalid provider name", bridge.AdminUserQuery{Provider: "fa.ke", Subject: "bob"}},
+	} {
+		t.Run(q.name+" is invalid_request", func(t *testing.T) {
+			if _, err := e.b.AdminFindUsers(bg, q.q); oauthCode(err) != bridge.ErrCodeInvalidRequest {
+				t.Errorf("AdminFindUsers(%+v) = %v, want invalid_request", q.q, err)
+			}
+		})
+	}
+}
+
+func TestDeleteUser(t *testing.T) {
+	t.Parallel()
+	e := opsEnv(t)
+	first, alice := e.signInAt(t, "fake", nil)
+	second, _ := e.signInAt(t, "fake", nil)
+	grant, codeSID := e.pendingCode(t) // issued before the deletion, redeemed after
+	bobTS, bob := e.signInAt(t, "fake", subject("bob"))
+	sids := []string{e.sessionOf(t, first.AccessToken), e.sessionOf(t, second.AccessToken), codeSID}
+
+	n, err := e.b.DeleteUser(bg, bridge.AdminAction{UserID: alice, IP: adminIP, Actor: bridge.CLI})
+	if err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if n != 3 {
+		t.Errorf("DeleteUser revoked %d sessions, want 3 (two active, one holding a code)", n)
+	}
+	if _, err := e.b.AdminUser(bg, alice); oauthCode(err) != bridge.ErrCodeUserNotFound {
+		t.Errorf("AdminUser after the deletion: %v, want user_not_found", err)
+	}
+	if _, err := e.store.GetIdentity(bg, "fake|subject-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetIdentity after the deletion: %v, want not found", err)
+	}
+	for _, sid := range sids {
+		s := e.session(t, sid)
+		if s.State != store.StateRevoked || len(s.Claims) != 0 || s.IP != "" || s.UserAgent != "" {
+			t.Errorf("session %s: state %s, claims %v, ip %q, user agent %q; want revoked and scrubbed", sid, s.State, s.Claims, s.IP, s.UserAgent)
+		}
+	}
+	events, err := e.store.ListAudit(bg, store.AuditQuery{UserID: alice, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 {
+		t.Fatalf("audit events of the deleted user = %+v, want only the deletion", events)
+	}
+	checkAudit(t, events[0], store.AuditEvent{Type: bridge.AuditUserDeleted, UserID: alice, Actor: bridge.CLI})
+	if events[0].IP != "" || len(events[0].Detail) != 0 {
+		t.Errorf("the deletion's audit event holds more than the user and actor: %+v", events[0])
+	}
+
+	t.Run("old tokens are refused", func(t *testing.T) {
+		if _, err := refresh(e, first.RefreshToken); oauthCode(err) != bridge.ErrCodeInvalidGrant {
+			t.Errorf("refresh: %v, want invalid_grant", err)
+		}
+		if _, err := e.b.UserInfo(bg, second.AccessToken); oauthCode(err) != bridge.ErrCodeInvalidToken {
+			t.Errorf("UserInfo: %v, want invalid_token", err)
+		}
+		if _, err := e.b.ExchangeCode(bg, grant); oauthCode(err) != bridge.ErrCodeInvalidGrant {
+			t.Errorf("ExchangeCode of a code issued before: %v, want invalid_grant", err)
+		}
+	})
+	t.Run("the revocation feed still announces the sessions", func(t *testing.T) {
+		feed, err := e.store.RevocationsSince(bg, e.clock.Now().Add(-time.Hour), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sid := range sids {
+			if !slices.ContainsFunc(feed, func(r store.Revocation) bool { return r.SessionID == sid }) {
+				t.Errorf("session %s is not in the feed", sid)
+			}
+		}
+	})
+	t.Run("a new sign-in of the identity is a new user", func(t *testing.T) {
+		_, again := e.signInAt(t, "fake", nil)
+		if again == alice || again == "" {
+			t.Errorf("the sign-in after the deletion is user %q, want a new user", again)
+		}
+	})
+	t.Run("other users keep their sessions", func(t *testing.T) {
+		if got := e.activeIDs(t, bob); !slices.Equal(got, []string{e.sessionOf(t, bobTS.AccessToken)}) {
+			t.Errorf("Bob's sessions = %v", got)
+		}
+	})
+	t.Run("deleting again, or an unknown user, is user_not_found", func(t *testing.T) {
+		for _, id := range []string{alice, "nobody", ""} {
+			if _, err := e.b.DeleteUser(bg, adminAction(id)); oauthCode(err) != bridge.ErrCodeUserNotFound {
+				t.Errorf("DeleteUser(%q) = %v, want user_not_found", id, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,93 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/socialbridge/socialbridge/store"
+)
+
+// FindUsersByEmail returns the ids of the users whose profile email is
+// email lower-cased, sorted, at most limit, through the profile_email_id
+// index. Profile emails are stored lower-cased (claims.Map lower-cases
+// them), so an equality on the stored value is the case-insensitive
+// comparison without a collation, which not every server supports.
+func (s *Store) FindUsersByEmail(ctx context.Context, email string, limit int) ([]string, error) {
+	if limit < 1 || limit > store.MaxUsersByEmail {
+		return nil, fmt.Errorf("find users by email: limit %d is not between 1 and %d", limit, store.MaxUsersByEmail)
+	}
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" {
+		return nil, nil
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)).
+		SetProjection(bson.M{"_id": 1})
+	cur, err := s.users.Find(ctx, bson.M{"profile.email": email}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find users by email: %w", err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find users by email: %w", err)
+	}
+	ids := make([]string, 0, len(docs))
+	for _, d := range docs {
+		ids = append(ids, d.ID)
+	}
+	return ids, nil
+}
+
+// DeleteUser erases the user in single-document and per-collection steps,
+// ordered so that a crash between two leaves nothing that signs in as a
+// half-deleted user (see store.Users):
+//
+//  1. mark the user disabled and deleting: a code redeemed from then on
+//     is refused, as for any disabled user;
+//  2. revoke the user's sessions (codes first, as RevokeUserSessions);
+//  3. scrub the claims, user agent and IP of every session of the user;
+//  4. delete the user's link flows;
+//  5. delete the identity records: a sign-in of one of them from then on
+//     claims it anew and creates a new user;
+//  6. delete the user's audit events;
+//  7. delete the user document, with its links, sealed tokens and link
+//     emails (the link_emails index entries go with it).
+//
+// Every step is idempotent; a crash before step 7 leaves a disabled user
+// that a repeated call deletes.
+func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error {
+	fail := func(err error) error { return fmt.Errorf("delete user %s: %w", id, err) }
+	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"disabled": true, "deleting_at": now}})
+	if err != nil {
+		return fail(fmt.Errorf("mark the user: %w", err))
+	}
+	if res.MatchedCount == 0 {
+		return fail(store.ErrNotFound)
+	}
+	if _, err := s.RevokeUserSessions(ctx, id, store.ReasonUserDeleted, now); err != nil {
+		return fail(err)
+	}
+	if _, err := s.sessions.UpdateMany(ctx, bson.M{"user_id": id},
+		bson.M{"$unset": bson.M{"claims": "", "user_agent": "", "ip": ""}}); err != nil {
+		return fail(fmt.Errorf("scrub sessions: %w", err))
+	}
+	if _, err := s.sessions.DeleteMany(ctx, bson.M{"link_user_id": id}); err != nil {
+		return fail(fmt.Errorf("delete link flows: %w", err))
+	}
+	if _, err := s.identities.DeleteMany(ctx, bson.M{"user_id": id}); err != nil {
+		return fail(fmt.Errorf("delete identities: %w", err))
+	}
+	if _, err := s.audit.DeleteMany(ctx, bson.M{"user_id": id}); err != nil {
+		return fail(fmt.Errorf("delete audit events: %w", err))
+	}
+	if _, err := s.users.DeleteOne(ctx, bson.M{"_id": id}); err != nil {
+		return fail(fmt.Errorf("delete the user document: %w", err))
+	}
+	return nil
+}

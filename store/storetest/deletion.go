@@ -1,0 +1,279 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/claims"
+	"github.com/socialbridge/socialbridge/store"
+)
+
+// adminUserCases are what administrators do to users beyond disabling
+// them: find them by email, and delete them with everything stored about
+// them.
+var adminUserCases = []testCase{
+	{name: "users are found by profile email whatever its case, sorted and limited", run: testFindUsersByEmail},
+	{name: "a user is found by the email of their last sign-in only", run: testFindUsersByEmailFollowsSignIns},
+	{name: "an empty email finds no one and a limit out of range is an error", run: testFindUsersByEmailRefusals},
+	{name: "deleting a user removes the user, identities, link emails, link flows and audit events, and revokes and scrubs the sessions", run: testDeleteUser},
+	{name: "after a deletion a sign-in of the same identity creates a new user", run: testDeleteUserNewSignIn},
+	{name: "deleting an unknown user, or one deleted already, is not found", run: testDeleteUnknownUser},
+	{name: "deleting a user leaves other users and their sessions alone", run: testDeleteUserLeavesOthers},
+}
+
+// signInAs records a sign-in of identity provider|subject for a new user
+// with profile email email.
+func signInAs(t *testing.T, s store.Store, provider, subject, email string, now time.Time) *store.User {
+	t.Helper()
+	key := provider + "|" + subject
+	uid, _, err := s.ClaimIdentity(ctx(), key, provider, subject, uniq("user"), now)
+	if err != nil {
+		t.Fatalf("ClaimIdentity(%s): %v", key, err)
+	}
+	u, err := s.UpsertLogin(ctx(), uid, login(key, provider, claims.Profile{Email: email, EmailVerified: true}, "tok-"+subject, now))
+	if err != nil {
+		t.Fatalf("UpsertLogin(%s): %v", key, err)
+	}
+	return u
+}
+
+func findByEmail(t *testing.T, s store.Store, email string, limit int) []string {
+	t.Helper()
+	ids, err := s.FindUsersByEmail(ctx(), email, limit)
+	if err != nil {
+		t.Fatalf("FindUsersByEmail(%q, %d): %v", email, limit, err)
+	}
+	return ids
+}
+
+func testFindUsersByEmail(t *testing.T, s store.Store) {
+	email := uniq("ann") + "@example.com"
+	var want []string
+	for range 3 {
+		want = append(want, signInAs(t, s, "google", uniq("sub"), email, t0).ID)
+	}
+	signInAs(t, s, "google", uniq("sub"), "other-"+email, t0)
+	slices.Sort(want)
+	if got := findByEmail(t, s, email, store.MaxUsersByEmail); !slices.Equal(got, want) {
+		t.Errorf("FindUsersByEmail(%q) = %v, want %v", email, got, want)
+	}
+	// Profile emails are stored lower-cased; the query is compared lower-cased.
+	upper := "  " + string([]rune(email)[0]-32) + email[1:] + " "
+	if got := findByEmail(t, s, upper, store.MaxUsersByEmail); !slices.Equal(got, want) {
+		t.Errorf("FindUsersByEmail(%q) = %v, want %v", upper, got, want)
+	}
+	if got := findByEmail(t, s, email, 2); !slices.Equal(got, want[:2]) {
+		t.Errorf("FindUsersByEmail(%q, 2) = %v, want %v", email, got, want[:2])
+	}
+	if got := findByEmail(t, s, "nobody-"+email, 10); len(got) != 0 {
+		t.Errorf("FindUsersByEmail(unknown) = %v, want none", got)
+	}
+}
+
+func testFindUsersByEmailFollowsSignIns(t *testing.T, s store.Store) {
+	first, second := uniq("first")+"@example.com", uniq("second")+"@example.com"
+	subject := uniq("sub")
+	u := signInAs(t, s, "google", subject, first, t0)
+	key := "google|" + subject
+	if _, err := s.UpsertLogin(ctx(), u.ID, login(key, "google", claims.Profile{Email: second}, "tok", t0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if got := findByEmail(t, s, first, 10); len(got) != 0 {
+		t.Errorf("FindUsersByEmail(old email) = %v, want none", got)
+	}
+	if got := findByEmail(t, s, second, 10); !slices.Equal(got, []string{u.ID}) {
+		t.Errorf("FindUsersByEmail(new email) = %v, want [%s]", got, u.ID)
+	}
+}
+
+func testFindUsersByEmailRefusals(t *testing.T, s store.Store) {
+	signInAs(t, s, "google", uniq("sub"), "", t0)
+	if got := findByEmail(t, s, "", 10); len(got) != 0 {
+		t.Errorf("FindUsersByEmail(\"\") = %v, want none", got)
+	}
+	for _, limit := range []int{0, -1, store.MaxUsersByEmail + 1} {
+		if _, err := s.FindUsersByEmail(ctx(), "a@example.com", limit); err == nil {
+			t.Errorf("FindUsersByEmail(limit %d) succeeded, want an error", limit)
+		}
+	}
+}
+
+// deletable is a user with everything the store keeps about one: two
+// identities (one with a link email), sessions in every state a user's
+// session has, a link flow and audit events.
+type deletable struct {
+	user                           *store.User
+	keys                           []string
+	email, linkEmail               string
+	active, code, created, revoked *store.Session
+	linkFlow                       *store.Session
+	otherUser                      string
+	otherEvent                     string
+}
+
+func newDeletable(t *testing.T, s store.Store) deletable {
+	t.Helper()
+	var d deletable
+	sub1, sub2 := uniq("sub"), uniq("sub")
+	d.email = sub1 + "@example.com"
+	d.user = signInAs(t, s, "google", sub1, d.email, t0)
+	d.linkEmail = uniq("link") + "@example.com"
+	link(t, s, d.user.ID, "facebook", sub2, d.linkEmail, t0)
+	d.keys = []string{"google|" + sub1, "facebook|" + sub2}
+
+	d.active = activeSession(t, s, d.user.ID)
+	f := newFlow(t, s, t0.Add(10*time.Minute))
+	claim(t, s, f.ID)
+	var err error
+	if d.code, err = s.IssueCode(ctx(), f.ID, "google", t0, issue(d.user.ID, "h2")); err != nil {
+		t.Fatal(err)
+	}
+	d.created = createSession(t, s, d.user.ID)
+	d.revoked = createSession(t, s, d.user.ID)
+	if ok, err := s.Revoke(ctx(), d.revoked.ID, "logout", t0.Add(time.Second)); err != nil || !ok {
+		t.Fatalf("Revoke = %v, %v", ok, err)
+	}
+	d.linkFlow = linkCodeFlow(t, s, d.user.ID, t0.Add(10*time.Minute))
+
+	d.otherUser = signInAs(t, s, "google", uniq("sub"), uniq("other")+"@example.com", t0).ID
+	d.otherEvent = uniq("event")
+	appendAll(t, s,
+		store.AuditEvent{ID: uniq("event"), At: t0, Type: "login", UserID: d.user.ID, IP: "192.0.2.1", Detail: map[string]string{"provider": "google"}},
+		store.AuditEvent{ID: uniq("event"), At: t0.Add(time.Second), Type: "logout", UserID: d.user.ID, SessionID: d.revoked.ID},
+		store.AuditEvent{ID: d.otherEvent, At: t0, Type: "login", UserID: d.otherUser},
+	)
+	return d
+}
+
+func testDeleteUser(t *testing.T, s store.Store) {
+	d := newDeletable(t, s)
+	now := t0.Add(time.Minute)
+	if err := s.DeleteUser(ctx(), d.user.ID, now); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	mustNotFound(t, "GetUser after DeleteUser", func() error { _, err := s.GetUser(ctx(), d.user.ID); return err }())
+	for _, key := range d.keys {
+		mustNotFound(t, "GetIdentity("+key+")", func() error { _, err := s.GetIdentity(ctx(), key); return err }())
+	}
+	if ids, err := s.ListUserIdentities(ctx(), d.user.ID); err != nil || len(ids) != 0 {
+		t.Errorf("ListUserIdentities = %v, %v; want none", ids, err)
+	}
+	if got := findByEmail(t, s, d.email, 10); len(got) != 0 {
+		t.Errorf("FindUsersByEmail = %v, want none", got)
+	}
+	if got := foundBy(t, s, d.linkEmail); len(got) != 0 {
+		t.Errorf("FindUsersByLinkEmail = %v, want none", got)
+	}
+	mustNotFound(t, "GetSession(link flow)", func() error { _, err := s.GetSession(ctx(), d.linkFlow.ID); return err }())
+
+	for _, c := range []struct {
+		name   string
+		sess   *store.Session
+		reason string
+		at     time.Time
+	}{
+		{"active", d.active, store.ReasonUserDeleted, now},
+		{"code", d.code, store.ReasonUserDeleted, now},
+		{"created", d.created, store.ReasonUserDeleted, now},
+		{"revoked before", d.revoked, "logout", t0.Add(time.Second)},
+	} {
+		got, err := s.GetSession(ctx(), c.sess.ID)
+		if err != nil {
+			t.Errorf("GetSession(%s): %v; a revoked session stays until swept", c.name, err)
+			continue
+		}
+		if got.State != store.StateRevoked || got.RevokeReason != c.reason || !sameTime(got.RevokedAt, c.at) {
+			t.Errorf("%s session: state %s, reason %q, revoked at %v; want revoked, %q, %v", c.name, got.State, got.RevokeReason, got.RevokedAt, c.reason, c.at)
+		}
+		if len(got.Claims) != 0 || got.UserAgent != "" || got.IP != "" {
+			t.Errorf("%s session keeps personal data: claims %v, user agent %q, IP %q", c.name, got.Claims, got.UserAgent, got.IP)
+		}
+		if got.UserID != d.user.ID {
+			t.Errorf("%s session: user %q, want %q (the feed names it)", c.name, got.UserID, d.user.ID)
+		}
+	}
+	if _, err := s.Rotate(ctx(), d.active.ID, 1, now, now.Add(time.Hour)); !isNotFound(err) {
+		t.Errorf("Rotate of a deleted user's session: %v, want store.ErrNotFound", err)
+	}
+	feed, err := s.RevocationsSince(ctx(), t0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFeed := map[string]bool{}
+	for _, r := range feed {
+		if r.Kind == store.RevokedSession {
+			inFeed[r.SessionID] = true
+		}
+	}
+	for _, sess := range []*store.Session{d.active, d.code, d.created, d.revoked} {
+		if !inFeed[sess.ID] {
+			t.Errorf("session %s is not in the revocation feed after the deletion", sess.ID)
+		}
+	}
+
+	if got := listAudit(t, s, store.AuditQuery{UserID: d.user.ID, Limit: 10}); got != "" {
+		t.Errorf("audit events of the deleted user: %s, want none", got)
+	}
+	if got := listAudit(t, s, store.AuditQuery{UserID: d.otherUser, Limit: 10}); got != d.otherEvent {
+		t.Errorf("audit events of another user: %s, want %s", got, d.otherEvent)
+	}
+	after := uniq("event")
+	appendAll(t, s, store.AuditEvent{ID: after, At: now, Type: "user_deleted", UserID: d.user.ID, Actor: "admin"})
+	if got := listAudit(t, s, store.AuditQuery{UserID: d.user.ID, Limit: 10}); got != after {
+		t.Errorf("audit events appended after the deletion: %s, want %s", got, after)
+	}
+}
+
+func testDeleteUserNewSignIn(t *testing.T, s store.Store) {
+	d := newDeletable(t, s)
+	if err := s.DeleteUser(ctx(), d.user.ID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range d.keys {
+		provider, subject, _ := cutKey(key)
+		newID := uniq("user")
+		got, created, err := s.ClaimIdentity(ctx(), key, provider, subject, newID, t0.Add(2*time.Minute))
+		if err != nil || got != newID || !created {
+			t.Errorf("ClaimIdentity(%s) after the deletion = %q, %v, %v; want the new user %q, created", key, got, created, err, newID)
+		}
+	}
+	mustNotFound(t, "GetUser after DeleteUser and new sign-ins", func() error { _, err := s.GetUser(ctx(), d.user.ID); return err }())
+}
+
+func cutKey(key string) (provider, subject string, ok bool) {
+	for i := range len(key) {
+		if key[i] == '|' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+func testDeleteUnknownUser(t *testing.T, s store.Store) {
+	mustNotFound(t, "DeleteUser(unknown)", s.DeleteUser(ctx(), uniq("nobody"), t0))
+	u := signInAs(t, s, "google", uniq("sub"), "", t0)
+	if err := s.DeleteUser(ctx(), u.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	mustNotFound(t, "DeleteUser again", s.DeleteUser(ctx(), u.ID, t0))
+}
+
+func testDeleteUserLeavesOthers(t *testing.T, s store.Store) {
+	d := newDeletable(t, s)
+	other := activeSession(t, s, d.otherUser)
+	if err := s.DeleteUser(ctx(), d.user.ID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.GetUser(ctx(), d.otherUser)
+	if err != nil || u.Disabled {
+		t.Fatalf("GetUser(other) = %+v, %v", u, err)
+	}
+	got, err := s.GetSession(ctx(), other.ID)
+	if err != nil || got.State != store.StateActive || len(got.Claims) == 0 {
+		t.Errorf("other user's session = %+v, %v; want active with its claims", got, err)
+	}
+	if ids, err := s.ListUserIdentities(ctx(), d.otherUser); err != nil || len(ids) != 1 {
+		t.Errorf("ListUserIdentities(other) = %v, %v; want one", ids, err)
+	}
+}

@@ -247,6 +247,7 @@ func (b *Bridge) cutOff(ctx context.Context, a AdminAction, event, reason string
 		return 0, fmt.Errorf("%s: revoke sessions: %w", event, err)
 	}
 	n += late
+	b.revoked(reason, n)
 	b.audit(ctx, store.AuditEvent{Type: event, UserID: a.UserID, Actor: a.actor(), IP: a.IP,
 		Detail: map[string]string{"sessions_revoked": fmt.Sprint(n)}})
 	b.o.Logger.InfoContext(ctx, "user cut off", "event", event, "user_id", a.UserID, "sessions_revoked", n, "actor", a.actor())
@@ -377,6 +378,7 @@ func (b *Bridge) DeleteUser(ctx context.Context, a AdminAction) (int64, error) {
 		return 0, fmt.Errorf("delete user: revoke sessions: %w", err)
 	}
 	n += late
+	b.revoked(store.ReasonUserDeleted, n)
 	err = b.o.Store.DeleteUser(ctx, a.UserID, b.o.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted by a concurrent call.

@@ -104,6 +104,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger (optional).
 	Logger *slog.Logger
+	// Observer receives sign-in, grant, reuse, revocation and feed
+	// events for the metrics (optional: nil reports nothing).
+	Observer Observer
 }
 
 // Bridge runs socialbridge's use cases. It is safe for concurrent use.

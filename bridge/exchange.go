@@ -68,7 +68,9 @@ type TokenExchangeGrant struct {
 // user is found or made as a browser sign-in of that identity would, and a
 // session for the device starts with the client's usual access and refresh
 // tokens.
-func (b *Bridge) ExchangeToken(ctx context.Context, g TokenExchangeGrant) (*TokenSet, error) {
+func (b *Bridge) ExchangeToken(ctx context.Context, g TokenExchangeGrant) (_ *TokenSet, err error) {
+	refused := false // a verified token that a policy refused
+	defer func() { b.observeExchange(g.Provider, refused, err) }()
 	c, err := b.authenticateClient(g.Client.ID, g.Client.Secret)
 	if err != nil {
 		return nil, err
@@ -92,6 +94,7 @@ func (b *Bridge) ExchangeToken(ctx context.Context, g TokenExchangeGrant) (*Toke
 		return nil, fmt.Errorf("token exchange: %w", err)
 	}
 	if in.user.Disabled {
+		refused = true
 		return nil, &OAuthError{Code: ErrCodeInvalidGrant, Description: "this account is disabled"}
 	}
 	authTime := now
@@ -112,6 +115,8 @@ func (b *Bridge) ExchangeToken(ctx context.Context, g TokenExchangeGrant) (*Toke
 	}
 	sess.State, sess.Generation = store.StateActive, 1
 	if err := b.refuseDisabled(ctx, sess); err != nil {
+		var oe *OAuthError
+		refused = errors.As(err, &oe)
 		return nil, err
 	}
 	b.audit(ctx, store.AuditEvent{Type: AuditLogin, UserID: in.user.ID, SessionID: sess.ID, ClientID: c.ID, IP: sess.IP,

@@ -45,7 +45,8 @@ type CodeGrant struct {
 
 // ExchangeCode redeems a one-time code for tokens, in one conditional
 // update that checks code, client, redirect URI, PKCE and expiry at once.
-func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (*TokenSet, error) {
+func (b *Bridge) ExchangeCode(ctx context.Context, g CodeGrant) (_ *TokenSet, err error) {
+	defer func() { b.observeGrant(GrantAuthorizationCode, err) }()
 	c, err := b.authenticateClient(g.Client.ID, g.Client.Secret)
 	if err != nil {
 		return nil, err
@@ -114,9 +115,11 @@ func (b *Bridge) refuseDisabled(ctx context.Context, sess *store.Session) error 
 	default:
 		return nil
 	}
-	if _, err := b.o.Store.Revoke(ctx, sess.ID, reason, b.o.Now()); err != nil {
+	revoked, err := b.o.Store.Revoke(ctx, sess.ID, reason, b.o.Now())
+	if err != nil {
 		return fmt.Errorf("revoke a session that must not start: %w", err)
 	}
+	b.revokedOne(reason, revoked)
 	b.o.Logger.InfoContext(ctx, "sign-in refused at its last step", "reason", reason, "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
 	b.audit(ctx, store.AuditEvent{Type: AuditLoginFailed, UserID: sess.UserID, SessionID: sess.ID, ClientID: sess.ClientID, IP: sess.IP,
 		Detail: map[string]string{"provider": sess.Provider, "error": ErrCodeInvalidGrant, "reason": reason}})
@@ -158,9 +161,12 @@ func (b *Bridge) explainCodeFailure(ctx context.Context, flowID string, g CodeGr
 	reuse := sameRequest && sess.Generation == 1 && b.o.Now().Sub(sess.RotatedAt) <= b.o.CodeTTL
 	switch {
 	case sess.State == store.StateActive && reuse:
-		if _, err := b.o.Store.Revoke(ctx, sess.ID, "code_reuse", b.o.Now()); err != nil {
+		revoked, err := b.o.Store.Revoke(ctx, sess.ID, "code_reuse", b.o.Now())
+		if err != nil {
 			return fmt.Errorf("revoke after code reuse: %w", err)
 		}
+		b.observer().Reuse(ReuseCode)
+		b.revokedOne("code_reuse", revoked)
 		b.o.Logger.WarnContext(ctx, "code reused; session revoked", "sid", sess.ID, "user_id", sess.UserID, "client_id", sess.ClientID)
 		b.audit(ctx, store.AuditEvent{Type: AuditCodeReuse, UserID: sess.UserID, SessionID: sess.ID, ClientID: sess.ClientID})
 		return invalidGrant("the code was already used")
@@ -189,7 +195,8 @@ type RefreshGrant struct {
 // and two signatures. A token of an older generation is a reuse: within the
 // grace window it gets the same successor (two tabs racing), after it the
 // whole session is revoked (RFC 9700 §4.14.2).
-func (b *Bridge) Refresh(ctx context.Context, g RefreshGrant) (*TokenSet, error) {
+func (b *Bridge) Refresh(ctx context.Context, g RefreshGrant) (_ *TokenSet, err error) {
+	defer func() { b.observeGrant(GrantRefreshToken, err) }()
 	c, err := b.authenticateClient(g.Client.ID, g.Client.Secret)
 	if err != nil {
 		return nil, err
@@ -288,9 +295,12 @@ func (b *Bridge) refreshRetry(ctx context.Context, c *Client, rt tokens.Refresh,
 		return b.mintScoped(c, sess, scope)
 	}
 	if sess.Generation > rt.Generation {
-		if _, err := b.o.Store.Revoke(ctx, sess.ID, "refresh_token_reuse", now); err != nil {
+		revoked, err := b.o.Store.Revoke(ctx, sess.ID, "refresh_token_reuse", now)
+		if err != nil {
 			return nil, fmt.Errorf("revoke after refresh reuse: %w", err)
 		}
+		b.observer().Reuse(ReuseRefreshToken)
+		b.revokedOne("refresh_token_reuse", revoked)
 		b.o.Logger.WarnContext(ctx, "refresh token reused; session revoked", "sid", sess.ID, "user_id", sess.UserID,
 			"client_id", c.ID, "presented_gen", rt.Generation, "current_gen", sess.Generation)
 		b.audit(ctx, store.AuditEvent{Type: AuditRefreshReuse, UserID: sess.UserID, SessionID: sess.ID, ClientID: c.ID,
@@ -396,6 +406,7 @@ func (b *Bridge) Revoke(ctx context.Context, r RevokeRequest) error {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	if revoked {
+		b.revokedOne("revoked_by_client", true)
 		b.o.Logger.InfoContext(ctx, "session revoked", "sid", sid, "client_id", c.ID)
 		b.audit(ctx, store.AuditEvent{Type: AuditSessionRevoked, UserID: sub, SessionID: sid, ClientID: c.ID, IP: r.IP,
 			Detail: map[string]string{"reason": "revoked_by_client"}})

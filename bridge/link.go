@@ -589,6 +589,7 @@ func (b *Bridge) Unlink(ctx context.Context, accessToken, provider string) error
 			revoked++
 		}
 	}
+	b.revoked("identity_unlinked", int64(revoked))
 	b.audit(ctx, store.AuditEvent{Type: AuditIdentityUnlinked, UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,
 		Detail: map[string]string{"provider": provider, "sessions_revoked": fmt.Sprint(revoked)}})
 	b.o.Logger.InfoContext(ctx, "identity unlinked", "user_id", acct.UserID, "provider", provider, "session", acct.SessionID,

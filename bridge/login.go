@@ -391,11 +391,19 @@ type Callback struct {
 // redirect (only a flow whose deadline passes during the exchange ends
 // on the "expired" page instead). Database round trips: claim the flow,
 // claim the identity, write the user, issue the code.
-func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callback) (string, error) {
+func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callback) (_ string, err error) {
 	prov, ok := b.providers[providerName]
 	if !ok {
 		return "", &PageError{Kind: ErrUnknownProvider, Provider: providerName}
 	}
+	// A sign-in that ends on an error page (expired, replayed, altered,
+	// our fault) failed; one that returns to the client is counted where
+	// it ends (recordLogin, failUserLogin).
+	defer func() {
+		if err != nil {
+			b.observer().SignIn(providerName, SignInFailed)
+		}
+	}()
 	flowID, ok := b.flowFromState(cb.State)
 	if !ok {
 		return "", &PageError{Kind: ErrInvalidState}
@@ -491,6 +499,7 @@ func (b *Bridge) recordLogin(ctx context.Context, flow *store.Session, provider 
 	}
 	b.audit(ctx, store.AuditEvent{Type: AuditLogin, UserID: userID, SessionID: sess.ID, ClientID: sess.ClientID, IP: sess.IP,
 		Detail: map[string]string{"provider": provider, "new_user": fmt.Sprint(signedIn.newUser)}})
+	b.observer().SignIn(provider, SignInSuccess)
 	b.o.Logger.InfoContext(ctx, "login finished", "flow", flow.ID, "user_id", userID, "new_user", signedIn.newUser,
 		"auto_linked", signedIn.autoLinked, "provider", provider, "client_id", sess.ClientID)
 	return b.clientRedirect(sess, url.Values{"code": {code}}), nil
@@ -669,6 +678,9 @@ func (b *Bridge) failUserLogin(ctx context.Context, flowID, provider, userID, co
 	sess, err := b.o.Store.FailFlow(ctx, flowID, provider, b.o.Now())
 	if err != nil {
 		return "", b.explainFlow(ctx, flowID, provider, err)
+	}
+	if sess.LinkUserID == "" { // a link is not a sign-in
+		b.observer().SignIn(provider, signInResult(code))
 	}
 	if userID == "" {
 		userID = sess.LinkUserID

@@ -143,6 +143,7 @@ func (b *Bridge) Revocations(ctx context.Context, r FeedRequest) (*Feed, error) 
 		f.Cursor = formatCursor(newest, false)
 	}
 	f.ETag = feedETag(f)
+	b.observer().Feed(f.Reset, len(f.Sessions)+len(f.Users))
 	return f, nil
 }
 

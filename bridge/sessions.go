@@ -150,9 +150,11 @@ func (b *Bridge) EndSession(ctx context.Context, accessToken, sessionID, ip stri
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	if _, err := b.o.Store.Revoke(ctx, sessionID, "ended_by_user", b.o.Now()); err != nil {
+	revoked, err := b.o.Store.Revoke(ctx, sessionID, "ended_by_user", b.o.Now())
+	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
+	b.revokedOne("ended_by_user", revoked)
 	b.audit(ctx, store.AuditEvent{Type: AuditSessionRevoked, UserID: acct.UserID, SessionID: sessionID, ClientID: sess.ClientID, IP: ip,
 		Detail: map[string]string{"reason": "ended_by_user", "by_session": acct.SessionID, "by_client": acct.Client.ID}})
 	b.o.Logger.InfoContext(ctx, "session ended by its user", "sid", sessionID, "user_id", acct.UserID, "by_sid", acct.SessionID)
@@ -250,6 +252,7 @@ func (b *Bridge) Logout(ctx context.Context, r LogoutRequest) (*LogoutResult, er
 		if err != nil {
 			return nil, fmt.Errorf("logout: %w", err)
 		}
+		b.revoked("logout_all", n)
 		res.Ended += n
 	case LogoutOthers:
 		if _, err := b.revokeOthers(ctx, uid, sid, now, res); err != nil {
@@ -261,6 +264,7 @@ func (b *Bridge) Logout(ctx context.Context, r LogoutRequest) (*LogoutResult, er
 		if err != nil {
 			return nil, fmt.Errorf("logout: %w", err)
 		}
+		b.revokedOne("logout", revoked)
 		if revoked {
 			res.Ended++
 		}
@@ -292,6 +296,7 @@ func (b *Bridge) revokeOthers(ctx context.Context, uid, keep string, now time.Ti
 		if err != nil {
 			return 0, fmt.Errorf("logout: %w", err)
 		}
+		b.revokedOne("logout_others", revoked)
 		if revoked {
 			res.Ended++
 		}
@@ -377,6 +382,7 @@ func (b *Bridge) EndSessionRP(ctx context.Context, r EndSessionRequest) (*EndSes
 		if err != nil {
 			return nil, fmt.Errorf("end session: %w", err)
 		}
+		b.revokedOne("logout", revoked)
 		if revoked {
 			b.audit(ctx, store.AuditEvent{Type: AuditLogout, UserID: sess.UserID, SessionID: sess.ID, ClientID: c.ID, IP: r.IP,
 				Detail: map[string]string{"scope": "this", "via": "end_session"}})

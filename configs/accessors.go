@@ -12,6 +12,15 @@ func (c *Config) DemoPageEnabled() bool {
 	return c.Server.DemoPage != nil && *c.Server.DemoPage
 }
 
+// MetricsAddr returns where /metrics is served, or "" when metrics are
+// off (metrics.addr empty or "off").
+func (c *Config) MetricsAddr() string {
+	if c.Metrics.Addr == nil || strings.EqualFold(strings.TrimSpace(*c.Metrics.Addr), "off") {
+		return ""
+	}
+	return strings.TrimSpace(*c.Metrics.Addr)
+}
+
 // AccountPageEnabled reports whether the account page is served at
 // /account/.
 func (c *Config) AccountPageEnabled() bool {
@@ -58,6 +67,7 @@ func (c *Config) Summary() []any {
 		"account_page", c.AccountPageEnabled(),
 		"admin_api", c.AdminAPIEnabled(),
 		"audit_retention", c.Audit.Retention.String(),
+		"metrics", cmpOr(c.MetricsAddr(), "off"),
 	}
 	if c.Store.MongoDBURI == "" {
 		return append(out, "store", "sqlite", "sqlite_path", c.Store.SQLite.Path, "sqlite_synchronous", c.Store.SQLite.Synchronous)

@@ -56,6 +56,7 @@ type Config struct {
 	Admin   Admin    `yaml:"admin"`
 	Audit   Audit    `yaml:"audit"`
 	Log     Log      `yaml:"log"`
+	Metrics Metrics  `yaml:"metrics"`
 
 	// modeDefaulted is set by Load when Mode was chosen for lack of a
 	// file or variable saying it, rather than said explicitly.
@@ -100,6 +101,10 @@ type Server struct {
 	// from the host: a container in dev mode needs this, with its port
 	// published on the host's loopback only.
 	AllowDevOnAllInterfaces bool `yaml:"allow_dev_on_all_interfaces"`
+	// ShutdownTimeout is how long a shutdown (SIGTERM, SIGINT) waits for
+	// the requests in flight to finish before it closes their connections.
+	// Default 15s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // Store selects the database.
@@ -252,6 +257,17 @@ type Audit struct {
 	// Retention is how long audit events are kept (default 2160h, 90
 	// days); the sweeper deletes older ones.
 	Retention time.Duration `yaml:"retention"`
+}
+
+// Metrics configures the Prometheus metrics endpoint.
+type Metrics struct {
+	// Addr is where /metrics is served, host:port, on a listener of its
+	// own: never on server.addr, which faces the internet. Default
+	// 127.0.0.1:9464 (scrape it from the same host, or set e.g. :9464 in
+	// a container and keep the port off the public network). "" or "off"
+	// turns metrics off; in the environment, where an empty variable
+	// counts as unset, use "off".
+	Addr *string `yaml:"addr"`
 }
 
 // Log configures logging.

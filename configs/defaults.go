@@ -22,6 +22,10 @@ const (
 	accountClientID = "socialbridge-account"
 )
 
+// DefaultMetricsAddr is metrics.addr unless configured: loopback, so that
+// metrics are not exposed beyond the host by default.
+const DefaultMetricsAddr = "127.0.0.1:9464"
+
 // applyDefaults fills every unset value; it is the only place defaults
 // live. A zero value means unset, so "0s" in the file also gets the
 // default. Mode must already be decided.
@@ -44,6 +48,7 @@ func (c *Config) applyDefaults() {
 	}
 	setDefault(&c.Server.MaxBodyBytes, 64<<10)
 	setDefault(&c.Server.RateLimit, 20)
+	setDefault(&c.Server.ShutdownTimeout, 15*time.Second)
 	if c.Server.DemoPage == nil {
 		c.Server.DemoPage = new(dev)
 	}
@@ -80,6 +85,9 @@ func (c *Config) applyDefaults() {
 
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")
+	if c.Metrics.Addr == nil {
+		c.Metrics.Addr = new(DefaultMetricsAddr)
+	}
 
 	for i := range c.Clients {
 		setDefault(&c.Clients[i].Name, c.Clients[i].ID)
@@ -87,6 +95,11 @@ func (c *Config) applyDefaults() {
 	c.addDemoClient()
 	c.addAccountClient()
 }
+
+// SetMetricsAddr records where metrics are served once the listener is
+// up (the port chosen for port 0), or "" when they are not served, so that
+// Summary tells the truth.
+func (c *Config) SetMetricsAddr(addr string) { c.Metrics.Addr = &addr }
 
 // SetPublicURL sets server.public_url once it is known, for a dev-mode
 // configuration that listens on port 0 and so could not derive it, and adds

@@ -82,6 +82,7 @@ func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 		{"server.addr", c.Server.Addr, "127.0.0.1:8080"},
 		{"server.public_url", c.Server.PublicURL, "http://localhost:8080"},
 		{"server.max_body_bytes", c.Server.MaxBodyBytes, int64(65536)},
+		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 15 * time.Second},
 		{"demo page", c.DemoPageEnabled(), true},
 		{"store.database", c.Store.Database, "socialbridge"},
 		{"tokens.algorithm", c.Tokens.Algorithm, "ES256"},

@@ -48,6 +48,7 @@ func (c *Config) problems() []problem {
 	v.clients(c)
 	v.admin(c.Admin)
 	v.positive("audit.retention", c.Audit.Retention)
+	v.metrics(c)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
@@ -134,6 +135,7 @@ func (v *validator) server(c *Config) {
 	if s.MaxBodyBytes <= 0 {
 		v.add("server.max_body_bytes", "must be greater than 0, got %d", s.MaxBodyBytes)
 	}
+	v.positive("server.shutdown_timeout", s.ShutdownTimeout)
 	for i, p := range s.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			if _, err := netip.ParseAddr(p); err != nil {
@@ -490,6 +492,32 @@ func (v *validator) nonEmpty(key string, list []string) {
 			v.add(fmt.Sprintf("%s[%d]", key, i), "must not be empty")
 		}
 	}
+}
+
+// metrics checks metrics.addr: a listen address of its own, so that the
+// metrics never share the public listener.
+func (v *validator) metrics(c *Config) {
+	addr := c.MetricsAddr()
+	if addr == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !validPort(port) {
+		v.add("metrics.addr", "must be host:port with a numeric port (e.g. 127.0.0.1:9464 or :9464), or \"off\", got %q", addr)
+		return
+	}
+	sHost, sPort, err := net.SplitHostPort(c.Server.Addr)
+	if err != nil || port != sPort || port == "0" {
+		return
+	}
+	if host == sHost || anyInterface(host) || anyInterface(sHost) {
+		v.add("metrics.addr", "must differ from server.addr (%s): metrics are served on a listener of their own, never the public one", c.Server.Addr)
+	}
+}
+
+// anyInterface reports whether a listen host means every interface.
+func anyInterface(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
 }
 
 func isLoopback(host string) bool {

@@ -55,6 +55,8 @@ func TestValidate(t *testing.T) {
 		{"the public URL is required in production", false, func(c *Config) { c.Server.PublicURL = "" },
 			"server.public_url: required in production"},
 		{"max_body_bytes must be positive", false, func(c *Config) { c.Server.MaxBodyBytes = -1 }, "server.max_body_bytes: must be greater than 0"},
+		{"the shutdown timeout must be positive", false, func(c *Config) { c.Server.ShutdownTimeout = -time.Second },
+			"server.shutdown_timeout: must be greater than 0, got -1s"},
 		{"trusted proxies are IPs or CIDRs", false, func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.1", "10.0.0.0/8", "proxy"} },
 			`server.trusted_proxies[2]: must be an IP address or a CIDR like 10.0.0.0/8, got "proxy"`},
 		{"the demo page needs a demo client in production", false, func(c *Config) { c.Server.DemoPage = new(true) },

@@ -52,6 +52,32 @@ func (s *Server) logRequests(c *gin.Context) {
 		"duration_ms", float64(time.Since(start).Microseconds())/1000, "ip", c.ClientIP())
 }
 
+// Recorder receives measurements of the HTTP layer (package metrics
+// implements it).
+type Recorder interface {
+	// Request records a finished request: route is the matched route
+	// pattern (Gin's FullPath, "/sessions/:id"), or UnmatchedRoute, so
+	// that a client cannot mint new series by requesting new paths.
+	Request(route, method string, status int, d time.Duration)
+	// RateLimited records a request refused by the per-IP rate limit.
+	RateLimited()
+}
+
+// UnmatchedRoute is the route of a request no route matched (404, 405).
+const UnmatchedRoute = "unmatched"
+
+// measure times every request for Options.Metrics. It runs outside
+// recoverPanics, so that a panic's 500 is measured too.
+func (s *Server) measure(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = UnmatchedRoute
+	}
+	s.o.Metrics.Request(route, c.Request.Method, c.Writer.Status(), time.Since(start))
+}
+
 // recoverPanics turns a panic into a 500 with a generic body. The panic
 // value is not logged, only its type and the stack: a value could hold a
 // token.

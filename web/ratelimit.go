@@ -102,6 +102,9 @@ func (s *Server) rateLimit(c *gin.Context) {
 		c.Next()
 		return
 	}
+	if s.o.Metrics != nil {
+		s.o.Metrics.RateLimited()
+	}
 	secs := int(math.Ceil(wait.Seconds()))
 	c.Header("Retry-After", fmt.Sprint(secs))
 	// A browser navigation (sign-in, callback, link and logout pages)

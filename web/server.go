@@ -50,6 +50,10 @@ type Options struct {
 	// that reach the database (bursts of twice that); 0 or less: none.
 	RateLimit int64
 	Logger    *slog.Logger
+	// Metrics receives request latencies and rate-limit rejections
+	// (optional: nil records nothing). The metrics themselves are served
+	// elsewhere, never by this handler.
+	Metrics Recorder
 }
 
 // Server is the HTTP handler.
@@ -87,7 +91,11 @@ func NewServer(o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: trusted proxies: %w", err)
 	}
 	s := &Server{o: o, engine: e, pages: pg, limiter: newLimiter(o.RateLimit, time.Now), secure: strings.HasPrefix(o.PublicURL, "https://")}
-	e.Use(s.requestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody)
+	e.Use(s.requestID, s.logRequests)
+	if o.Metrics != nil {
+		e.Use(s.measure)
+	}
+	e.Use(s.recoverPanics, s.securityHeaders, s.limitBody)
 	s.routes()
 	return s, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/socialbridge/socialbridge/configs"
@@ -55,20 +57,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
 	handler, err := svc.handler()
 	if err != nil {
+		_ = svc.Close()
 		return err
 	}
-	bg, cancelBG := context.WithCancel(ctx)
+	// Background work outlives ctx: the requests still draining at
+	// shutdown may need the keyring's reloads, so it stops after them.
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	waitBG := svc.runBackground(bg)
-	defer waitBG() // before svc.Close: deferred calls run last-in, first-out
-	defer cancelBG()
 
+	conns := &connCounter{}
 	srv := &http.Server{
 		Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn), ConnState: conns.track,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -90,17 +93,77 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+		_ = srv.Close()
 	case <-ctx.Done():
+		err = drain(srv, conns, cfg.Server.ShutdownTimeout, logger)
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Then what the requests used: background work, and last the store.
+	cancelBG()
+	waitBG()
+	logger.Info("background work stopped")
+	if cerr := svc.Close(); cerr != nil {
+		logger.Error("close the store", "error", cerr)
+		return errors.Join(err, fmt.Errorf("close the store: %w", cerr))
+	}
+	logger.Info("store closed")
+	return err
+}
+
+// drain shuts srv down: it stops accepting connections at once, closes the
+// idle ones and waits up to timeout for the requests in flight to finish.
+// Those still running then have their connections closed, and drain
+// returns an error saying so.
+func drain(srv *http.Server, conns *connCounter, timeout time.Duration, logger *slog.Logger) error {
+	open, active := conns.counts()
+	logger.Info("shutting down: draining connections", "connections", open, "requests_in_flight", active, "timeout", timeout)
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := srv.Shutdown(ctx); err != nil {
+		open, active := conns.counts()
+		logger.Error("shutting down: requests still in flight after server.shutdown_timeout; closing their connections",
+			"connections", open, "requests_in_flight", active, "timeout", timeout)
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %d requests still in flight after server.shutdown_timeout (%s) were cut off", active, timeout)
 	}
+	logger.Info("shutting down: connections drained", "took", time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// connCounter follows the server's connections (http.Server.ConnState) so
+// that a shutdown can say how many it waits for.
+type connCounter struct {
+	mu    sync.Mutex
+	state map[net.Conn]http.ConnState
+}
+
+func (c *connCounter) track(conn net.Conn, s http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == nil {
+		c.state = map[net.Conn]http.ConnState{}
+	}
+	switch s {
+	case http.StateClosed, http.StateHijacked:
+		delete(c.state, conn)
+	default:
+		c.state[conn] = s
+	}
+}
+
+// counts returns how many connections are open and how many of them have
+// a request in flight.
+func (c *connCounter) counts() (open, active int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.state {
+		if s == http.StateActive {
+			active++
+		}
+	}
+	return len(c.state), active
 }
 
 // envNames returns the variable names of environ (KEY=value entries).

@@ -12,8 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/socialbridge/socialbridge/bridge"
 	"github.com/socialbridge/socialbridge/configs"
+	"github.com/socialbridge/socialbridge/metrics"
 	"github.com/socialbridge/socialbridge/store"
 	"github.com/socialbridge/socialbridge/store/mongo"
 	"github.com/socialbridge/socialbridge/store/sqlite"
@@ -31,6 +34,9 @@ type service struct {
 	bridge  *bridge.Bridge
 	// mounts are the providers' own HTTP handlers (the dev provider's page).
 	mounts map[string]http.Handler
+	// metrics and its registry are nil when metrics.addr is off.
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
 }
 
 // newService builds every part. cfg.Server.PublicURL must be set. The
@@ -63,6 +69,10 @@ func newService(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (
 		return nil, err
 	}
 	s := &service{cfg: cfg, logger: logger, store: st}
+	if err := s.buildMetrics(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	if err := s.build(ctx, sealer, flowKey); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -93,6 +103,11 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	s.keyring = keyring
+	if s.metrics != nil {
+		if err := s.metrics.WatchKeys(keyring, nil); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
 
 	provs, err := buildProviders(cfg, providerTypes())
 	if err != nil {
@@ -104,7 +119,7 @@ func (s *service) build(ctx context.Context, sealer *tokens.Sealer, flowKey []by
 		Sealer: sealer, Providers: provs.list, ProviderLabels: provs.labels, ClaimRules: cfg.Claims,
 		LinkByEmail: provs.linkByEmail, Clients: bridgeClients(settings), FlowKey: flowKey,
 		FlowTTL: cfg.Login.FlowTTL, CodeTTL: cfg.Login.CodeTTL, RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace,
-		AdminToken: cfg.Admin.Token, Logger: s.logger,
+		AdminToken: cfg.Admin.Token, Logger: s.logger, Observer: s.bridgeObserver(),
 	})
 	return err
 }
@@ -144,6 +159,7 @@ func (s *service) webOptions() web.Options {
 		TrustedProxies: cfg.Server.TrustedProxies, DemoClientID: demoClient, DemoCookieClientID: cfg.DemoCookieClientID(),
 		AccountClientID: cfg.AccountClientID(), DevMode: cfg.Mode == configs.ModeDev,
 		FlowTTL: cfg.Login.FlowTTL, Ping: s.store.Ping, Mounts: s.mounts, RateLimit: cfg.Server.RateLimit, Logger: s.logger,
+		Metrics: s.webRecorder(),
 	}
 }
 
@@ -160,6 +176,7 @@ func (s *service) runBackground(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keyring.Run(ctx, s.keyring.ReloadInterval()) })
 	wg.Go(func() { s.runSweeper(ctx, sweepInterval) })
+	s.serveMetrics(ctx, &wg)
 	return wg.Wait
 }
 
@@ -172,11 +189,15 @@ func (s *service) runSweeper(ctx context.Context, interval time.Duration) {
 // Close releases the store.
 func (s *service) Close() error { return s.store.Close() }
 
-// openStore opens MongoDB when store.mongodb_uri is set, else the embedded
-// SQLite database.
+// openStore opens MongoDB when store.mongodb_uri is set, waiting for the
+// server to answer until ctx ends, else the embedded SQLite database.
 func openStore(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (store.Store, error) {
 	if cfg.Store.MongoDBURI != "" {
-		st, err := mongo.Open(ctx, mongo.Options{URI: cfg.Store.MongoDBURI, Database: cfg.Store.Database, Logger: logger})
+		// A server starting alongside socialbridge (a compose file, a pod)
+		// is waited for until ctx ends, as a shutdown signal ends it.
+		uri := cfg.Store.MongoDBURI
+		st, err := mongo.Open(ctx, mongo.Options{URI: uri, Database: cfg.Store.Database, Logger: logger,
+			WaitForServer: true, Redact: func(msg string) string { return redactURISecrets(msg, uri) }})
 		if err != nil {
 			// The driver's URI parser can quote parts of the URI, the
 			// password included, in its errors.

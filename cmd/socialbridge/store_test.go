@@ -47,7 +47,8 @@ func listeningSockets(t *testing.T) int {
 func TestDefaultStartRunsOnSQLiteWithNoListenerOfItsOwn(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	before := listeningSockets(t)
-	inst := start(t, map[string]string{"SOCIALBRIDGE_DATA_DIR": dir})
+	// Metrics off: their listener is the other one a start opens.
+	inst := start(t, map[string]string{"SOCIALBRIDGE_DATA_DIR": dir, "SOCIALBRIDGE_METRICS_ADDR": "off"})
 	devSignIn(t, inst.url, "alice")
 	if got := listeningSockets(t) - before; got != 1 {
 		t.Errorf("a started socialbridge listens on %d sockets, want 1 (HTTP only; the database has no listener)", got)

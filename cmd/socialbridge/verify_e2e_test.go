@@ -118,6 +118,7 @@ type child struct {
 	output *lockedBuffer // stdout and stderr (the log)
 	exited chan struct{} // closed once it has exited; err is set then
 	err    error         // nil when it exited with status 0
+	proc   *os.Process   // for the tests that signal it
 }
 
 // logs returns the end of the process's output but the lines of
@@ -195,6 +196,7 @@ func launchChild(t *testing.T, bin, name, configPath, addr, publicURL string) (*
 		cancel()
 		t.Fatalf("start socialbridge %s: %v", name, err)
 	}
+	c.proc = cmd.Process
 	go func() {
 		// After Cancel, Wait reports the context's error even when the
 		// process shut down cleanly: its exit status is what counts.

@@ -30,11 +30,14 @@ COPY --from=build --chown=65532:65532 /out/data /data
 # should be published on the host's loopback only:
 #   docker run -p 127.0.0.1:8080:8080 -e SOCIALBRIDGE_MODE=dev \
 #     -e SOCIALBRIDGE_SERVER_ALLOW_DEV_ON_ALL_INTERFACES=true -v sbdata:/data socialbridge
+# Metrics listen on every interface inside the container (loopback could
+# not be scraped); publish 9464 only to the monitoring network.
 ENV SOCIALBRIDGE_MODE=production \
     SOCIALBRIDGE_DATA_DIR=/data \
-    SOCIALBRIDGE_SERVER_ADDR=:8080
+    SOCIALBRIDGE_SERVER_ADDR=:8080 \
+    SOCIALBRIDGE_METRICS_ADDR=:9464
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 9464
 VOLUME ["/data"]
 ENTRYPOINT ["/usr/local/bin/socialbridge"]
 CMD ["serve"]

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/socialbridge/store/mongo/mongotest"
 )
 
 // Two socialbridge processes on one database behave as one service: a
@@ -16,11 +21,45 @@ import (
 // memory, so its page and the callback that redeems its code are served by
 // the same process, as a real provider's would be by the provider.)
 func TestTwoReplicasOnOneDatabaseBehaveAsOne(t *testing.T) {
-	dir := t.TempDir()
-	a := start(t, map[string]string{"SOCIALBRIDGE_DATA_DIR": dir, "SOCIALBRIDGE_METRICS_ADDR": "off"})
+	t.Run("SQLite", func(t *testing.T) {
+		dir := t.TempDir()
+		a := checkReplicas(t, map[string]string{"SOCIALBRIDGE_DATA_DIR": dir}, map[string]string{"SOCIALBRIDGE_DATA_DIR": dir})
+		if !strings.Contains(a.logs.String(), "store=sqlite") {
+			t.Error("the replicas did not run on SQLite")
+		}
+	})
+	t.Run("MongoDB", func(t *testing.T) {
+		// The MongoDB code path on the MongoDB-wire test server (or a real
+		// MongoDB when MONGODB_URI is set); each replica has a data
+		// directory of its own, sharing only the database and the
+		// encryption key.
+		uri := os.Getenv("MONGODB_URI")
+		if uri == "" {
+			uri = mongotest.StartFerretDB(t)
+		}
+		key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))
+		db := "replicas_" + strings.ReplaceAll(t.Name(), "/", "_")
+		env := func() map[string]string {
+			return map[string]string{"SOCIALBRIDGE_DATA_DIR": t.TempDir(), "MONGODB_URI": uri, "SOCIALBRIDGE_STORE_DATABASE": db,
+				"SOCIALBRIDGE_CRYPTO_ENCRYPTION_KEY": key}
+		}
+		a := checkReplicas(t, env(), env())
+		if !strings.Contains(a.logs.String(), "store=mongodb") {
+			t.Errorf("the replicas did not run on MongoDB:\n%s", a.logs)
+		}
+	})
+}
+
+// checkReplicas starts two replicas with envA and envB (plus their
+// addresses), runs the cross-replica checks and returns the first.
+func checkReplicas(t *testing.T, envA, envB map[string]string) *instance {
+	envA["SOCIALBRIDGE_METRICS_ADDR"] = "off"
+	a := start(t, envA)
 	bAddr := freeAddr(t)
-	start(t, map[string]string{"SOCIALBRIDGE_DATA_DIR": dir, "SOCIALBRIDGE_METRICS_ADDR": "off",
-		"SOCIALBRIDGE_SERVER_ADDR": bAddr, "SOCIALBRIDGE_SERVER_PUBLIC_URL": a.url})
+	envB["SOCIALBRIDGE_METRICS_ADDR"] = "off"
+	envB["SOCIALBRIDGE_SERVER_ADDR"] = bAddr
+	envB["SOCIALBRIDGE_SERVER_PUBLIC_URL"] = a.url
+	start(t, envB)
 	// The same host name as A's public URL (localhost), so that the
 	// browser sends B the sign-in cookie A set: replicas behind one name.
 	b := "http://localhost:" + bAddr[strings.LastIndex(bAddr, ":")+1:]
@@ -111,6 +150,7 @@ func TestTwoReplicasOnOneDatabaseBehaveAsOne(t *testing.T) {
 	if code := userinfoStatus(t, b, last.AccessToken); code != http.StatusUnauthorized {
 		t.Errorf("userinfo on B after logout on A: %d, want 401", code)
 	}
+	return a
 }
 
 func userinfoStatus(t *testing.T, base, access string) int {

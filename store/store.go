@@ -41,6 +41,15 @@ var ErrNotFound = errors.New("store: not found")
 // added first, or a subject token remembered before: a replay).
 var ErrConflict = errors.New("store: already exists")
 
+// ErrUnavailable means the database cannot be reached or cannot write
+// right now: MongoDB is down, unreachable or has no primary, or SQLite's
+// disk is full, read-only or failing. The operation did not happen (or, for
+// a write whose answer was lost, may have happened: every write in the
+// contract is idempotent or conditional, so retrying is safe); the caller
+// should try again later. Implementations wrap it around the driver's
+// error, so errors.Is finds it through any wrapping.
+var ErrUnavailable = errors.New("store: database unavailable")
+
 // ErrLastIdentity means an identity cannot be unlinked because it is the
 // user's only one: a user always keeps a way to sign in.
 var ErrLastIdentity = errors.New("store: last identity")
@@ -393,11 +402,14 @@ type Users interface {
 	// then on creates a new user), delete the audit events, and last
 	// delete the user record.
 	//
-	// A sign-in that claimed one of the identities before the deletion
-	// and writes its user after it (UpsertLogin creates missing users)
-	// can write a fresh record under the old id and finish that one
-	// sign-in; the record has no identity record, so no later sign-in
-	// reaches it, and deleting the user again removes it.
+	// Known gap: a sign-in that claimed one of the identities before the
+	// deletion and writes its user after it (UpsertLogin creates missing
+	// users) writes a fresh record under the old id, with the profile,
+	// provider tokens and link email of that sign-in, and finishes. No
+	// identity record points at it, but with automatic linking by email
+	// a later sign-in can find it by that email and join it. Deleting the
+	// user again removes it. A tombstone that UpsertLogin and
+	// ClaimIdentity refuse would close this; it is not built yet.
 	DeleteUser(ctx context.Context, id string, now time.Time) error
 	// SetUserNotBefore raises the user's not-before time to t: every
 	// token of the user issued before it is to be refused (log out

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/socialbridge/socialbridge/bridge"
 	"github.com/socialbridge/socialbridge/configs"
@@ -108,6 +109,9 @@ func cliAction(id string) bridge.AdminAction {
 	return bridge.AdminAction{UserID: id, Actor: bridge.CLI}
 }
 
+// cliOpenTimeout bounds opening the database for a command.
+const cliOpenTimeout = 30 * time.Second
+
 // runCLI runs `socialbridge <group> <command> [flags] [args]`.
 func runCLI(ctx context.Context, group string, args []string, getenv func(string) string, stdout, stderr io.Writer, environ ...string) error {
 	if len(args) == 0 {
@@ -160,7 +164,22 @@ func runCLI(ctx context.Context, group string, args []string, getenv func(string
 		// names the configured address. Nothing here mints tokens.
 		cfg.SetPublicURL("http://" + cfg.Server.Addr)
 	}
-	svc, err := newService(ctx, cfg, logger)
+	// Say which database this works on: without -config (and without
+	// SOCIALBRIDGE_* settings) it is the dev-mode one under ./data, which
+	// is rarely what an operator means.
+	where := "the SQLite database " + cfg.Store.SQLite.Path
+	if cfg.Store.MongoDBURI != "" {
+		where = "MongoDB database " + cfg.Store.Database
+	}
+	if cfg.Mode == configs.ModeDev {
+		where += " (dev mode: pass -config FILE for a deployment's database)"
+	}
+	fmt.Fprintf(stderr, "socialbridge %s: using %s\n", full, where)
+	// A database that does not answer fails the command within a bound,
+	// rather than waiting as serve does for a server starting alongside.
+	openCtx, cancel := context.WithTimeout(ctx, cliOpenTimeout)
+	defer cancel()
+	svc, err := newService(openCtx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; after it, signals are
+	// no longer caught, so a second one ends the process at once.
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, os.Environ()...); err != nil {
 		fmt.Fprintln(os.Stderr, "socialbridge:", err)
 		os.Exit(1)

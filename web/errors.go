@@ -33,6 +33,11 @@ func noStore(c *gin.Context) {
 	c.Header("Pragma", "no-cache")
 }
 
+// retryAfterOutage is the Retry-After, in seconds, of an answer to a
+// request that failed because the database is unavailable: short, since
+// most outages are a restart or a failover, and clients back off anyway.
+const retryAfterOutage = "5"
+
 // apiError maps a bridge error to an HTTP response; this is the one place
 // where use-case errors become status codes. Only our own faults are 5xx,
 // and their details go to the log, never to the client.
@@ -79,6 +84,17 @@ func (s *Server) apiError(c *gin.Context, err error) {
 		writeOAuthError(c, status, oe.Code, oe.Description)
 		return
 	}
+	if bridge.Unavailable(err) {
+		// An outage of the database, not a fault of this request: the
+		// client retries (RFC 6749 §4.1.2.1 temporarily_unavailable; RFC
+		// 9110 §10.2.3 Retry-After).
+		s.o.Logger.WarnContext(c.Request.Context(), "database unavailable", "request_id", RequestID(c.Request.Context()),
+			"path", c.Request.URL.Path, "err", err)
+		c.Header("Retry-After", retryAfterOutage)
+		writeOAuthError(c, http.StatusServiceUnavailable, bridge.ErrCodeTemporarilyUnavail,
+			"the service cannot reach its database right now; try again in a few seconds")
+		return
+	}
 	s.o.Logger.ErrorContext(c.Request.Context(), "request failed", "request_id", RequestID(c.Request.Context()),
 		"path", c.Request.URL.Path, "err", err)
 	writeOAuthError(c, http.StatusInternalServerError, bridge.ErrCodeServerError, "internal error; see the server log for request id "+RequestID(c.Request.Context()))
@@ -101,6 +117,14 @@ func (s *Server) browserError(c *gin.Context, err error) {
 				"reason", p.Title, "err", pe.Err)
 		}
 		s.errorPage(c, p)
+		return
+	}
+	if bridge.Unavailable(err) {
+		s.o.Logger.WarnContext(c.Request.Context(), "database unavailable", "request_id", RequestID(c.Request.Context()),
+			"path", c.Request.URL.Path, "err", err)
+		c.Header("Retry-After", retryAfterOutage)
+		s.errorPage(c, &page{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
+			Message: "Sign-in is unavailable for a moment because the service cannot reach its database. Wait a few seconds and try again."})
 		return
 	}
 	s.o.Logger.ErrorContext(c.Request.Context(), "sign-in failed", "request_id", RequestID(c.Request.Context()), "err", err)

@@ -43,7 +43,10 @@ func (s *Server) logRequests(c *gin.Context) {
 	c.Next()
 	status := c.Writer.Status()
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn // the database is away; said once, as a warning, by apiError
+	case status >= 500:
 		level = slog.LevelError
 	}
 	s.o.Logger.Log(c.Request.Context(), level, "request",

@@ -178,12 +178,20 @@ func (s *Server) routes() {
 	})
 }
 
+// ready answers /readyz: 200 when the database answers a ping within 2
+// s, 503 "database unavailable" when it does not (MongoDB down,
+// unreachable or without a primary; an SQLite file that cannot be read).
+// The ping reads and does not write, so an SQLite disk that is full or
+// read-only still counts as ready: probing writes on every probe would
+// churn the log for a rare failure, and the endpoints that write answer
+// 503 with Retry-After on their own. /healthz, discovery and JWKS never
+// touch the database and keep answering through an outage.
 func (s *Server) ready(c *gin.Context) {
 	if s.o.Ping != nil {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.o.Ping(ctx); err != nil {
-			s.o.Logger.WarnContext(c.Request.Context(), "readiness check failed", "err", err)
+			s.o.Logger.WarnContext(c.Request.Context(), "readiness check failed", "request_id", RequestID(c.Request.Context()), "err", err)
 			c.String(http.StatusServiceUnavailable, "database unavailable\n")
 			return
 		}

@@ -149,6 +149,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/socialbridge/socialbridge/store"
 )
@@ -487,15 +488,30 @@ func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Dura
 	return n + res.DeletedCount, nil
 }
 
-// mapErr turns the driver's "no document" into store.ErrNotFound and a
-// duplicate key into store.ErrConflict, so that callers can branch on them.
+// mapErr turns the driver's "no document" into store.ErrNotFound, a
+// duplicate key into store.ErrConflict, and the errors of a server that
+// cannot be reached (network errors, timeouts, no server selectable, a
+// disconnected client) into store.ErrUnavailable, so that callers can
+// branch on them.
 func mapErr(err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return store.ErrNotFound
 	case mongo.IsDuplicateKeyError(err):
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case unavailable(err):
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	default:
 		return err
 	}
+}
+
+// unavailable reports whether err means the server could not be reached
+// or did not answer in time, rather than that it refused the operation.
+func unavailable(err error) bool {
+	var sse topology.ServerSelectionError
+	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) ||
+		errors.Is(err, mongo.ErrClientDisconnected)
 }

@@ -460,9 +460,11 @@ func (s *Store) checkpointLoop(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// mapErr turns the driver's "no row" into store.ErrNotFound and a unique
-// or primary-key violation into store.ErrConflict, keeping the original
-// error in the chain.
+// mapErr turns the driver's "no row" into store.ErrNotFound, a unique or
+// primary-key violation into store.ErrConflict, and the errors of a
+// database that cannot write right now (read-only or full disk, I/O
+// failure, a file it cannot open, a lock held beyond the busy timeout)
+// into store.ErrUnavailable, keeping the original error in the chain.
 func mapErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
@@ -472,6 +474,12 @@ func mapErr(err error) error {
 		switch se.Code() {
 		case sqlitelib.SQLITE_CONSTRAINT_UNIQUE, sqlitelib.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%w: %w", store.ErrConflict, err)
+		}
+		// Extended codes carry the primary code in their low byte.
+		switch se.Code() & 0xff {
+		case sqlitelib.SQLITE_READONLY, sqlitelib.SQLITE_FULL, sqlitelib.SQLITE_IOERR,
+			sqlitelib.SQLITE_CANTOPEN, sqlitelib.SQLITE_BUSY, sqlitelib.SQLITE_LOCKED:
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 		}
 	}
 	return err

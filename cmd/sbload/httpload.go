@@ -18,7 +18,10 @@ import (
 const devUser = "alice"
 
 // refreshWorker signs in once, then refreshes in a loop, always with the
-// newest refresh token.
+// newest refresh token. After a failed refresh its token may be spent (the
+// server may have rotated it before the answer was lost) or its session
+// revoked, so it signs in again within the failed operation, whose time is
+// not counted; if that fails too, the next refresh fails and tries again.
 func refreshWorker(base string) (op, error) {
 	tok, err := signIn(base)
 	if err != nil {
@@ -28,6 +31,9 @@ func refreshWorker(base string) (op, error) {
 	return func() error {
 		ts, err := postToken(c, base, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {demoClient}})
 		if err != nil {
+			if fresh, err := signIn(base); err == nil {
+				tok = fresh
+			}
 			return fmt.Errorf("refresh: %w", err)
 		}
 		tok = ts
@@ -52,6 +58,23 @@ func newClient() *http.Client {
 	jar, _ := cookiejar.New(nil) // never fails without options
 	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 5 * time.Second}}
+}
+
+// statusError is an answer the flow did not expect: a status other than
+// the one it needs, or a body it cannot use. Every other error of an HTTP
+// operation is a transport error, no answer at all (see failures).
+type statusError struct {
+	step   string // what was asked: "authorize", "token endpoint", ...
+	code   int    // the status of the answer
+	detail string // the OAuth error code, or what was wrong with the answer
+}
+
+func (e *statusError) Error() string {
+	msg := fmt.Sprintf("%s answered %d", e.step, e.code)
+	if e.detail != "" {
+		msg += " " + e.detail
+	}
+	return msg
 }
 
 // tokenSet is a /token response.
@@ -87,7 +110,7 @@ func signIn(base string) (tokenSet, error) {
 	}
 	drain(resp)
 	if resp.StatusCode != http.StatusOK {
-		return tokenSet{}, fmt.Errorf("authorize: the dev page answered %d", resp.StatusCode)
+		return tokenSet{}, &statusError{step: "authorize (the dev page)", code: resp.StatusCode}
 	}
 	form := resp.Request.URL.Query() // the dev page's own parameters
 	form.Set("user", devUser)
@@ -98,7 +121,7 @@ func signIn(base string) (tokenSet, error) {
 	drain(resp)
 	loc, err := resp.Location()
 	if err != nil || loc.Query().Get("code") == "" {
-		return tokenSet{}, fmt.Errorf("sign-in did not return a code (status %d)", resp.StatusCode)
+		return tokenSet{}, &statusError{step: "dev page form", code: resp.StatusCode, detail: "(no redirect with a code)"}
 	}
 	return postToken(c, base, url.Values{
 		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {redirect},
@@ -112,13 +135,14 @@ func postToken(c *http.Client, base string, form url.Values) (tokenSet, error) {
 	if err != nil {
 		return tokenSet{}, fmt.Errorf("token endpoint: %w", err)
 	}
-	defer resp.Body.Close()
+	defer drain(resp)
 	var ts tokenSet
-	if err := json.NewDecoder(resp.Body).Decode(&ts); err != nil {
-		return ts, fmt.Errorf("token response (status %d): %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return ts, fmt.Errorf("token endpoint answered %d %s", resp.StatusCode, ts.Error)
+	decodeErr := json.NewDecoder(resp.Body).Decode(&ts)
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return ts, &statusError{step: "token endpoint", code: resp.StatusCode, detail: ts.Error}
+	case decodeErr != nil:
+		return ts, &statusError{step: "token endpoint", code: resp.StatusCode, detail: "(not a token set: " + decodeErr.Error() + ")"}
 	}
 	return ts, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -19,16 +21,23 @@ type op func() error
 
 // result is one measurement.
 type result struct {
-	rate     float64 // operations per second
-	p50, p99 float64 // milliseconds
-	// CPU per operation over the measurement: sbload's own, and the
-	// server process's.
+	rate     float64 // successful operations per second
+	p50, p99 float64 // milliseconds, of the successful operations
+	// CPU per successful operation over the measurement: sbload's own,
+	// and the server process's.
 	selfCPU, serverCPU time.Duration
+	fails              failures
+	// The server's resident memory just before the timed window and just
+	// after it, in KiB.
+	rssBefore, rssAfter int64
 }
 
-// measure runs n workers for d and reports throughput, latency and CPU per
-// operation. setup prepares each worker outside the timed window; the
-// first error of any worker fails the measurement.
+// measure runs n workers for d and reports throughput, latency, CPU per
+// operation, failures and the server's memory. setup prepares each worker
+// outside the timed window, and its first error fails the measurement; an
+// operation that fails inside the window is counted and the worker goes
+// on. The measurement itself fails only when ctx ends (the server exited,
+// or Ctrl-C), with ctx's cause.
 func measure(ctx context.Context, m meter, n int, d time.Duration, setup func(worker int) (op, error)) (result, error) {
 	ops := make([]op, n)
 	for i := range ops {
@@ -43,7 +52,7 @@ func measure(ctx context.Context, m meter, n int, d time.Duration, setup func(wo
 		return result{}, err
 	}
 	start := time.Now()
-	latencies, err := runWorkers(ctx, ops, start.Add(d))
+	latencies, fails, err := runWorkers(ctx, ops, start.Add(d))
 	elapsed := time.Since(start)
 	if err != nil {
 		return result{}, err
@@ -52,73 +61,134 @@ func measure(ctx context.Context, m meter, n int, d time.Duration, setup func(wo
 	if err != nil {
 		return result{}, err
 	}
-	if len(latencies) == 0 {
-		return result{}, fmt.Errorf("no operation completed in %s", d)
-	}
 	slices.Sort(latencies)
-	count := time.Duration(len(latencies))
-	return result{
+	r := result{
 		rate:      float64(len(latencies)) / elapsed.Seconds(),
 		p50:       percentile(latencies, 0.50),
 		p99:       percentile(latencies, 0.99),
-		selfCPU:   (after.self - before.self) / count,
-		serverCPU: (after.server - before.server) / count,
-	}, nil
+		fails:     fails,
+		rssBefore: before.serverRSS,
+		rssAfter:  after.serverRSS,
+	}
+	if count := time.Duration(len(latencies)); count > 0 {
+		r.selfCPU = (after.self - before.self) / count
+		r.serverCPU = (after.server - before.server) / count
+	}
+	return r, nil
 }
 
 // runWorkers runs each op in a loop in its own goroutine until deadline
-// (or ctx ends) and returns every latency, unsorted.
-func runWorkers(ctx context.Context, ops []op, deadline time.Time) ([]time.Duration, error) {
+// and returns the latency of every successful operation, unsorted, and the
+// failures counted. It returns an error only when ctx ends first: its
+// cause.
+func runWorkers(ctx context.Context, ops []op, deadline time.Time) ([]time.Duration, failures, error) {
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
-		firstErr  error
+		fails     failures
 		wg        sync.WaitGroup
 	)
 	for _, o := range ops {
 		wg.Go(func() {
-			var local []time.Duration
-			var err error
+			var (
+				local      []time.Duration
+				localFails failures
+			)
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				t := time.Now()
-				if err = o(); err != nil {
-					break
+				if err := o(); err != nil {
+					if ctx.Err() == nil {
+						localFails.add(err)
+					}
+					continue
 				}
 				local = append(local, time.Since(t))
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			latencies = append(latencies, local...)
-			if firstErr == nil {
-				firstErr = err
-			}
+			fails.merge(localFails)
 		})
 	}
 	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
+	if ctx.Err() != nil {
+		return latencies, fails, context.Cause(ctx)
 	}
-	return latencies, firstErr
+	return latencies, fails, nil
 }
 
-// percentile returns the p-th percentile of sorted latencies in
-// milliseconds.
+// failures counts the operations of a measurement that failed, by kind.
+type failures struct {
+	// status counts answers that were not 2xx, or not what the flow
+	// expects (a redirect without a code, a body that is not a token set).
+	status int
+	// transport counts operations that got no answer: connection refused
+	// or reset, timeouts. For a baseline row, failed store calls.
+	transport int
+	// first is the first failure's message, shortened.
+	first string
+}
+
+// add counts one failed operation.
+func (f *failures) add(err error) {
+	if _, ok := errors.AsType[*statusError](err); ok {
+		f.status++
+	} else {
+		f.transport++
+	}
+	if f.first == "" {
+		f.first = shorten(err.Error(), 160)
+	}
+}
+
+// merge adds g's counts to f's, keeping f's first message if it has one.
+func (f *failures) merge(g failures) {
+	f.status += g.status
+	f.transport += g.transport
+	if f.first == "" {
+		f.first = g.first
+	}
+}
+
+// total is the number of failed operations.
+func (f failures) total() int { return f.status + f.transport }
+
+// shorten cuts s to at most n bytes, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// percentile returns the p-th percentile (0 < p <= 1) of sorted latencies
+// in milliseconds, by the nearest-rank method: the smallest latency that
+// at least p of all latencies do not exceed. It is 0 for no latencies.
 func percentile(sorted []time.Duration, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	return ms(sorted[int(p*float64(len(sorted)-1))])
+	// The epsilon keeps p*n from rounding up past a whole rank
+	// (0.99*100 is not exactly 99 in floating point).
+	rank := int(math.Ceil(p*float64(len(sorted)) - 1e-9))
+	rank = min(max(rank, 1), len(sorted))
+	return ms(sorted[rank-1])
 }
 
-// meter reads the CPU time used so far by sbload and by the server.
+// meter reads the CPU time used so far by sbload and by the server, and
+// the server's memory.
 type meter struct {
 	serverPID int
 	// tick is the unit of utime and stime in /proc/<pid>/stat.
 	tick time.Duration
 }
 
-// cpuSample is the CPU time (user + system) each process has used so far.
-type cpuSample struct{ self, server time.Duration }
+// cpuSample is the CPU time (user + system) each process has used so far,
+// and the server's resident memory (KiB) at that moment.
+type cpuSample struct {
+	self, server time.Duration
+	serverRSS    int64
+}
 
 func newMeter(serverPID int) meter {
 	return meter{serverPID: serverPID, tick: clockTick()}
@@ -134,7 +204,11 @@ func (m meter) sample() (cpuSample, error) {
 	if err != nil {
 		return cpuSample{}, err
 	}
-	return cpuSample{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), server: server}, nil
+	rss, err := rssKB(m.serverPID)
+	if err != nil {
+		return cpuSample{}, err
+	}
+	return cpuSample{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), server: server, serverRSS: rss}, nil
 }
 
 // processCPU returns utime + stime of a process (all its threads) from

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,9 @@ type server struct {
 	base string // http://localhost:port
 	pid  int
 	cmd  *exec.Cmd
+	// exited is closed when the process has exited, waitErr set before.
+	exited  chan struct{}
+	waitErr error
 }
 
 // startServer runs the socialbridge binary in dev mode on a free loopback
@@ -42,7 +46,11 @@ func startServer(bin, dir, dbPath string, extraEnv []string) (*server, error) {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	_, port, _ := net.SplitHostPort(addr) // freeAddr's own output
-	s := &server{base: "http://localhost:" + port, pid: cmd.Process.Pid, cmd: cmd}
+	s := &server{base: "http://localhost:" + port, pid: cmd.Process.Pid, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.stop()
 		return nil, err
@@ -54,6 +62,9 @@ func startServer(bin, dir, dbPath string, extraEnv []string) (*server, error) {
 func (s *server) waitReady(timeout time.Duration) error {
 	c := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if s.hasExited() {
+			return fmt.Errorf("socialbridge exited before it was ready: %v", s.waitErr)
+		}
 		resp, err := c.Get(s.base + "/readyz")
 		if err != nil {
 			continue
@@ -69,7 +80,32 @@ func (s *server) waitReady(timeout time.Duration) error {
 // stop interrupts the server and waits for it to exit.
 func (s *server) stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
-	_ = s.cmd.Wait()
+	<-s.exited
+}
+
+// hasExited reports whether the server process has exited.
+func (s *server) hasExited() bool {
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// untilExit returns a context that ends, with the exit as its cause, when
+// the server exits, so that a measurement stops at once instead of
+// counting refused connections.
+func (s *server) untilExit(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-s.exited:
+			cancel(fmt.Errorf("socialbridge exited during the run (%v)", s.waitErr))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 // freeAddr returns a loopback address with a port free right now.
@@ -83,27 +119,27 @@ func freeAddr() (string, error) {
 }
 
 // rssKB reads a process's resident memory in KiB from /proc (Linux).
-func rssKB(pid int) (int64, error) {
+func rssKB(pid int) (int64, error) { return statusKB(pid, "VmRSS") }
+
+// peakRSSKB reads the most resident memory a process has had, in KiB.
+func peakRSSKB(pid int) (int64, error) { return statusKB(pid, "VmHWM") }
+
+// statusKB reads one "Name:   123 kB" line of /proc/<pid>/status.
+func statusKB(pid int, name string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("RSS: %w", err)
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
 			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("RSS: no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("%s: not in /proc/%d/status", name, pid)
 }
 
-// formatRSS is a process's resident memory for printing.
-func formatRSS(pid int) string {
-	kb, err := rssKB(pid)
-	if err != nil {
-		return "unknown"
-	}
-	return fmt.Sprintf("%.1f MB", float64(kb)/1024)
-}
+// kbMB formats a KiB count in MiB.
+func kbMB(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
 
 // fileSize returns a file's size, 0 when it does not exist.
 func fileSize(path string) (int64, error) {

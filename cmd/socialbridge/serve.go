@@ -111,6 +111,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return err
 }
 
+// handlerGrace is how long a shutdown that cut connections off waits for
+// their handlers to return before it closes the store.
+const handlerGrace = 5 * time.Second
+
 // drain shuts srv down: it stops accepting connections at once, closes the
 // idle ones and waits up to timeout for the requests in flight to finish.
 // Those still running then have their connections closed, and drain
@@ -126,6 +130,14 @@ func drain(srv *http.Server, conns *connCounter, timeout time.Duration, logger *
 		logger.Error("shutting down: requests still in flight after server.shutdown_timeout; closing their connections",
 			"connections", open, "requests_in_flight", active, "timeout", timeout)
 		_ = srv.Close()
+		// Closing a connection does not stop its handler: give the
+		// handlers a bounded moment to return before the store they use
+		// is closed.
+		for deadline := time.Now().Add(handlerGrace); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if open, _ := conns.counts(); open == 0 {
+				break
+			}
+		}
 		return fmt.Errorf("shutdown: %d requests still in flight after server.shutdown_timeout (%s) were cut off", active, timeout)
 	}
 	logger.Info("shutting down: connections drained", "took", time.Since(began).Round(time.Millisecond))

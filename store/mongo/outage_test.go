@@ -3,99 +3,18 @@ package mongo_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/store/mongo/mongotest"
 )
-
-// cutProxy is a loopback TCP proxy in front of a MongoDB-wire server that
-// a test cuts, as a network partition or a dead server would: cut resets
-// every open connection and every new one until restore.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	cutOff atomic.Bool
-	mu     sync.Mutex
-	conns  map[net.Conn]net.Conn
-	wg     sync.WaitGroup
-}
-
-// startCutProxy forwards a loopback port to target (host:port); it stops
-// at cleanup.
-func startCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]net.Conn{}}
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if p.cutOff.Load() {
-				_ = c.(*net.TCPConn).SetLinger(0)
-				_ = c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c] = up
-			p.mu.Unlock()
-			p.wg.Go(func() { _, _ = io.Copy(up, c); _ = up.Close() })
-			p.wg.Go(func() { _, _ = io.Copy(c, up); _ = c.Close() })
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.closeAll()
-		p.wg.Wait()
-	})
-	return p
-}
-
-// cut resets the open connections and refuses new ones.
-func (p *cutProxy) cut() {
-	p.cutOff.Store(true)
-	p.closeAll()
-}
-
-// restore forwards new connections again.
-func (p *cutProxy) restore() { p.cutOff.Store(false) }
-
-func (p *cutProxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c, up := range p.conns {
-		_ = c.(*net.TCPConn).SetLinger(0)
-		_ = c.Close()
-		_ = up.Close()
-		delete(p.conns, c)
-	}
-}
-
-// uri is the server's URI through the proxy.
-func (p *cutProxy) uri(t *testing.T, serverURI string) string {
-	t.Helper()
-	return (&flakyProxy{ln: p.ln}).uri(t, serverURI)
-}
 
 func TestOutageFailsFastWithErrUnavailableAndRecoversWithoutDuplicates(t *testing.T) {
 	t.Parallel()
 	server := startFerretDB(t)
-	p := startCutProxy(t, hostOf(t, server))
-	s := openStore(t, p.uri(t, server), newDatabaseName(), false)
+	p := mongotest.StartProxy(t, hostOf(t, server), false)
+	s := openStore(t, p.URI(server), newDatabaseName(), false)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	flow := func(id string) *store.Session {
 		return &store.Session{ID: id, ExpiresAt: now.Add(10 * time.Minute), CreatedAt: now, ClientID: "spa",
@@ -105,7 +24,7 @@ func TestOutageFailsFastWithErrUnavailableAndRecoversWithoutDuplicates(t *testin
 		t.Fatalf("CreateFlow before the outage: %v", err)
 	}
 
-	p.cut()
+	p.Cut()
 	// A request's deadline bounds every call; the store's own timeout (10
 	// s) bounds one without.
 	const deadline = 2 * time.Second
@@ -138,7 +57,7 @@ func TestOutageFailsFastWithErrUnavailableAndRecoversWithoutDuplicates(t *testin
 	}
 	cancel()
 
-	p.restore()
+	p.Restore()
 	restored := time.Now()
 	// The driver reconnects by itself; no restart, no new client.
 	var err error

@@ -3,85 +3,16 @@ package mongo_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/socialbridge/socialbridge/store/mongo"
+	"github.com/socialbridge/socialbridge/store/mongo/mongotest"
 )
-
-// flakyProxy is a loopback TCP listener in front of a MongoDB-wire
-// server: while refusing, it resets every connection at once, as a server
-// not up yet would refuse it; then it forwards them.
-type flakyProxy struct {
-	ln       net.Listener
-	target   string
-	refusing atomic.Bool
-	refused  atomic.Int64
-	wg       sync.WaitGroup
-}
-
-// startFlakyProxy listens on a loopback port, refusing, in front of
-// target (host:port); it stops at cleanup.
-func startFlakyProxy(t *testing.T, target string) *flakyProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &flakyProxy{ln: ln, target: target}
-	p.refusing.Store(true)
-	var conns sync.Map
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if p.refusing.Load() {
-				p.refused.Add(1)
-				_ = c.(*net.TCPConn).SetLinger(0) // a reset, not an orderly close
-				_ = c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			conns.Store(c, up)
-			p.wg.Go(func() { _, _ = io.Copy(up, c); _ = up.Close() })
-			p.wg.Go(func() { _, _ = io.Copy(c, up); _ = c.Close() })
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		conns.Range(func(c, up any) bool {
-			_ = c.(net.Conn).Close()
-			_ = up.(net.Conn).Close()
-			return true
-		})
-		p.wg.Wait()
-	})
-	return p
-}
-
-// uri returns serverURI with its host replaced by the proxy's.
-func (p *flakyProxy) uri(t *testing.T, serverURI string) string {
-	t.Helper()
-	u, err := url.Parse(serverURI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = p.ln.Addr().String()
-	return u.String()
-}
 
 // hostOf returns the host:port of a mongodb:// URI.
 func hostOf(t *testing.T, uri string) string {
@@ -96,9 +27,9 @@ func hostOf(t *testing.T, uri string) string {
 func TestStartupWaitsForAServerThatIsNotReachableYet(t *testing.T) {
 	t.Parallel()
 	server := startFerretDB(t)
-	p := startFlakyProxy(t, hostOf(t, server))
+	p := mongotest.StartProxy(t, hostOf(t, server), true)
 	const refuseFor = 3 * time.Second
-	time.AfterFunc(refuseFor, func() { p.refusing.Store(false) })
+	time.AfterFunc(refuseFor, func() { p.Restore() })
 
 	var logs strings.Builder
 	var mu sync.Mutex
@@ -109,7 +40,7 @@ func TestStartupWaitsForAServerThatIsNotReachableYet(t *testing.T) {
 	}), nil))
 	began := time.Now()
 	s, err := mongo.Open(context.Background(), mongo.Options{
-		URI: p.uri(t, server), Database: "startup", Logger: logger, WaitForServer: true,
+		URI: p.URI(server), Database: "startup", Logger: logger, WaitForServer: true,
 		Redact: func(msg string) string { return msg },
 	})
 	if err != nil {
@@ -120,11 +51,11 @@ func TestStartupWaitsForAServerThatIsNotReachableYet(t *testing.T) {
 	mu.Lock()
 	log := logs.String()
 	mu.Unlock()
-	t.Logf("Open returned %s after it began; the proxy refused %d connections for %s:\n%s", took.Round(time.Millisecond), p.refused.Load(), refuseFor, log)
+	t.Logf("Open returned %s after it began; the proxy refused %d connections for %s:\n%s", took.Round(time.Millisecond), p.Refused(), refuseFor, log)
 	if took < refuseFor {
 		t.Errorf("Open returned after %s, before the server was reachable (%s)", took, refuseFor)
 	}
-	if p.refused.Load() == 0 {
+	if p.Refused() == 0 {
 		t.Error("the proxy refused no connection: the test tested nothing")
 	}
 	if !strings.Contains(log, `msg="MongoDB not reachable yet; retrying in 500ms"`) || !strings.Contains(log, "attempt=1") {
@@ -141,12 +72,12 @@ func TestStartupWaitsForAServerThatIsNotReachableYet(t *testing.T) {
 func TestStartupGivesUpWhenTheContextEnds(t *testing.T) {
 	t.Parallel()
 	// Nothing behind the proxy, which refuses for good.
-	p := startFlakyProxy(t, "127.0.0.1:1")
+	p := mongotest.StartProxy(t, "127.0.0.1:1", true)
 	ctx, cancel := context.WithCancel(context.Background())
 	const cancelAfter = 3 * time.Second
 	time.AfterFunc(cancelAfter, cancel)
 	began := time.Now()
-	_, err := mongo.Open(ctx, mongo.Options{URI: p.uri(t, "mongodb://127.0.0.1/"), Database: "startup", WaitForServer: true})
+	_, err := mongo.Open(ctx, mongo.Options{URI: p.URI("mongodb://127.0.0.1/"), Database: "startup", WaitForServer: true})
 	took := time.Since(began)
 	t.Logf("Open gave up %s after it began: %v", took.Round(time.Millisecond), err)
 	if err == nil {
@@ -162,10 +93,10 @@ func TestStartupGivesUpWhenTheContextEnds(t *testing.T) {
 
 func TestStartupWithoutWaitForServerFailsWithoutRetrying(t *testing.T) {
 	t.Parallel()
-	p := startFlakyProxy(t, "127.0.0.1:1")
+	p := mongotest.StartProxy(t, "127.0.0.1:1", true)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := mongo.Open(ctx, mongo.Options{URI: p.uri(t, "mongodb://127.0.0.1/"), Database: "startup"})
+	_, err := mongo.Open(ctx, mongo.Options{URI: p.URI("mongodb://127.0.0.1/"), Database: "startup"})
 	if err == nil || !strings.Contains(err.Error(), "reach mongodb") || strings.Contains(err.Error(), "gave up waiting") {
 		t.Errorf("Open without WaitForServer: %v, want a plain failure to reach the server", err)
 	}

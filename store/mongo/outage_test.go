@@ -11,7 +11,7 @@ import (
 )
 
 func TestOutageFailsFastWithErrUnavailableAndRecoversWithoutDuplicates(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it starts a FerretDB server (see mongotest).
 	server := startFerretDB(t)
 	p := mongotest.StartProxy(t, hostOf(t, server), false)
 	s := openStore(t, p.URI(server), newDatabaseName(), false)

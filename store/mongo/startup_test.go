@@ -25,7 +25,7 @@ func hostOf(t *testing.T, uri string) string {
 }
 
 func TestStartupWaitsForAServerThatIsNotReachableYet(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it starts a FerretDB server (see mongotest).
 	server := startFerretDB(t)
 	p := mongotest.StartProxy(t, hostOf(t, server), true)
 	const refuseFor = 3 * time.Second

@@ -17,7 +17,9 @@ import (
 // StartFerretDB runs a FerretDB 1.x server (SQLite handler, files in a
 // temporary directory) inside the test binary on a loopback port, stopped
 // with t.Cleanup, and returns its mongodb:// URI. It is a MongoDB-wire
-// stand-in for machines without a mongod. Only tests import this package,
+// stand-in for machines without a mongod. FerretDB's constructor writes a
+// package variable, so tests that start a server must not run in parallel
+// with each other (the race detector reports it). Only tests import this package,
 // so FerretDB is never linked into the socialbridge binary (a test in
 // cmd/socialbridge checks the binary).
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -255,7 +256,7 @@ func (b *Bridge) Logout(ctx context.Context, r LogoutRequest) (*LogoutResult, er
 		b.revoked("logout_all", n)
 		res.Ended += n
 	case LogoutOthers:
-		if _, err := b.revokeOthers(ctx, uid, sid, now, res); err != nil {
+		if err := b.revokeOthers(ctx, uid, sid, now, res); err != nil {
 			return nil, err
 		}
 	}
@@ -282,11 +283,12 @@ func scopeName(s string) string {
 	return s
 }
 
-// revokeOthers revokes the user's live sessions other than keep.
-func (b *Bridge) revokeOthers(ctx context.Context, uid, keep string, now time.Time, res *LogoutResult) (int64, error) {
+// revokeOthers revokes the user's live sessions other than keep, counting
+// them in res.
+func (b *Bridge) revokeOthers(ctx context.Context, uid, keep string, now time.Time, res *LogoutResult) error {
 	list, err := b.o.Store.ListUserSessions(ctx, uid, now)
 	if err != nil {
-		return 0, fmt.Errorf("logout: list sessions: %w", err)
+		return fmt.Errorf("logout: list sessions: %w", err)
 	}
 	for _, s := range list {
 		if s.ID == keep {
@@ -294,14 +296,14 @@ func (b *Bridge) revokeOthers(ctx context.Context, uid, keep string, now time.Ti
 		}
 		revoked, err := b.o.Store.Revoke(ctx, s.ID, "logout_others", now)
 		if err != nil {
-			return 0, fmt.Errorf("logout: %w", err)
+			return fmt.Errorf("logout: %w", err)
 		}
 		b.revokedOne("logout_others", revoked)
 		if revoked {
 			res.Ended++
 		}
 	}
-	return res.Ended, nil
+	return nil
 }
 
 // EndSessionRequest is OpenID Connect RP-Initiated Logout 1.0's request
@@ -357,7 +359,7 @@ func (b *Bridge) EndSessionRP(ctx context.Context, r EndSessionRequest) (*EndSes
 	}
 	res := &EndSessionResult{ClientName: c.Name}
 	if r.PostLogoutRedirectURI != "" {
-		if !containsExact(c.PostLogoutRedirectURIs, r.PostLogoutRedirectURI) {
+		if !slices.Contains(c.PostLogoutRedirectURIs, r.PostLogoutRedirectURI) {
 			return nil, &ErrLogoutRefused{"The address to return to after signing out is not registered for this application (post_logout_redirect_uri)."}
 		}
 		// The registered URI is kept character for character (its own
@@ -390,13 +392,4 @@ func (b *Bridge) EndSessionRP(ctx context.Context, r EndSessionRequest) (*EndSes
 		}
 	}
 	return res, nil
-}
-
-func containsExact(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

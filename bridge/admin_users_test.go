@@ -1,8 +1,10 @@
 package bridge_test
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +161,113 @@ func TestDeleteUser(t *testing.T) {
 			}
 		}
 	})
+}
+
+// raceHook is a store that runs a function, once, just before it claims
+// an identity (claim) or writes a sign-in's user (upsert): an
+// administrator's deletion landing in the middle of a sign-in or link.
+type raceHook struct {
+	store.Store
+	mu            sync.Mutex
+	claim, upsert func()
+}
+
+// take returns *f and clears it, under the lock.
+func (h *raceHook) take(f *func()) func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := *f
+	*f = nil
+	return g
+}
+
+func (h *raceHook) ClaimIdentity(ctx context.Context, key, provider, subject, newUserID string, now time.Time) (string, bool, error) {
+	if f := h.take(&h.claim); f != nil {
+		f()
+	}
+	return h.Store.ClaimIdentity(ctx, key, provider, subject, newUserID, now)
+}
+
+func (h *raceHook) UpsertLogin(ctx context.Context, userID string, l store.Login) (*store.User, error) {
+	if f := h.take(&h.upsert); f != nil {
+		f()
+	}
+	return h.Store.UpsertLogin(ctx, userID, l)
+}
+
+// raceEnv is opsEnv with providers fake and other behind a raceHook.
+func raceEnv(t *testing.T) (*env, *raceHook) {
+	h := &raceHook{}
+	e := withOps(t, newEnvConfig(t, envConfig{
+		clients:   []bridge.Client{apiClient},
+		providers: []providers.Provider{newFakeProvider("fake"), newFakeProvider("other")},
+		wrap:      func(s store.Store) store.Store { h.Store = s; return h },
+	}))
+	return e, h
+}
+
+// deleteOnce returns a hook function that deletes user id.
+func deleteOnce(t *testing.T, e *env, id string) func() {
+	return func() {
+		if _, err := e.b.DeleteUser(bg, adminAction(id)); err != nil {
+			t.Errorf("DeleteUser: %v", err)
+		}
+	}
+}
+
+// TestASignInRacingTheDeletionOfItsUserBecomesANewUser deletes the user
+// while a sign-in of theirs is between its claim of the identity (which
+// found the user) and its write of the user: the write must not bring
+// the deleted user back (with the sign-in's profile and provider tokens);
+// the sign-in finishes as a new user.
+func TestASignInRacingTheDeletionOfItsUserBecomesANewUser(t *testing.T) {
+	t.Parallel()
+	e, h := raceEnv(t)
+	_, alice := e.signInAt(t, "fake", nil)
+	h.mu.Lock()
+	h.upsert = deleteOnce(t, e, alice)
+	h.mu.Unlock()
+	ts, again := e.signInAt(t, "fake", nil)
+	if again == alice || again == "" {
+		t.Fatalf("the sign-in racing the deletion signed in as %q, want a new user (the deleted one was %q)", again, alice)
+	}
+	if _, err := e.store.GetUser(bg, alice); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetUser(deleted) = %v, want not found: the racing sign-in wrote the deleted user again", err)
+	}
+	ident, err := e.store.GetIdentity(bg, "fake|subject-1")
+	if err != nil || ident.UserID != again {
+		t.Errorf("the identity belongs to %+v (%v), want the new user %s", ident, err, again)
+	}
+	if _, err := e.b.UserInfo(bg, ts.AccessToken); err != nil {
+		t.Errorf("UserInfo of the new user: %v", err)
+	}
+}
+
+// TestALinkForADeletedUserIsRefusedAndLeavesNoIdentity deletes the user
+// while their explicit link is between its read of the user and its
+// claim of the new identity: the claim creates the identity for the
+// deleted id, the write refuses, and the identity must not stay behind
+// pointing at the deleted user.
+func TestALinkForADeletedUserIsRefusedAndLeavesNoIdentity(t *testing.T) {
+	t.Parallel()
+	e, h := raceEnv(t)
+	ts, alice := e.signInAt(t, "fake", nil)
+	lf := e.startLink(t, ts.AccessToken, "other", nil)
+	code := e.linkCode(t, "other", lf)
+	h.mu.Lock()
+	h.claim = deleteOnce(t, e, alice)
+	h.mu.Unlock()
+	if _, err := e.completeLink(ts.AccessToken, code, lf.verifier); oauthCode(err) != bridge.ErrCodeInvalidToken {
+		t.Errorf("completing the link of a deleted user: %v, want invalid_token", err)
+	}
+	if ident, err := e.store.GetIdentity(bg, "other|subject-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetIdentity of the linked identity = %+v, %v; want not found", ident, err)
+	}
+	if _, err := e.store.GetUser(bg, alice); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetUser(deleted) = %v, want not found", err)
+	}
+	// The identity is free: signing in with it makes a new user.
+	if _, id := e.signInAt(t, "other", nil); id == alice || id == "" {
+		t.Errorf("signing in with the released identity gave user %q", id)
+	}
 }

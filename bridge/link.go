@@ -476,6 +476,18 @@ func (b *Bridge) CompleteLink(ctx context.Context, req CompleteLinkRequest) (*Li
 	} else if refusal != nil {
 		return nil, refusal
 	}
+	// The user is read before the identity is claimed for them: a user
+	// deleted since their access token was issued gets no identity. One
+	// deleted between this read and the write below is refused by the
+	// write, which releases the identity again (store.ErrUserDeleted).
+	gone := &OAuthError{Code: ErrCodeInvalidToken, Description: "the account no longer exists"}
+	user, err := b.o.Store.GetUser(ctx, acct.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, gone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete link: read user: %w", err)
+	}
 	owner, _, err := b.o.Store.ClaimIdentity(ctx, ident.Key(), ident.Provider, ident.Subject, acct.UserID, now)
 	if err != nil {
 		return nil, fmt.Errorf("complete link: claim identity: %w", err)
@@ -485,19 +497,19 @@ func (b *Bridge) CompleteLink(ctx context.Context, req CompleteLinkRequest) (*Li
 		return nil, &OAuthError{Code: ErrCodeIdentityInUse, Description: fmt.Sprintf(
 			"this %s account is already linked to another user; sign in with it and unlink it there first", b.ProviderLabel(ident.Provider))}
 	}
-	user, err := b.o.Store.GetUser(ctx, acct.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("complete link: read user: %w", err)
-	}
 	link, err := b.sealLink(acct.UserID, ident, now)
 	if err != nil {
 		return nil, fmt.Errorf("complete link: %w", err)
 	}
 	// Linking keeps the user's profile: it is the one they signed in
 	// with; the next sign-in through the new provider refreshes it.
-	if _, err := b.o.Store.UpsertLogin(ctx, acct.UserID, store.Login{
+	_, err = b.o.Store.UpsertLogin(ctx, acct.UserID, store.Login{
 		IdentityKey: ident.Key(), Provider: ident.Provider, Link: link, Profile: user.Profile, Now: now,
-	}); err != nil {
+	})
+	if errors.Is(err, store.ErrUserDeleted) {
+		return nil, gone
+	}
+	if err != nil {
 		return nil, fmt.Errorf("complete link: write link: %w", err)
 	}
 	b.audit(ctx, store.AuditEvent{Type: AuditIdentityLinked, UserID: acct.UserID, SessionID: acct.SessionID, ClientID: acct.Client.ID,

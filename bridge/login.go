@@ -518,7 +518,28 @@ type signedIn struct {
 // identity first, joining a user by trusted email or creating one), then
 // the profile and the sealed provider tokens written to it in one update.
 // A disabled user is returned as such; the caller refuses it.
+//
+// When the user is deleted between the claim and the write, the store
+// refuses the write and releases the identity (store.ErrUserDeleted):
+// the sign-in starts over once, and the identity gets a new user.
 func (b *Bridge) signInUser(ctx context.Context, ident *providers.Identity, clientID string, now time.Time) (*signedIn, error) {
+	in, err := b.signInUserOnce(ctx, ident, now)
+	if errors.Is(err, store.ErrUserDeleted) {
+		b.o.Logger.InfoContext(ctx, "user deleted during sign-in; signing in as a new user", "provider", ident.Provider, "client_id", clientID)
+		in, err = b.signInUserOnce(ctx, ident, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if in.autoLinked {
+		b.audit(ctx, store.AuditEvent{Type: AuditIdentityAutoLink, UserID: in.user.ID, ClientID: clientID,
+			Detail: map[string]string{"provider": ident.Provider}})
+	}
+	return in, nil
+}
+
+// signInUserOnce is one attempt of signInUser.
+func (b *Bridge) signInUserOnce(ctx context.Context, ident *providers.Identity, now time.Time) (*signedIn, error) {
 	newUserID, joins, err := b.newUserID(ctx, ident)
 	if err != nil {
 		return nil, err
@@ -528,10 +549,6 @@ func (b *Bridge) signInUser(ctx context.Context, ident *providers.Identity, clie
 		return nil, fmt.Errorf("claim identity: %w", err)
 	}
 	autoLinked := created && joins
-	if autoLinked {
-		b.audit(ctx, store.AuditEvent{Type: AuditIdentityAutoLink, UserID: userID, ClientID: clientID,
-			Detail: map[string]string{"provider": ident.Provider}})
-	}
 	link, err := b.sealLink(userID, ident, now)
 	if err != nil {
 		return nil, err

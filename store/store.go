@@ -50,6 +50,17 @@ var ErrConflict = errors.New("store: already exists")
 // error, so errors.Is finds it through any wrapping.
 var ErrUnavailable = errors.New("store: database unavailable")
 
+// ErrUserDeleted means a sign-in's user was deleted while the sign-in
+// was under way (Users.UpsertLogin): nothing was written, and the
+// identity it claimed no longer points at the deleted user, so claiming
+// it again gives a new user.
+var ErrUserDeleted = errors.New("store: user deleted")
+
+// TombstoneTTL is how long a deleted user's id is remembered
+// (Users.DeleteUser): far longer than any sign-in takes from claiming its
+// identity to writing its user, which is one request.
+const TombstoneTTL = 24 * time.Hour
+
 // ErrLastIdentity means an identity cannot be unlinked because it is the
 // user's only one: a user always keeps a way to sign in.
 var ErrLastIdentity = errors.New("store: last identity")
@@ -288,6 +299,12 @@ type Users interface {
 	// the provider) is replaced whole, its refresh token with it. The
 	// choice is made in the same atomic write, against the link as it is
 	// then.
+	//
+	// A user id that DeleteUser deleted (in the last TombstoneTTL) is
+	// never written again: UpsertLogin writes nothing, deletes the
+	// identity record l.IdentityKey if it still points at that id (so
+	// that claiming it again creates a new user, whatever a crash or a
+	// race left behind), and returns ErrUserDeleted.
 	UpsertLogin(ctx context.Context, userID string, l Login) (*User, error)
 	// FindUsersByLinkEmail returns the ids of the users that hold a link
 	// of one of providers whose LinkEmail is email (exact match: the
@@ -396,20 +413,25 @@ type Users interface {
 	// On SQLite it is one transaction. On MongoDB it is single-document
 	// and per-collection steps in an order where a crash between two
 	// leaves nothing that signs in as a half-deleted user: mark the user
-	// disabled and deleting (a code redeemed from then on is refused, as
-	// for a disabled user), revoke and scrub the sessions, delete the link
-	// flows, delete the identity records (a sign-in of one of them from
-	// then on creates a new user), delete the audit events, and last
-	// delete the user record.
+	// disabled and deleted (from then on the user reads as missing, a
+	// code redeemed is refused and UpsertLogin refuses the id), revoke
+	// and scrub the sessions, delete the link flows, delete the identity
+	// records (a sign-in of one of them from then on creates a new user),
+	// delete the audit events, and last replace the user record by its
+	// tombstone.
 	//
-	// Known gap: a sign-in that claimed one of the identities before the
-	// deletion and writes its user after it (UpsertLogin creates missing
-	// users) writes a fresh record under the old id, with the profile,
-	// provider tokens and link email of that sign-in, and finishes. No
-	// identity record points at it, but with automatic linking by email
-	// a later sign-in can find it by that email and join it. Deleting the
-	// user again removes it. A tombstone that UpsertLogin and
-	// ClaimIdentity refuse would close this; it is not built yet.
+	// The id stays as a tombstone for TombstoneTTL, nothing else with it:
+	// a sign-in that claimed one of the identities before the deletion
+	// and writes its user after it would otherwise create the user again
+	// (UpsertLogin creates missing users) with that sign-in's profile,
+	// tokens and link email. UpsertLogin refuses a tombstoned id instead
+	// (ErrUserDeleted) and the sign-in starts over as a new user. Every
+	// read of users (GetUser, CountUsers, the finds, the feed) and every
+	// update of one (SetDisabled, SetRoles, SetUserNotBefore) treats a
+	// tombstone as no user. DeleteUser removes tombstones older than
+	// TombstoneTTL. After that, an identity record left pointing at the
+	// old id by a crash between ClaimIdentity and UpsertLogin signs in as
+	// a new user under that id, as after any such crash.
 	DeleteUser(ctx context.Context, id string, now time.Time) error
 	// SetUserNotBefore raises the user's not-before time to t: every
 	// token of the user issued before it is to be refused (log out

@@ -45,7 +45,7 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 		case mongo.IsDuplicateKeyError(err):
 			continue // lost the race to insert it; the retry finds the winner's
 		case err != nil:
-			return "", false, fmt.Errorf("claim identity: %w", err)
+			return "", false, fmt.Errorf("claim identity: %w", mapErr(err))
 		}
 		return id.UserID, false, nil
 	}
@@ -99,7 +99,7 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 	}
 	path := "providers." + l.Provider
 	writes := []loginWrite{{
-		filter: bson.D{{Key: "_id", Value: userID}},
+		filter: bson.D{{Key: "_id", Value: userID}, notDeleted},
 		update: loginUpdate(l, bson.M{path: l.Link}, nil),
 	}}
 	if l.Link.RefreshTokenSealed == "" {
@@ -108,10 +108,10 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 			return nil, fmt.Errorf("upsert user %s: %w", userID, err)
 		}
 		writes = []loginWrite{{
-			filter: bson.D{{Key: "_id", Value: userID}, {Key: path + ".subject", Value: l.Link.Subject}},
+			filter: bson.D{{Key: "_id", Value: userID}, notDeleted, {Key: path + ".subject", Value: l.Link.Subject}},
 			update: loginUpdate(l, set, unset),
 		}, {
-			filter: bson.D{{Key: "_id", Value: userID}, {Key: path + ".subject", Value: bson.M{"$ne": l.Link.Subject}}},
+			filter: bson.D{{Key: "_id", Value: userID}, notDeleted, {Key: path + ".subject", Value: bson.M{"$ne": l.Link.Subject}}},
 			update: writes[0].update,
 		}}
 	}
@@ -128,13 +128,41 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 				continue
 			}
 			if err != nil {
-				return nil, fmt.Errorf("upsert user %s: %w", userID, err)
+				return nil, fmt.Errorf("upsert user %s: %w", userID, mapErr(err))
 			}
 			s.tidyLinkEmails(ctx, &u)
 			return &u.User, nil
 		}
+		// Every write met a document it did not match: a concurrent
+		// sign-in's, or the tombstone of a deleted user.
+		if err := s.refuseDeleted(ctx, userID, l.IdentityKey); err != nil {
+			return nil, fmt.Errorf("upsert user %s: %w", userID, err)
+		}
 	}
 	return nil, fmt.Errorf("upsert user %s: gave up after %d duplicate-key retries: %w", userID, upsertAttempts, err)
+}
+
+// notDeleted is the condition on a user document that it is not the
+// tombstone of a deleted user, nor being deleted (see DeleteUser).
+var notDeleted = bson.E{Key: "deleted_at", Value: bson.M{"$exists": false}}
+
+// refuseDeleted returns store.ErrUserDeleted if userID is the tombstone
+// of a deleted user (or one being deleted), after deleting identity
+// record key if it still points at it, so that the identity's next claim
+// creates a new user; nil otherwise.
+func (s *Store) refuseDeleted(ctx context.Context, userID, key string) error {
+	n, err := s.users.CountDocuments(ctx, bson.D{{Key: "_id", Value: userID}, {Key: "deleted_at", Value: bson.M{"$exists": true}}},
+		options.Count().SetLimit(1))
+	if err != nil {
+		return fmt.Errorf("look for a tombstone: %w", mapErr(err))
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := s.identities.DeleteOne(ctx, bson.M{"_id": key, "user_id": userID}); err != nil {
+		return fmt.Errorf("deleted, and releasing identity: %w", mapErr(err))
+	}
+	return store.ErrUserDeleted
 }
 
 // loginWrite is one conditional upsert of a sign-in.
@@ -249,7 +277,7 @@ func (s *Store) tidyLinkEmails(ctx context.Context, u *userDoc) {
 // an email that link_emails still holds although no link does any more
 // (see tidyLinkEmails).
 func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string, providers []string) ([]string, error) {
-	fail := func(err error) ([]string, error) { return nil, fmt.Errorf("find users by link email: %w", err) }
+	fail := func(err error) ([]string, error) { return nil, fmt.Errorf("find users by link email: %w", mapErr(err)) }
 	or := bson.A{}
 	for _, p := range providers {
 		// The provider name becomes part of a field path.
@@ -263,7 +291,7 @@ func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string, provider
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.M{"_id": 1}).
 		SetLimit(store.MaxUsersByLinkEmail)
-	cur, err := s.users.Find(ctx, bson.D{{Key: "link_emails", Value: email}, {Key: "$or", Value: or}}, opts)
+	cur, err := s.users.Find(ctx, bson.D{{Key: "link_emails", Value: email}, {Key: "$or", Value: or}, notDeleted}, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -325,7 +353,7 @@ const unlinkStale = time.Minute
 // user (and the sign-in lists it again), a repeated unlink finishes the
 // job, and any unlink of the user clears the mark after unlinkStale.
 func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time.Time) error {
-	fail := func(err error) error { return fmt.Errorf("unlink identity from user %s: %w", userID, err) }
+	fail := func(err error) error { return fmt.Errorf("unlink identity from user %s: %w", userID, mapErr(err)) }
 	token := rand.Text()
 	stale := now.Add(-unlinkStale)
 
@@ -415,7 +443,7 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time
 // one update conditional on the link's updated_at, field by field, so that
 // the rest of the link stays as stored.
 func (s *Store) UpdateProviderTokens(ctx context.Context, userID, provider string, prev time.Time, link store.ProviderLink) error {
-	fail := func(err error) error { return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, err) }
+	fail := func(err error) error { return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, mapErr(err)) }
 	// The provider name becomes part of a field path.
 	if err := store.ValidProviderName(provider); err != nil {
 		return fail(err)
@@ -461,7 +489,7 @@ func (s *Store) UpdateProviderTokens(ctx context.Context, userID, provider strin
 // GetUser returns a user by id.
 func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
 	var u store.User
-	if err := s.users.FindOne(ctx, bson.M{"_id": id}).Decode(&u); err != nil {
+	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleted}).Decode(&u); err != nil {
 		return nil, fmt.Errorf("get user %s: %w", id, mapErr(err))
 	}
 	return &u, nil
@@ -482,21 +510,22 @@ func (s *Store) ListUserIdentities(ctx context.Context, userID string) ([]store.
 	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
 	cur, err := s.identities.Find(ctx, bson.M{"user_id": userID}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("list identities of user %s: %w", userID, err)
+		return nil, fmt.Errorf("list identities of user %s: %w", userID, mapErr(err))
 	}
 	list := []store.Identity{}
 	if err := cur.All(ctx, &list); err != nil {
-		return nil, fmt.Errorf("read identities of user %s: %w", userID, err)
+		return nil, fmt.Errorf("read identities of user %s: %w", userID, mapErr(err))
 	}
 	return list, nil
 }
 
 // CountUsers returns how many users exist. It counts documents rather than
-// reading the collection's metadata, which can be off on sharded clusters.
+// reading the collection's metadata, which can be off on sharded clusters,
+// and leaves out the tombstones of deleted users.
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
-	n, err := s.users.CountDocuments(ctx, bson.D{})
+	n, err := s.users.CountDocuments(ctx, bson.D{notDeleted})
 	if err != nil {
-		return 0, fmt.Errorf("count users: %w", err)
+		return 0, fmt.Errorf("count users: %w", mapErr(err))
 	}
 	return n, nil
 }
@@ -504,9 +533,9 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 // SetDisabled disables or re-enables a user. store.ErrNotFound means there
 // is no such user.
 func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
-	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"disabled": disabled}})
+	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleted}, bson.M{"$set": bson.M{"disabled": disabled}})
 	if err != nil {
-		return fmt.Errorf("set user %s disabled: %w", id, err)
+		return fmt.Errorf("set user %s disabled: %w", id, mapErr(err))
 	}
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("set user %s disabled: %w", id, store.ErrNotFound)
@@ -523,9 +552,9 @@ func (s *Store) SetRoles(ctx context.Context, id string, roles []string, now tim
 	if len(roles) == 0 {
 		update = bson.M{"$set": bson.M{"updated_at": now}, "$unset": bson.M{"roles": ""}}
 	}
-	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, update)
+	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleted}, update)
 	if err != nil {
-		return fmt.Errorf("set roles of user %s: %w", id, err)
+		return fmt.Errorf("set roles of user %s: %w", id, mapErr(err))
 	}
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("set roles of user %s: %w", id, store.ErrNotFound)
@@ -539,9 +568,9 @@ func (s *Store) SetUserNotBefore(ctx context.Context, id string, t time.Time) er
 	if t.IsZero() {
 		return fmt.Errorf("set not-before of user %s: zero time", id)
 	}
-	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$max": bson.M{"not_before": t}})
+	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleted}, bson.M{"$max": bson.M{"not_before": t}})
 	if err != nil {
-		return fmt.Errorf("set not-before of user %s: %w", id, err)
+		return fmt.Errorf("set not-before of user %s: %w", id, mapErr(err))
 	}
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("set not-before of user %s: %w", id, store.ErrNotFound)

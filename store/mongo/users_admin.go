@@ -27,15 +27,15 @@ func (s *Store) FindUsersByEmail(ctx context.Context, email string, limit int) (
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)).
 		SetProjection(bson.M{"_id": 1})
-	cur, err := s.users.Find(ctx, bson.M{"profile.email": email}, opts)
+	cur, err := s.users.Find(ctx, bson.D{{Key: "profile.email", Value: email}, notDeleted}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("find users by email: %w", err)
+		return nil, fmt.Errorf("find users by email: %w", mapErr(err))
 	}
 	var docs []struct {
 		ID string `bson:"_id"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("find users by email: %w", err)
+		return nil, fmt.Errorf("find users by email: %w", mapErr(err))
 	}
 	ids := make([]string, 0, len(docs))
 	for _, d := range docs {
@@ -48,22 +48,27 @@ func (s *Store) FindUsersByEmail(ctx context.Context, email string, limit int) (
 // ordered so that a crash between two leaves nothing that signs in as a
 // half-deleted user (see store.Users):
 //
-//  1. mark the user disabled and deleting: a code redeemed from then on
-//     is refused, as for any disabled user;
+//  1. mark the user disabled and deleted (deleted_at): from then on it
+//     reads as no user, a code redeemed is refused, and UpsertLogin
+//     refuses the id;
 //  2. revoke the user's sessions (codes first, as RevokeUserSessions);
 //  3. scrub the claims, user agent and IP of every session of the user;
 //  4. delete the user's link flows;
 //  5. delete the identity records: a sign-in of one of them from then on
 //     claims it anew and creates a new user;
 //  6. delete the user's audit events;
-//  7. delete the user document, with its links, sealed tokens and link
-//     emails (the link_emails index entries go with it).
+//  7. replace the user document, with its links, sealed tokens and link
+//     emails (the link_emails index entries go with it), by its
+//     tombstone: the id, deleted_at and erased; and delete the
+//     tombstones older than store.TombstoneTTL.
 //
-// Every step is idempotent; a crash before step 7 leaves a disabled user
-// that a repeated call deletes.
+// Every step is idempotent; a crash before step 7 leaves a user marked
+// deleted that a repeated call finishes (only an erased tombstone is no
+// user to delete).
 func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error {
-	fail := func(err error) error { return fmt.Errorf("delete user %s: %w", id, err) }
-	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"disabled": true, "deleting_at": now}})
+	fail := func(err error) error { return fmt.Errorf("delete user %s: %w", id, mapErr(err)) }
+	res, err := s.users.UpdateOne(ctx, bson.M{"_id": id, "erased": bson.M{"$exists": false}},
+		bson.M{"$set": bson.M{"disabled": true}, "$min": bson.M{"deleted_at": now}})
 	if err != nil {
 		return fail(fmt.Errorf("mark the user: %w", err))
 	}
@@ -86,8 +91,12 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error 
 	if _, err := s.audit.DeleteMany(ctx, bson.M{"user_id": id}); err != nil {
 		return fail(fmt.Errorf("delete audit events: %w", err))
 	}
-	if _, err := s.users.DeleteOne(ctx, bson.M{"_id": id}); err != nil {
-		return fail(fmt.Errorf("delete the user document: %w", err))
+	if _, err := s.users.ReplaceOne(ctx, bson.M{"_id": id, "erased": bson.M{"$exists": false}},
+		bson.M{"deleted_at": now, "erased": true}); err != nil {
+		return fail(fmt.Errorf("replace the user document by its tombstone: %w", err))
+	}
+	if _, err := s.users.DeleteMany(ctx, bson.M{"erased": true, "deleted_at": bson.M{"$lt": now.Add(-store.TombstoneTTL)}}); err != nil {
+		return fail(fmt.Errorf("delete old tombstones: %w", err))
 	}
 	return nil
 }

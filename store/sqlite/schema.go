@@ -231,6 +231,20 @@ CREATE INDEX users_profile_email ON users (lower(json_extract(profile, '$.email'
 CREATE INDEX sessions_user ON sessions (user_id) WHERE user_id <> '';
 CREATE INDEX sessions_link_user ON sessions (link_user_id) WHERE link_user_id <> '';
 `,
+	// 11: tombstones of deleted users. DeleteUser leaves the id of the
+	// user it deleted here, and UpsertLogin does not write a user whose id
+	// is here: a sign-in that claimed an identity before the deletion and
+	// writes its user after it is refused instead of creating the user
+	// again. The users table keeps only live users, so no read of it
+	// changes. DeleteUser removes tombstones older than a day
+	// (store.TombstoneTTL), long after any sign-in that began before.
+	`
+CREATE TABLE deleted_users (
+	id         TEXT PRIMARY KEY,
+	deleted_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX deleted_users_at ON deleted_users (deleted_at);
+`,
 }
 
 // schemaVersion reads the schema version of the database.

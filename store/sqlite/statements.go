@@ -20,6 +20,7 @@ type statements struct {
 	createSession, rememberToken, sweepTokens                              *sql.Stmt
 	userExists, scrubUserSessions, deleteLinkFlows, deleteUserIdentities   *sql.Stmt
 	deleteUserAudit, deleteUserLinkEmails, deleteUser                      *sql.Stmt
+	buryUser, sweepTombstones, releaseIdentity                             *sql.Stmt
 	// read pool
 	getSession, listUserSessions                                   *sql.Stmt
 	getUser, getIdentity, identityUser, listIdentities, countUsers *sql.Stmt
@@ -80,6 +81,9 @@ var queries = []query{
 	{"delete user audit", true, sqlDeleteUserAudit, func(st *statements) **sql.Stmt { return &st.deleteUserAudit }},
 	{"delete user link emails", true, sqlDeleteUserLinkEmails, func(st *statements) **sql.Stmt { return &st.deleteUserLinkEmails }},
 	{"delete user", true, sqlDeleteUser, func(st *statements) **sql.Stmt { return &st.deleteUser }},
+	{"bury user", true, sqlBuryUser, func(st *statements) **sql.Stmt { return &st.buryUser }},
+	{"sweep tombstones", true, sqlSweepTombstones, func(st *statements) **sql.Stmt { return &st.sweepTombstones }},
+	{"release identity", true, sqlReleaseIdentity, func(st *statements) **sql.Stmt { return &st.releaseIdentity }},
 	{"users by email", false, sqlUsersByEmail, func(st *statements) **sql.Stmt { return &st.usersByEmail }},
 	{"get session", false, sqlGetSession, func(st *statements) **sql.Stmt { return &st.getSession }},
 	{"list user sessions", false, sqlListUserSessions, func(st *statements) **sql.Stmt { return &st.listUserSessions }},
@@ -237,8 +241,11 @@ const (
 	// the CASE reads the stored link in the same statement that replaces
 	// it. Paths are built with json_quote, so a provider name is one key
 	// whatever it holds (store.ValidProviderName restricts them anyway).
+	// A tombstoned id (deleted_users) is neither inserted nor updated
+	// (there is no live row to update): the statement returns no row.
 	sqlUpsertLogin = `INSERT INTO users (id, profile, identities, providers, created_at, updated_at, last_login_at)
-		VALUES (?1, ?2, json_array(?3), json_object(?4, json(?5)), ?6, ?6, ?6)
+		SELECT ?1, ?2, json_array(?3), json_object(?4, json(?5)), ?6, ?6, ?6
+		WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE id = ?1)
 		ON CONFLICT (id) DO UPDATE SET
 			profile = excluded.profile,
 			identities = CASE
@@ -321,6 +328,18 @@ const (
 	sqlDeleteUserLinkEmails = `DELETE FROM user_link_emails WHERE user_id = ?1`
 
 	sqlDeleteUser = `DELETE FROM users WHERE id = ?1`
+
+	// The tombstone of a deleted user (store.Users.DeleteUser): its id
+	// and when, kept store.TombstoneTTL; ?1 is the cut-off of the sweep.
+	sqlBuryUser = `INSERT INTO deleted_users (id, deleted_at) VALUES (?1, ?2)
+		ON CONFLICT (id) DO UPDATE SET deleted_at = excluded.deleted_at`
+
+	sqlSweepTombstones = `DELETE FROM deleted_users WHERE deleted_at < ?1`
+
+	// An identity left pointing at a deleted user lets go of it, so that
+	// the identity's next claim creates a new user.
+	sqlReleaseIdentity = `DELETE FROM identities
+		WHERE key = ?1 AND user_id = ?2 AND EXISTS (SELECT 1 FROM deleted_users WHERE id = ?2)`
 
 	// ?2 is the roles' JSON array, or NULL to clear them.
 	sqlSetRoles = `UPDATE users SET roles = ?2, updated_at = ?3 WHERE id = ?1`

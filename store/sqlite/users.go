@@ -32,7 +32,7 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 			return userID, true, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return "", false, fmt.Errorf("claim identity: %w", err)
+			return "", false, fmt.Errorf("claim identity: %w", mapErr(err))
 		}
 		// The identity exists, committed (the insert saw it while holding
 		// the write lock), and the read pool sees it, unless an unlink
@@ -42,7 +42,7 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 			return userID, false, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return "", false, fmt.Errorf("claim identity: read its user: %w", err)
+			return "", false, fmt.Errorf("claim identity: read its user: %w", mapErr(err))
 		}
 	}
 	return "", false, fmt.Errorf("claim identity: unlinked and linked again %d times while claimed", claimAttempts)
@@ -51,6 +51,7 @@ func (s *Store) ClaimIdentity(ctx context.Context, key, provider, subject, newUs
 // UpsertLogin writes one sign-in to user userID in one statement: it
 // creates the user or updates profile, the provider's link, the identity
 // list and the timestamps together, and returns the user after the write.
+// The statement writes nothing for a tombstoned id (store.ErrUserDeleted).
 // The statement also decides, from the stored link it replaces, whether
 // the stored refresh token stays (see sqlUpsertLogin), so no write can
 // come between the decision and the write.
@@ -74,6 +75,14 @@ func (s *Store) UpsertLogin(ctx context.Context, userID string, l store.Login) (
 	var row userRow
 	err = writeReturning(ctx, s.stmt.upsertLogin, row.scan,
 		userID, string(profile), l.IdentityKey, l.Provider, string(linkJSON), millis(l.Now))
+	if errors.Is(err, sql.ErrNoRows) {
+		// A tombstone: the user was deleted since the identity was
+		// claimed. Let go of the identity if it still points here.
+		if _, err := s.stmt.releaseIdentity.ExecContext(ctx, l.IdentityKey, userID); err != nil {
+			return nil, fmt.Errorf("upsert user %s: deleted, and releasing identity: %w", userID, mapErr(err))
+		}
+		return nil, fmt.Errorf("upsert user %s: %w", userID, store.ErrUserDeleted)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", userID, mapErr(err))
 	}
@@ -107,7 +116,7 @@ func (s *Store) FindUsersByLinkEmail(ctx context.Context, email string, provider
 		return id, err
 	}, email, string(names), store.MaxUsersByLinkEmail)
 	if err != nil {
-		return nil, fmt.Errorf("find users by link email: %w", err)
+		return nil, fmt.Errorf("find users by link email: %w", mapErr(err))
 	}
 	return ids, nil
 }
@@ -120,7 +129,7 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time
 	// cannot change before the commit.
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("unlink identity from user %s: %w", userID, err)
+		return fmt.Errorf("unlink identity from user %s: %w", userID, mapErr(err))
 	}
 	defer func() {
 		if err != nil {
@@ -133,7 +142,7 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time
 	if errors.Is(err, sql.ErrNoRows) {
 		var owned int
 		if err := tx.StmtContext(ctx, s.stmt.identityOwned).QueryRowContext(ctx, key, userID).Scan(&owned); err != nil {
-			return fmt.Errorf("unlink identity from user %s: %w", userID, err)
+			return fmt.Errorf("unlink identity from user %s: %w", userID, mapErr(err))
 		}
 		if owned == 1 {
 			return fmt.Errorf("unlink identity from user %s: %w", userID, store.ErrLastIdentity)
@@ -141,15 +150,15 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time
 		return fmt.Errorf("unlink identity from user %s: %w", userID, store.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("unlink identity from user %s: %w", userID, err)
+		return fmt.Errorf("unlink identity from user %s: %w", userID, mapErr(err))
 	}
 	// A user that was never written (a crash after ClaimIdentity) has
 	// nothing to update.
 	if _, err := tx.StmtContext(ctx, s.stmt.unlinkUser).ExecContext(ctx, userID, key, provider, subject, millis(now)); err != nil {
-		return fmt.Errorf("unlink identity from user %s: update the user: %w", userID, err)
+		return fmt.Errorf("unlink identity from user %s: update the user: %w", userID, mapErr(err))
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("unlink identity from user %s: commit: %w", userID, err)
+		return fmt.Errorf("unlink identity from user %s: commit: %w", userID, mapErr(err))
 	}
 	return nil
 }
@@ -208,7 +217,7 @@ func (s *Store) UpdateProviderTokens(ctx context.Context, userID, provider strin
 	}
 	n, err := execCount(ctx, s.stmt.updateTokens, userID, provider, string(patchJSON), prevText)
 	if err != nil {
-		return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, err)
+		return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, mapErr(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, store.ErrNotFound)
@@ -243,7 +252,7 @@ func (s *Store) GetIdentity(ctx context.Context, key string) (*store.Identity, e
 func (s *Store) ListUserIdentities(ctx context.Context, userID string) ([]store.Identity, error) {
 	list, err := queryAll(ctx, s.stmt.listIdentities, scanIdentity, userID)
 	if err != nil {
-		return nil, fmt.Errorf("list identities of user %s: %w", userID, err)
+		return nil, fmt.Errorf("list identities of user %s: %w", userID, mapErr(err))
 	}
 	return list, nil
 }
@@ -252,7 +261,7 @@ func (s *Store) ListUserIdentities(ctx context.Context, userID string) ([]store.
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
 	if err := s.stmt.countUsers.QueryRowContext(ctx).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count users: %w", err)
+		return 0, fmt.Errorf("count users: %w", mapErr(err))
 	}
 	return n, nil
 }
@@ -262,7 +271,7 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	n, err := execCount(ctx, s.stmt.setDisabled, id, disabled)
 	if err != nil {
-		return fmt.Errorf("set user %s disabled: %w", id, err)
+		return fmt.Errorf("set user %s disabled: %w", id, mapErr(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("set user %s disabled: %w", id, store.ErrNotFound)
@@ -284,7 +293,7 @@ func (s *Store) SetRoles(ctx context.Context, id string, roles []string, now tim
 	}
 	n, err := execCount(ctx, s.stmt.setRoles, id, encoded, millis(now))
 	if err != nil {
-		return fmt.Errorf("set roles of user %s: %w", id, err)
+		return fmt.Errorf("set roles of user %s: %w", id, mapErr(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("set roles of user %s: %w", id, store.ErrNotFound)
@@ -301,7 +310,7 @@ func (s *Store) SetUserNotBefore(ctx context.Context, id string, t time.Time) er
 	// SQLite counts a row the UPDATE matched even when no value changed.
 	n, err := execCount(ctx, s.stmt.setNotBefore, id, t.UnixMilli())
 	if err != nil {
-		return fmt.Errorf("set not-before of user %s: %w", id, err)
+		return fmt.Errorf("set not-before of user %s: %w", id, mapErr(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("set not-before of user %s: %w", id, store.ErrNotFound)

@@ -26,17 +26,18 @@ func (s *Store) FindUsersByEmail(ctx context.Context, email string, limit int) (
 		return id, err
 	}, email, limit)
 	if err != nil {
-		return nil, fmt.Errorf("find users by email: %w", err)
+		return nil, fmt.Errorf("find users by email: %w", mapErr(err))
 	}
 	return ids, nil
 }
 
 // DeleteUser erases the user in one transaction (see store.Users): the
 // sessions are revoked and scrubbed, the link flows, identities, audit
-// events, link emails and the user record deleted. Being one transaction,
-// a crash leaves all of it or none.
+// events, link emails and the user record deleted, and the id left in
+// deleted_users (tombstones older than store.TombstoneTTL are removed).
+// Being one transaction, a crash leaves all of it or none.
 func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) (err error) {
-	fail := func(err error) error { return fmt.Errorf("delete user %s: %w", id, err) }
+	fail := func(err error) error { return fmt.Errorf("delete user %s: %w", id, mapErr(err)) }
 	// The writer begins IMMEDIATE: no sign-in writes between the steps.
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -84,6 +85,14 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) (err e
 		}},
 		{"delete the user record", func() error {
 			_, err := tx.StmtContext(ctx, s.stmt.deleteUser).ExecContext(ctx, id)
+			return err
+		}},
+		{"leave a tombstone", func() error {
+			_, err := tx.StmtContext(ctx, s.stmt.buryUser).ExecContext(ctx, id, millis(now))
+			return err
+		}},
+		{"sweep old tombstones", func() error {
+			_, err := tx.StmtContext(ctx, s.stmt.sweepTombstones).ExecContext(ctx, millis(now.Add(-store.TombstoneTTL)))
 			return err
 		}},
 	} {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -20,6 +21,137 @@ var adminUserCases = []testCase{
 	{name: "after a deletion a sign-in of the same identity creates a new user", run: testDeleteUserNewSignIn},
 	{name: "deleting an unknown user, or one deleted already, is not found", run: testDeleteUnknownUser},
 	{name: "deleting a user leaves other users and their sessions alone", run: testDeleteUserLeavesOthers},
+	{name: "a sign-in that claimed its identity before the deletion cannot write the deleted user again", run: testDeleteUserRacingSignIn},
+	{name: "an identity claimed for a deleted user is released by the refused write", run: testDeletedUserClaimReleased},
+	{name: "a deleted user's id is no user for reads and updates", run: testDeletedUserIsNoUser},
+	{name: "tombstones older than TombstoneTTL are removed by a later deletion", run: testTombstonesExpire},
+}
+
+func mustUserDeleted(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, store.ErrUserDeleted) {
+		t.Errorf("%s: err = %v, want store.ErrUserDeleted", what, err)
+	}
+}
+
+func testDeleteUserRacingSignIn(t *testing.T, s store.Store) {
+	sub := uniq("sub")
+	key, email := "google|"+sub, sub+"@example.com"
+	u := signInAs(t, s, "google", sub, email, t0)
+	before, err := s.CountUsers(ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second sign-in claims the identity (finding u), then the user is
+	// deleted, then the sign-in writes its user.
+	uid, created, err := s.ClaimIdentity(ctx(), key, "google", sub, uniq("user"), t0.Add(time.Minute))
+	if err != nil || uid != u.ID || created {
+		t.Fatalf("ClaimIdentity = %q, %v, %v; want %q", uid, created, err, u.ID)
+	}
+	if err := s.DeleteUser(ctx(), u.ID, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	l := login(key, "google", claims.Profile{Email: email, EmailVerified: true}, "late-token", t0.Add(3*time.Minute))
+	l.Link.LinkEmail = email
+	_, err = s.UpsertLogin(ctx(), uid, l)
+	mustUserDeleted(t, "UpsertLogin after DeleteUser", err)
+
+	mustNotFound(t, "GetUser of the deleted user", func() error { _, err := s.GetUser(ctx(), u.ID); return err }())
+	mustNotFound(t, "GetIdentity of the deleted user's identity", func() error { _, err := s.GetIdentity(ctx(), key); return err }())
+	if ids, err := s.FindUsersByLinkEmail(ctx(), email, []string{"google"}); err != nil || len(ids) != 0 {
+		t.Errorf("FindUsersByLinkEmail after the refused write = %v, %v; want none", ids, err)
+	}
+	if ids := findByEmail(t, s, email, 10); len(ids) != 0 {
+		t.Errorf("FindUsersByEmail after the refused write = %v, want none", ids)
+	}
+	if n, err := s.CountUsers(ctx()); err != nil || n != before-1 {
+		t.Errorf("CountUsers after the deletion = %d, %v; want %d", n, err, before-1)
+	}
+	// Starting over, the identity gets a new user.
+	newID := uniq("user")
+	got, created, err := s.ClaimIdentity(ctx(), key, "google", sub, newID, t0.Add(4*time.Minute))
+	if err != nil || got != newID || !created {
+		t.Fatalf("ClaimIdentity after the refused write = %q, %v, %v; want the new user %q, created", got, created, err, newID)
+	}
+	nu, err := s.UpsertLogin(ctx(), newID, l)
+	if err != nil || nu.ID != newID {
+		t.Fatalf("UpsertLogin of the new user = %v, %v", nu, err)
+	}
+}
+
+func testDeletedUserClaimReleased(t *testing.T, s store.Store) {
+	u := signInAs(t, s, "google", uniq("sub"), "", t0)
+	if err := s.DeleteUser(ctx(), u.ID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// An explicit link for u, racing the deletion: its claim creates the
+	// identity for the deleted id; its write is refused and lets go.
+	sub := uniq("sub")
+	key := "facebook|" + sub
+	got, created, err := s.ClaimIdentity(ctx(), key, "facebook", sub, u.ID, t0.Add(2*time.Minute))
+	if err != nil || got != u.ID || !created {
+		t.Fatalf("ClaimIdentity for the deleted user = %q, %v, %v", got, created, err)
+	}
+	_, err = s.UpsertLogin(ctx(), u.ID, login(key, "facebook", claims.Profile{}, "tok", t0.Add(2*time.Minute)))
+	mustUserDeleted(t, "UpsertLogin of the link", err)
+	mustNotFound(t, "GetIdentity of the released identity", func() error { _, err := s.GetIdentity(ctx(), key); return err }())
+	mustNotFound(t, "GetUser of the deleted user", func() error { _, err := s.GetUser(ctx(), u.ID); return err }())
+	if list, err := s.ListUserIdentities(ctx(), u.ID); err != nil || len(list) != 0 {
+		t.Errorf("ListUserIdentities(deleted) = %v, %v; want none", list, err)
+	}
+	newID := uniq("user")
+	if got, created, err := s.ClaimIdentity(ctx(), key, "facebook", sub, newID, t0.Add(3*time.Minute)); err != nil || got != newID || !created {
+		t.Errorf("ClaimIdentity after the release = %q, %v, %v; want %q, created", got, created, err, newID)
+	}
+}
+
+func testDeletedUserIsNoUser(t *testing.T, s store.Store) {
+	u := signInAs(t, s, "google", uniq("sub"), "", t0)
+	if err := s.SetUserNotBefore(ctx(), u.ID, t0.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx(), u.ID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"SetDisabled":      s.SetDisabled(ctx(), u.ID, true),
+		"SetRoles":         s.SetRoles(ctx(), u.ID, []string{"admin"}, t0.Add(2*time.Minute)),
+		"SetUserNotBefore": s.SetUserNotBefore(ctx(), u.ID, t0.Add(2*time.Minute)),
+		"DeleteUser":       s.DeleteUser(ctx(), u.ID, t0.Add(2*time.Minute)),
+	} {
+		mustNotFound(t, name+" of a deleted user", err)
+	}
+	mustNotFound(t, "GetUser", func() error { _, err := s.GetUser(ctx(), u.ID); return err }())
+	feed, err := s.RevocationsSince(ctx(), t0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range feed {
+		if r.Kind == store.RevokedUser && r.UserID == u.ID {
+			t.Errorf("the deleted user's not-before is in the feed: %+v", r)
+		}
+	}
+}
+
+func testTombstonesExpire(t *testing.T, s store.Store) {
+	old := signInAs(t, s, "google", uniq("sub"), "", t0)
+	if err := s.DeleteUser(ctx(), old.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	recent := signInAs(t, s, "google", uniq("sub"), "", t0)
+	later := t0.Add(store.TombstoneTTL + time.Minute)
+	if err := s.DeleteUser(ctx(), recent.ID, later); err != nil {
+		t.Fatal(err)
+	}
+	// The old tombstone is gone: the id can be written again (what a
+	// crash between a claim and its write leaves to the next sign-in).
+	key := "google|" + uniq("sub")
+	if _, err := s.UpsertLogin(ctx(), old.ID, login(key, "google", claims.Profile{}, "tok", later)); err != nil {
+		t.Errorf("UpsertLogin of an id whose tombstone expired: %v", err)
+	}
+	// The recent one stays.
+	_, err := s.UpsertLogin(ctx(), recent.ID, login(key, "google", claims.Profile{}, "tok", later))
+	mustUserDeleted(t, "UpsertLogin of an id deleted just now", err)
 }
 
 // signInAs records a sign-in of identity provider|subject for a new user

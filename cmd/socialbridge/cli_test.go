@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,6 +230,31 @@ func TestCLIHelpListsTheCommands(t *testing.T) {
 		if !strings.Contains(out.String(), cmd) {
 			t.Errorf("help does not list %q", cmd)
 		}
+	}
+}
+
+// TestHelpSucceeds asks for help every way an operator might: each
+// prints something and exits 0, and opens no database.
+func TestHelpSucceeds(t *testing.T) {
+	for _, args := range [][]string{
+		{"help"}, {"-h"}, {"--help"}, {"serve", "-h"}, {"serve", "--help"},
+		{"users", "-h"}, {"users", "help"}, {"keys", "--help"},
+		{"users", "get", "-h"}, {"users", "delete", "--help"}, {"keys", "retire", "-h"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			dir := t.TempDir()
+			env := map[string]string{"SOCIALBRIDGE_DATA_DIR": dir}
+			if err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr); err != nil {
+				t.Fatalf("run(%q) = %v, want success", args, err)
+			}
+			if stdout.Len()+stderr.Len() == 0 {
+				t.Errorf("run(%q) printed nothing", args)
+			}
+			if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+				t.Errorf("run(%q) wrote %v to the data directory (%v)", args, entries, err)
+			}
+		})
 	}
 }
 

@@ -10,6 +10,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,12 +37,28 @@ var version = "dev"
 // run is the whole program, testable: it reads no global state. getenv
 // reads the environment; environ, when given, lists it (os.Environ()) so
 // that misspelt SOCIALBRIDGE_* variables are found rather than ignored.
+//
+// Asking for help (-h or --help anywhere a flag may be, or help as a
+// command) prints it and succeeds.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, environ ...string) error {
+	err := runCommand(ctx, args, getenv, stdout, stderr, environ...)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the flag set printed its flags
+	}
+	return err
+}
+
+// runCommand dispatches to the command args name.
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, environ ...string) error {
 	if len(args) > 0 && (args[0] == "users" || args[0] == "keys") {
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
 		return runCLI(ctx, args[0], args[1:], getenv, stdout, stderr, environ...)
 	}
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || isHelp(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -53,6 +71,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		return serve(ctx, args, getenv, stdout, stderr, nil, environ...)
 	}
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
 }
 
 const usage = `Usage:

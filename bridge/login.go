@@ -398,9 +398,11 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 	}
 	// A sign-in that ends on an error page (expired, replayed, altered,
 	// our fault) failed; one that returns to the client is counted where
-	// it ends (recordLogin, failUserLogin).
+	// it ends (recordLogin, failUserLogin). The callback of an explicit
+	// link is no sign-in, once the flow says it is one.
+	isLink := false
 	defer func() {
-		if err != nil {
+		if err != nil && !isLink {
 			b.observer().SignIn(providerName, SignInFailed)
 		}
 	}()
@@ -418,6 +420,7 @@ func (b *Bridge) FinishLogin(ctx context.Context, providerName string, cb Callba
 	if err != nil {
 		return "", b.explainFlow(ctx, flowID, providerName, err)
 	}
+	isLink = flow.LinkUserID != ""
 	// A provider error or a missing code needs no call to the provider:
 	// the claimed flow fails at once.
 	if cb.Error != "" {

@@ -3,11 +3,14 @@ package bridge_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/socialbridge/socialbridge/bridge"
+	"github.com/socialbridge/socialbridge/providers"
+	"github.com/socialbridge/socialbridge/store"
 )
 
 // observer is a bridge.Observer that keeps every event as a line.
@@ -85,5 +88,35 @@ func TestABridgeWithoutAnObserverReportsNothingAndWorks(t *testing.T) {
 	ts, _ := e.signIn(t)
 	if _, err := e.b.Refresh(context.Background(), bridge.RefreshGrant{Client: bridge.ClientCredentials{ID: "spa"}, RefreshToken: ts.RefreshToken}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lostLinkCode is a store whose link flows are gone by the time their
+// code is issued (expired or used meanwhile): the link's callback ends on
+// an error page.
+type lostLinkCode struct{ store.Store }
+
+func (lostLinkCode) IssueLinkCode(context.Context, string, string, time.Time, store.LinkCodeIssue) (*store.Session, error) {
+	return nil, store.ErrNotFound
+}
+
+// TestALinkEndingOnAnErrorPageIsNoFailedSignIn: the callback of an
+// explicit link is not a sign-in, so a link that fails after its flow was
+// claimed is not counted among the failed sign-ins.
+func TestALinkEndingOnAnErrorPageIsNoFailedSignIn(t *testing.T) {
+	t.Parallel()
+	obs := &observer{}
+	e := newEnvConfig(t, envConfig{
+		providers: []providers.Provider{newFakeProvider("fake"), newFakeProvider("other")},
+		wrap:      func(s store.Store) store.Store { return lostLinkCode{s} },
+	}).reconfigure(t, func(o *bridge.Options) { o.Observer = obs })
+	ts, _ := e.signInAt(t, "fake", nil)
+	lf := e.startLink(t, ts.AccessToken, "other", nil)
+	obs.take()
+	if _, err := e.b.FinishLogin(bg, "other", bridge.Callback{State: lf.state, Code: lf.code, Binding: e.bound(lf.flowID)}); err == nil {
+		t.Fatal("the link's callback succeeded without a link code")
+	}
+	if got := obs.take(); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "signin ") }) {
+		t.Errorf("a failed link was counted as a sign-in: %q", got)
 	}
 }

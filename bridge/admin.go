@@ -55,10 +55,30 @@ type UserSummary struct {
 	Disabled  bool           `json:"disabled"`
 	NotBefore *time.Time     `json:"not_before,omitempty"`
 	// Providers are the provider instances the user signs in with.
-	Providers   []string  `json:"providers"`
-	Sessions    int       `json:"active_sessions"`
-	CreatedAt   time.Time `json:"created_at"`
-	LastLoginAt time.Time `json:"last_login_at"`
+	Providers []string `json:"providers"`
+	// Identities are the user's identities, oldest first.
+	Identities []AdminIdentity `json:"identities"`
+	// Sessions counts the active sessions, which SessionList lists, most
+	// recently used first.
+	Sessions    int           `json:"active_sessions"`
+	SessionList []SessionInfo `json:"sessions"`
+	CreatedAt   time.Time     `json:"created_at"`
+	LastLoginAt time.Time     `json:"last_login_at"`
+}
+
+// AdminIdentity is one identity of a user as administrators see it: who
+// it is at the provider, never its tokens.
+type AdminIdentity struct {
+	Provider      string `json:"provider"`
+	ProviderLabel string `json:"provider_label"`
+	// Subject is the identity's id at the provider (what
+	// AdminFindUsers finds it by).
+	Subject string `json:"subject"`
+	// Email and Name are what the provider said at the identity's last
+	// sign-in, when its link is the one stored.
+	Email    string    `json:"email,omitempty"`
+	Name     string    `json:"name,omitempty"`
+	LinkedAt time.Time `json:"linked_at"`
 }
 
 // AdminUser returns a user for administrators.
@@ -76,7 +96,8 @@ func (b *Bridge) AdminUser(ctx context.Context, id string) (*UserSummary, error)
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	sum := &UserSummary{ID: u.ID, Profile: u.Profile, Roles: u.Roles, Disabled: u.Disabled, Sessions: len(sessions),
-		CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt, Providers: []string{}}
+		SessionList: b.sessionInfos(sessions, ""), CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt,
+		Providers: []string{}, Identities: make([]AdminIdentity, 0, len(idents))}
 	if sum.Roles == nil {
 		sum.Roles = []string{}
 	}
@@ -88,6 +109,11 @@ func (b *Bridge) AdminUser(ctx context.Context, id string) (*UserSummary, error)
 		if !slices.Contains(sum.Providers, ident.Provider) {
 			sum.Providers = append(sum.Providers, ident.Provider)
 		}
+		ai := AdminIdentity{Provider: ident.Provider, ProviderLabel: b.ProviderLabel(ident.Provider), Subject: ident.Subject, LinkedAt: ident.CreatedAt}
+		if l, ok := u.Providers[ident.Provider]; ok && l.Subject == ident.Subject {
+			ai.Email, ai.Name = l.Profile.Email, l.Profile.Name
+		}
+		sum.Identities = append(sum.Identities, ai)
 	}
 	return sum, nil
 }

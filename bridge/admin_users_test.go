@@ -2,8 +2,10 @@ package bridge_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -269,5 +271,65 @@ func TestALinkForADeletedUserIsRefusedAndLeavesNoIdentity(t *testing.T) {
 	// The identity is free: signing in with it makes a new user.
 	if _, id := e.signInAt(t, "other", nil); id == alice || id == "" {
 		t.Errorf("signing in with the released identity gave user %q", id)
+	}
+}
+
+// TestTheAdminViewListsIdentitiesAndSessionsWithoutTokens: an
+// administrator sees each identity (provider, subject, what the provider
+// said) and each active session (application, device, times), and no
+// token or sealed token of any kind.
+func TestTheAdminViewListsIdentitiesAndSessionsWithoutTokens(t *testing.T) {
+	t.Parallel()
+	e, _ := raceEnv(t)
+	ts, alice := e.signInAt(t, "fake", func(id *providers.Identity) {
+		id.Profile.Email, id.Profile.Name = "alice@example.com", "Alice"
+	})
+	e.clock.Add(time.Minute)
+	e.link(t, ts.AccessToken, "other", func(id *providers.Identity) { id.Subject, id.Profile.Email = "o-7", "alice@other.example" })
+	second, _ := e.signInAt(t, "fake", nil)
+
+	sum, err := e.b.AdminUser(bg, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, id := range sum.Identities {
+		got = append(got, id.Provider+"|"+id.Subject+"|"+id.Email)
+	}
+	if want := []string{"fake|subject-1|alice@example.com", "other|o-7|alice@other.example"}; !slices.Equal(got, want) {
+		t.Errorf("identities = %q, want %q", got, want)
+	}
+	if sum.Identities[0].ProviderLabel != "Fake ID" || sum.Identities[0].LinkedAt.IsZero() {
+		t.Errorf("identity = %+v, want its label and when it was linked", sum.Identities[0])
+	}
+	var sids []string
+	for _, s := range sum.SessionList {
+		sids = append(sids, s.ID)
+		if s.ClientID != "spa" || s.Current || s.CreatedAt.IsZero() || s.ExpiresAt.IsZero() {
+			t.Errorf("session = %+v, want the spa's, none marked current, with its times", s)
+		}
+	}
+	want := []string{e.sessionOf(t, second.AccessToken), e.sessionOf(t, ts.AccessToken)}
+	if sum.Sessions != 2 || !slices.Equal(sids, want) {
+		t.Errorf("sessions = %d %q, want %q (most recently used first)", sum.Sessions, sids, want)
+	}
+	body, err := json.Marshal(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.user(t, alice)
+	secrets := []string{ts.AccessToken, ts.RefreshToken, ts.IDToken, second.AccessToken, second.RefreshToken}
+	for _, l := range u.Providers {
+		secrets = append(secrets, l.AccessTokenSealed, l.RefreshTokenSealed, l.IDTokenSealed)
+	}
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(string(body), sec) {
+			t.Errorf("the admin view holds token material %.12s…", sec)
+		}
+	}
+	for _, field := range []string{"access_token", "refresh_token", "id_token", "sealed"} {
+		if strings.Contains(string(body), field) {
+			t.Errorf("the admin view has a field %q: %s", field, body)
+		}
 	}
 }

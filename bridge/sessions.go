@@ -117,6 +117,12 @@ func (b *Bridge) ListSessions(ctx context.Context, accessToken string) ([]Sessio
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
+	return b.sessionInfos(list, acct.SessionID), nil
+}
+
+// sessionInfos describes the sessions of list, in its order, the one with
+// id current (if any) marked.
+func (b *Bridge) sessionInfos(list []store.Session, current string) []SessionInfo {
 	out := make([]SessionInfo, 0, len(list))
 	for _, s := range list {
 		name := s.ClientID
@@ -124,12 +130,12 @@ func (b *Bridge) ListSessions(ctx context.Context, accessToken string) ([]Sessio
 			name = c.Name
 		}
 		out = append(out, SessionInfo{
-			ID: s.ID, Current: s.ID == acct.SessionID, ClientID: s.ClientID, ClientName: name,
+			ID: s.ID, Current: current != "" && s.ID == current, ClientID: s.ClientID, ClientName: name,
 			Provider: s.Provider, ProviderLabel: b.ProviderLabel(s.Provider), UserAgent: s.UserAgent, IP: s.IP,
 			CreatedAt: s.CreatedAt, LastUsedAt: s.RotatedAt, ExpiresAt: s.ExpiresAt, IdleEndsAt: s.IdleExpiresAt,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // ErrCodeSessionNotFound answers DELETE /sessions/{id} for a session that

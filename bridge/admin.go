@@ -81,8 +81,24 @@ type AdminIdentity struct {
 	LinkedAt time.Time `json:"linked_at"`
 }
 
-// AdminUser returns a user for administrators.
-func (b *Bridge) AdminUser(ctx context.Context, id string) (*UserSummary, error) {
+// AdminUser returns user a.UserID for administrators, and audits the
+// read.
+func (b *Bridge) AdminUser(ctx context.Context, a AdminAction) (*UserSummary, error) {
+	sum, err := b.adminSummary(ctx, a.UserID)
+	if err != nil {
+		return nil, err
+	}
+	b.auditView(ctx, a, sum.ID, "get")
+	return sum, nil
+}
+
+// auditView records that administrator a read user id, through via.
+func (b *Bridge) auditView(ctx context.Context, a AdminAction, id, via string) {
+	b.audit(ctx, store.AuditEvent{Type: AuditUserViewed, UserID: id, Actor: a.actor(), IP: a.IP, Detail: map[string]string{"via": via}})
+}
+
+// adminSummary reads user id as administrators see it.
+func (b *Bridge) adminSummary(ctx context.Context, id string) (*UserSummary, error) {
 	u, err := b.userForAdmin(ctx, id)
 	if err != nil {
 		return nil, err
@@ -303,8 +319,9 @@ const maxEmailLen = 320
 // user with an id, the users whose profile email is an email (at most
 // MaxAdminFindUsers, by id), or the user an identity signs in as. No
 // match is an empty list, not an error; a query that does not select by
-// exactly one of these is invalid_request.
-func (b *Bridge) AdminFindUsers(ctx context.Context, q AdminUserQuery) ([]UserSummary, error) {
+// exactly one of these is invalid_request. Each user found is audited as
+// read by administrator a (whose UserID is unused).
+func (b *Bridge) AdminFindUsers(ctx context.Context, q AdminUserQuery, a AdminAction) ([]UserSummary, error) {
 	var selectors []string
 	if q.ID != "" {
 		selectors = append(selectors, "id")
@@ -353,7 +370,7 @@ func (b *Bridge) AdminFindUsers(ctx context.Context, q AdminUserQuery) ([]UserSu
 	}
 	out := []UserSummary{}
 	for _, id := range ids {
-		u, err := b.AdminUser(ctx, id)
+		u, err := b.adminSummary(ctx, id)
 		if oauthErrorCode(err) == ErrCodeUserNotFound {
 			// An identity whose user was never written (a crash in a
 			// first sign-in), or a user deleted meanwhile.
@@ -363,6 +380,9 @@ func (b *Bridge) AdminFindUsers(ctx context.Context, q AdminUserQuery) ([]UserSu
 			return nil, err
 		}
 		out = append(out, *u)
+	}
+	for _, u := range out {
+		b.auditView(ctx, a, u.ID, "find")
 	}
 	return out, nil
 }

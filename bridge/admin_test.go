@@ -131,7 +131,7 @@ func TestDisableUserCutsTheUserOff(t *testing.T) {
 		}
 	})
 	t.Run("the admin view shows it", func(t *testing.T) {
-		sum, err := e.b.AdminUser(bg, alice)
+		sum, err := e.b.AdminUser(bg, adminAction(alice))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +294,7 @@ func TestSetUserRoles(t *testing.T) {
 	}
 	checkAudit(t, e.newestAudit(t, alice, bridge.AuditUserRolesChanged), store.AuditEvent{
 		Type: bridge.AuditUserRolesChanged, UserID: alice, Actor: bridge.Admin, IP: adminIP, Detail: map[string]string{"sessions_revoked": "1"}})
-	sum, err := e.b.AdminUser(bg, alice)
+	sum, err := e.b.AdminUser(bg, adminAction(alice))
 	if err != nil || !slices.Equal(sum.Roles, []string{"editor", "admin"}) {
 		t.Errorf("AdminUser() roles = %v, %v", sum, err)
 	}
@@ -376,7 +376,7 @@ func TestAdminActionsOnAnUnknownUserAreUserNotFound(t *testing.T) {
 	e := opsEnv(t)
 	_, alice := e.signInAt(t, "fake", nil)
 	actions := map[string]func(id string) error{
-		"AdminUser":        func(id string) error { _, err := e.b.AdminUser(bg, id); return err },
+		"AdminUser":        func(id string) error { _, err := e.b.AdminUser(bg, adminAction(id)); return err },
 		"DisableUser":      func(id string) error { _, err := e.b.DisableUser(bg, adminAction(id)); return err },
 		"EnableUser":       func(id string) error { return e.b.EnableUser(bg, adminAction(id)) },
 		"RevokeUserTokens": func(id string) error { _, err := e.b.RevokeUserTokens(bg, adminAction(id)); return err },
@@ -413,7 +413,7 @@ func TestAdminUserSummarizesTheUser(t *testing.T) {
 	ts, alice := e.signInAt(t, "fake", nil)
 	e.link(t, ts.AccessToken, "other", nil)
 	e.signInAs(t, "portal", "fake", "openid", nil)
-	sum, err := e.b.AdminUser(bg, alice)
+	sum, err := e.b.AdminUser(bg, adminAction(alice))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestAdminFindUsers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.b.AdminFindUsers(bg, tt.q)
+			got, err := e.b.AdminFindUsers(bg, tt.q, adminAction(""))
 			if err != nil {
 				t.Fatalf("AdminFindUsers(%+v): %v", tt.q, err)
 			}
@@ -56,7 +56,7 @@ func TestAdminFindUsers(t *testing.T) {
 		})
 	}
 	t.Run("a found user is summarised as AdminUser does", func(t *testing.T) {
-		got, err := e.b.AdminFindUsers(bg, bridge.AdminUserQuery{Provider: "fake", Subject: "bob"})
+		got, err := e.b.AdminFindUsers(bg, bridge.AdminUserQuery{Provider: "fake", Subject: "bob"}, adminAction(""))
 		if err != nil || len(got) != 1 {
 			t.Fatalf("AdminFindUsers = %v, %v", got, err)
 		}
@@ -76,7 +76,7 @@ func TestAdminFindUsers(t *testing.T) {
 		{"an invalid provider name", bridge.AdminUserQuery{Provider: "fa.ke", Subject: "bob"}},
 	} {
 		t.Run(q.name+" is invalid_request", func(t *testing.T) {
-			if _, err := e.b.AdminFindUsers(bg, q.q); oauthCode(err) != bridge.ErrCodeInvalidRequest {
+			if _, err := e.b.AdminFindUsers(bg, q.q, adminAction("")); oauthCode(err) != bridge.ErrCodeInvalidRequest {
 				t.Errorf("AdminFindUsers(%+v) = %v, want invalid_request", q.q, err)
 			}
 		})
@@ -99,7 +99,7 @@ func TestDeleteUser(t *testing.T) {
 	if n != 3 {
 		t.Errorf("DeleteUser revoked %d sessions, want 3 (two active, one holding a code)", n)
 	}
-	if _, err := e.b.AdminUser(bg, alice); oauthCode(err) != bridge.ErrCodeUserNotFound {
+	if _, err := e.b.AdminUser(bg, adminAction(alice)); oauthCode(err) != bridge.ErrCodeUserNotFound {
 		t.Errorf("AdminUser after the deletion: %v, want user_not_found", err)
 	}
 	if _, err := e.store.GetIdentity(bg, "fake|subject-1"); !errors.Is(err, store.ErrNotFound) {
@@ -288,7 +288,7 @@ func TestTheAdminViewListsIdentitiesAndSessionsWithoutTokens(t *testing.T) {
 	e.link(t, ts.AccessToken, "other", func(id *providers.Identity) { id.Subject, id.Profile.Email = "o-7", "alice@other.example" })
 	second, _ := e.signInAt(t, "fake", nil)
 
-	sum, err := e.b.AdminUser(bg, alice)
+	sum, err := e.b.AdminUser(bg, adminAction(alice))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,4 +332,36 @@ func TestTheAdminViewListsIdentitiesAndSessionsWithoutTokens(t *testing.T) {
 			t.Errorf("the admin view has a field %q: %s", field, body)
 		}
 	}
+}
+
+// TestAdministratorsReadsAreAudited: reading a user, finding users and
+// reading the audit trail are recorded like changes, with who read and
+// from where.
+func TestAdministratorsReadsAreAudited(t *testing.T) {
+	t.Parallel()
+	e := opsEnv(t)
+	_, alice := e.signInAt(t, "fake", nil)
+	if _, err := e.b.AdminUser(bg, adminAction(alice)); err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, e.newestAudit(t, alice, bridge.AuditUserViewed), store.AuditEvent{
+		Type: bridge.AuditUserViewed, UserID: alice, Actor: bridge.Admin, IP: adminIP, Detail: map[string]string{"via": "get"}})
+
+	e.clock.Add(time.Second) // the next event is the newest
+	cli := bridge.AdminAction{Actor: bridge.CLI}
+	if found, err := e.b.AdminFindUsers(bg, bridge.AdminUserQuery{Provider: "fake", Subject: "subject-1"}, cli); err != nil || len(found) != 1 {
+		t.Fatalf("AdminFindUsers = %v, %v", found, err)
+	}
+	checkAudit(t, e.newestAudit(t, alice, bridge.AuditUserViewed), store.AuditEvent{
+		Type: bridge.AuditUserViewed, UserID: alice, Actor: bridge.CLI, Detail: map[string]string{"via": "find"}})
+
+	if _, err := e.b.AuditEvents(bg, bridge.AuditQuery{UserID: alice, By: bridge.AdminAction{IP: adminIP}}); err != nil {
+		t.Fatal(err)
+	}
+	reads := e.auditEvents(t, "", bridge.AuditAuditRead)
+	if len(reads) != 1 {
+		t.Fatalf("audit_read events = %+v, want one", reads)
+	}
+	checkAudit(t, reads[0], store.AuditEvent{Type: bridge.AuditAuditRead, Actor: bridge.Admin, IP: adminIP,
+		Detail: map[string]string{"user_id": alice, "events": "3"}})
 }

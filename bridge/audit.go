@@ -26,6 +26,12 @@ const (
 	AuditIdentityUnlinked  = "identity_unlinked"
 	AuditIdentityAutoLink  = "identity_auto_linked"
 	AuditProviderToken     = "provider_token"
+	// AuditUserViewed is an administrator reading a user (AdminUser, or
+	// a user among AdminFindUsers' results); AuditAuditRead one reading
+	// the audit trail (AuditEvents). Reads of personal data are audited
+	// like changes.
+	AuditUserViewed = "user_viewed"
+	AuditAuditRead  = "audit_read"
 )
 
 // auditTimeout bounds an audit write: it happens after the action it
@@ -69,6 +75,8 @@ type AuditQuery struct {
 	// Limit is the page size (default DefaultAuditPage, at most
 	// MaxAuditPage).
 	Limit int
+	// By is who reads, for the audit trail (its UserID is unused).
+	By AdminAction
 }
 
 // AuditEvents lists audit events for an administrator, newest first.
@@ -91,5 +99,14 @@ func (b *Bridge) AuditEvents(ctx context.Context, q AuditQuery) ([]store.AuditEv
 	if events == nil {
 		events = []store.AuditEvent{}
 	}
+	// The reader's filters go in the detail, not in UserID: reading a
+	// user's trail is not an event of that user's.
+	detail := map[string]string{"events": fmt.Sprint(len(events))}
+	for k, v := range map[string]string{"user_id": q.UserID, "type": q.Type} {
+		if v != "" {
+			detail[k] = v
+		}
+	}
+	b.audit(ctx, store.AuditEvent{Type: AuditAuditRead, Actor: q.By.actor(), IP: q.By.IP, Detail: detail})
 	return events, nil
 }

@@ -60,7 +60,7 @@ func (s *Server) adminRoutes() {
 }
 
 func (s *Server) adminUser(c *gin.Context) {
-	u, err := s.o.Bridge.AdminUser(c.Request.Context(), c.Param("id"))
+	u, err := s.o.Bridge.AdminUser(c.Request.Context(), s.action(c))
 	if err != nil {
 		s.apiError(c, err)
 		return
@@ -89,7 +89,7 @@ func (s *Server) adminFindUsers(c *gin.Context) {
 		return
 	}
 	users, err := s.o.Bridge.AdminFindUsers(c.Request.Context(), bridge.AdminUserQuery{
-		Email: q.Get("email"), Provider: q.Get("provider"), Subject: q.Get("subject")})
+		Email: q.Get("email"), Provider: q.Get("provider"), Subject: q.Get("subject")}, s.action(c))
 	if err != nil {
 		s.apiError(c, err)
 		return
@@ -173,7 +173,7 @@ func (s *Server) adminAudit(c *gin.Context) {
 			return
 		}
 	}
-	aq := bridge.AuditQuery{UserID: q.Get("user_id"), Type: q.Get("type"), BeforeID: q.Get("before_id")}
+	aq := bridge.AuditQuery{UserID: q.Get("user_id"), Type: q.Get("type"), BeforeID: q.Get("before_id"), By: s.action(c)}
 	if v := q.Get("before"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {

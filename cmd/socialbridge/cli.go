@@ -40,10 +40,10 @@ type cliArgs struct {
 var cliCommands = map[string]map[string]cliCommand{
 	"users": {
 		"get": {args: []string{"ID"}, run: func(ctx context.Context, svc *service, a cliArgs) (any, error) {
-			return svc.bridge.AdminUser(ctx, a.pos[0])
+			return svc.bridge.AdminUser(ctx, cliAction(a.pos[0]))
 		}},
 		"find": {run: func(ctx context.Context, svc *service, a cliArgs) (any, error) {
-			users, err := svc.bridge.AdminFindUsers(ctx, bridge.AdminUserQuery{Email: a.email, Provider: a.provider, Subject: a.subject})
+			users, err := svc.bridge.AdminFindUsers(ctx, bridge.AdminUserQuery{Email: a.email, Provider: a.provider, Subject: a.subject}, cliAction(""))
 			if err != nil {
 				return nil, err
 			}

@@ -443,7 +443,9 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time
 // one update conditional on the link's updated_at, field by field, so that
 // the rest of the link stays as stored.
 func (s *Store) UpdateProviderTokens(ctx context.Context, userID, provider string, prev time.Time, link store.ProviderLink) error {
-	fail := func(err error) error { return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, mapErr(err)) }
+	fail := func(err error) error {
+		return fmt.Errorf("update %s tokens of user %s: %w", provider, userID, mapErr(err))
+	}
 	// The provider name becomes part of a field path.
 	if err := store.ValidProviderName(provider); err != nil {
 		return fail(err)

@@ -68,11 +68,24 @@ func (c *Config) Summary() []any {
 		"admin_api", c.AdminAPIEnabled(),
 		"audit_retention", c.Audit.Retention.String(),
 		"metrics", cmpOr(c.MetricsAddr(), "off"),
+		"rate_limit", c.rateLimitSummary(),
 	}
 	if c.Store.MongoDBURI == "" {
 		return append(out, "store", "sqlite", "sqlite_path", c.Store.SQLite.Path, "sqlite_synchronous", c.Store.SQLite.Synchronous)
 	}
 	return append(out, "store", "mongodb", "mongodb_hosts", mongoDBHosts(c.Store.MongoDBURI), "database", c.Store.Database)
+}
+
+// rateLimitSummary says how requests are limited per client IP.
+func (c *Config) rateLimitSummary() string {
+	switch {
+	case c.Server.RateLimit <= 0:
+		return "off"
+	case c.Server.RateLimitShared:
+		return fmt.Sprintf("%d/s per IP, shared by the replicas", c.Server.RateLimit)
+	default:
+		return fmt.Sprintf("%d/s per IP, per replica", c.Server.RateLimit)
+	}
 }
 
 // mongoDBHosts returns the host list of a MongoDB URI, without the

@@ -85,6 +85,15 @@ type Server struct {
 	// anything else and are not limited per IP. Default 20; a negative
 	// value turns the limit off.
 	RateLimit int64 `yaml:"rate_limit"`
+	// RateLimitShared makes RateLimit count the requests of every replica
+	// on the database rather than of each replica alone: each replica
+	// still limits by itself, and once a second sends the database the
+	// requests it allowed per client IP in the current 10-second window,
+	// getting back every replica's totals. A client IP whose total over
+	// the window exceeds RateLimit × 10 plus the burst is refused until
+	// the window ends. Default false (each replica limits alone, so N
+	// replicas behind a load balancer allow up to N times RateLimit).
+	RateLimitShared bool `yaml:"rate_limit_shared"`
 	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For is
 	// believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`

@@ -83,6 +83,8 @@ func TestLoadWithoutAFileRunsDevModeWithDefaults(t *testing.T) {
 		{"server.public_url", c.Server.PublicURL, "http://localhost:8080"},
 		{"server.max_body_bytes", c.Server.MaxBodyBytes, int64(65536)},
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 15 * time.Second},
+		{"server.rate_limit", c.Server.RateLimit, int64(20)},
+		{"server.rate_limit_shared", c.Server.RateLimitShared, false},
 		{"demo page", c.DemoPageEnabled(), true},
 		{"store.database", c.Store.Database, "socialbridge"},
 		{"tokens.algorithm", c.Tokens.Algorithm, "ES256"},
@@ -250,6 +252,17 @@ func TestLoadTakesValuesFromTheEnvironmentAndFiles(t *testing.T) {
 			yaml:  productionYAML,
 			env:   map[string]string{"SOCIALBRIDGE_PROVIDERS_GOOGLE_OFFLINE_ACCESS": "true"},
 			check: func(c *Config) (any, any) { return googleOf(c).OfflineAccess, true },
+		},
+		{
+			name:  "the shared rate limit from its variable",
+			yaml:  productionYAML,
+			env:   map[string]string{"SOCIALBRIDGE_SERVER_RATE_LIMIT_SHARED": "true"},
+			check: func(c *Config) (any, any) { return c.Server.RateLimitShared, true },
+		},
+		{
+			name:  "the shared rate limit from the file",
+			yaml:  strings.Replace(productionYAML, "server:\n", "server:\n  rate_limit_shared: true\n", 1),
+			check: func(c *Config) (any, any) { return c.Server.RateLimitShared, true },
 		},
 		{
 			name:  "a file duration is a Go duration",

@@ -135,6 +135,10 @@ func (v *validator) server(c *Config) {
 	if s.MaxBodyBytes <= 0 {
 		v.add("server.max_body_bytes", "must be greater than 0, got %d", s.MaxBodyBytes)
 	}
+	if s.RateLimitShared && s.RateLimit <= 0 {
+		v.add("server.rate_limit_shared", "needs a rate limit to share, but server.rate_limit is %d (off); "+
+			"set server.rate_limit to a positive number, or drop rate_limit_shared", s.RateLimit)
+	}
 	v.positive("server.shutdown_timeout", s.ShutdownTimeout)
 	for i, p := range s.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {

@@ -84,6 +84,7 @@ type Store interface {
 	Users
 	Keys
 	Audit
+	RateCounts
 	// RevocationsSince reads the revocation feed: the sessions revoked at
 	// or after since (At is their RevokedAt) and the users whose
 	// not-before is at or after since (At is the not-before), ordered by

@@ -30,6 +30,13 @@ func RunSweeper(ctx context.Context, s Store, interval, auditRetention time.Dura
 			case n > 0:
 				logger.Info("swept expired sessions", "count", n)
 			}
+			n, err = s.SweepRateCounts(ctx, now())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Error("sweep expired rate-limit counters", "err", err)
+			case n > 0:
+				logger.Debug("swept expired rate-limit counters", "count", n)
+			}
 			if auditRetention <= 0 {
 				continue
 			}

@@ -1,22 +1,30 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
+
+	"github.com/socialbridge/socialbridge/store"
 )
 
 // maxTrackedClients bounds the limiter's memory: past it, clients idle
 // longest are forgotten first.
 const maxTrackedClients = 100_000
 
-// limiter is a token bucket per client IP.
+// limiter is a token bucket per client IP, and, when shared (see
+// Server.RunSharedRateLimit), a count per client IP of the requests every
+// replica allowed in the current window.
 type limiter struct {
 	perSecond rate.Limit
 	burst     int
@@ -25,6 +33,7 @@ type limiter struct {
 	mu      sync.Mutex
 	clients map[string]*clientBucket
 	swept   time.Time
+	shared  *sharedLimit // nil: this replica's requests only
 }
 
 type clientBucket struct {
@@ -41,13 +50,22 @@ func newLimiter(perSecond int64, now func() time.Time) *limiter {
 	return &limiter{perSecond: rate.Limit(perSecond), burst: int(2 * perSecond), now: now, clients: map[string]*clientBucket{}}
 }
 
-// allow takes a token for client, or says how long to wait.
+// allow takes a token for client, or says how long to wait. When shared,
+// a client whose count across the replicas has reached the allowance
+// waits for the next window, without taking a token; a request allowed is
+// counted for the next flush.
 func (l *limiter) allow(client string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute || len(l.clients) >= maxTrackedClients {
 		l.sweep(now)
+	}
+	sh := l.shared
+	if sh != nil {
+		if wait := sh.refuse(client, now); wait > 0 {
+			return false, wait
+		}
 	}
 	b, ok := l.clients[client]
 	if !ok {
@@ -59,6 +77,9 @@ func (l *limiter) allow(client string) (bool, time.Duration) {
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d
+	}
+	if sh != nil {
+		sh.count(client)
 	}
 	return true, 0
 }
@@ -116,4 +137,228 @@ func (s *Server) rateLimit(c *gin.Context) {
 		writeOAuthError(c, http.StatusTooManyRequests, "too_many_requests", fmt.Sprintf("rate limit exceeded; retry after %d seconds", secs))
 	}
 	c.Abort()
+}
+
+// The shared rate limit (Server.RunSharedRateLimit).
+const (
+	// sharedWindow is the fixed window, aligned to the clock, over which
+	// the replicas count a client's requests.
+	sharedWindow = 10 * time.Second
+	// sharedFlushInterval is how often a replica sends its counts to the
+	// store and learns the totals: the staleness of what it knows of the
+	// others.
+	sharedFlushInterval = time.Second
+	// sharedFlushTimeout bounds one flush; the limiter falls back to the
+	// local limit when the store does not answer within it.
+	sharedFlushTimeout = 2 * time.Second
+	// sharedWarnEvery is the least time between two warnings of failed
+	// flushes.
+	sharedWarnEvery = time.Minute
+	// maxSharedClients bounds the client IPs of one window that a flush
+	// carries, and so the size of one store call; requests of client IPs
+	// past it are limited locally only (a flood from that many addresses
+	// is beyond what a per-IP limit can stop anyway).
+	maxSharedClients = store.MaxRateCountKeys
+)
+
+// sharedLimit counts, per client IP, the requests this replica allowed in
+// the current fixed window, sends the counts to the store every flush and
+// keeps the totals of every replica that the store returns. Its fields are
+// guarded by the limiter's mu, except flushMu and what it guards.
+type sharedLimit struct {
+	counts    store.RateCounts
+	logger    *slog.Logger
+	allowance int64 // requests per client IP and window, across replicas
+
+	start   time.Time                      // the current window
+	totals  map[string]int64               // per client IP, every replica's count in start at the last flush
+	pending map[time.Time]map[string]int64 // per window, the requests allowed and not flushed yet
+	failing bool                           // the last flush failed: local limit only
+
+	// flushMu makes flushes one at a time, and guards the warning state.
+	flushMu    sync.Mutex
+	lastWarn   time.Time
+	suppressed int // failures since the last warning
+}
+
+// windowStart is the start of the window that holds now.
+func windowStart(now time.Time) time.Time {
+	ms, w := now.UnixMilli(), sharedWindow.Milliseconds()
+	return time.UnixMilli(ms - ms%w).UTC()
+}
+
+// advance moves to now's window, forgetting the previous window's totals.
+func (sh *sharedLimit) advance(now time.Time) {
+	if ws := windowStart(now); !ws.Equal(sh.start) {
+		sh.start = ws
+		clear(sh.totals)
+	}
+}
+
+// refuse returns how long client must wait for the next window when its
+// count across the replicas (every replica's total at the last flush,
+// plus what this replica allowed since) has reached the allowance, and 0
+// otherwise, or when the last flush failed (local limit only).
+func (sh *sharedLimit) refuse(client string, now time.Time) time.Duration {
+	sh.advance(now)
+	if sh.failing || sh.totals[client]+sh.pending[sh.start][client] < sh.allowance {
+		return 0
+	}
+	return sh.start.Add(sharedWindow).Sub(now)
+}
+
+// count records an allowed request of client in the current window.
+func (sh *sharedLimit) count(client string) {
+	sh.add(sh.start, map[string]int64{client: 1})
+}
+
+// add adds counts to the pending counts of window ws, new client IPs
+// beyond maxSharedClients left out.
+func (sh *sharedLimit) add(ws time.Time, counts map[string]int64) {
+	p := sh.pending[ws]
+	if p == nil {
+		p = map[string]int64{}
+		sh.pending[ws] = p
+	}
+	for k, n := range counts {
+		if _, ok := p[k]; ok || len(p) < maxSharedClients {
+			p[k] += n
+		}
+	}
+}
+
+// share makes l count its requests with the other replicas' through
+// counts, as a request allowance per client IP and window of the rate
+// times the window plus the burst.
+func (l *limiter) share(counts store.RateCounts, logger *slog.Logger) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.shared = &sharedLimit{
+		counts: counts, logger: logger,
+		allowance: int64(float64(l.perSecond)*sharedWindow.Seconds()) + int64(l.burst),
+		totals:    map[string]int64{}, pending: map[time.Time]map[string]int64{},
+	}
+}
+
+// unshare makes l limit this replica's requests only.
+func (l *limiter) unshare() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.shared = nil
+}
+
+// flush sends the pending counts to the store, one call per window that
+// has any (one, or two just after a window ends), and keeps the totals it
+// returns for the current window. On an error it keeps the current
+// window's counts for the next flush (the store may have taken them
+// before failing: counted twice then, which errs on the strict side),
+// drops an ended window's, and falls back to the local limit until a
+// flush succeeds; it warns at most once per sharedWarnEvery.
+func (l *limiter) flush(ctx context.Context) error {
+	l.mu.Lock()
+	sh := l.shared
+	l.mu.Unlock()
+	if sh == nil {
+		return nil
+	}
+	sh.flushMu.Lock()
+	defer sh.flushMu.Unlock()
+
+	l.mu.Lock()
+	sh.advance(l.now())
+	batches := sh.pending
+	sh.pending = map[time.Time]map[string]int64{}
+	l.mu.Unlock()
+
+	windows := make([]time.Time, 0, len(batches))
+	for ws := range batches {
+		windows = append(windows, ws)
+	}
+	slices.SortFunc(windows, time.Time.Compare)
+	var firstErr error
+	for _, ws := range windows {
+		totals, err := sh.counts.AddRateCounts(ctx, ws, batches[ws], ws.Add(2*sharedWindow))
+		l.mu.Lock()
+		switch {
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+			if ws.Equal(sh.start) {
+				sh.add(ws, batches[ws])
+			}
+		case ws.Equal(sh.start):
+			for k, n := range totals {
+				sh.totals[k] = n
+			}
+		}
+		l.mu.Unlock()
+	}
+
+	if firstErr != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return firstErr // shutting down: nothing to fall back for, or to warn of
+	}
+	l.mu.Lock()
+	wasFailing := sh.failing
+	sh.failing = firstErr != nil
+	l.mu.Unlock()
+	switch {
+	case firstErr != nil:
+		if now := l.now(); sh.lastWarn.IsZero() || now.Sub(sh.lastWarn) >= sharedWarnEvery {
+			sh.logger.Warn("shared rate limit: the database did not take the request counts; limiting per replica until it does",
+				"err", firstErr, "failures_since_last_warning", sh.suppressed)
+			sh.lastWarn, sh.suppressed = now, 0
+		} else {
+			sh.suppressed++
+		}
+	case wasFailing:
+		sh.logger.Info("shared rate limit: the database takes the request counts again; limiting across replicas")
+	}
+	return firstErr
+}
+
+// RunSharedRateLimit makes the per-IP rate limit (Options.RateLimit) count
+// the requests of every replica that runs it on the same database, through
+// counts, until ctx ends; then each replica limits alone again. It returns
+// when ctx ends, at once when the rate limit is off. It may be called
+// while the server serves, once at a time.
+//
+// Each replica still limits by itself first (the token bucket, bursts of
+// twice the rate). Besides, it counts per client IP the requests it
+// allowed in the current 10-second window aligned to the clock, and every
+// second sends the counts of the IPs active since the last second to the
+// store in one call, which returns each of those IPs' totals across the
+// replicas. A client IP whose total has reached the rate × 10 s plus the
+// burst is refused (429 with Retry-After) until the window ends. The cost
+// is one store call per replica per second, carrying only the IPs active
+// in that second, whatever the request rate; the counters are deleted by
+// store.RateCounts.SweepRateCounts.
+//
+// The totals a replica knows are up to a second old, so a client may
+// exceed the allowance by what the replicas allow it in about a second
+// before they see each other's counts: each replica's own bucket bounds
+// that to the rate plus what is left of its burst. If the store fails,
+// requests are not failed: the replica falls back to its own limit until
+// a flush succeeds (the limit protects capacity; refusing every client
+// while the database is down would only add an outage to an outage), and
+// warns at most once a minute.
+func (s *Server) RunSharedRateLimit(ctx context.Context, counts store.RateCounts) {
+	l := s.limiter
+	if l == nil || counts == nil {
+		return
+	}
+	l.share(counts, s.o.Logger)
+	defer l.unshare()
+	t := time.NewTicker(sharedFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(ctx, sharedFlushTimeout)
+			_ = l.flush(fctx) // logged by flush; the limit falls back meanwhile
+			cancel()
+		}
+	}
 }

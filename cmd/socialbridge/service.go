@@ -37,6 +37,8 @@ type service struct {
 	// metrics and its registry are nil when metrics.addr is off.
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
+	// web is the HTTP layer, once handler built it.
+	web *web.Server
 }
 
 // newService builds every part. cfg.Server.PublicURL must be set. The
@@ -143,7 +145,12 @@ func bridgeClients(settings []configs.Client) []bridge.Client {
 
 // handler returns the HTTP handler of the whole service.
 func (s *service) handler() (http.Handler, error) {
-	return web.NewServer(s.webOptions())
+	srv, err := web.NewServer(s.webOptions())
+	if err != nil {
+		return nil, err
+	}
+	s.web = srv
+	return srv, nil
 }
 
 // webOptions configures the HTTP layer: the pages socialbridge serves
@@ -176,6 +183,9 @@ func (s *service) runBackground(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keyring.Run(ctx, s.keyring.ReloadInterval()) })
 	wg.Go(func() { s.runSweeper(ctx, sweepInterval) })
+	if s.cfg.Server.RateLimitShared && s.web != nil {
+		wg.Go(func() { s.web.RunSharedRateLimit(ctx, s.store) })
+	}
 	s.serveMetrics(ctx, &wg)
 	return wg.Wait
 }

@@ -363,6 +363,10 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	if err := s.ensureTTLIndex(ctx, s.tokens, "expires_at", store.SweepGrace); err != nil {
 		return err
 	}
+	// Rate-limit counters go at their expiry (see AddRateCounts).
+	if err := s.ensureTTLIndex(ctx, s.rateCountsColl(), "expires_at", 0); err != nil {
+		return err
+	}
 	for _, ix := range []struct {
 		coll *mongo.Collection
 		name string

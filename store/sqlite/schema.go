@@ -245,6 +245,21 @@ CREATE TABLE deleted_users (
 ) STRICT;
 CREATE INDEX deleted_users_at ON deleted_users (deleted_at);
 `,
+	// 12: the counters of the rate limit shared by the replicas
+	// (store.RateCounts): requests per key (client IP) and fixed window
+	// (its start, unix milliseconds), added to by one upsert per key.
+	// WITHOUT ROWID: the rows are small and always found by their key.
+	// SweepRateCounts deletes expired counters through the expiry index.
+	`
+CREATE TABLE rate_counts (
+	key     TEXT NOT NULL,
+	window  INTEGER NOT NULL,
+	count   INTEGER NOT NULL,
+	expires INTEGER NOT NULL,
+	PRIMARY KEY (key, window)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rate_counts_expires ON rate_counts (expires);
+`,
 }
 
 // schemaVersion reads the schema version of the database.

@@ -152,8 +152,9 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				if !strings.HasPrefix(line, "SCAN ") {
 					continue
 				}
-				// The JSON functions' virtual table is a list in one row.
-				if strings.HasPrefix(line, "SCAN json_each") {
+				// The JSON functions' virtual table is a list in one row,
+				// and a SELECT of values (an INSERT ... SELECT) one row.
+				if strings.HasPrefix(line, "SCAN json_each") || line == "SCAN CONSTANT ROW" {
 					continue
 				}
 				if allowed, ok := scans[name]; ok && strings.HasPrefix(line, allowed.line) {
@@ -174,7 +175,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"start flow", "issue link code", "complete link", "clear link sealed", "unlink identity", "identity owned", "unlink from user", "update provider tokens", "users by link email",
 		"create session", "remember token", "sweep remembered tokens", "retire key",
 		"users by email", "user exists", "scrub user sessions", "delete link flows", "delete user identities",
-		"delete user audit", "delete user link emails", "delete user",
+		"delete user audit", "delete user link emails", "delete user", "bury user", "sweep tombstones", "release identity",
 	} {
 		if _, ok := plans[want]; !ok {
 			t.Errorf("no query plan for %q", want)

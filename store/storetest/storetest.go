@@ -97,6 +97,7 @@ func groups() []group {
 		{"audit", auditCases},
 		{"keys", keyCases},
 		{"maintenance", maintenanceCases},
+		{"rate counts", rateCountCases},
 	}
 }
 

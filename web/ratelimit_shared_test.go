@@ -1,0 +1,315 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/socialbridge/store"
+	"github.com/socialbridge/socialbridge/store/teststore"
+)
+
+// testClock is a clock the test moves.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// logRecords keeps the level and message of every record logged.
+type logRecords struct {
+	mu      sync.Mutex
+	records []string
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logRecords) WithGroup(string) slog.Handler            { return h }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Level.String()+" "+r.Message)
+	return nil
+}
+
+func (h *logRecords) count(level slog.Level) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.records {
+		if strings.HasPrefix(r, level.String()+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+// sharedT0 starts a window (windows are 10 s, aligned to the clock).
+var sharedT0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// rateCountsOf is the store's store.RateCounts.
+func rateCountsOf(t *testing.T, s store.Store) store.RateCounts {
+	t.Helper()
+	rc, ok := any(s).(store.RateCounts)
+	if !ok {
+		t.Fatalf("%T does not implement store.RateCounts", s)
+	}
+	return rc
+}
+
+// newReplica is a limiter of rate 2/s (bursts of 4, so 2×10+4 = 24
+// requests per client IP and window across replicas) sharing counts.
+func newReplica(t *testing.T, clk *testClock, counts store.RateCounts, logger *slog.Logger) *limiter {
+	t.Helper()
+	l := newLimiter(2, clk.Now)
+	l.share(counts, logger)
+	if got := l.shared.allowance; got != 24 {
+		t.Fatalf("allowance = %d, want 24 (2/s × 10 s + a burst of 4)", got)
+	}
+	return l
+}
+
+func mustFlush(t *testing.T, l *limiter) {
+	t.Helper()
+	if err := l.flush(context.Background()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+// Two replicas on one database refuse a client IP together once its
+// requests across both reach the allowance, though neither alone exceeds
+// its own limit; another IP is unaffected, and the next window starts
+// afresh.
+func TestSharedLimitCountsAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{now: sharedT0}
+	counts := rateCountsOf(t, teststore.Open(t))
+	logger := slog.New(slog.DiscardHandler)
+	a, b := newReplica(t, clk, counts, logger), newReplica(t, clk, counts, logger)
+	replicas := []struct {
+		name string
+		l    *limiter
+	}{{"a", a}, {"b", b}}
+
+	const ip = "192.0.2.1"
+	allowed := map[string]int{}
+	refusedBoth := false
+	// Each second, each replica gets 2 requests of ip: its own rate, so
+	// its token bucket never refuses one. Then both flush, a first.
+	for sec := 0; sec < 10 && !refusedBoth; sec++ {
+		refusedBoth = true
+		for _, r := range replicas {
+			for range 2 {
+				ok, wait := r.l.allow(ip)
+				if ok {
+					allowed[r.name]++
+					refusedBoth = false
+					continue
+				}
+				// Only the shared limit refuses here, until the window
+				// ends.
+				if want := sharedWindow - time.Duration(sec)*time.Second; wait != want {
+					t.Fatalf("second %d: replica %s refused with a wait of %v, want %v (the end of the window)", sec, r.name, wait, want)
+				}
+			}
+		}
+		for _, r := range replicas {
+			mustFlush(t, r.l)
+		}
+		clk.Add(time.Second)
+	}
+	if !refusedBoth {
+		t.Fatalf("the replicas allowed %v requests in the window and still allow more; the allowance is 24", allowed)
+	}
+	// Six seconds of 4 requests make 24. In the seventh, replica a knows
+	// 22 (it flushed before b) and allows 2 more: the overshoot of one
+	// flush interval. b knows 24 and refuses; after its flush a knows 26.
+	if total := allowed["a"] + allowed["b"]; total != 26 || allowed["a"] != 14 || allowed["b"] != 12 {
+		t.Errorf("allowed %v (total %d) in the window, want a 14 and b 12 (24 and one flush interval of a's requests)", allowed, total)
+	}
+	for _, r := range replicas {
+		if ok, _ := r.l.allow(ip); ok {
+			t.Errorf("replica %s allows %s past the shared allowance", r.name, ip)
+		}
+		if ok, _ := r.l.allow("192.0.2.2"); !ok {
+			t.Errorf("replica %s refuses another IP", r.name)
+		}
+	}
+
+	clk.Set(sharedT0.Add(sharedWindow)) // the next window
+	for _, r := range replicas {
+		if ok, wait := r.l.allow(ip); !ok {
+			t.Errorf("replica %s refuses %s in a new window (wait %v)", r.name, ip, wait)
+		}
+		mustFlush(t, r.l)
+	}
+	// The store kept the windows apart: the new one holds this window's 2.
+	totals, err := counts.AddRateCounts(context.Background(), sharedT0.Add(sharedWindow), map[string]int64{ip: 0}, sharedT0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if totals[ip] != 2 {
+		t.Errorf("the new window's total of %s is %d, want 2", ip, totals[ip])
+	}
+}
+
+// flakyCounts is a store.RateCounts that fails while fail is set.
+type flakyCounts struct {
+	store.RateCounts
+	fail  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *flakyCounts) AddRateCounts(ctx context.Context, window time.Time, counts map[string]int64, expires time.Time) (map[string]int64, error) {
+	f.calls.Add(1)
+	if f.fail.Load() {
+		return nil, fmt.Errorf("add rate counts: %w", store.ErrUnavailable)
+	}
+	return f.RateCounts.AddRateCounts(ctx, window, counts, expires)
+}
+
+// While the store fails, a replica limits alone: a client the shared
+// counts refused gets its own bucket's requests again, requests never
+// fail, the failure is logged once however many flushes fail, and the
+// shared limit returns with the store.
+func TestSharedLimitFallsBackToTheLocalLimitWhenTheStoreFails(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{now: sharedT0}
+	real := rateCountsOf(t, teststore.Open(t))
+	flaky := &flakyCounts{RateCounts: real}
+	logs := &logRecords{}
+	a := newReplica(t, clk, flaky, slog.New(logs))
+	const ip, other = "192.0.2.1", "192.0.2.2"
+	ctx := context.Background()
+
+	// Other replicas have spent ip's allowance in this window.
+	if _, err := real.AddRateCounts(ctx, sharedT0, map[string]int64{ip: 30}, sharedT0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.allow(ip); !ok {
+		t.Fatal("the first request was refused before any flush")
+	}
+	mustFlush(t, a)
+	if ok, wait := a.allow(ip); ok || wait != sharedWindow {
+		t.Fatalf("after the flush: allowed %v, wait %v; want refused until the window ends (10s)", ok, wait)
+	}
+
+	flaky.fail.Store(true)
+	if ok, _ := a.allow(other); !ok {
+		t.Fatal("another IP was refused")
+	}
+	for i := range 3 { // the other IP's count stays pending, so every flush calls the store
+		clk.Add(100 * time.Millisecond)
+		if err := a.flush(ctx); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("flush %d with the store down: %v, want store.ErrUnavailable", i+1, err)
+		}
+	}
+	if n := flaky.calls.Load(); n != 4 {
+		t.Errorf("%d store calls, want 4 (the failed window's counts are sent again)", n)
+	}
+	if n := logs.count(slog.LevelWarn); n != 1 {
+		t.Errorf("%d warnings for 3 failed flushes within a minute, want 1: %v", n, logs.records)
+	}
+	// Local limit only: ip took 1 of its 4 tokens, and has refilled
+	// 0.6 since; 3 more go, then the bucket refuses with a short wait.
+	for i := range 3 {
+		if ok, wait := a.allow(ip); !ok {
+			t.Fatalf("request %d with the store down was refused (wait %v); the local bucket has tokens", i+1, wait)
+		}
+	}
+	if ok, wait := a.allow(ip); ok || wait <= 0 || wait > time.Second {
+		t.Errorf("past the local burst: allowed %v, wait %v; want the local bucket's refusal (under a second)", ok, wait)
+	}
+
+	clk.Set(sharedT0.Add(5 * time.Second)) // still the same window
+	flaky.fail.Store(false)
+	mustFlush(t, a)
+	if n := logs.count(slog.LevelInfo); n != 1 {
+		t.Errorf("%d info records after the store came back, want 1: %v", n, logs.records)
+	}
+	if ok, wait := a.allow(ip); ok || wait != 5*time.Second {
+		t.Errorf("with the store back: allowed %v, wait %v; want refused until the window ends (5s)", ok, wait)
+	}
+	// Nothing was lost or counted twice: 30 + 1 + 3 of ip, 1 of the other.
+	totals, err := real.AddRateCounts(ctx, sharedT0, map[string]int64{ip: 0, other: 0}, sharedT0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if totals[ip] != 34 || totals[other] != 1 {
+		t.Errorf("totals %v, want %s 34 and %s 1", totals, ip, other)
+	}
+}
+
+func TestSharedWindowsAreAlignedToTheClock(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		now, want time.Time
+	}{
+		{sharedT0, sharedT0},
+		{sharedT0.Add(9999 * time.Millisecond), sharedT0},
+		{sharedT0.Add(10 * time.Second), sharedT0.Add(10 * time.Second)},
+		{sharedT0.Add(-time.Millisecond), sharedT0.Add(-10 * time.Second)},
+		{sharedT0.Add(25 * time.Second).In(time.FixedZone("X", 3600)), sharedT0.Add(20 * time.Second)},
+	}
+	for _, tt := range tests {
+		if got := windowStart(tt.now); !got.Equal(tt.want) || got.Location() != time.UTC {
+			t.Errorf("windowStart(%s) = %s, want %s in UTC", tt.now, got, tt.want)
+		}
+	}
+}
+
+// A flush carries at most maxSharedClients client IPs per window: the
+// others are limited locally only.
+func TestSharedCountsAreBounded(t *testing.T) {
+	t.Parallel()
+	sh := &sharedLimit{pending: map[time.Time]map[string]int64{}}
+	for i := range maxSharedClients + 10 {
+		sh.add(sharedT0, map[string]int64{fmt.Sprint(i): 1})
+	}
+	sh.add(sharedT0, map[string]int64{"0": 1})
+	if n := len(sh.pending[sharedT0]); n != maxSharedClients {
+		t.Errorf("%d client IPs pending, want %d", n, maxSharedClients)
+	}
+	if n := sh.pending[sharedT0]["0"]; n != 2 {
+		t.Errorf("a counted IP past the bound has %d, want 2: it is still counted", n)
+	}
+}
+
+// RunSharedRateLimit shares the limit until its context ends, and does
+// nothing when the rate limit is off.
+func TestRunSharedRateLimitEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	counts := rateCountsOf(t, teststore.Open(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s := &Server{o: Options{Logger: slog.New(slog.DiscardHandler)}, limiter: newLimiter(2, time.Now)}
+	s.RunSharedRateLimit(ctx, counts) // returns: ctx has ended
+	if s.limiter.shared != nil {
+		t.Error("the limit is still shared after RunSharedRateLimit returned")
+	}
+	off := &Server{o: Options{Logger: slog.New(slog.DiscardHandler)}}
+	off.RunSharedRateLimit(context.Background(), counts) // returns at once: no rate limit
+}

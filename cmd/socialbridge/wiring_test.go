@@ -152,6 +152,11 @@ func (s *sweepRecorder) SweepExpired(context.Context, time.Time, time.Duration) 
 	return 0, nil
 }
 
+// SweepRateCounts is called by every sweep; the recorder has none.
+func (s *sweepRecorder) SweepRateCounts(context.Context, time.Time) (int64, error) {
+	return 0, nil
+}
+
 func (s *sweepRecorder) SweepAudit(_ context.Context, before time.Time) (int64, error) {
 	select {
 	case s.auditBefore <- before:

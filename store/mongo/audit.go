@@ -59,11 +59,11 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	opts := options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(q.Limit))
 	cur, err := s.audit.Find(ctx, filter, opts)
 	if err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
+		return nil, fmt.Errorf("list audit events: %w", mapErr(err))
 	}
 	list := []store.AuditEvent{}
 	if err := cur.All(ctx, &list); err != nil {
-		return nil, fmt.Errorf("read audit events: %w", err)
+		return nil, fmt.Errorf("read audit events: %w", mapErr(err))
 	}
 	return list, nil
 }
@@ -72,7 +72,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 func (s *Store) SweepAudit(ctx context.Context, before time.Time) (int64, error) {
 	res, err := s.audit.DeleteMany(ctx, bson.M{"at": bson.M{"$lt": before}})
 	if err != nil {
-		return 0, fmt.Errorf("sweep audit events: %w", err)
+		return 0, fmt.Errorf("sweep audit events: %w", mapErr(err))
 	}
 	return res.DeletedCount, nil
 }

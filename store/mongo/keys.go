@@ -16,11 +16,11 @@ func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 	opts := options.Find().SetSort(bson.D{{Key: "use", Value: 1}, {Key: "generation", Value: 1}})
 	cur, err := s.keys.Find(ctx, bson.D{}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
+		return nil, fmt.Errorf("list signing keys: %w", mapErr(err))
 	}
 	keys := []store.SigningKey{}
 	if err := cur.All(ctx, &keys); err != nil {
-		return nil, fmt.Errorf("read signing keys: %w", err)
+		return nil, fmt.Errorf("read signing keys: %w", mapErr(err))
 	}
 	return keys, nil
 }
@@ -47,7 +47,7 @@ func (s *Store) RetireKey(ctx context.Context, id string, at time.Time) error {
 		bson.D{{Key: "_id", Value: id}, {Key: "retired_at", Value: bson.D{{Key: "$exists", Value: false}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "retired_at", Value: at}}}})
 	if err != nil {
-		return fmt.Errorf("retire signing key %s: %w", id, err)
+		return fmt.Errorf("retire signing key %s: %w", id, mapErr(err))
 	}
 	if res.MatchedCount > 0 {
 		return nil

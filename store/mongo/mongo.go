@@ -149,6 +149,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/socialbridge/socialbridge/store"
@@ -185,7 +186,34 @@ const (
 	codeNotImplemented = 238
 	// codeIndexNotFound answers the drop of an index that does not exist.
 	codeIndexNotFound = 27
+	// codeAuthenticationFailed answers wrong credentials: a configuration
+	// error, never an outage.
+	codeAuthenticationFailed = 18
 )
+
+// unavailableCodes are the server error codes of a replica set without a
+// writable primary for now (an election, a step-down, a shutdown) or of a
+// server that could not reach another (a mongos and its shards): the
+// operation may succeed on a retry a little later.
+var unavailableCodes = []int{
+	6,     // HostUnreachable
+	7,     // HostNotFound
+	89,    // NetworkTimeout
+	91,    // ShutdownInProgress
+	189,   // PrimarySteppedDown
+	9001,  // SocketException
+	10107, // NotWritablePrimary
+	11600, // InterruptedAtShutdown
+	11602, // InterruptedDueToReplStateChange
+	13435, // NotPrimaryNoSecondaryOk
+	13436, // NotPrimaryOrSecondary
+}
+
+// unavailableLabels are the error labels with which the server or the
+// driver marks an error that a retry may not meet: a retryable write that
+// failed (after the driver's own retry), and a transient failure of a
+// transaction.
+var unavailableLabels = []string{"RetryableWriteError", "TransientTransactionError"}
 
 // Options configures Open.
 type Options struct {
@@ -262,7 +290,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	client, err := mongo.Connect(copts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to mongodb: %w", err)
+		return nil, fmt.Errorf("connect to mongodb: %w", mapErr(err))
 	}
 	if err := ping(ctx, client, o, logger); err != nil {
 		_ = client.Disconnect(context.Background())
@@ -300,7 +328,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 func ping(ctx context.Context, client *mongo.Client, o Options, logger *slog.Logger) error {
 	if !o.WaitForServer {
 		if err := client.Ping(ctx, readpref.Primary()); err != nil {
-			return fmt.Errorf("reach mongodb: %w", err)
+			return fmt.Errorf("reach mongodb: %w", mapErr(err))
 		}
 		return nil
 	}
@@ -316,9 +344,11 @@ func ping(ctx context.Context, client *mongo.Client, o Options, logger *slog.Log
 			}
 			return nil
 		case ctx.Err() != nil:
-			return fmt.Errorf("reach mongodb: gave up waiting for the server after %d attempts (%w): %w", attempt, context.Cause(ctx), err)
-		case !mongo.IsTimeout(err) && !mongo.IsNetworkError(err):
-			return fmt.Errorf("reach mongodb: %w", err) // the server answered: waiting will not change it
+			return fmt.Errorf("reach mongodb: gave up waiting for the server after %d attempts (%w): %w", attempt, context.Cause(ctx), mapErr(err))
+		case !unavailable(err):
+			// The server answered (wrong credentials, say): waiting will
+			// not change it.
+			return fmt.Errorf("reach mongodb: %w", mapErr(err))
 		}
 		attrs := []any{"attempt", attempt}
 		if o.Redact != nil {
@@ -327,7 +357,7 @@ func ping(ctx context.Context, client *mongo.Client, o Options, logger *slog.Log
 		logger.Warn(fmt.Sprintf("MongoDB not reachable yet; retrying in %s", wait), attrs...)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("reach mongodb: gave up waiting for the server after %d attempts (%w): %w", attempt, context.Cause(ctx), err)
+			return fmt.Errorf("reach mongodb: gave up waiting for the server after %d attempts (%w): %w", attempt, context.Cause(ctx), mapErr(err))
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, RetryMaxWait)
@@ -387,6 +417,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// FindUsersByEmail, in its order. Sparse: a profile without an
 		// email has no profile.email.
 		{s.users, "profile_email_id", bson.D{{Key: "profile.email", Value: 1}, {Key: "_id", Value: 1}}, options.Index().SetSparse(true)},
+		// DeleteUser's removal of old tombstones. Sparse: only a user
+		// being deleted, and a tombstone, have deleted_at.
+		{s.users, "deleted_at", bson.D{{Key: "deleted_at", Value: 1}}, options.Index().SetSparse(true)},
 		// DeleteUser's deletion of the user's link flows. Sparse: only
 		// link flows have link_user_id.
 		{s.sessions, "link_user_id", bson.D{{Key: "link_user_id", Value: 1}}, options.Index().SetSparse(true)},
@@ -405,14 +438,14 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	} {
 		model := mongo.IndexModel{Keys: ix.keys, Options: ix.opts.SetName(ix.name)}
 		if _, err := ix.coll.Indexes().CreateOne(ctx, model); err != nil {
-			return fmt.Errorf("create index %s.%s: %w", ix.coll.Name(), ix.name, err)
+			return fmt.Errorf("create index %s.%s: %w", ix.coll.Name(), ix.name, mapErr(err))
 		}
 	}
 	// Replaced by revoked_at_id, which also orders the feed's ties.
 	if err := s.sessions.Indexes().DropOne(ctx, "revoked_at"); err != nil {
 		var ce mongo.CommandError
 		if !errors.As(err, &ce) || ce.Code != codeIndexNotFound {
-			return fmt.Errorf("drop the replaced index sessions.revoked_at: %w", err)
+			return fmt.Errorf("drop the replaced index sessions.revoked_at: %w", mapErr(err))
 		}
 	}
 	return nil
@@ -433,12 +466,12 @@ func (s *Store) ensureTTLIndex(ctx context.Context, coll *mongo.Collection, fiel
 	}
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != codeNotImplemented {
-		return fmt.Errorf("create index %s.%s_ttl: %w", coll.Name(), field, err)
+		return fmt.Errorf("create index %s.%s_ttl: %w", coll.Name(), field, mapErr(err))
 	}
 	s.logger.Warn("the database cannot expire documents by TTL index; they are removed by the sweeper only", "collection", coll.Name(), "field", field)
 	plain := mongo.IndexModel{Keys: bson.D{{Key: field, Value: 1}}, Options: options.Index().SetName(field)}
 	if _, err := coll.Indexes().CreateOne(ctx, plain); err != nil {
-		return fmt.Errorf("create index %s.%s: %w", coll.Name(), field, err)
+		return fmt.Errorf("create index %s.%s: %w", coll.Name(), field, mapErr(err))
 	}
 	return nil
 }
@@ -449,15 +482,18 @@ func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
 	defer cancel()
 	if err := s.client.Disconnect(ctx); err != nil {
-		return fmt.Errorf("disconnect from mongodb: %w", err)
+		return fmt.Errorf("disconnect from mongodb: %w", mapErr(err))
 	}
 	return nil
 }
 
-// Ping checks that the primary answers, for readiness probes.
+// Ping checks, for readiness probes, that the primary answers: the server
+// every write goes to is reachable and primary now. An unreachable server,
+// or a replica set without a primary, makes it fail with
+// store.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return fmt.Errorf("ping mongodb: %w", err)
+		return fmt.Errorf("ping mongodb: %w", mapErr(err))
 	}
 	return nil
 }
@@ -466,7 +502,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // up; nothing in the application calls it.
 func (s *Store) DropDatabase(ctx context.Context) error {
 	if err := s.db.Drop(ctx); err != nil {
-		return fmt.Errorf("drop database %s: %w", s.db.Name(), err)
+		return fmt.Errorf("drop database %s: %w", s.db.Name(), mapErr(err))
 	}
 	return nil
 }
@@ -482,25 +518,28 @@ func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Dura
 		bson.M{"idle_expires_at": bson.M{"$lt": cutoff}},
 	}})
 	if err != nil {
-		return 0, fmt.Errorf("sweep expired sessions: %w", err)
+		return 0, fmt.Errorf("sweep expired sessions: %w", mapErr(err))
 	}
 	n := res.DeletedCount
 	res, err = s.tokens.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": cutoff}})
 	if err != nil {
-		return n, fmt.Errorf("sweep expired remembered tokens: %w", err)
+		return n, fmt.Errorf("sweep expired remembered tokens: %w", mapErr(err))
 	}
 	return n + res.DeletedCount, nil
 }
 
 // mapErr turns the driver's "no document" into store.ErrNotFound, a
 // duplicate key into store.ErrConflict, and the errors of a server that
-// cannot be reached (network errors, timeouts, no server selectable, a
-// disconnected client) into store.ErrUnavailable, so that callers can
-// branch on them.
+// cannot be reached or cannot write for now (see unavailable) into
+// store.ErrUnavailable, so that callers can branch on them. Other errors,
+// and those mapped already, come back as they are, so that mapping twice
+// is harmless.
 func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrUnavailable):
+		return err
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return store.ErrNotFound
 	case mongo.IsDuplicateKeyError(err):
@@ -512,10 +551,54 @@ func mapErr(err error) error {
 	}
 }
 
-// unavailable reports whether err means the server could not be reached
-// or did not answer in time, rather than that it refused the operation.
+// unavailable reports whether err means the server could not be reached,
+// did not answer in time or cannot write for now, rather than that it
+// refused the operation: network errors, timeouts, no server selectable,
+// a disconnected client, the server errors of an election or a shutdown
+// (unavailableCodes) and the labels of a transient failure
+// (unavailableLabels). A failed authentication is a configuration error
+// and never counts, even when it shows as a server that cannot be selected
+// (the driver marks a server whose handshake failed unknown).
 func unavailable(err error) bool {
+	if authFailure(err) {
+		return false
+	}
 	var sse topology.ServerSelectionError
-	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) ||
-		errors.Is(err, mongo.ErrClientDisconnected)
+	if errors.As(err, &sse) {
+		for _, srv := range sse.Desc.Servers {
+			if srv.LastError != nil && authFailure(srv.LastError) {
+				return false
+			}
+		}
+		return true
+	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return true
+	}
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		for _, code := range unavailableCodes {
+			if se.HasErrorCode(code) {
+				return true
+			}
+		}
+		for _, label := range unavailableLabels {
+			if se.HasErrorLabel(label) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// authFailure reports whether err is the server's refusal of the
+// credentials, as the driver's operations return it (a mongo.ServerError)
+// or as it keeps it in a server's description (a driver.Error).
+func authFailure(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) && se.HasErrorCode(codeAuthenticationFailed) {
+		return true
+	}
+	var de driver.Error
+	return errors.As(err, &de) && de.Code == codeAuthenticationFailed
 }

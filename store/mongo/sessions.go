@@ -201,7 +201,7 @@ func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (b
 		bson.D{{Key: "_id", Value: id}, {Key: "state", Value: bson.M{"$in": bson.A{store.StateActive, store.StateCode}}}, notLinkFlow},
 		bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
 	if err != nil {
-		return false, fmt.Errorf("revoke session: %w", err)
+		return false, fmt.Errorf("revoke session: %w", mapErr(err))
 	}
 	return res.ModifiedCount == 1, nil
 }
@@ -222,7 +222,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, reason string, n
 			bson.D{{Key: "user_id", Value: userID}, {Key: "state", Value: state}, notLinkFlow},
 			bson.M{"$set": bson.M{"state": store.StateRevoked, "revoked_at": now, "revoke_reason": reason}})
 		if err != nil {
-			return n, fmt.Errorf("revoke %s sessions of user %s: %w", state, userID, err)
+			return n, fmt.Errorf("revoke %s sessions of user %s: %w", state, userID, mapErr(err))
 		}
 		n += res.ModifiedCount
 	}
@@ -292,7 +292,7 @@ func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int
 		},
 	}, since, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read revocations: %w", err)
+		return nil, fmt.Errorf("read revocations: %w", mapErr(err))
 	}
 	return list, nil
 }
@@ -316,11 +316,11 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 	opts := options.Find().SetSort(bson.D{{Key: "rotated_at", Value: -1}, {Key: "_id", Value: 1}})
 	cur, err := s.sessions.Find(ctx, filter, opts)
 	if err != nil {
-		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
+		return nil, fmt.Errorf("list sessions of user %s: %w", userID, mapErr(err))
 	}
 	list := []store.Session{}
 	if err := cur.All(ctx, &list); err != nil {
-		return nil, fmt.Errorf("read sessions of user %s: %w", userID, err)
+		return nil, fmt.Errorf("read sessions of user %s: %w", userID, mapErr(err))
 	}
 	return list, nil
 }

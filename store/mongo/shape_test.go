@@ -199,6 +199,7 @@ func testIndexes(t *testing.T, uri string, mongoDB bool) {
 		},
 		"users": {
 			{"_id_", "_id:1", "every update of a user and GetUser"},
+			{"deleted_at", "deleted_at:1", "DeleteUser's removal of old tombstones"},
 			{"link_emails_id", "link_emails:1,_id:1", "FindUsersByLinkEmail"},
 			{"not_before_id", "not_before:1,_id:1", "RevocationsSince (not-before times, in the feed's order)"},
 			{"profile_email_id", "profile.email:1,_id:1", "FindUsersByEmail"},

@@ -61,7 +61,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		list, err = queryAll(ctx, s.stmt.listUserTypeAudit, scanAudit, q.UserID, q.Type, before, beforeID, q.Limit)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
+		return nil, fmt.Errorf("list audit events: %w", mapErr(err))
 	}
 	return list, nil
 }
@@ -70,7 +70,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 func (s *Store) SweepAudit(ctx context.Context, before time.Time) (int64, error) {
 	n, err := deleteInBatches(ctx, s.stmt.sweepAudit, before.UnixMilli())
 	if err != nil {
-		return n, fmt.Errorf("sweep audit events: %w", err)
+		return n, fmt.Errorf("sweep audit events: %w", mapErr(err))
 	}
 	return n, nil
 }

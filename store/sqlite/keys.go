@@ -13,7 +13,7 @@ import (
 func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 	rows, err := s.stmt.listKeys.QueryContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
+		return nil, fmt.Errorf("list signing keys: %w", mapErr(err))
 	}
 	defer rows.Close()
 	var keys []store.SigningKey
@@ -23,7 +23,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 			created, signFrom, retired sql.NullInt64
 		)
 		if err := rows.Scan(&k.ID, &k.KID, &k.Use, &k.Algorithm, &k.Generation, &k.PrivateSealed, &created, &signFrom, &retired); err != nil {
-			return nil, fmt.Errorf("list signing keys: %w", err)
+			return nil, fmt.Errorf("list signing keys: %w", mapErr(err))
 		}
 		k.CreatedAt = fromMillis(created)
 		k.SignFrom = fromMillis(signFrom)
@@ -31,7 +31,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
+		return nil, fmt.Errorf("list signing keys: %w", mapErr(err))
 	}
 	return keys, nil
 }
@@ -55,7 +55,7 @@ func (s *Store) RetireKey(ctx context.Context, id string, at time.Time) error {
 	}
 	n, err := execCount(ctx, s.stmt.retireKey, id, at.UnixMilli())
 	if err != nil {
-		return fmt.Errorf("retire signing key %s: %w", id, err)
+		return fmt.Errorf("retire signing key %s: %w", id, mapErr(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("retire signing key %s: %w", id, store.ErrNotFound)

@@ -59,7 +59,7 @@ func (s *Store) RememberToken(ctx context.Context, hash string, expiresAt, now t
 	}
 	n, err := execCount(ctx, s.stmt.rememberToken, hash, expiresAt.UnixMilli(), now.UnixMilli())
 	if err != nil {
-		return fmt.Errorf("remember token: %w", err)
+		return fmt.Errorf("remember token: %w", mapErr(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("remember token: %w", store.ErrConflict)
@@ -137,7 +137,7 @@ func (s *Store) CompleteLink(ctx context.Context, id string, r store.LinkRedempt
 	// statements.
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fail(err)
+		return fail(mapErr(err))
 	}
 	defer func() {
 		if err != nil {
@@ -151,10 +151,10 @@ func (s *Store) CompleteLink(ctx context.Context, id string, r store.LinkRedempt
 		return fail(mapErr(err))
 	}
 	if _, err := tx.StmtContext(ctx, s.stmt.clearLinkSealed).ExecContext(ctx, id); err != nil {
-		return fail(fmt.Errorf("clear the sealed identity: %w", err))
+		return fail(fmt.Errorf("clear the sealed identity: %w", mapErr(err)))
 	}
 	if err := tx.Commit(); err != nil {
-		return fail(fmt.Errorf("commit: %w", err))
+		return fail(fmt.Errorf("commit: %w", mapErr(err)))
 	}
 	sess, err = row.session()
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *Store) Rotate(ctx context.Context, id string, gen int64, now, idleExpir
 func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (bool, error) {
 	n, err := execCount(ctx, s.stmt.revoke, id, millis(now), reason)
 	if err != nil {
-		return false, fmt.Errorf("revoke session: %w", err)
+		return false, fmt.Errorf("revoke session: %w", mapErr(err))
 	}
 	return n == 1, nil
 }
@@ -213,7 +213,7 @@ func (s *Store) Revoke(ctx context.Context, id, reason string, now time.Time) (b
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, reason string, now time.Time) (int64, error) {
 	n, err := execCount(ctx, s.stmt.revokeUser, userID, millis(now), reason)
 	if err != nil {
-		return 0, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
+		return 0, fmt.Errorf("revoke sessions of user %s: %w", userID, mapErr(err))
 	}
 	return n, nil
 }
@@ -239,7 +239,7 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Ti
 		return *sess, nil
 	}, userID, now.UnixMilli())
 	if err != nil {
-		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
+		return nil, fmt.Errorf("list sessions of user %s: %w", userID, mapErr(err))
 	}
 	return list, nil
 }
@@ -252,11 +252,11 @@ func (s *Store) SweepExpired(ctx context.Context, now time.Time, grace time.Dura
 	cutoff := now.Add(-grace).UnixMilli()
 	n, err := deleteInBatches(ctx, s.stmt.sweep, cutoff)
 	if err != nil {
-		return n, fmt.Errorf("sweep expired sessions: %w", err)
+		return n, fmt.Errorf("sweep expired sessions: %w", mapErr(err))
 	}
 	m, err := deleteInBatches(ctx, s.stmt.sweepTokens, cutoff)
 	if err != nil {
-		return n + m, fmt.Errorf("sweep expired remembered tokens: %w", err)
+		return n + m, fmt.Errorf("sweep expired remembered tokens: %w", mapErr(err))
 	}
 	return n + m, nil
 }
@@ -284,7 +284,7 @@ func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int
 		},
 	}, since, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read revocations: %w", err)
+		return nil, fmt.Errorf("read revocations: %w", mapErr(err))
 	}
 	return list, nil
 }

@@ -8,7 +8,8 @@
 //   - complete dev-provider sign-ins at the same client counts, against
 //     the eight bare store calls of a sign-in;
 //   - optionally with -seed N users and sessions stored beforehand, and
-//     optionally as a -soak of refreshes over a long period.
+//     optionally as a -soak over a long period: refreshes, and sign-ins
+//     that add a session each, reported interval by interval.
 //
 // It runs the socialbridge binary in dev mode with its database in a
 // temporary data directory, and opens that same file itself through
@@ -71,6 +72,9 @@ type config struct {
 	seed         int
 	soak         time.Duration
 	soakClients  int
+	// soakSignins are the sign-in clients running next to the refresh
+	// clients during -soak.
+	soakSignins  int
 	soakInterval time.Duration
 	// serverEnv are extra SOCIALBRIDGE_* settings for the server.
 	serverEnv []string
@@ -85,8 +89,9 @@ func parseFlags(args []string) (config, error) {
 	levels := fs.String("concurrency", "1,8,32,64", "comma-separated client counts, for the refresh and the sign-in measurements")
 	signinClients := fs.Int("signin-clients", -1, "deprecated: measure sign-ins at this one client count only (0 skips them) instead of at each -concurrency")
 	fs.IntVar(&c.seed, "seed", 0, "users and active sessions to store before the server starts")
-	fs.DurationVar(&c.soak, "soak", 0, "instead of the table, refresh for this long and report each interval (e.g. 10m)")
-	fs.IntVar(&c.soakClients, "soak-clients", 8, "clients during -soak")
+	fs.DurationVar(&c.soak, "soak", 0, "instead of the table, refresh and sign in for this long and report each interval (e.g. 10m)")
+	fs.IntVar(&c.soakClients, "soak-clients", 8, "refresh clients during -soak")
+	fs.IntVar(&c.soakSignins, "soak-signin-clients", 2, "sign-in clients during -soak, next to the refresh clients (0: refreshes only)")
 	fs.DurationVar(&c.soakInterval, "soak-interval", time.Minute, "reporting interval during -soak")
 	fs.Func("server-env", "a SOCIALBRIDGE_*=value setting for the server (repeatable), e.g. SOCIALBRIDGE_TOKENS_ID_TOKEN_ALGORITHM=ES256", func(v string) error {
 		if name, _, ok := strings.Cut(v, "="); !ok || !strings.HasPrefix(name, "SOCIALBRIDGE_") {
@@ -111,6 +116,8 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("-soak %s: want at most 24h", c.soak)
 	case c.soak > 0 && (c.soakClients < 1 || c.soakClients > maxClients):
 		return c, fmt.Errorf("-soak-clients %d: want 1 to %d", c.soakClients, maxClients)
+	case c.soak > 0 && (c.soakSignins < 0 || c.soakSignins > maxClients):
+		return c, fmt.Errorf("-soak-signin-clients %d: want 0 to %d", c.soakSignins, maxClients)
 	case c.soak > 0 && (c.soakInterval < time.Second || c.soakInterval > c.soak):
 		return c, fmt.Errorf("-soak-interval %s: want at least 1s and at most -soak (%s)", c.soakInterval, c.soak)
 	}

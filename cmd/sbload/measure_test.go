@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -94,6 +95,36 @@ func TestParseFlagsSigninLevels(t *testing.T) {
 			}
 			if got := fmt.Sprint(c.signinLevels); got != tt.want {
 				t.Errorf("sign-in levels = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsSoakSignins(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args    []string
+		want    int
+		wantErr bool
+	}{
+		{args: []string{"-soak", "1m"}, want: 2},
+		{args: []string{"-soak", "1m", "-soak-signin-clients", "0"}, want: 0},
+		{args: []string{"-soak", "1m", "-soak-signin-clients", "8"}, want: 8},
+		{args: []string{"-soak", "1m", "-soak-signin-clients", "-1"}, wantErr: true},
+		{args: []string{"-soak", "1m", "-soak-signin-clients", "257"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			c, err := parseFlags(append([]string{"-bin", "/bin/true"}, tt.args...))
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("parseFlags accepted %v", tt.args)
+				}
+				return
+			}
+			if err != nil || c.soakSignins != tt.want {
+				t.Errorf("sign-in clients = %d, %v; want %d", c.soakSignins, err, tt.want)
 			}
 		})
 	}

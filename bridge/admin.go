@@ -405,11 +405,21 @@ func oauthErrorCode(err error) string {
 // (store.Users.DeleteUser): sessions revoked and scrubbed of personal
 // data (they stay in the revocation feed until swept, so backends go on
 // refusing their tokens), link flows, identities, link emails, the audit
-// events of the user and the user record. A new sign-in of one of the
-// user's identities then creates a new user. Last, one audit event
-// records the deletion with the user id and the actor only.
+// events of the user (those of administrators' actions on the user stay)
+// and the user record. A new sign-in of one of the user's identities then
+// creates a new user. Last, one audit event records the deletion with the
+// user id and the actor only.
+//
+// A user that reads as missing may be one whose deletion stopped half-way
+// in the store (MongoDB marks the user deleted first, and it reads as
+// missing from then on): the store is asked all the same, and finishes
+// that deletion, or answers that there is no such user.
 func (b *Bridge) DeleteUser(ctx context.Context, a AdminAction) (int64, error) {
-	if _, err := b.userForAdmin(ctx, a.UserID); err != nil {
+	_, err := b.userForAdmin(ctx, a.UserID)
+	if oauthErrorCode(err) == ErrCodeUserNotFound && a.UserID != "" && len(a.UserID) <= 128 {
+		return 0, b.finishDeletion(ctx, a)
+	}
+	if err != nil {
 		return 0, err
 	}
 	n, err := b.o.Store.RevokeUserSessions(ctx, a.UserID, store.ReasonUserDeleted, b.o.Now())
@@ -436,4 +446,19 @@ func (b *Bridge) DeleteUser(ctx context.Context, a AdminAction) (int64, error) {
 	b.audit(ctx, store.AuditEvent{Type: AuditUserDeleted, UserID: a.UserID, Actor: a.actor()})
 	b.o.Logger.InfoContext(ctx, "user deleted", "user_id", a.UserID, "sessions_revoked", n, "actor", a.actor())
 	return n, nil
+}
+
+// finishDeletion asks the store to delete a user that reads as missing:
+// it finishes a deletion that stopped half-way, or there is no such user.
+func (b *Bridge) finishDeletion(ctx context.Context, a AdminAction) error {
+	err := b.o.Store.DeleteUser(ctx, a.UserID, b.o.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return &OAuthError{Code: ErrCodeUserNotFound, Description: "no user has this id"}
+	}
+	if err != nil {
+		return fmt.Errorf("delete user: finish an earlier deletion: %w", err)
+	}
+	b.audit(ctx, store.AuditEvent{Type: AuditUserDeleted, UserID: a.UserID, Actor: a.actor(), Detail: map[string]string{"finished": "true"}})
+	b.o.Logger.InfoContext(ctx, "user deleted: finished a deletion that had stopped half-way", "user_id", a.UserID, "actor", a.actor())
+	return nil
 }

@@ -365,3 +365,42 @@ func TestAdministratorsReadsAreAudited(t *testing.T) {
 	checkAudit(t, reads[0], store.AuditEvent{Type: bridge.AuditAuditRead, Actor: bridge.Admin, IP: adminIP,
 		Detail: map[string]string{"user_id": alice, "events": "3"}})
 }
+
+// hiddenUser is a store in which one user reads as missing, as a user
+// whose deletion stopped half-way reads on MongoDB (marked deleted, not
+// yet erased).
+type hiddenUser struct {
+	store.Store
+	id string
+}
+
+func (h hiddenUser) GetUser(ctx context.Context, id string) (*store.User, error) {
+	if id == h.id {
+		return nil, store.ErrNotFound
+	}
+	return h.Store.GetUser(ctx, id)
+}
+
+// TestDeletingAgainFinishesADeletionThatStoppedHalfWay: the user reads
+// as missing, but the store still has what the first deletion did not
+// erase; deleting again must reach the store and finish, not answer
+// user_not_found and leave the data behind for good.
+func TestDeletingAgainFinishesADeletionThatStoppedHalfWay(t *testing.T) {
+	t.Parallel()
+	var h *hiddenUser
+	e := withOps(t, newEnvConfig(t, envConfig{clients: []bridge.Client{apiClient},
+		wrap: func(s store.Store) store.Store { h = &hiddenUser{Store: s}; return h }}))
+	_, alice := e.signInAt(t, "fake", nil)
+	h.id = alice
+	if n, err := e.b.DeleteUser(bg, adminAction(alice)); err != nil || n != 0 {
+		t.Fatalf("DeleteUser of a half-deleted user = %d, %v; want it finished", n, err)
+	}
+	if _, err := h.Store.GetUser(bg, alice); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the user is still stored: %v", err)
+	}
+	checkAudit(t, e.newestAudit(t, alice, bridge.AuditUserDeleted), store.AuditEvent{
+		Type: bridge.AuditUserDeleted, UserID: alice, Actor: bridge.Admin, Detail: map[string]string{"finished": "true"}})
+	if _, err := e.b.DeleteUser(bg, adminAction(alice)); oauthCode(err) != bridge.ErrCodeUserNotFound {
+		t.Errorf("DeleteUser once finished = %v, want user_not_found", err)
+	}
+}

@@ -594,12 +594,17 @@ func (b *Bridge) keepStoredTokens(ctx context.Context, userID, provider string, 
 
 // failClaimed ends a claimed flow that could not be finished because of
 // our own fault (the database, sealing): the cause goes to the log, the
-// flow to failed and the client gets server_error. When even that fails,
+// flow to failed and the client gets server_error, or
+// temporarily_unavailable when the database was unavailable. When even that fails,
 // the cause is returned (an error page).
 func (b *Bridge) failClaimed(ctx context.Context, flow *store.Session, provider string, cause error) (string, error) {
 	b.o.Logger.ErrorContext(ctx, "login could not be finished", "flow", flow.ID, "provider", provider,
 		"client_id", flow.ClientID, "err", cause)
-	target, err := b.failLogin(ctx, flow.ID, provider, ErrCodeServerError, "sign-in could not be completed; try again")
+	code, desc := ErrCodeServerError, "sign-in could not be completed; try again"
+	if Unavailable(cause) {
+		code, desc = ErrCodeTemporarilyUnavail, "sign-in could not be completed: the database is unavailable; try again shortly"
+	}
+	target, err := b.failLogin(ctx, flow.ID, provider, code, desc)
 	if err != nil {
 		return "", fmt.Errorf("finish login: %w (and failing the flow: %w)", cause, err)
 	}

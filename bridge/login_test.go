@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -125,10 +126,14 @@ func TestConcurrentCallbacksOfOneFlowCallTheProviderOnce(t *testing.T) {
 // failingStore fails one write of the store after the flow is claimed.
 type failingStore struct {
 	store.Store
-	failUpsert bool
+	failUpsert  bool
+	unavailable bool // the failure is an outage
 }
 
 func (f failingStore) UpsertLogin(ctx context.Context, userID string, l store.Login) (*store.User, error) {
+	if f.failUpsert && f.unavailable {
+		return nil, fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
 	if f.failUpsert {
 		return nil, errors.New("disk I/O error")
 	}
@@ -147,6 +152,9 @@ func TestAFlowThatFailsAfterItsClaimEndsFailedAndTellsTheClient(t *testing.T) {
 			&providers.Error{Provider: "fake", Code: providers.CodeInvalidGrant, Message: "used code"}, "server_error"},
 		{"the user cannot be written", func(s store.Store) store.Store { return failingStore{Store: s, failUpsert: true} },
 			nil, "server_error"},
+		{"the database is unavailable for the user's write", func(s store.Store) store.Store {
+			return failingStore{Store: s, failUpsert: true, unavailable: true}
+		}, nil, "temporarily_unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

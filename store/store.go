@@ -401,8 +401,11 @@ type Users interface {
 	// deletes the user's link flows in any state (they may hold a sealed
 	// identity), every identity record of the user and the user record
 	// (with its provider links, sealed tokens and link emails), and every
-	// audit event of the user; the caller appends its record of the
-	// deletion afterwards. The user's not-before leaves the feed with the
+	// audit event of the user's own doing (those without an Actor): the
+	// events of administrators' actions on the user, reads included, stay,
+	// holding the user's id only, so that who looked at or changed the
+	// user before the deletion remains accountable. The caller appends its
+	// record of the deletion afterwards. The user's not-before leaves the feed with the
 	// user: the revoked sessions cover every token the user was issued.
 	//
 	// Afterwards GetUser answers ErrNotFound and a new sign-in of any of
@@ -429,7 +432,9 @@ type Users interface {
 	// (ErrUserDeleted) and the sign-in starts over as a new user. Every
 	// read of users (GetUser, CountUsers, the finds, the feed) and every
 	// update of one (SetDisabled, SetRoles, SetUserNotBefore) treats a
-	// tombstone as no user. DeleteUser removes tombstones older than
+	// tombstone as no user. (On MongoDB a user marked deleted whose
+	// deletion has not finished keeps its not-before in the feed until
+	// then, which only keeps refusing tokens that are revoked anyway.) DeleteUser removes tombstones older than
 	// TombstoneTTL. After that, an identity record left pointing at the
 	// old id by a crash between ClaimIdentity and UpsertLogin signs in as
 	// a new user under that id, as after any such crash.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -118,7 +119,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 		c.Next()
 		return
 	}
-	ok, wait := s.limiter.allow(c.ClientIP())
+	ok, wait := s.limiter.allow(rateKey(c.ClientIP()))
 	if ok {
 		c.Next()
 		return
@@ -137,6 +138,25 @@ func (s *Server) rateLimit(c *gin.Context) {
 		writeOAuthError(c, http.StatusTooManyRequests, "too_many_requests", fmt.Sprintf("rate limit exceeded; retry after %d seconds", secs))
 	}
 	c.Abort()
+}
+
+// rateKey is the bucket of a client address: the address itself for IPv4,
+// its /64 for IPv6, which is what one host or home is given (a per-/128
+// limit would give such a client 2^64 buckets).
+func rateKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 // The shared rate limit (Server.RunSharedRateLimit).
@@ -173,6 +193,7 @@ type sharedLimit struct {
 	start   time.Time                      // the current window
 	totals  map[string]int64               // per client IP, every replica's count in start at the last flush
 	pending map[time.Time]map[string]int64 // per window, the requests allowed and not flushed yet
+	keys    map[string]struct{}            // the client IPs counted in the current window, at most maxSharedClients
 	failing bool                           // the last flush failed: local limit only
 
 	// flushMu makes flushes one at a time, and guards the warning state.
@@ -192,6 +213,7 @@ func (sh *sharedLimit) advance(now time.Time) {
 	if ws := windowStart(now); !ws.Equal(sh.start) {
 		sh.start = ws
 		clear(sh.totals)
+		clear(sh.keys)
 	}
 }
 
@@ -212,18 +234,27 @@ func (sh *sharedLimit) count(client string) {
 	sh.add(sh.start, map[string]int64{client: 1})
 }
 
-// add adds counts to the pending counts of window ws, new client IPs
-// beyond maxSharedClients left out.
+// add adds counts to the pending counts of window ws. In the current
+// window, client IPs beyond the first maxSharedClients of the window are
+// left out (limited locally only), so that a replica adds at most that
+// many counters to the store per window, whatever the flushes.
 func (sh *sharedLimit) add(ws time.Time, counts map[string]int64) {
 	p := sh.pending[ws]
 	if p == nil {
 		p = map[string]int64{}
 		sh.pending[ws] = p
 	}
+	if sh.keys == nil {
+		sh.keys = map[string]struct{}{}
+	}
 	for k, n := range counts {
-		if _, ok := p[k]; ok || len(p) < maxSharedClients {
-			p[k] += n
+		if _, ok := sh.keys[k]; !ok && ws.Equal(sh.start) {
+			if len(sh.keys) >= maxSharedClients {
+				continue
+			}
+			sh.keys[k] = struct{}{}
 		}
+		p[k] += n
 	}
 }
 
@@ -351,13 +382,21 @@ func (s *Server) RunSharedRateLimit(ctx context.Context, counts store.RateCounts
 	defer l.unshare()
 	t := time.NewTicker(sharedFlushInterval)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			fctx, cancel := context.WithTimeout(ctx, sharedFlushTimeout)
 			_ = l.flush(fctx) // logged by flush; the limit falls back meanwhile
+			if tick%int(sharedWindow/sharedFlushInterval) == 0 {
+				// Once a window, the counters that expired go (through
+				// their index), so that the store holds a few windows'
+				// worth, not the sweeper's five minutes' worth.
+				if _, err := counts.SweepRateCounts(fctx, l.now()); err != nil && ctx.Err() == nil {
+					s.o.Logger.Debug("shared rate limit: sweeping expired counters", "err", err)
+				}
+			}
 			cancel()
 		}
 	}

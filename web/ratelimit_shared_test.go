@@ -281,11 +281,12 @@ func TestSharedWindowsAreAlignedToTheClock(t *testing.T) {
 	}
 }
 
-// A flush carries at most maxSharedClients client IPs per window: the
-// others are limited locally only.
+// A replica counts at most maxSharedClients client IPs per window, over
+// all its flushes: the others are limited locally only; the next window
+// starts afresh.
 func TestSharedCountsAreBounded(t *testing.T) {
 	t.Parallel()
-	sh := &sharedLimit{pending: map[time.Time]map[string]int64{}}
+	sh := &sharedLimit{start: sharedT0, totals: map[string]int64{}, pending: map[time.Time]map[string]int64{}}
 	for i := range maxSharedClients + 10 {
 		sh.add(sharedT0, map[string]int64{fmt.Sprint(i): 1})
 	}
@@ -295,6 +296,18 @@ func TestSharedCountsAreBounded(t *testing.T) {
 	}
 	if n := sh.pending[sharedT0]["0"]; n != 2 {
 		t.Errorf("a counted IP past the bound has %d, want 2: it is still counted", n)
+	}
+	// A flush took the pending counts: new IPs of the window stay out.
+	sh.pending = map[time.Time]map[string]int64{}
+	sh.add(sharedT0, map[string]int64{"new": 1, "1": 1})
+	if got := sh.pending[sharedT0]; len(got) != 1 || got["1"] != 1 {
+		t.Errorf("after a flush, pending = %v; want only the IP counted before", got)
+	}
+	// The next window counts new IPs again.
+	sh.advance(sharedT0.Add(sharedWindow))
+	sh.add(sh.start, map[string]int64{"new": 1})
+	if got := sh.pending[sh.start]; got["new"] != 1 {
+		t.Errorf("in the next window, pending = %v; want the new IP", got)
 	}
 }
 

@@ -28,6 +28,24 @@ func TestLimiterPerClientBuckets(t *testing.T) {
 	}
 }
 
+// TestRateKeys: an IPv4 address is its own bucket, an IPv6 address its
+// /64's, so that a host that owns a /64 cannot take a bucket per address.
+func TestRateKeys(t *testing.T) {
+	for _, tt := range []struct{ ip, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb:cccc:dddd:eeee", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not an address", "not an address"},
+	} {
+		if got := rateKey(tt.ip); got != tt.want {
+			t.Errorf("rateKey(%q) = %q, want %q", tt.ip, got, tt.want)
+		}
+	}
+}
+
 func TestLimiterIsOffWhenNotPositive(t *testing.T) {
 	t.Parallel()
 	if l := newLimiter(0, time.Now); l != nil {

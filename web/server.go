@@ -180,12 +180,11 @@ func (s *Server) routes() {
 
 // ready answers /readyz: 200 when the database answers a ping within 2
 // s, 503 "database unavailable" when it does not (MongoDB down,
-// unreachable or without a primary; an SQLite file that cannot be read).
-// The ping reads and does not write, so an SQLite disk that is full or
-// read-only still counts as ready: probing writes on every probe would
-// churn the log for a rare failure, and the endpoints that write answer
-// 503 with Retry-After on their own. /healthz, discovery and JWKS never
-// touch the database and keep answering through an outage.
+// unreachable or without a primary; an SQLite file that cannot be read or
+// written: the SQLite ping commits one tiny write, see sqlite.Store.Ping,
+// so a read-only or failing disk is not ready, and a writer held up for
+// more than 2 s by queued writes is not either). /healthz, discovery and
+// JWKS never touch the database and keep answering through an outage.
 func (s *Server) ready(c *gin.Context) {
 	if s.o.Ping != nil {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)

@@ -237,7 +237,7 @@ func TestCLIHelpListsTheCommands(t *testing.T) {
 // prints something and exits 0, and opens no database.
 func TestHelpSucceeds(t *testing.T) {
 	for _, args := range [][]string{
-		{"help"}, {"-h"}, {"--help"}, {"serve", "-h"}, {"serve", "--help"},
+		{"help"}, {"-h"}, {"--help"}, {"-help"}, {"serve", "-h"}, {"serve", "--help"}, {"serve", "-help"},
 		{"users", "-h"}, {"users", "help"}, {"keys", "--help"},
 		{"users", "get", "-h"}, {"users", "delete", "--help"}, {"keys", "retire", "-h"},
 	} {

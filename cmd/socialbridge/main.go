@@ -65,7 +65,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	case "version":
 		fmt.Fprintln(stdout, "socialbridge", version)
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:

@@ -419,7 +419,7 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, key string, now time
 		// The link is another identity's of the same provider, or there
 		// is none (or no user: a crash before the first sign-in wrote it).
 		delete(update, "$unset")
-		err = s.users.FindOneAndUpdate(ctx, bson.M{"_id": userID}, update, opts).Decode(&u)
+		err = s.users.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: userID}, notDeleted}, update, opts).Decode(&u)
 	}
 	switch {
 	case err == nil:

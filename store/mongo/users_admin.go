@@ -88,15 +88,20 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error 
 	if _, err := s.identities.DeleteMany(ctx, bson.M{"user_id": id}); err != nil {
 		return fail(fmt.Errorf("delete identities: %w", err))
 	}
-	if _, err := s.audit.DeleteMany(ctx, bson.M{"user_id": id}); err != nil {
+	// Administrators' actions on the user (an actor) stay.
+	if _, err := s.audit.DeleteMany(ctx, bson.D{{Key: "user_id", Value: id}, {Key: "$or", Value: bson.A{
+		bson.M{"actor": bson.M{"$exists": false}}, bson.M{"actor": ""},
+	}}}); err != nil {
 		return fail(fmt.Errorf("delete audit events: %w", err))
 	}
 	if _, err := s.users.ReplaceOne(ctx, bson.M{"_id": id, "erased": bson.M{"$exists": false}},
 		bson.M{"deleted_at": now, "erased": true}); err != nil {
 		return fail(fmt.Errorf("replace the user document by its tombstone: %w", err))
 	}
+	// Housekeeping, not part of this deletion, which is done: a failure
+	// is logged, and the next deletion removes them.
 	if _, err := s.users.DeleteMany(ctx, bson.M{"erased": true, "deleted_at": bson.M{"$lt": now.Add(-store.TombstoneTTL)}}); err != nil {
-		return fail(fmt.Errorf("delete old tombstones: %w", err))
+		s.logger.WarnContext(ctx, "could not delete old tombstones of deleted users; the next deletion will", "err", err)
 	}
 	return nil
 }

@@ -321,7 +321,8 @@ const (
 
 	sqlDeleteUserIdentities = `DELETE FROM identities WHERE user_id = ?1`
 
-	sqlDeleteUserAudit = `DELETE FROM audit_events WHERE user_id = ?1`
+	// Administrators' actions on the user (an actor) stay.
+	sqlDeleteUserAudit = `DELETE FROM audit_events WHERE user_id = ?1 AND actor = ''`
 
 	// user_link_emails has triggers for the inserts and updates of users
 	// only: a deleted user's rows go by this statement.

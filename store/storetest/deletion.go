@@ -242,6 +242,7 @@ type deletable struct {
 	linkFlow                       *store.Session
 	otherUser                      string
 	otherEvent                     string
+	adminEvent                     string // an administrator's action on the user
 }
 
 func newDeletable(t *testing.T, s store.Store) deletable {
@@ -270,10 +271,12 @@ func newDeletable(t *testing.T, s store.Store) deletable {
 
 	d.otherUser = signInAs(t, s, "google", uniq("sub"), uniq("other")+"@example.com", t0).ID
 	d.otherEvent = uniq("event")
+	d.adminEvent = uniq("event")
 	appendAll(t, s,
 		store.AuditEvent{ID: uniq("event"), At: t0, Type: "login", UserID: d.user.ID, IP: "192.0.2.1", Detail: map[string]string{"provider": "google"}},
 		store.AuditEvent{ID: uniq("event"), At: t0.Add(time.Second), Type: "logout", UserID: d.user.ID, SessionID: d.revoked.ID},
 		store.AuditEvent{ID: d.otherEvent, At: t0, Type: "login", UserID: d.otherUser},
+		store.AuditEvent{ID: d.adminEvent, At: t0.Add(2 * time.Second), Type: "user_viewed", UserID: d.user.ID, Actor: "admin", IP: "192.0.2.200"},
 	)
 	return d
 }
@@ -344,16 +347,16 @@ func testDeleteUser(t *testing.T, s store.Store) {
 		}
 	}
 
-	if got := listAudit(t, s, store.AuditQuery{UserID: d.user.ID, Limit: 10}); got != "" {
-		t.Errorf("audit events of the deleted user: %s, want none", got)
+	if got := listAudit(t, s, store.AuditQuery{UserID: d.user.ID, Limit: 10}); got != d.adminEvent {
+		t.Errorf("audit events of the deleted user: %s, want only the administrator's action %s", got, d.adminEvent)
 	}
 	if got := listAudit(t, s, store.AuditQuery{UserID: d.otherUser, Limit: 10}); got != d.otherEvent {
 		t.Errorf("audit events of another user: %s, want %s", got, d.otherEvent)
 	}
 	after := uniq("event")
 	appendAll(t, s, store.AuditEvent{ID: after, At: now, Type: "user_deleted", UserID: d.user.ID, Actor: "admin"})
-	if got := listAudit(t, s, store.AuditQuery{UserID: d.user.ID, Limit: 10}); got != after {
-		t.Errorf("audit events appended after the deletion: %s, want %s", got, after)
+	if got, want := listAudit(t, s, store.AuditQuery{UserID: d.user.ID, Limit: 10}), after+" "+d.adminEvent; got != want {
+		t.Errorf("audit events after the deletion: %s, want %s", got, want)
 	}
 }
 

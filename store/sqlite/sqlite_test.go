@@ -207,9 +207,19 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"scrub user sessions":     "sessions_user",
 		"delete link flows":       "sessions_link_user",
 		"delete user identities":  "identities_user",
-		"delete user audit":       "audit_events_user",
+		// Either index that leads with user_id serves it; the planner
+		// picks one (the statement also reads actor).
+		"delete user audit": "audit_events_user|audit_events_user_type",
 	} {
-		if !slices.ContainsFunc(plans[name], func(l string) bool { return strings.Contains(l, index+" ") }) {
+		uses := func(l string) bool {
+			for _, ix := range strings.Split(index, "|") {
+				if strings.Contains(l, ix+" ") {
+					return true
+				}
+			}
+			return false
+		}
+		if !slices.ContainsFunc(plans[name], uses) {
 			t.Errorf("%s does not use index %s:\n%s", name, index, strings.Join(plans[name], "\n"))
 		}
 	}

@@ -8,45 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// failWrites makes every write of this process to a regular file fail,
-// as a full disk does, until the returned function restores the limit.
-//
-// The tests run as root in CI containers, where making the data directory
-// read-only changes nothing, and even as another user SQLite keeps the
-// database open for writing across a chmod. A file-size limit of zero
-// (RLIMIT_FSIZE) is process-wide, needs no privilege to lower or to raise
-// back to the hard limit, and makes write(2) fail with EFBIG (the Go
-// runtime ignores SIGXFSZ), which SQLite reports as SQLITE_IOERR or
-// SQLITE_FULL. The caller must not run in parallel with other tests: for
-// as long as the limit holds, they cannot write files either. Pipes and
-// sockets are not regular files, so HTTP and the test's output still work.
-func failWrites(t *testing.T) (restore func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 0, Max: old.Max}); err != nil {
-		t.Skipf("cannot lower RLIMIT_FSIZE: %v", err)
-	}
-	restored := false
-	restore = func() {
-		if restored {
-			return
-		}
-		restored = true
-		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-			t.Fatalf("restore RLIMIT_FSIZE: %v", err)
-		}
-	}
-	t.Cleanup(restore)
-	return restore
-}
+	"github.com/socialbridge/socialbridge/internal/fsfail"
+)
 
 // outageAnswer is what an endpoint answered during the outage.
 type outageAnswer struct {
@@ -69,7 +35,8 @@ func timedDo(t *testing.T, c *http.Client, req *http.Request) outageAnswer {
 }
 
 // TestOutageOfTheSQLiteDiskAnswers503AndRecoversWithoutLosingSessions is
-// not parallel: failWrites stops every file write of the test binary.
+// not parallel: fsfail.FailWrites stops every file write of the test
+// binary.
 func TestOutageOfTheSQLiteDiskAnswers503AndRecoversWithoutLosingSessions(t *testing.T) {
 	inst := start(t, map[string]string{})
 	before := devSignIn(t, inst.url, "carol")
@@ -94,7 +61,7 @@ func TestOutageOfTheSQLiteDiskAnswers503AndRecoversWithoutLosingSessions(t *test
 		"state": {"st"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}, "provider": {"dev"},
 	}.Encode()
 
-	restore := failWrites(t)
+	restore := fsfail.FailWrites(t)
 
 	const bound = 2 * time.Second
 	t.Run("a refresh answers 503 temporarily_unavailable with Retry-After", func(t *testing.T) {

@@ -23,11 +23,11 @@ const (
 )
 
 // Admin is the actor recorded in the audit trail for the admin API.
-const Admin = "admin"
+const Admin = store.ActorAdmin
 
 // CLI is the actor recorded in the audit trail for the command line's
 // administrative subcommands.
-const CLI = "cli"
+const CLI = store.ActorCLI
 
 // AuditUserDeleted records the deletion of a user (DeleteUser): the user
 // id and the actor only, since everything else about the user is gone.

@@ -72,6 +72,14 @@ const MaxUsersByLinkEmail = 10
 // MaxUsersByEmail is the most user ids Users.FindUsersByEmail returns.
 const MaxUsersByEmail = 100
 
+// The actors of administrators' actions in the audit trail
+// (AuditEvent.Actor): the admin API and the command line. Users.DeleteUser
+// keeps the events of these actors on the deleted user.
+const (
+	ActorAdmin = "admin"
+	ActorCLI   = "cli"
+)
+
 // ReasonUserDeleted is the revoke reason of the sessions of a deleted user
 // (Users.DeleteUser).
 const ReasonUserDeleted = "user_deleted"
@@ -401,11 +409,13 @@ type Users interface {
 	// deletes the user's link flows in any state (they may hold a sealed
 	// identity), every identity record of the user and the user record
 	// (with its provider links, sealed tokens and link emails), and every
-	// audit event of the user's own doing (those without an Actor): the
-	// events of administrators' actions on the user, reads included, stay,
-	// holding the user's id only, so that who looked at or changed the
-	// user before the deletion remains accountable. The caller appends its
-	// record of the deletion afterwards. The user's not-before leaves the feed with the
+	// audit event of the user but those of administrators' actions on the
+	// user (actor ActorAdmin or ActorCLI; reads included), which stay, with
+	// the user's id and the administrator's address and detail, for the
+	// audit retention, so that who looked at or changed the user before
+	// the deletion remains accountable; the user's own activity, and
+	// clients' actions on their data (a provider token fetched), go. The
+	// caller appends its record of the deletion afterwards. The user's not-before leaves the feed with the
 	// user: the revoked sessions cover every token the user was issued.
 	//
 	// Afterwards GetUser answers ErrNotFound and a new sign-in of any of
@@ -434,8 +444,10 @@ type Users interface {
 	// update of one (SetDisabled, SetRoles, SetUserNotBefore) treats a
 	// tombstone as no user. (On MongoDB a user marked deleted whose
 	// deletion has not finished keeps its not-before in the feed until
-	// then, which only keeps refusing tokens that are revoked anyway.) DeleteUser removes tombstones older than
-	// TombstoneTTL. After that, an identity record left pointing at the
+	// then, which only keeps refusing tokens that are revoked anyway.)
+	// DeleteUser removes tombstones older than TombstoneTTL (on MongoDB
+	// as housekeeping: a failure is logged, and a later deletion removes
+	// them). After that, an identity record left pointing at the
 	// old id by a crash between ClaimIdentity and UpsertLogin signs in as
 	// a new user under that id, as after any such crash.
 	DeleteUser(ctx context.Context, id string, now time.Time) error

@@ -40,6 +40,11 @@ type limiter struct {
 type clientBucket struct {
 	lim  *rate.Limiter
 	seen time.Time
+	// window and inWindow count, when the limit is shared, the requests
+	// this replica allowed the client in the shared window that starts at
+	// window, until the client joins the shared count (sharedLimit.join).
+	window   time.Time
+	inWindow int64
 }
 
 // newLimiter returns a limiter allowing perSecond requests per client with
@@ -54,7 +59,8 @@ func newLimiter(perSecond int64, now func() time.Time) *limiter {
 // allow takes a token for client, or says how long to wait. When shared,
 // a client whose count across the replicas has reached the allowance
 // waits for the next window, without taking a token; a request allowed is
-// counted for the next flush.
+// counted for the next flush once the client has joined the shared count
+// (see sharedLimit.join).
 func (l *limiter) allow(client string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
@@ -80,7 +86,7 @@ func (l *limiter) allow(client string) (bool, time.Duration) {
 		return false, d
 	}
 	if sh != nil {
-		sh.count(client)
+		sh.allowed(client, b)
 	}
 	return true, 0
 }
@@ -140,19 +146,36 @@ func (s *Server) rateLimit(c *gin.Context) {
 	c.Abort()
 }
 
+// IPv6 ranges whose addresses stand for others (rateKey).
+var (
+	// nat64 are the NAT64 prefixes (RFC 6052, RFC 8215): the last 32 bits
+	// are an IPv4 client's address.
+	nat64 = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	// teredo clients share their server's /64 (RFC 4380).
+	teredo = netip.MustParsePrefix("2001::/32")
+)
+
 // rateKey is the bucket of a client address: the address itself for IPv4,
-// its /64 for IPv6, which is what one host or home is given (a per-/128
-// limit would give such a client 2^64 buckets).
+// its /64 for IPv6, one network (a per-/128 limit would give a host that
+// owns a /64 2^64 buckets). An IPv4 client seen through NAT64 is its IPv4
+// address, and a Teredo client its whole address, whose /64 is shared by
+// every client of one Teredo server.
 func rateKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip
 	}
-	a = a.Unmap()
-	if a.Is4() {
+	a = a.Unmap().WithZone("")
+	switch {
+	case a.Is4():
+		return a.String()
+	case slices.ContainsFunc(nat64, func(p netip.Prefix) bool { return p.Contains(a) }):
+		b := a.As16()
+		return netip.AddrFrom4([4]byte(b[12:])).String()
+	case teredo.Contains(a):
 		return a.String()
 	}
-	p, err := a.WithZone("").Prefix(64)
+	p, err := a.Prefix(64)
 	if err != nil {
 		return ip
 	}
@@ -174,10 +197,11 @@ const (
 	// sharedWarnEvery is the least time between two warnings of failed
 	// flushes.
 	sharedWarnEvery = time.Minute
-	// maxSharedClients bounds the client IPs of one window that a flush
-	// carries, and so the size of one store call; requests of client IPs
-	// past it are limited locally only (a flood from that many addresses
-	// is beyond what a per-IP limit can stop anyway).
+	// maxSharedClients bounds the client IPs a replica counts in the
+	// store per window (those that joined the shared count, see
+	// sharedLimit.allowed), and so the size of one store call and the
+	// counters it adds; requests of client IPs past it are limited
+	// locally only.
 	maxSharedClients = store.MaxRateCountKeys
 )
 
@@ -189,6 +213,7 @@ type sharedLimit struct {
 	counts    store.RateCounts
 	logger    *slog.Logger
 	allowance int64 // requests per client IP and window, across replicas
+	join      int64 // requests of a client in a window before it joins the shared count (allowed)
 
 	start   time.Time                      // the current window
 	totals  map[string]int64               // per client IP, every replica's count in start at the last flush
@@ -229,9 +254,26 @@ func (sh *sharedLimit) refuse(client string, now time.Time) time.Duration {
 	return sh.start.Add(sharedWindow).Sub(now)
 }
 
-// count records an allowed request of client in the current window.
-func (sh *sharedLimit) count(client string) {
-	sh.add(sh.start, map[string]int64{client: 1})
+// allowed records a request of client (whose local bucket is b) that this
+// replica allowed in the current window. A client joins the shared count
+// only once this replica has allowed it sh.join requests in the window,
+// and then with all of them: a client that sends a few requests costs no
+// counter in the store, and addresses that each send one request cannot
+// use up the window's maxSharedClients, which would leave every other
+// client to the local limit. What goes uncounted is less than sh.join
+// requests per replica and window.
+func (sh *sharedLimit) allowed(client string, b *clientBucket) {
+	if _, joined := sh.keys[client]; joined {
+		sh.add(sh.start, map[string]int64{client: 1})
+		return
+	}
+	if !b.window.Equal(sh.start) {
+		b.window, b.inWindow = sh.start, 0
+	}
+	b.inWindow++
+	if b.inWindow >= sh.join {
+		sh.add(sh.start, map[string]int64{client: b.inWindow})
+	}
 }
 
 // add adds counts to the pending counts of window ws. In the current
@@ -267,6 +309,7 @@ func (l *limiter) share(counts store.RateCounts, logger *slog.Logger) {
 	l.shared = &sharedLimit{
 		counts: counts, logger: logger,
 		allowance: int64(float64(l.perSecond)*sharedWindow.Seconds()) + int64(l.burst),
+		join:      max(1, int64(l.burst)/2),
 		totals:    map[string]int64{}, pending: map[time.Time]map[string]int64{},
 	}
 }
@@ -374,13 +417,20 @@ func (l *limiter) flush(ctx context.Context) error {
 // while the database is down would only add an outage to an outage), and
 // warns at most once a minute.
 func (s *Server) RunSharedRateLimit(ctx context.Context, counts store.RateCounts) {
+	s.runSharedRateLimit(ctx, counts, sharedFlushInterval)
+}
+
+// runSharedRateLimit is RunSharedRateLimit flushing every interval, and
+// deleting expired counters every sharedWindow/sharedFlushInterval
+// flushes.
+func (s *Server) runSharedRateLimit(ctx context.Context, counts store.RateCounts, interval time.Duration) {
 	l := s.limiter
 	if l == nil || counts == nil {
 		return
 	}
 	l.share(counts, s.o.Logger)
 	defer l.unshare()
-	t := time.NewTicker(sharedFlushInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for tick := 1; ; tick++ {
 		select {

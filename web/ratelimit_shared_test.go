@@ -161,18 +161,20 @@ func TestSharedLimitCountsAcrossReplicas(t *testing.T) {
 
 	clk.Set(sharedT0.Add(sharedWindow)) // the next window
 	for _, r := range replicas {
-		if ok, wait := r.l.allow(ip); !ok {
-			t.Errorf("replica %s refuses %s in a new window (wait %v)", r.name, ip, wait)
+		for range 2 { // the client joins the new window's count at its second
+			if ok, wait := r.l.allow(ip); !ok {
+				t.Errorf("replica %s refuses %s in a new window (wait %v)", r.name, ip, wait)
+			}
 		}
 		mustFlush(t, r.l)
 	}
-	// The store kept the windows apart: the new one holds this window's 2.
+	// The store kept the windows apart: the new one holds this window's 4.
 	totals, err := counts.AddRateCounts(context.Background(), sharedT0.Add(sharedWindow), map[string]int64{ip: 0}, sharedT0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if totals[ip] != 2 {
-		t.Errorf("the new window's total of %s is %d, want 2", ip, totals[ip])
+	if totals[ip] != 4 {
+		t.Errorf("the new window's total of %s is %d, want 4", ip, totals[ip])
 	}
 }
 
@@ -209,8 +211,12 @@ func TestSharedLimitFallsBackToTheLocalLimitWhenTheStoreFails(t *testing.T) {
 	if _, err := real.AddRateCounts(ctx, sharedT0, map[string]int64{ip: 30}, sharedT0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := a.allow(ip); !ok {
-		t.Fatal("the first request was refused before any flush")
+	// Two requests: the client joins the shared count at its second
+	// (sharedLimit.join is half the burst), with both.
+	for i := range 2 {
+		if ok, _ := a.allow(ip); !ok {
+			t.Fatalf("request %d was refused before any flush", i+1)
+		}
 	}
 	mustFlush(t, a)
 	if ok, wait := a.allow(ip); ok || wait != sharedWindow {
@@ -218,8 +224,10 @@ func TestSharedLimitFallsBackToTheLocalLimitWhenTheStoreFails(t *testing.T) {
 	}
 
 	flaky.fail.Store(true)
-	if ok, _ := a.allow(other); !ok {
-		t.Fatal("another IP was refused")
+	for range 2 {
+		if ok, _ := a.allow(other); !ok {
+			t.Fatal("another IP was refused")
+		}
 	}
 	for i := range 3 { // the other IP's count stays pending, so every flush calls the store
 		clk.Add(100 * time.Millisecond)
@@ -233,9 +241,9 @@ func TestSharedLimitFallsBackToTheLocalLimitWhenTheStoreFails(t *testing.T) {
 	if n := logs.count(slog.LevelWarn); n != 1 {
 		t.Errorf("%d warnings for 3 failed flushes within a minute, want 1: %v", n, logs.records)
 	}
-	// Local limit only: ip took 1 of its 4 tokens, and has refilled
-	// 0.6 since; 3 more go, then the bucket refuses with a short wait.
-	for i := range 3 {
+	// Local limit only: ip took 2 of its 4 tokens, and has refilled
+	// 0.6 since; 2 more go, then the bucket refuses with a short wait.
+	for i := range 2 {
 		if ok, wait := a.allow(ip); !ok {
 			t.Fatalf("request %d with the store down was refused (wait %v); the local bucket has tokens", i+1, wait)
 		}
@@ -253,13 +261,13 @@ func TestSharedLimitFallsBackToTheLocalLimitWhenTheStoreFails(t *testing.T) {
 	if ok, wait := a.allow(ip); ok || wait != 5*time.Second {
 		t.Errorf("with the store back: allowed %v, wait %v; want refused until the window ends (5s)", ok, wait)
 	}
-	// Nothing was lost or counted twice: 30 + 1 + 3 of ip, 1 of the other.
+	// Nothing was lost or counted twice: 30 + 2 + 2 of ip, 2 of the other.
 	totals, err := real.AddRateCounts(ctx, sharedT0, map[string]int64{ip: 0, other: 0}, sharedT0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if totals[ip] != 34 || totals[other] != 1 {
-		t.Errorf("totals %v, want %s 34 and %s 1", totals, ip, other)
+	if totals[ip] != 34 || totals[other] != 2 {
+		t.Errorf("totals %v, want %s 34 and %s 2", totals, ip, other)
 	}
 }
 
@@ -325,4 +333,65 @@ func TestRunSharedRateLimitEndsWithItsContext(t *testing.T) {
 	}
 	off := &Server{o: Options{Logger: slog.New(slog.DiscardHandler)}}
 	off.RunSharedRateLimit(context.Background(), counts) // returns at once: no rate limit
+}
+
+// sweepCounts is a store.RateCounts that counts its sweeps.
+type sweepCounts struct {
+	store.RateCounts
+	sweeps atomic.Int64
+}
+
+func (s *sweepCounts) SweepRateCounts(ctx context.Context, now time.Time) (int64, error) {
+	s.sweeps.Add(1)
+	return s.RateCounts.SweepRateCounts(ctx, now)
+}
+
+// The flush loop deletes expired counters once a window (every tenth
+// flush), not only when the sweeper runs every five minutes.
+func TestSharedLimitSweepsExpiredCountersOnceAWindow(t *testing.T) {
+	t.Parallel()
+	counts := &sweepCounts{RateCounts: rateCountsOf(t, teststore.Open(t))}
+	s := &Server{limiter: newLimiter(2, time.Now), o: Options{Logger: slog.New(slog.DiscardHandler)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.runSharedRateLimit(ctx, counts, time.Millisecond) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for counts.sweeps.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := counts.sweeps.Load(); n < 2 {
+		t.Fatalf("%d sweeps, want one every %d flushes", n, int(sharedWindow/sharedFlushInterval))
+	}
+}
+
+// A client joins the shared count only at its sharedLimit.join-th request
+// of a window on a replica: addresses that send a request each cost no
+// counter, and cannot use up the window's maxSharedClients.
+func TestSharedLimitCountsOnlyClientsThatJoin(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{now: sharedT0}
+	l := newReplica(t, clk, rateCountsOf(t, teststore.Open(t)), slog.New(slog.DiscardHandler))
+	if l.shared.join != 2 {
+		t.Fatalf("join = %d, want half the burst of 4", l.shared.join)
+	}
+	for i := range maxSharedClients + 100 {
+		if ok, _ := l.allow(fmt.Sprintf("2001:db8:%x::/64", i)); !ok {
+			t.Fatalf("one-off client %d refused", i)
+		}
+	}
+	if n := len(l.shared.pending[sharedT0]); n != 0 {
+		t.Errorf("%d one-off clients pending for the store, want none", n)
+	}
+	for range 2 {
+		l.allow("192.0.2.9")
+	}
+	if got := l.shared.pending[sharedT0]["192.0.2.9"]; got != 2 {
+		t.Errorf("a client at its second request has %d pending, want 2 (it joins with both)", got)
+	}
+	l.allow("192.0.2.9")
+	if got := l.shared.pending[sharedT0]["192.0.2.9"]; got != 3 {
+		t.Errorf("a joined client's next request: %d pending, want 3", got)
+	}
 }

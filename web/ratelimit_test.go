@@ -2,8 +2,12 @@ package web
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 func TestLimiterPerClientBuckets(t *testing.T) {
@@ -38,11 +42,42 @@ func TestRateKeys(t *testing.T) {
 		{"2001:db8:1:2:bbbb:cccc:dddd:eeee", "2001:db8:1:2::/64"},
 		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
 		{"fe80::1%eth0", "fe80::/64"},
+		{"64:ff9b::192.0.2.7", "192.0.2.7"},
+		{"64:ff9b::198.51.100.1", "198.51.100.1"},
+		{"64:ff9b:1:2::203.0.113.5", "203.0.113.5"},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd2"},
 		{"not an address", "not an address"},
 	} {
 		if got := rateKey(tt.ip); got != tt.want {
 			t.Errorf("rateKey(%q) = %q, want %q", tt.ip, got, tt.want)
 		}
+	}
+}
+
+// The middleware limits by rateKey: two addresses of one IPv6 /64 share a
+// bucket, an address of another /64 has its own.
+func TestRateLimitMiddlewareKeysIPv6ByNetwork(t *testing.T) {
+	t.Parallel()
+	s := &Server{limiter: newLimiter(1, time.Now)} // bursts of 2
+	e := gin.New()
+	e.GET("/x", s.rateLimit, func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	status := func(remote string) int {
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i, remote := range []string{"[2001:db8:1:2::1]:4000", "[2001:db8:1:2::ffff]:4001"} {
+		if got := status(remote); got != http.StatusNoContent {
+			t.Fatalf("request %d from the /64: %d, want 204", i+1, got)
+		}
+	}
+	if got := status("[2001:db8:1:2:abcd::7]:4002"); got != http.StatusTooManyRequests {
+		t.Errorf("a third address of the same /64: %d, want 429 (the /64's burst of 2 is spent)", got)
+	}
+	if got := status("[2001:db8:1:3::1]:4003"); got != http.StatusNoContent {
+		t.Errorf("an address of another /64: %d, want 204", got)
 	}
 }
 

@@ -59,8 +59,10 @@ func (s *Store) FindUsersByEmail(ctx context.Context, email string, limit int) (
 //  6. delete the user's audit events;
 //  7. replace the user document, with its links, sealed tokens and link
 //     emails (the link_emails index entries go with it), by its
-//     tombstone: the id, deleted_at and erased; and delete the
-//     tombstones older than store.TombstoneTTL.
+//     tombstone: the id, deleted_at and erased.
+//
+// Then, as housekeeping that does not fail the deletion, it deletes the
+// tombstones older than store.TombstoneTTL.
 //
 // Every step is idempotent; a crash before step 7 leaves a user marked
 // deleted that a repeated call finishes (only an erased tombstone is no
@@ -88,10 +90,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now time.Time) error 
 	if _, err := s.identities.DeleteMany(ctx, bson.M{"user_id": id}); err != nil {
 		return fail(fmt.Errorf("delete identities: %w", err))
 	}
-	// Administrators' actions on the user (an actor) stay.
-	if _, err := s.audit.DeleteMany(ctx, bson.D{{Key: "user_id", Value: id}, {Key: "$or", Value: bson.A{
-		bson.M{"actor": bson.M{"$exists": false}}, bson.M{"actor": ""},
-	}}}); err != nil {
+	// Administrators' actions on the user stay ($nin matches events
+	// without an actor too).
+	if _, err := s.audit.DeleteMany(ctx, bson.M{"user_id": id,
+		"actor": bson.M{"$nin": bson.A{store.ActorAdmin, store.ActorCLI}}}); err != nil {
 		return fail(fmt.Errorf("delete audit events: %w", err))
 	}
 	if _, err := s.users.ReplaceOne(ctx, bson.M{"_id": id, "erased": bson.M{"$exists": false}},

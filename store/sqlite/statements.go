@@ -321,8 +321,9 @@ const (
 
 	sqlDeleteUserIdentities = `DELETE FROM identities WHERE user_id = ?1`
 
-	// Administrators' actions on the user (an actor) stay.
-	sqlDeleteUserAudit = `DELETE FROM audit_events WHERE user_id = ?1 AND actor = ''`
+	// Administrators' actions on the user stay (store.ActorAdmin,
+	// store.ActorCLI).
+	sqlDeleteUserAudit = `DELETE FROM audit_events WHERE user_id = ?1 AND actor NOT IN ('admin', 'cli')`
 
 	// user_link_emails has triggers for the inserts and updates of users
 	// only: a deleted user's rows go by this statement.

@@ -276,7 +276,9 @@ func newDeletable(t *testing.T, s store.Store) deletable {
 		store.AuditEvent{ID: uniq("event"), At: t0, Type: "login", UserID: d.user.ID, IP: "192.0.2.1", Detail: map[string]string{"provider": "google"}},
 		store.AuditEvent{ID: uniq("event"), At: t0.Add(time.Second), Type: "logout", UserID: d.user.ID, SessionID: d.revoked.ID},
 		store.AuditEvent{ID: d.otherEvent, At: t0, Type: "login", UserID: d.otherUser},
-		store.AuditEvent{ID: d.adminEvent, At: t0.Add(2 * time.Second), Type: "user_viewed", UserID: d.user.ID, Actor: "admin", IP: "192.0.2.200"},
+		store.AuditEvent{ID: d.adminEvent, At: t0.Add(2 * time.Second), Type: "user_viewed", UserID: d.user.ID, Actor: store.ActorAdmin, IP: "192.0.2.200"},
+		// A client's action on the user's data is not an administrator's.
+		store.AuditEvent{ID: uniq("event"), At: t0.Add(3 * time.Second), Type: "provider_token", UserID: d.user.ID, ClientID: "api", Actor: "api"},
 	)
 	return d
 }

@@ -134,8 +134,12 @@ func (b *Bridge) adminSummary(ctx context.Context, id string) (*UserSummary, err
 	return sum, nil
 }
 
+// possibleUserID reports whether id could name a user: one that cannot is
+// not looked up.
+func possibleUserID(id string) bool { return id != "" && len(id) <= 128 }
+
 func (b *Bridge) userForAdmin(ctx context.Context, id string) (*store.User, error) {
-	if id == "" || len(id) > 128 {
+	if !possibleUserID(id) {
 		return nil, &OAuthError{Code: ErrCodeUserNotFound, Description: "no user has this id"}
 	}
 	u, err := b.o.Store.GetUser(ctx, id)
@@ -416,7 +420,7 @@ func oauthErrorCode(err error) string {
 // that deletion, or answers that there is no such user.
 func (b *Bridge) DeleteUser(ctx context.Context, a AdminAction) (int64, error) {
 	_, err := b.userForAdmin(ctx, a.UserID)
-	if oauthErrorCode(err) == ErrCodeUserNotFound && a.UserID != "" && len(a.UserID) <= 128 {
+	if oauthErrorCode(err) == ErrCodeUserNotFound && possibleUserID(a.UserID) {
 		return 0, b.finishDeletion(ctx, a)
 	}
 	if err != nil {
